@@ -1,0 +1,1 @@
+"""Compute: a Nova subset (flavors, instances, scheduler, libvirt agent, volume attach)."""

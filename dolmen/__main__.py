@@ -1,0 +1,3 @@
+from dolmen.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""Every bound the code relies on, in one place, with the reasons they relate.
+
+Units and qualifiers go last in names. Values that an operator may tune live in
+the service configuration instead; these are the fixed ones.
+"""
+
+# --- ring ------------------------------------------------------------------
+RING_PART_POWER_MIN = 1
+RING_PART_POWER_MAX = 24  # 2**24 partitions x replicas x 4 bytes stays under 256 MiB in the builder
+RING_REPLICAS_MIN = 1
+RING_REPLICAS_MAX = 16
+RING_DEVICES_MAX = 65_534  # device ids are stored as uint16 in ring files; 0xFFFF marks "none"
+RING_DEVICE_NAME_BYTES_MAX = 64
+RING_META_BYTES_MAX = 1024
+RING_MIN_PART_HOURS_MAX = 24 * 365
+RING_REBALANCE_ROUNDS_MAX = 8  # gather/place rounds before rebalance settles for what it has
+RING_HANDOFFS_DEFAULT = 3  # handoffs `dolmen ring nodes` shows unless asked for more
+RING_FILE_BYTES_MAX = 512 * 2**20
+RING_RELOAD_CHECK_INTERVAL_S = 15.0
+
+# --- names (Swift's defaults, which S3 and Swift clients expect) -----------
+ACCOUNT_NAME_BYTES_MAX = 256
+CONTAINER_NAME_BYTES_MAX = 256
+OBJECT_NAME_BYTES_MAX = 1024
+LMDB_KEY_BYTES_MAX = 511  # LMDB's default; longer names get a hashed key
+LISTING_PAGE_ENTRIES_MAX = 10_000
+
+# --- metadata --------------------------------------------------------------
+METADATA_NAME_BYTES_MAX = 128
+METADATA_VALUE_BYTES_MAX = 256
+METADATA_COUNT_MAX = 90
+METADATA_TOTAL_BYTES_MAX = 4096
+HEADER_BYTES_MAX = 8192
+
+# --- storage --------------------------------------------------------------
+CHECKSUM_BLOCK_BYTES = 64 * 2**10
+REGISTER_VALUE_BYTES_MAX = 64 * 2**10
+EXTENT_SIZE_BYTES = 4 * 2**20
+NBD_BLOCK_SIZE_BYTES = 4096
+
+# --- internal requests -----------------------------------------------------
+REQUEST_SIGNATURE_LIFETIME_S_MAX = 300.0
+REQUEST_ID_BYTES_MAX = 128
+
+# --- keys ------------------------------------------------------------------
+CLUSTER_SECRET_BYTES_MIN = 32
+PLACEMENT_KEY_BYTES = 32
+
+assert EXTENT_SIZE_BYTES % NBD_BLOCK_SIZE_BYTES == 0  # no block straddles two extents
+assert EXTENT_SIZE_BYTES % CHECKSUM_BLOCK_BYTES == 0  # extent writes align with checksum blocks
+assert OBJECT_NAME_BYTES_MAX > LMDB_KEY_BYTES_MAX  # so long names need the hashed-key path
+assert RING_DEVICES_MAX < 0xFFFF
+assert PLACEMENT_KEY_BYTES <= 64  # BLAKE2b takes keys up to 64 bytes

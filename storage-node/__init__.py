@@ -1,0 +1,1 @@
+"""Storage nodes: object, container and account servers over per-device LMDB and files."""
