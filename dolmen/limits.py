@@ -40,6 +40,7 @@ NBD_BLOCK_SIZE_BYTES = 4096
 
 # --- internal requests -----------------------------------------------------
 REQUEST_SIGNATURE_LIFETIME_S_MAX = 300.0
+REQUEST_SIGNATURE_CLOCK_SKEW_S_MAX = 60.0  # clocks of two hosts may differ this much and still agree on expiry
 REQUEST_ID_BYTES_MAX = 128
 
 # --- keys ------------------------------------------------------------------

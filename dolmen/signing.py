@@ -1,0 +1,248 @@
+"""Signatures of internal requests between Dolmen services (HMAC-SHA256 with a key id).
+
+The storage network is not a trust boundary: every request a service sends to
+another carries a signature, and storage nodes refuse (403) any request that is
+unsigned, expired or wrongly signed. Keys come from `dolmen.keys.request_signing_key`
+(one per key id, so keys can be rotated: a node accepts a set of key ids, a
+client signs with one of them).
+
+Headers (all three required on a signed request):
+
+    X-Backend-Signature-Key-Id    decimal key id, 0 <= id < 2**31
+    X-Backend-Signature-Expires   expiry, Unix time in whole seconds (decimal)
+    X-Backend-Signature           64 lowercase hex digits: HMAC-SHA256 of the canonical request
+
+The canonical request is these lines, each ended by "\\n", encoded UTF-8:
+
+    dolmen-request-v1
+    <METHOD, upper case>
+    <raw path: the request target up to "?", exactly as sent (percent-encoding kept)>
+    <raw query: the request target after the first "?", exactly as sent, or empty>
+    <X-Timestamp value, or empty>
+    <expiry, as in X-Backend-Signature-Expires>
+    <key id, as in X-Backend-Signature-Key-Id>
+    then one line per X-Backend-* header other than X-Backend-Signature, sorted by
+    lower-case name: "<lower-case name>:<value with surrounding whitespace stripped>"
+
+A header name cannot contain ":" or "\\n" and HTTP values cannot contain "\\n", so
+the string is unambiguous; a repeated X-Backend-* header is refused rather than
+guessed at. Other headers (Content-Type, X-Object-Meta-*, Range, ...) are not
+signed: a service that needs one protected sends it as X-Backend-*.
+
+The PUT footer (storage-node/PROTOCOL.md) is signed with the same key, over the
+request's signature and the footer's exact bytes, so a footer cannot be moved to
+another request: see `footer_signature`.
+
+Errors (all DolmenError, all mapped to 403 by the storage node):
+
+    RequestSignatureError
+     +-- SignatureMissing    no signature headers
+     +-- SignatureExpired    expiry in the past, or further ahead than the maximum lifetime
+     +-- SignatureInvalid    malformed headers, unknown key id, repeated header, wrong HMAC
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from dolmen.errors import DolmenError
+from dolmen.limits import REQUEST_SIGNATURE_CLOCK_SKEW_S_MAX, REQUEST_SIGNATURE_LIFETIME_S_MAX
+
+SIGNATURE_HEADER = "X-Backend-Signature"
+KEY_ID_HEADER = "X-Backend-Signature-Key-Id"
+EXPIRES_HEADER = "X-Backend-Signature-Expires"
+BACKEND_HEADER_PREFIX = "x-backend-"
+KEY_ID_MAX = 2**31 - 1
+_REQUEST_DOMAIN = b"dolmen-request-v1\n"
+_FOOTER_DOMAIN = b"dolmen-footer-v1\n"
+SIGNATURE_HEX_DIGITS = 64
+
+
+class RequestSignatureError(DolmenError):
+    """A request's signature is absent, expired or wrong: the request is refused."""
+
+
+class SignatureMissing(RequestSignatureError):
+    """The request carries no signature."""
+
+
+class SignatureExpired(RequestSignatureError):
+    """The signature's expiry has passed, or lies further ahead than a signature may live."""
+
+
+class SignatureInvalid(RequestSignatureError):
+    """The signature headers are malformed, name an unknown key, or do not match the request."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifiedSignature:
+    """What a successful verification learned: the key id and the signature (to bind the footer)."""
+
+    key_id: int
+    signature_hex: str
+    expires_s: int
+
+
+def _clean(value: str) -> bytes:
+    # aiohttp decodes header bytes as UTF-8 with surrogateescape; this restores the bytes sent.
+    return value.strip().encode("utf-8", "surrogateescape")
+
+
+def canonical_request(
+    *,
+    method: str,
+    path: str,
+    query: str,
+    headers: Iterable[tuple[str, str]],
+    key_id: int,
+    expires_s: int,
+) -> bytes:
+    """The exact bytes the request signature covers (see the module docstring).
+
+    `headers` are every header of the request as (name, value) pairs; only
+    X-Backend-* ones (except X-Backend-Signature) are used. Raises SignatureInvalid
+    if an X-Backend-* header is repeated.
+    """
+    timestamp = b""
+    backend: dict[str, bytes] = {}
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "x-timestamp":
+            timestamp = _clean(value)
+        if not lower.startswith(BACKEND_HEADER_PREFIX) or lower == SIGNATURE_HEADER.lower():
+            continue
+        if lower in backend:
+            raise SignatureInvalid(f"repeated header {name}")
+        backend[lower] = _clean(value)
+    parts = [
+        _REQUEST_DOMAIN,
+        method.upper().encode("ascii"),
+        b"\n",
+        path.encode("utf-8", "surrogateescape"),
+        b"\n",
+        query.encode("utf-8", "surrogateescape"),
+        b"\n",
+        timestamp,
+        b"\n",
+        str(expires_s).encode("ascii"),
+        b"\n",
+        str(key_id).encode("ascii"),
+        b"\n",
+    ]
+    for lower in sorted(backend):
+        parts += [lower.encode("ascii", "surrogateescape"), b":", backend[lower], b"\n"]
+    return b"".join(parts)
+
+
+def sign_request(
+    key: bytes,
+    *,
+    key_id: int,
+    method: str,
+    path: str,
+    query: str = "",
+    headers: Mapping[str, str],
+    now_s: float,
+    lifetime_s: float = 60.0,
+) -> dict[str, str]:
+    """The headers to add to a request so that it verifies: key id, expiry and signature.
+
+    `headers` must already hold every X-Backend-* header and X-Timestamp the request
+    will carry (adding one afterwards breaks the signature). `lifetime_s` is how long
+    the signature stays valid, at most REQUEST_SIGNATURE_LIFETIME_S_MAX.
+    """
+    assert 0 <= key_id <= KEY_ID_MAX
+    assert 0 < lifetime_s <= REQUEST_SIGNATURE_LIFETIME_S_MAX
+    expires_s = int(now_s + lifetime_s)
+    signed_headers = [
+        (name, value)
+        for name, value in headers.items()
+        if name.lower() not in (KEY_ID_HEADER.lower(), EXPIRES_HEADER.lower(), SIGNATURE_HEADER.lower())
+    ]
+    signed_headers += [(KEY_ID_HEADER, str(key_id)), (EXPIRES_HEADER, str(expires_s))]
+    message = canonical_request(
+        method=method, path=path, query=query, headers=signed_headers, key_id=key_id, expires_s=expires_s
+    )
+    signature = hmac.new(key, message, hashlib.sha256).hexdigest()
+    return {KEY_ID_HEADER: str(key_id), EXPIRES_HEADER: str(expires_s), SIGNATURE_HEADER: signature}
+
+
+def _one_header(headers: list[tuple[str, str]], name: str) -> str | None:
+    values = [value for header, value in headers if header.lower() == name.lower()]
+    if len(values) > 1:
+        raise SignatureInvalid(f"repeated header {name}")
+    return values[0].strip() if values else None
+
+
+def _parse_decimal(text: str, name: str, maximum: int) -> int:
+    # Digits only: int() would also take "+1", " 1" or "1_0", which would let two texts sign alike.
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        raise SignatureInvalid(f"malformed {name}")
+    value = int(text)
+    if value > maximum or str(value) != text:
+        raise SignatureInvalid(f"malformed {name}")
+    return value
+
+
+def verify_request(
+    keys: Mapping[int, bytes],
+    *,
+    method: str,
+    path: str,
+    query: str,
+    headers: Iterable[tuple[str, str]],
+    now_s: float,
+) -> VerifiedSignature:
+    """Check a request's signature in constant time; return what it proved.
+
+    `keys` maps each accepted key id to its key. Raises SignatureMissing,
+    SignatureExpired or SignatureInvalid; never returns on a bad request.
+    """
+    pairs = list(headers)
+    signature = _one_header(pairs, SIGNATURE_HEADER)
+    key_id_text = _one_header(pairs, KEY_ID_HEADER)
+    expires_text = _one_header(pairs, EXPIRES_HEADER)
+    if signature is None and key_id_text is None and expires_text is None:
+        raise SignatureMissing("request is not signed")
+    if signature is None or key_id_text is None or expires_text is None:
+        raise SignatureInvalid("incomplete signature headers")
+    key_id = _parse_decimal(key_id_text, KEY_ID_HEADER, KEY_ID_MAX)
+    expires_s = _parse_decimal(expires_text, EXPIRES_HEADER, 2**40)
+    if expires_s < now_s - REQUEST_SIGNATURE_CLOCK_SKEW_S_MAX:
+        raise SignatureExpired("signature expired")
+    if expires_s > now_s + REQUEST_SIGNATURE_LIFETIME_S_MAX + REQUEST_SIGNATURE_CLOCK_SKEW_S_MAX:
+        raise SignatureExpired("signature expiry too far ahead")
+    key = keys.get(key_id)
+    if key is None:
+        raise SignatureInvalid("unknown signature key id")
+    if len(signature) != SIGNATURE_HEX_DIGITS or not signature.isascii():
+        raise SignatureInvalid("malformed signature")
+    message = canonical_request(
+        method=method, path=path, query=query, headers=pairs, key_id=key_id, expires_s=expires_s
+    )
+    expected = hmac.new(key, message, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature.lower()):
+        raise SignatureInvalid("wrong signature")
+    return VerifiedSignature(key_id=key_id, signature_hex=signature.lower(), expires_s=expires_s)
+
+
+def footer_signature(key: bytes, *, request_signature_hex: str, footer_bytes: bytes) -> bytes:
+    """The 32-byte HMAC-SHA256 that signs a PUT footer, bound to its request's signature.
+
+    Covers b"dolmen-footer-v1\\n" + the request's X-Backend-Signature (lower-case hex)
+    + b"\\n" + the footer's exact bytes. A client calls it to sign; the node calls
+    `verify_footer`.
+    """
+    assert len(request_signature_hex) == SIGNATURE_HEX_DIGITS
+    message = _FOOTER_DOMAIN + request_signature_hex.lower().encode("ascii") + b"\n" + footer_bytes
+    return hmac.new(key, message, hashlib.sha256).digest()
+
+
+def verify_footer(key: bytes, *, request_signature_hex: str, footer_bytes: bytes, mac: bytes) -> None:
+    """Raise SignatureInvalid unless `mac` signs `footer_bytes` for this request (constant time)."""
+    expected = footer_signature(key, request_signature_hex=request_signature_hex, footer_bytes=footer_bytes)
+    if not hmac.compare_digest(expected, mac):
+        raise SignatureInvalid("wrong footer signature")
