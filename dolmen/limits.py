@@ -43,6 +43,18 @@ REQUEST_SIGNATURE_LIFETIME_S_MAX = 300.0
 REQUEST_SIGNATURE_CLOCK_SKEW_S_MAX = 60.0  # clocks of two hosts may differ this much and still agree on expiry
 REQUEST_ID_BYTES_MAX = 128
 
+# --- storage node HTTP API --------------------------------------------------
+OBJECT_BODY_BYTES_MAX = 5 * 2**30  # Swift's max_file_size: larger objects are segmented above the node
+FRAME_DATA_BYTES_MAX = 2**20  # one DATA frame of a PUT body; the node holds at most one in flight
+FOOTER_BYTES_MAX = 16 * 2**10  # footer frame: HMAC + JSON with ETag, checksums and extra metadata
+ETAG_BYTES_MAX = 256  # opaque to the node; MD5 hex (32) or an S3 multipart ETag fit easily
+DEVICE_NAME_BYTES_MAX = 64  # same bound as ring device names
+PARTITION_MAX = 2**RING_PART_POWER_MAX - 1  # partitions are ring hash prefixes
+BYTE_RANGES_MAX = 50  # more ranges than this in one GET: the Range header is ignored (whole body), as Swift
+REQUEST_LINE_BYTES_MAX = 8192  # method + target; names are at most ~1.6 KiB even percent-encoded x3
+REQUEST_HEADERS_COUNT_MAX = 128
+HTTP_CHUNK_BYTES = 256 * 2**10  # read and write size for streamed bodies
+
 # --- keys ------------------------------------------------------------------
 CLUSTER_SECRET_BYTES_MIN = 32
 PLACEMENT_KEY_BYTES = 32
@@ -52,3 +64,6 @@ assert EXTENT_SIZE_BYTES % CHECKSUM_BLOCK_BYTES == 0  # extent writes align with
 assert OBJECT_NAME_BYTES_MAX > LMDB_KEY_BYTES_MAX  # so long names need the hashed-key path
 assert RING_DEVICES_MAX < 0xFFFF
 assert PLACEMENT_KEY_BYTES <= 64  # BLAKE2b takes keys up to 64 bytes
+assert FOOTER_BYTES_MAX > 32 + ETAG_BYTES_MAX + 2 * METADATA_TOTAL_BYTES_MAX  # a full footer fits, JSON-escaped
+# A path of the longest legal names, every byte percent-encoded, fits in the request line.
+assert REQUEST_LINE_BYTES_MAX > 3 * (ACCOUNT_NAME_BYTES_MAX + CONTAINER_NAME_BYTES_MAX + OBJECT_NAME_BYTES_MAX) + 200
