@@ -35,6 +35,8 @@ HEADER_BYTES_MAX = 8192
 # --- storage --------------------------------------------------------------
 CHECKSUM_BLOCK_BYTES = 64 * 2**10
 REGISTER_VALUE_BYTES_MAX = 64 * 2**10
+REGISTER_KEY_BYTES_MAX = 256  # register keys are LMDB keys: well under LMDB_KEY_BYTES_MAX
+REGISTER_PROPOSER_BYTES_MAX = 64  # a proposer id is stored with each ballot (one length byte)
 EXTENT_SIZE_BYTES = 4 * 2**20
 NBD_BLOCK_SIZE_BYTES = 4096
 
@@ -63,6 +65,8 @@ assert EXTENT_SIZE_BYTES % NBD_BLOCK_SIZE_BYTES == 0  # no block straddles two e
 assert EXTENT_SIZE_BYTES % CHECKSUM_BLOCK_BYTES == 0  # extent writes align with checksum blocks
 assert OBJECT_NAME_BYTES_MAX > LMDB_KEY_BYTES_MAX  # so long names need the hashed-key path
 assert RING_DEVICES_MAX < 0xFFFF
+assert REGISTER_KEY_BYTES_MAX <= LMDB_KEY_BYTES_MAX
+assert REGISTER_PROPOSER_BYTES_MAX <= 255
 assert PLACEMENT_KEY_BYTES <= 64  # BLAKE2b takes keys up to 64 bytes
 assert FOOTER_BYTES_MAX > 32 + ETAG_BYTES_MAX + 2 * METADATA_TOTAL_BYTES_MAX  # a full footer fits, JSON-escaped
 # A path of the longest legal names, every byte percent-encoded, fits in the request line.

@@ -1,0 +1,112 @@
+"""Per-partition suffix hashes: the summary the replicator compares across nodes.
+
+This is a cross-node contract; changing any byte below is an on-disk and wire format change.
+
+Suffix of a record: the last 3 lowercase hex digits of
+    BLAKE2b-128(person=b"dolmen-suffix-v1", object key)
+where the object key is the byte string defined in keycodec.py (a deterministic function of
+partition, account, container and object name, identical on every node). So a partition has
+at most 4096 suffixes, "000" .. "fff".
+
+Entry hash of a record: the 16 bytes
+    BLAKE2b-128(person=b"dolmen-entry-v1", object key || timestamp.packed (16 bytes) || kind (1 byte))
+read as an unsigned big-endian 128-bit integer; kind is b"d" for a record with a body and b"t"
+for a tombstone. (POST writes a full record at its own timestamp, so metadata changes change it.)
+
+Suffix hash: the sum modulo 2**128 of the entry hashes of every record in that suffix,
+written as 32 lowercase hex digits. A sum is order-independent, so it is updated in the same
+LMDB transaction as each record change (add the new entry, subtract the replaced one) and never
+recomputed by walking the disk; two nodes holding the same records at the same timestamps have
+the same suffix hash whatever order the writes arrived in. A suffix with no records is absent.
+
+Stored value (sub-database "suffixes", key: namespace 1 byte + partition 4 bytes big-endian +
+suffix 2 bytes big-endian, namespace b"o" for objects): sum 16 bytes + record count 8 bytes,
+both big-endian. The count lets an emptied suffix disappear instead of lingering as zero.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+
+from dolmen.storage_node.timestamps import Timestamp
+
+SUFFIX_COUNT = 4096
+MODULUS = 2**128
+KIND_DATA = b"d"
+KIND_TOMBSTONE = b"t"
+NAMESPACE_OBJECTS = b"o"
+
+_VALUE = struct.Struct(">16sQ")
+_KEY_SUFFIX = struct.Struct(">H")
+
+
+def suffix_of(key: bytes) -> int:
+    """The suffix (0 .. 4095) of the record under object key `key`."""
+    digest = hashlib.blake2b(key, digest_size=16, person=b"dolmen-suffix-v1").digest()
+    return int.from_bytes(digest[-2:], "big") & 0xFFF
+
+
+def suffix_text(suffix: int) -> str:
+    """ "000" .. "fff"."""
+    assert 0 <= suffix < SUFFIX_COUNT
+    return f"{suffix:03x}"
+
+
+def entry_hash(key: bytes, timestamp: Timestamp, tombstone: bool) -> int:
+    """The 128-bit contribution of one record to its suffix hash."""
+    kind = KIND_TOMBSTONE if tombstone else KIND_DATA
+    digest = hashlib.blake2b(
+        key + timestamp.packed + kind, digest_size=16, person=b"dolmen-entry-v1"
+    ).digest()
+    return int.from_bytes(digest, "big")
+
+
+def format_hash(total: int) -> str:
+    return f"{total % MODULUS:032x}"
+
+
+def suffixes_key(namespace: bytes, partition_prefix: bytes, suffix: int) -> bytes:
+    """Key in the "suffixes" sub-database; `partition_prefix` is keycodec.partition_prefix(partition)."""
+    assert len(namespace) == 1 and len(partition_prefix) == 4
+    return namespace + partition_prefix + _KEY_SUFFIX.pack(suffix)
+
+
+def suffix_from_key(key: bytes) -> int:
+    (suffix,) = _KEY_SUFFIX.unpack_from(key, 5)
+    return suffix
+
+
+def encode_value(total: int, count: int) -> bytes:
+    return _VALUE.pack((total % MODULUS).to_bytes(16, "big"), count)
+
+
+def decode_value(value: bytes) -> tuple[int, int]:
+    total, count = _VALUE.unpack(value)
+    return int.from_bytes(total, "big"), count
+
+
+def combine(
+    current: tuple[int, int] | None, *, add: int | None = None, remove: int | None = None
+) -> tuple[int, int] | None:
+    """(sum, count) after adding and/or removing one entry hash; None once the suffix is empty."""
+    total, count = current or (0, 0)
+    if remove is not None:
+        assert count > 0, "removing an entry from an empty suffix"
+        total, count = (total - remove) % MODULUS, count - 1
+    if add is not None:
+        total, count = (total + add) % MODULUS, count + 1
+    return (total, count) if count else None
+
+
+def suffix_hash_of(entries: list[tuple[bytes, Timestamp, bool]]) -> dict[str, str]:
+    """The suffix hashes of a set of records (key, timestamp, tombstone), computed from scratch.
+
+    The oracle the incremental updates are tested against, and what an auditor could use to
+    check a partition.
+    """
+    sums: dict[int, tuple[int, int] | None] = {}
+    for key, timestamp, tombstone in entries:
+        suffix = suffix_of(key)
+        sums[suffix] = combine(sums.get(suffix), add=entry_hash(key, timestamp, tombstone))
+    return {suffix_text(suffix): format_hash(value[0]) for suffix, value in sums.items() if value}
