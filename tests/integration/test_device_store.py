@@ -1,0 +1,446 @@
+"""The device engine on real temporary directories: durability, conflicts, corruption, group commit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import lmdb
+import pytest
+import xxhash
+from dolmen.storage_node.checksums import BLOCK_BYTES
+from dolmen.storage_node.device import DeviceConfig, DeviceStore
+from dolmen.storage_node.errors import (
+    Conflict,
+    CorruptBody,
+    DeviceInUse,
+    InsufficientStorage,
+    LengthMismatch,
+    NotFound,
+    StampMismatch,
+    UploadChecksumMismatch,
+)
+from dolmen.storage_node.keycodec import object_key
+from dolmen.storage_node.records import decode_record, inline_body_offset
+from dolmen.storage_node.registers import Ballot
+from dolmen.storage_node.timestamps import Timestamp
+
+FINGERPRINT = "0123456789abcdef"
+NOW_S = 1_700_000_000.0
+CONFIG = DeviceConfig(lmdb_map_size_bytes=8 * 2**20, free_space_reserve_bytes=0, disk_threads=4)
+
+
+def ts(offset_s: float = 0.0) -> Timestamp:
+    return Timestamp.from_seconds(NOW_S + offset_s)
+
+
+async def open_store(root: Path, config: DeviceConfig = CONFIG, device: str = "d1") -> DeviceStore:
+    return await DeviceStore.open(root, config, cluster_fingerprint=FINGERPRINT, device=device)
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    store = await open_store(tmp_path)
+    yield store
+    await store.close()
+
+
+async def put(
+    store: DeviceStore,
+    name: str,
+    body: bytes,
+    timestamp: Timestamp,
+    *,
+    metadata: dict[str, str] | None = None,
+    delete_at: int | None = None,
+    chunk_bytes: int = 100_000,
+    partition: int = 7,
+):
+    writer = await store.begin_object_put(partition, "AUTH_a", "c", name, timestamp, len(body))
+    for offset in range(0, len(body), chunk_bytes):
+        await writer.write(body[offset : offset + chunk_bytes])
+    return await writer.commit(
+        etag="etag-" + str(len(body)),
+        body_xxh3=xxhash.xxh3_64_intdigest(body),
+        content_length=len(body),
+        content_type="application/octet-stream",
+        metadata=metadata or {},
+        delete_at=delete_at,
+    )
+
+
+async def read_all(store: DeviceStore, record, start: int = 0, end: int | None = None) -> bytes:
+    return b"".join([chunk async for chunk in store.read_object(record, start, end)])
+
+
+def body_of(size: int) -> bytes:
+    return os.urandom(size)
+
+
+def files_under(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize(
+    "size", [0, 1, 16 * 2**10, 16 * 2**10 + 1, BLOCK_BYTES - 1, BLOCK_BYTES, BLOCK_BYTES + 1, 3 * 2**20 + 5]
+)
+async def test_bodies_round_trip_inline_and_in_files(store: DeviceStore, tmp_path: Path, size: int):
+    body = body_of(size)
+    stored = await put(store, "obj/../x", body, ts())
+    assert (stored.inline_body is not None) == (size <= CONFIG.inline_body_bytes_max)
+    record = await store.head_object(7, "AUTH_a", "c", "obj/../x", now_s=NOW_S)
+    assert record.content_length == size and record.etag == f"etag-{size}"
+    assert await read_all(store, record) == body
+    if size > 10:
+        assert await read_all(store, record, 3, size - 2) == body[3 : size - 2]
+    assert files_under(tmp_path / "tmp") == []
+    assert len(files_under(tmp_path / "objects")) == (0 if record.inline_body is not None else 1)
+
+
+async def test_a_record_survives_reopen(tmp_path: Path):
+    store = await open_store(tmp_path)
+    body = body_of(200_000)
+    await put(store, "kept", body, ts())
+    await store.close()
+    store = await open_store(tmp_path)
+    record = await store.head_object(7, "AUTH_a", "c", "kept", now_s=NOW_S)
+    assert await read_all(store, record) == body
+    await store.close()
+
+
+async def test_long_names_are_stored_under_hashed_keys_and_found_again(store: DeviceStore):
+    name = "é" * 500  # 1000 bytes of UTF-8
+    await put(store, name, b"long", ts())
+    record = await store.head_object(7, "AUTH_a", "c", name, now_s=NOW_S)
+    assert record.name == name and len(record.key) == 511
+    with pytest.raises(NotFound):
+        await store.head_object(7, "AUTH_a", "c", name[:-1] + "e", now_s=NOW_S)
+
+
+async def test_newest_timestamp_wins_and_older_writes_conflict(store: DeviceStore):
+    await put(store, "o", b"new", ts(10))
+    with pytest.raises(Conflict) as raised:
+        await put(store, "o", b"old", ts(5))
+    assert raised.value.timestamp == ts(10)
+    await put(store, "o", b"newer", ts(20))
+    record = await store.head_object(7, "AUTH_a", "c", "o", now_s=NOW_S)
+    assert await read_all(store, record) == b"newer"
+
+
+async def test_an_older_file_body_put_conflicts_at_commit_and_leaves_no_file(
+    store: DeviceStore, tmp_path: Path
+):
+    writer = await store.begin_object_put(7, "AUTH_a", "c", "o", ts(5), None)
+    await put(store, "o", b"newer", ts(10))
+    body = body_of(100_000)
+    await writer.write(body)
+    with pytest.raises(Conflict):
+        await writer.commit(
+            etag="e",
+            body_xxh3=xxhash.xxh3_64_intdigest(body),
+            content_length=len(body),
+            content_type="",
+            metadata={},
+        )
+    assert files_under(tmp_path / "objects") == [] and files_under(tmp_path / "tmp") == []
+
+
+@pytest.mark.parametrize("size", [10, 100_000])
+async def test_same_timestamp_same_content_is_an_idempotent_retry(
+    store: DeviceStore, tmp_path: Path, size: int
+):
+    body = body_of(size)
+    first = await put(store, "o", body, ts(), metadata={"color": "blue"})
+    again = await put(store, "o", body, ts(), metadata={"color": "blue"})
+    assert again == first and again.body_file == first.body_file
+    with pytest.raises(Conflict):
+        await put(store, "o", body, ts(), metadata={"color": "red"})
+    assert len(files_under(tmp_path / "objects")) == (1 if size > 16384 else 0)
+
+
+async def test_upload_mismatches_store_nothing(store: DeviceStore, tmp_path: Path):
+    body = body_of(100_000)
+    writer = await store.begin_object_put(7, "AUTH_a", "c", "o", ts(), None)
+    await writer.write(body)
+    with pytest.raises(UploadChecksumMismatch):
+        await writer.commit(etag="e", body_xxh3=1, content_length=len(body), content_type="", metadata={})
+    writer = await store.begin_object_put(7, "AUTH_a", "c", "o", ts(), None)
+    await writer.write(body)
+    with pytest.raises(LengthMismatch):
+        await writer.commit(
+            etag="e",
+            body_xxh3=xxhash.xxh3_64_intdigest(body),
+            content_length=len(body) + 1,
+            content_type="",
+            metadata={},
+        )
+    writer = await store.begin_object_put(7, "AUTH_a", "c", "o", ts(), 10)
+    with pytest.raises(LengthMismatch):
+        await writer.write(b"x" * 11)
+    writer = await store.begin_object_put(7, "AUTH_a", "c", "o", ts(), None)
+    await writer.write(body)
+    await writer.abort()
+    with pytest.raises(NotFound):
+        await store.head_object(7, "AUTH_a", "c", "o", now_s=NOW_S)
+    assert files_under(tmp_path / "objects") == [] and files_under(tmp_path / "tmp") == []
+
+
+async def test_a_cancelled_upload_leaves_nothing_visible(store: DeviceStore, tmp_path: Path):
+    writer = await store.begin_object_put(7, "AUTH_a", "c", "o", ts(), None)
+    await writer.write(body_of(100_000))
+    task = asyncio.ensure_future(writer.write(body_of(100_000)))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    with pytest.raises(NotFound):
+        await store.head_object(7, "AUTH_a", "c", "o", now_s=NOW_S)
+
+
+async def test_delete_writes_a_tombstone_that_hides_the_object(store: DeviceStore, tmp_path: Path):
+    await put(store, "o", body_of(100_000), ts())
+    result = await store.delete_object(7, "AUTH_a", "c", "o", ts(1))
+    assert result.previous is not None and not result.previous.tombstone
+    with pytest.raises(NotFound) as raised:
+        await store.head_object(7, "AUTH_a", "c", "o", now_s=NOW_S)
+    assert raised.value.timestamp == ts(1)
+    record = await store.get_record(7, "AUTH_a", "c", "o")
+    assert record is not None and record.tombstone
+    assert files_under(tmp_path / "objects") == []
+    again = await store.delete_object(7, "AUTH_a", "c", "o", ts(1))  # a retried DELETE
+    assert again.tombstone == result.tombstone
+    with pytest.raises(Conflict):
+        await put(store, "o", b"late", ts(0.5))
+    nothing = await store.delete_object(7, "AUTH_a", "c", "never", ts(1))
+    assert nothing.previous is None
+
+
+async def test_tombstones_are_reclaimed_after_their_age(store: DeviceStore):
+    await store.delete_object(7, "AUTH_a", "c", "o", ts())
+    assert await store.reclaim_tombstones(now_s=NOW_S + 10) == 0
+    assert await store.reclaim_tombstones(now_s=NOW_S + CONFIG.tombstone_reclaim_age_s + 1) == 1
+    assert await store.get_record(7, "AUTH_a", "c", "o") is None
+    assert await store.suffix_hashes(7) == {}
+
+
+async def test_expired_objects_read_as_not_found(store: DeviceStore):
+    await put(store, "o", b"short-lived", ts(), delete_at=int(NOW_S) + 60)
+    await store.head_object(7, "AUTH_a", "c", "o", now_s=NOW_S + 59)
+    with pytest.raises(NotFound):
+        await store.head_object(7, "AUTH_a", "c", "o", now_s=NOW_S + 60)
+
+
+async def test_post_replaces_metadata_and_keeps_the_body(store: DeviceStore):
+    body = body_of(100_000)
+    await put(store, "o", body, ts(), metadata={"a": "1"})
+    posted = await store.post_object(
+        7, "AUTH_a", "c", "o", ts(1), metadata={"b": "2"}, content_type="text/plain", now_s=NOW_S
+    )
+    assert posted.metadata == {"b": "2"} and posted.data_timestamp == ts() and posted.timestamp == ts(1)
+    record = await store.head_object(7, "AUTH_a", "c", "o", now_s=NOW_S)
+    assert record.content_type == "text/plain" and await read_all(store, record) == body
+    retried = await store.post_object(
+        7, "AUTH_a", "c", "o", ts(1), metadata={"b": "2"}, content_type="text/plain", now_s=NOW_S
+    )
+    assert retried == posted
+    with pytest.raises(Conflict):
+        await store.post_object(7, "AUTH_a", "c", "o", ts(0.5), metadata={}, now_s=NOW_S)
+    with pytest.raises(NotFound):
+        await store.post_object(7, "AUTH_a", "c", "missing", ts(1), metadata={}, now_s=NOW_S)
+    await put(store, "o", b"replaced", ts(2))  # the POSTed body file is released with its record
+    assert await read_all(store, await store.head_object(7, "AUTH_a", "c", "o", now_s=NOW_S)) == b"replaced"
+
+
+def corrupt_inline(root: Path, name: str) -> None:
+    env = lmdb.open(str(root / "db"), max_dbs=16)
+    key = object_key(7, "AUTH_a", "c", name)
+    with env.begin(write=True) as txn:
+        db = env.open_db(b"objects", txn=txn)
+        value = bytearray(txn.get(key, db=db))
+        value[inline_body_offset(bytes(value)) + 3] ^= 0x01
+        txn.put(key, bytes(value), db=db)
+    env.close()
+
+
+def flip_byte(path: Path, offset: int) -> None:
+    with open(path, "r+b") as file:
+        file.seek(offset)
+        byte = file.read(1)
+        file.seek(offset)
+        file.write(bytes([byte[0] ^ 0x80]))
+
+
+async def test_a_corrupt_inline_body_is_never_served_and_is_quarantined(tmp_path: Path):
+    store = await open_store(tmp_path)
+    await put(store, "o", b"0123456789", ts())
+    await store.close()
+    corrupt_inline(tmp_path, "o")
+    store = await open_store(tmp_path)
+    record = await store.head_object(7, "AUTH_a", "c", "o", now_s=NOW_S)
+    with pytest.raises(CorruptBody):
+        await read_all(store, record)
+    assert len(files_under(tmp_path / "quarantined")) == 1
+    assert await store.get_record(7, "AUTH_a", "c", "o") is None
+    assert await store.suffix_hashes(7) == {}
+    await store.close()
+
+
+@pytest.mark.parametrize("where", ["first", "last"])
+async def test_a_corrupt_file_block_fails_reads_of_it_but_not_of_intact_blocks(
+    store: DeviceStore, tmp_path: Path, where: str
+):
+    size = 5 * BLOCK_BYTES + 1000
+    body = body_of(size)
+    stored = await put(store, "o", body, ts())
+    flip_byte(tmp_path / stored.body_file, 10 if where == "first" else size - 10)
+    bad = (0, 100) if where == "first" else (size - 100, size)
+    good = (2 * BLOCK_BYTES, 3 * BLOCK_BYTES + 7)
+    assert await read_all(store, stored, *good) == body[good[0] : good[1]]
+    chunks = []
+    with pytest.raises(CorruptBody):
+        async for chunk in store.read_object(stored, *bad):
+            chunks.append(chunk)
+    assert chunks == []  # no byte of the bad block was yielded
+    assert await store.get_record(7, "AUTH_a", "c", "o") is None
+    assert len(files_under(tmp_path / "quarantined")) == 1
+    assert files_under(tmp_path / "objects") == []
+
+
+async def test_a_full_read_stops_before_the_corrupt_block(store: DeviceStore, tmp_path: Path):
+    size = 40 * BLOCK_BYTES
+    body = body_of(size)
+    stored = await put(store, "o", body, ts())
+    flip_byte(tmp_path / stored.body_file, size - 1)
+    received = bytearray()
+    with pytest.raises(CorruptBody):
+        async for chunk in store.read_object(stored):
+            received += chunk
+    assert body.startswith(bytes(received)) and len(received) < size
+
+
+async def test_sendfile_ranges_are_verified_first(store: DeviceStore, tmp_path: Path):
+    body = body_of(3 * BLOCK_BYTES)
+    stored = await put(store, "o", body, ts())
+    file = await store.open_body_file(stored)
+    try:
+        await file.verify(10, 2 * BLOCK_BYTES)
+        assert os.pread(file.fd, 100, 10) == body[10:110]
+    finally:
+        file.close()
+    flip_byte(tmp_path / stored.body_file, 2 * BLOCK_BYTES + 5)
+    file = await store.open_body_file(stored)
+    try:
+        with pytest.raises(CorruptBody):
+            await file.verify(0, 3 * BLOCK_BYTES)
+    finally:
+        file.close()
+
+
+async def test_orphans_and_temp_files_are_swept_at_reopen(tmp_path: Path):
+    store = await open_store(tmp_path)
+    kept = await put(store, "kept", body_of(100_000), ts())
+    await store.close()
+    orphan = tmp_path / "objects" / "7" / ("ab" * 16 + ".data")
+    orphan.write_bytes(b"left by a crash")
+    (tmp_path / "tmp" / "x.tmp").write_bytes(b"half a body")
+    store = await open_store(tmp_path)
+    assert store.stats.orphans_swept == 2
+    assert files_under(tmp_path / "objects") == [tmp_path / kept.body_file]
+    assert files_under(tmp_path / "tmp") == []
+    await store.close()
+
+
+async def test_a_stamp_of_another_cluster_or_device_is_refused(tmp_path: Path):
+    store = await open_store(tmp_path)
+    with pytest.raises(DeviceInUse):
+        await open_store(tmp_path)
+    await store.close()
+    with pytest.raises(StampMismatch):
+        await DeviceStore.open(tmp_path, CONFIG, cluster_fingerprint="ffff", device="d1")
+    with pytest.raises(StampMismatch):
+        await open_store(tmp_path, device="d2")
+
+
+async def test_concurrent_small_puts_share_commits(store: DeviceStore):
+    body = body_of(4096)
+    await asyncio.gather(*(put(store, f"o{index}", body, ts()) for index in range(200)))
+    assert store.stats.committed_changes == 200
+    assert store.stats.commits < 100
+    assert store.stats.largest_batch > 1
+
+
+async def test_suffix_hashes_follow_every_change(store: DeviceStore):
+    assert await store.suffix_hashes(7) == {}
+    await put(store, "a", b"1", ts())
+    first = await store.suffix_hashes(7)
+    assert len(first) == 1 and all(len(value) == 32 for value in first.values())
+    await put(store, "b", b"2", ts())
+    await store.delete_object(7, "AUTH_a", "c", "b", ts(1))
+    after_delete = await store.suffix_hashes(7)
+    await put(store, "a", b"3", ts(2))
+    assert await store.suffix_hashes(7) != after_delete
+    assert await store.suffix_hashes(8) == {}
+
+
+async def test_registers_follow_caspaxos_and_persist_across_reopen(tmp_path: Path):
+    store = await open_store(tmp_path)
+    key = b"bucket/photos"
+    promise = await store.register_prepare(key, Ballot(1, "proxy-a"))
+    assert promise.ok and promise.value is None
+    assert (await store.register_accept(key, Ballot(1, "proxy-a"), b"owner=alice")).ok
+    rejected = await store.register_prepare(key, Ballot(1, "proxy-a"))
+    assert not rejected.ok and rejected.highest == Ballot(1, "proxy-a")
+    assert (await store.register_prepare(key, Ballot(2, "proxy-b"))).ok
+    assert not (await store.register_accept(key, Ballot(1, "proxy-a"), b"owner=mallory")).ok
+    await store.close()
+    store = await open_store(tmp_path)
+    state = await store.register_read(key)
+    assert state.promised == Ballot(2, "proxy-b") and state.value == b"owner=alice"
+    await store.close()
+
+
+async def test_a_full_lmdb_map_answers_insufficient_storage_and_corrupts_nothing(tmp_path: Path):
+    config = DeviceConfig(
+        lmdb_map_size_bytes=256 * 2**10, lmdb_map_size_bytes_max=512 * 2**10, free_space_reserve_bytes=0
+    )
+    store = await open_store(tmp_path, config)
+    stored = {}
+    with pytest.raises(InsufficientStorage):
+        for index in range(200):
+            body = body_of(16 * 2**10)
+            await put(store, f"o{index}", body, ts())
+            stored[f"o{index}"] = body
+    assert store.stats.map_growths == 1
+    await store.delete_object(7, "AUTH_a", "c", "o0", ts(1))  # a tombstone still fits
+    del stored["o0"]
+    await store.close()
+    store = await open_store(tmp_path, config)
+    for name, body in stored.items():
+        record = await store.head_object(7, "AUTH_a", "c", name, now_s=NOW_S)
+        assert await read_all(store, record) == body
+    await store.close()
+
+
+async def test_below_the_free_space_reserve_puts_fail_but_deletes_work(tmp_path: Path):
+    store = await open_store(tmp_path)
+    await put(store, "o", b"data", ts())
+    await store.close()
+    store = await open_store(tmp_path, DeviceConfig(free_space_reserve_bytes=2**62))
+    with pytest.raises(InsufficientStorage):
+        await put(store, "p", b"data", ts())
+    with pytest.raises(InsufficientStorage):
+        await store.post_object(7, "AUTH_a", "c", "o", ts(1), metadata={}, now_s=NOW_S)
+    await store.delete_object(7, "AUTH_a", "c", "o", ts(2))
+    await store.close()
+
+
+async def test_records_decode_to_what_was_committed(tmp_path: Path):
+    store = await open_store(tmp_path)
+    stored = await put(store, "o", b"x" * 20, ts(), metadata={"k": "v"}, delete_at=int(NOW_S) + 100)
+    await store.close()
+    env = lmdb.open(str(tmp_path / "db"), max_dbs=16)
+    with env.begin() as txn:
+        value = txn.get(stored.key, db=env.open_db(b"objects", txn=txn))
+    env.close()
+    assert decode_record(value, key=stored.key) == stored
