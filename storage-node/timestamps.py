@@ -27,7 +27,9 @@ TEXT_BYTES_MAX = 16 + 1 + 16  # "1700000000.12345_0123456789abcdef"
 _PACKED = struct.Struct(">QQ")
 # Accept up to 10 integer digits and up to 5 fraction digits (clients send `1700000000.1`);
 # the offset is exactly 16 lowercase or uppercase hex digits.
-_TEXT = re.compile(r"(\d{1,10})(?:\.(\d{1,5}))?(?:_([0-9a-fA-F]{16}))?")
+_TEXT = re.compile(
+    r"([0-9]{1,10})(?:\.([0-9]{1,5}))?(?:_([0-9a-fA-F]{16}))?"
+)  # [0-9]: \d matches any script's digits
 
 
 @dataclass(frozen=True, order=True, slots=True)
