@@ -13,6 +13,7 @@ from dolmen import __version__
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "ring": ("dolmen.ring.cli", "build and inspect rings: where every byte lives"),
+    "storage-node": ("dolmen.storage_node.cli", "serve this host's devices: objects, registers, replication"),
 }
 
 

@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from dolmen.storage_node.device import DeviceConfig
+
 from dolmen.config import load_config
 from dolmen.limits import DEVICE_NAME_BYTES_MAX
 
@@ -43,17 +45,16 @@ class StorageNodeConfig:
     # Threads doing disk work per device: blocking syscalls never run on the event loop.
     disk_threads_per_device: int = 4
     # LMDB map per device: starts at this size, grows as needed up to the maximum (then 507).
-    lmdb_map_size_bytes: int = 64 * 2**20
+    lmdb_map_size_bytes: int = 256 * 2**20
     lmdb_map_size_bytes_max: int = 64 * 2**30
     # Bodies up to this size live in the LMDB record (one commit, shared by concurrent writes);
     # larger ones are files. 16 KiB: start point the issue gives; measure before raising.
     inline_body_bytes_max: int = 16 * 2**10
     # Free space kept per device so that deletes and tombstones still work on a full disk.
-    free_space_reserve_bytes: int = 64 * 2**20
-    # Concurrent small writes to a device share one LMDB commit: at most this many per commit,
-    # and a commit waits at most this long for company (0: commit as soon as the disk is free).
-    group_commit_writes_max: int = 256
-    group_commit_wait_s: float = 0.0
+    free_space_reserve_bytes: int = 256 * 2**20
+    # Concurrent small writes to a device share one LMDB commit: at most this many per commit.
+    # Batches form by themselves: changes queue while the previous commit syncs.
+    group_commit_records_max: int = 512
     # Tombstones older than this are removed (by the replicator's pass; a later issue).
     tombstone_reclaim_age_s: int = 7 * 86_400
     # Longest wait for the next bytes of a request body; a slower client gets 408 and nothing is stored.
@@ -64,8 +65,8 @@ class StorageNodeConfig:
     keepalive_timeout_s: float = 75.0
     # On SIGTERM: stop accepting, give in-flight requests this long, then close the stores.
     shutdown_timeout_s: float = 30.0
-    # Maximum accepted connections at once (beyond it, the kernel backlog holds them).
-    connections_max: int = 1024
+    # Connections the kernel queues before the node accepts them.
+    listen_backlog: int = 1024
     log_level: str = "info"
 
     def __post_init__(self) -> None:
@@ -88,13 +89,13 @@ class StorageNodeConfig:
             raise ValueError("inline_body_bytes_max must be 0 .. 1 MiB")
         if self.free_space_reserve_bytes < 0 or self.tombstone_reclaim_age_s < 0:
             raise ValueError("free_space_reserve_bytes and tombstone_reclaim_age_s must be >= 0")
-        if not 1 <= self.group_commit_writes_max <= 10_000 or not 0 <= self.group_commit_wait_s <= 1:
-            raise ValueError("group_commit_writes_max must be 1 .. 10000, group_commit_wait_s 0 .. 1")
+        if not 1 <= self.group_commit_records_max <= 10_000:
+            raise ValueError("group_commit_records_max must be 1 .. 10000")
         for name in ("client_timeout_s", "disk_timeout_s", "keepalive_timeout_s", "shutdown_timeout_s"):
             if not 0 < getattr(self, name) <= 3600:
                 raise ValueError(f"{name} must be > 0 and at most 3600")
-        if not 1 <= self.connections_max <= 100_000:
-            raise ValueError("connections_max must be 1 .. 100000")
+        if not 1 <= self.listen_backlog <= 65_535:
+            raise ValueError("listen_backlog must be 1 .. 65535")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ValueError("log_level must be debug, info, warning or error")
 
@@ -102,3 +103,17 @@ class StorageNodeConfig:
 def load_storage_node_config(path: Path | str) -> StorageNodeConfig:
     """Read the [storage-node] table of `path`; ConfigError on unknown keys or wrong types."""
     return load_config(path, StorageNodeConfig, section=SECTION)
+
+
+def device_config(config: StorageNodeConfig) -> DeviceConfig:
+    """The engine's settings for each device, from the node's."""
+    return DeviceConfig(
+        lmdb_map_size_bytes=config.lmdb_map_size_bytes,
+        lmdb_map_size_bytes_max=config.lmdb_map_size_bytes_max,
+        disk_threads=config.disk_threads_per_device,
+        inline_body_bytes_max=config.inline_body_bytes_max,
+        free_space_reserve_bytes=config.free_space_reserve_bytes,
+        group_commit_records_max=config.group_commit_records_max,
+        tombstone_reclaim_age_s=config.tombstone_reclaim_age_s,
+        mount_check=config.mount_check,
+    )

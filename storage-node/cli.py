@@ -1,0 +1,118 @@
+"""`dolmen storage-node --config node.toml`: serve every device of this host on one port.
+
+Starts in this order: read the configuration and the cluster secret, open every
+device (stamp check, lock, orphan sweep), then listen. On SIGTERM or SIGINT:
+stop accepting, give in-flight requests shutdown_timeout_s, close the stores.
+Exit status: 0 after a clean stop, 1 if a device or the secret cannot be used,
+2 for a bad command line or configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+import uvloop
+from aiohttp import web
+from dolmen.storage_node.config import StorageNodeConfig, device_config, load_storage_node_config
+from dolmen.storage_node.device import DeviceStore
+from dolmen.storage_node.server import NodeMetrics, make_app, runner_options
+
+from dolmen.errors import DolmenError
+from dolmen.keys import key_fingerprint, placement_key, read_secret, request_signing_key
+from dolmen.logs import configure_logging
+from dolmen.metrics import Metrics
+
+log = logging.getLogger("dolmen.storage_node")
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="dolmen storage-node", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, help="the TOML file with a [storage-node] table")
+    args = parser.parse_args(argv)
+    try:
+        config = load_storage_node_config(args.config)
+        secret = read_secret(config.cluster_secret_file)
+    except DolmenError as error:
+        print(f"dolmen storage-node: {error}", file=sys.stderr)
+        return 2
+    configure_logging("storage-node", level=config.log_level)
+    try:
+        uvloop.run(serve(config, secret))
+    except DolmenError as error:
+        log.error("storage_node.start_failed", extra={"reason": str(error)})
+        print(f"dolmen storage-node: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+async def open_stores(
+    config: StorageNodeConfig, secret: bytes, metrics: NodeMetrics
+) -> dict[str, DeviceStore]:
+    """Open every configured device; on any failure close the ones already open and raise."""
+    fingerprint = key_fingerprint(placement_key(secret))
+    stores: dict[str, DeviceStore] = {}
+    try:
+        for device in config.devices:
+            root = config.devices_dir / device
+            if not config.mount_check:
+                # Without mount checks a device is just a directory (development, tests).
+                await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
+            stores[device] = await DeviceStore.open(
+                root,
+                device_config(config),
+                cluster_fingerprint=fingerprint,
+                device=device,
+                metrics=metrics.store,
+            )
+    except BaseException:
+        await close_stores(stores)
+        raise
+    return stores
+
+
+async def close_stores(stores: dict[str, DeviceStore]) -> None:
+    for store in stores.values():
+        await store.close()
+
+
+async def serve(config: StorageNodeConfig, secret: bytes) -> None:
+    metrics = NodeMetrics(Metrics("storage-node"))
+    stores = await open_stores(config, secret, metrics)
+    try:
+        keys = {key_id: request_signing_key(secret, key_id) for key_id in config.signing_key_ids}
+        app = make_app(config, stores, signing_keys=keys, metrics=metrics)
+        runner = web.AppRunner(app, **runner_options(config))
+        await runner.setup()
+        try:
+            site = web.TCPSite(
+                runner, config.bind_ip, config.bind_port, backlog=config.listen_backlog, reuse_address=True
+            )
+            await site.start()
+            log.info(
+                "storage_node.listening",
+                extra={"ip": config.bind_ip, "port": config.bind_port, "devices": list(config.devices)},
+            )
+            await wait_stop_signal()
+            log.info("storage_node.stopping")
+        finally:
+            # Stops accepting, waits up to shutdown_timeout_s for in-flight requests, closes connections.
+            await runner.cleanup()
+    finally:
+        await close_stores(stores)
+    log.info("storage_node.stopped")
+
+
+async def wait_stop_signal() -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,752 @@
+"""The storage node's HTTP API: thin handlers over the device stores (see PROTOCOL.md).
+
+Layers, outermost first: `edge` (request id, the one log line, metrics) -> `errors`
+(every exception becomes a status here and only here) -> `signatures` (403 unless
+signed) -> the handler for the verb. Handlers parse (pure functions), call one
+store method and shape the answer; they do not catch.
+
+Paths are parsed from the raw request target, so a single catch-all route
+dispatches on the method. Custom verbs (REPLICATE, PREPARE, ACCEPT, READ) need
+aiohttp's pure-Python request parser: the C parser (llhttp) only knows the
+standard methods. It costs about a quarter of the parsing time, a small part of a
+request's cost here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import re
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, unquote
+
+from aiohttp import http_parser, web, web_protocol
+from dolmen.storage_node import framing
+from dolmen.storage_node.config import StorageNodeConfig
+from dolmen.storage_node.device import DeviceStore, StoreMetrics
+from dolmen.storage_node.errors import (
+    BadRequest,
+    ChecksumMismatch,
+    Conflict,
+    CorruptBody,
+    DeviceError,
+    InsufficientStorage,
+    InvalidRegister,
+    LengthMismatch,
+    NotFound,
+    UnknownDevice,
+)
+from dolmen.storage_node.http_conditions import evaluate_preconditions, http_date
+from dolmen.storage_node.http_ranges import (
+    PART_SEPARATOR,
+    ByteRange,
+    RangeNotSatisfiable,
+    multipart_length,
+    multipart_part_head,
+    multipart_tail,
+    parse_range,
+)
+from dolmen.storage_node.records import ObjectRecord
+from dolmen.storage_node.registers import ZERO_BALLOT, Ballot
+from dolmen.storage_node.request_paths import (
+    parse_object_path,
+    parse_partition_path,
+    parse_register_path,
+    parse_suffixes,
+    split_target,
+)
+from dolmen.storage_node.timestamps import Timestamp
+
+from dolmen.errors import DolmenError
+from dolmen.limits import (
+    FRAME_DATA_BYTES_MAX,
+    HEADER_BYTES_MAX,
+    HTTP_CHUNK_BYTES,
+    REGISTER_PROPOSER_BYTES_MAX,
+    REGISTER_VALUE_BYTES_MAX,
+    REQUEST_HEADERS_COUNT_MAX,
+    REQUEST_ID_BYTES_MAX,
+    REQUEST_LINE_BYTES_MAX,
+)
+from dolmen.logs import log_request, new_request_id, request_id_var
+from dolmen.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from dolmen.metrics import Metrics
+from dolmen.signing import RequestSignatureError, VerifiedSignature, verify_request
+
+log = logging.getLogger("dolmen.storage_node.server")
+
+# See the module docstring: custom verbs need the Python parser.
+web_protocol.HttpRequestParser = http_parser.HttpRequestParserPy  # type: ignore[misc]
+
+OBJECT_VERBS = ("PUT", "GET", "HEAD", "DELETE", "POST")
+REGISTER_VERBS = ("PREPARE", "ACCEPT", "READ")
+VERBS = (*OBJECT_VERBS, "REPLICATE", *REGISTER_VERBS)
+UNSIGNED_PATHS = ("/healthcheck", "/metrics")
+META_PREFIX = "x-object-meta-"
+BALLOT_HEADER = "X-Backend-Register-Ballot"
+_HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}")
+_REQUEST_ID = re.compile(rf"[\x21-\x7e]{{1,{REQUEST_ID_BYTES_MAX}}}")
+
+CONFIG = web.AppKey("config", StorageNodeConfig)
+STORES = web.AppKey("stores", dict)
+SIGNING_KEYS = web.AppKey("signing_keys", dict)
+NODE_METRICS = web.AppKey("node_metrics", object)
+CLOCK = web.AppKey("clock", object)
+
+
+# --- errors the HTTP layer itself raises (the engine's are in errors.py) -------------
+
+
+class ClientGone(DolmenError):
+    """The client disconnected before its request was complete (499; nothing stored)."""
+
+
+class ClientTooSlow(DolmenError):
+    """The client sent nothing for client_timeout_s (408; nothing stored)."""
+
+
+class PutAborted(DolmenError):
+    """The footer said `abort`: the body was dropped as asked (499)."""
+
+
+class MethodNotAllowed(DolmenError):
+    """The verb does not apply to this path (405)."""
+
+
+class BodyTooLarge(DolmenError):
+    """A request body over its bound, e.g. a register value over 64 KiB (413)."""
+
+
+class DiskTimeout(DolmenError):
+    """A disk step took longer than disk_timeout_s (503; a write may still land, whole)."""
+
+
+# The one place where exceptions become statuses. Order matters: subclasses first.
+ERROR_STATUSES: tuple[tuple[type[BaseException], int], ...] = (
+    (RequestSignatureError, 403),
+    (RangeNotSatisfiable, 416),
+    (ClientGone, 499),
+    (PutAborted, 499),
+    (ClientTooSlow, 408),
+    (MethodNotAllowed, 405),
+    (BodyTooLarge, 413),
+    (DiskTimeout, 503),
+    (LengthMismatch, 422),
+    (ChecksumMismatch, 422),  # an upload's xxh3 (CorruptBody is matched before: see below)
+    (framing.FramingError, 400),
+    (BadRequest, 400),
+    (NotFound, 404),
+    (Conflict, 409),
+    (InsufficientStorage, 507),
+    (DeviceError, 507),  # Swift answers 507 for a device it cannot serve
+)
+
+
+def error_status(error: BaseException) -> int:
+    if isinstance(error, CorruptBody):
+        return 500  # our copy is bad (now quarantined): the caller reads another replica
+    for error_type, status in ERROR_STATUSES:
+        if isinstance(error, error_type):
+            return status
+    return 500
+
+
+def error_headers(error: BaseException) -> dict[str, str]:
+    timestamp = getattr(error, "timestamp", None)
+    headers: dict[str, str] = {}
+    if isinstance(timestamp, Timestamp):
+        headers["X-Backend-Timestamp"] = timestamp.internal
+    if isinstance(error, RangeNotSatisfiable):
+        headers["Content-Range"] = f"bytes */{error.length}"
+    return headers
+
+
+# --- metrics ------------------------------------------------------------------
+
+
+class NodeMetrics:
+    """The HTTP layer's metrics; the engine's (commits, fsyncs, quarantines) are StoreMetrics."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.registry = metrics
+        self.requests_total = metrics.counter("requests_total", "Requests answered", ("method", "status"))
+        self.request_seconds = metrics.histogram(
+            "request_seconds", "Request duration, to the last byte", ("method",)
+        )
+        self.received_bytes_total = metrics.counter("received_bytes_total", "Request body bytes received")
+        self.sent_bytes_total = metrics.counter("sent_bytes_total", "Response body bytes sent")
+        self.store = StoreMetrics(metrics)
+
+
+# --- middlewares --------------------------------------------------------------
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind the request id, answer it in X-Trans-Id, and write the one log line and the metrics."""
+    started_s = time.monotonic()
+    offered = request.headers.get("X-Trans-Id", "")
+    request_id = offered if _REQUEST_ID.fullmatch(offered) else new_request_id()
+    request_id_var.set(request_id)
+    request["bytes_in"] = 0
+    status = 500
+    response: web.StreamResponse | None = None
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as http_error:
+        status = http_error.status
+        http_error.headers["X-Trans-Id"] = request_id
+        raise
+    finally:
+        if response is not None and not response.prepared:
+            response.headers["X-Trans-Id"] = request_id
+        if request.get("cut_stream"):
+            status = request["cut_stream"]
+        bytes_out = request.get("bytes_out", 0)
+        if isinstance(response, web.Response) and isinstance(response.body, bytes):
+            bytes_out = len(response.body)
+        method = request.method if request.method in VERBS else "other"
+        metrics: NodeMetrics = request.app[NODE_METRICS]  # type: ignore[assignment]
+        metrics.requests_total.labels(method, str(status)).inc()
+        metrics.request_seconds.labels(method).observe(time.monotonic() - started_s)
+        metrics.received_bytes_total.inc(request["bytes_in"])
+        metrics.sent_bytes_total.inc(bytes_out)
+        log_request(
+            log,
+            method=request.method,
+            path=request.raw_path[:512],
+            status=status,
+            bytes_in=request["bytes_in"],
+            bytes_out=bytes_out,
+            started_s=started_s,
+            **({"error": request["error"]} if "error" in request else {}),
+        )
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Map every exception to a status: the only place that does. No traceback reaches a client."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except (DolmenError, TimeoutError) as error:
+        status = 503 if isinstance(error, TimeoutError) else error_status(error)
+        if status == 500:
+            log.warning("request.failed", extra={"error_type": type(error).__name__, "reason": str(error)})
+        headers = error_headers(error)
+        request["error"] = type(error).__name__
+    except Exception:
+        log.exception("request.unhandled")  # the traceback goes to the log only
+        request["error"] = "unhandled"
+        status, headers = 500, {}
+    response: web.StreamResponse | None = request.get("response")
+    if response is not None and response.prepared:
+        # Bytes are out: the only honest signal left is to cut the connection short.
+        request["cut_stream"] = status
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    return web.Response(status=status, headers=headers)
+
+
+@web.middleware
+async def signatures(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse (403) every request that is not signed by a key this node accepts."""
+    path, query = split_target(request.raw_path)
+    if request.method == "GET" and path in UNSIGNED_PATHS:
+        return await handler(request)
+    request["signature"] = verify_request(
+        request.app[SIGNING_KEYS],
+        method=request.method,
+        path=path,
+        query=query,
+        headers=request.headers.items(),
+        now_s=request.app[CLOCK](),  # type: ignore[operator]
+    )
+    return await handler(request)
+
+
+# --- header parsing (pure) ----------------------------------------------------
+
+
+def required_timestamp(headers: Mapping[str, str]) -> Timestamp:
+    text = headers.get("X-Timestamp")
+    if text is None:
+        raise BadRequest("X-Timestamp is required")
+    return Timestamp.parse(text)
+
+
+def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
+    """X-Object-Meta-* headers as {lower-case name after the prefix: value} (limits checked by the engine)."""
+    return {
+        name[len(META_PREFIX) :].lower(): value
+        for name, value in headers.items()
+        if name.lower().startswith(META_PREFIX)
+    }
+
+
+def delete_at(headers: Mapping[str, str], *, now_s: float) -> int | None:
+    text = headers.get("X-Delete-At")
+    if text is None:
+        return None
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        raise BadRequest("X-Delete-At must be whole seconds since the epoch")
+    value = int(text)
+    if value <= now_s:
+        raise BadRequest("X-Delete-At is in the past")
+    return value
+
+
+def announced_length(headers: Mapping[str, str]) -> int | None:
+    text = headers.get("X-Backend-Object-Length")
+    if text is None:
+        return None
+    if not text.isascii() or not text.isdigit() or len(text) > 15:
+        raise BadRequest("X-Backend-Object-Length must be a decimal byte count")
+    return int(text)
+
+
+def format_ballot(ballot: Ballot) -> str:
+    return f"{ballot.counter} {quote(ballot.proposer, safe='')}"
+
+
+def parse_ballot(text: str | None) -> Ballot:
+    if text is None:
+        raise InvalidRegister(f"{BALLOT_HEADER} is required")
+    counter, space, proposer = text.partition(" ")
+    if not space or not counter.isascii() or not counter.isdigit() or len(counter) > 20:
+        raise InvalidRegister(f"{BALLOT_HEADER} must be '<counter> <percent-encoded proposer>'")
+    name = unquote(proposer, errors="strict") if len(proposer) <= 3 * REGISTER_PROPOSER_BYTES_MAX else ""
+    return Ballot(int(counter), name)
+
+
+def last_modified_s(record: ObjectRecord) -> int:
+    return math.ceil(record.timestamp.seconds)
+
+
+def object_headers(record: ObjectRecord) -> dict[str, str]:
+    """The headers that describe a stored object on GET, HEAD and conditional answers."""
+    headers = {
+        "Content-Type": record.content_type,
+        "ETag": f'"{record.etag}"',
+        "Last-Modified": http_date(last_modified_s(record)),
+        "X-Timestamp": record.timestamp.normal,
+        "X-Backend-Timestamp": record.timestamp.internal,
+        "X-Backend-Data-Timestamp": record.data_timestamp.internal,
+        "Accept-Ranges": "bytes",
+    }
+    if record.delete_at is not None:
+        headers["X-Delete-At"] = str(record.delete_at)
+    for name, value in record.metadata.items():
+        headers[f"X-Object-Meta-{name}"] = value
+    for name, value in record.extra.items():
+        headers[name] = value
+    return headers
+
+
+def check_footer_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    """Footer metadata is answered as headers on GET/HEAD, so names must be header names."""
+    for name, value in metadata.items():
+        if not _HEADER_NAME.fullmatch(name) or any(char in value for char in "\r\n\0"):
+            raise BadRequest("footer metadata names must be header names and values single-line")
+    return metadata
+
+
+# --- handlers ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    config: StorageNodeConfig
+    stores: dict[str, DeviceStore]
+    signing_keys: dict[int, bytes]
+    clock: Callable[[], float]
+
+
+def context(request: web.Request) -> Context:
+    app = request.app
+    return Context(app[CONFIG], app[STORES], app[SIGNING_KEYS], app[CLOCK])  # type: ignore[arg-type]
+
+
+def store_for(ctx: Context, device: str) -> DeviceStore:
+    store = ctx.stores.get(device)
+    if store is None:
+        raise UnknownDevice("this node does not serve that device")
+    return store
+
+
+async def disk(ctx: Context, step: Awaitable[Any]) -> Any:
+    """Await one store call under disk_timeout_s (a cancelled write may still land, whole)."""
+    try:
+        async with asyncio.timeout(ctx.config.disk_timeout_s):
+            return await step
+    except TimeoutError:
+        raise DiskTimeout("disk step timed out") from None
+
+
+async def dispatch(request: web.Request) -> web.StreamResponse:
+    path, _ = split_target(request.raw_path)
+    if request.method == "GET" and path == "/healthcheck":
+        return web.Response(text="OK")
+    if request.method == "GET" and path == "/metrics":
+        metrics: NodeMetrics = request.app[NODE_METRICS]  # type: ignore[assignment]
+        return web.Response(
+            body=metrics.registry.exposition(), headers={"Content-Type": METRICS_CONTENT_TYPE}
+        )
+    handler = HANDLERS.get(request.method)
+    if handler is None:
+        raise MethodNotAllowed(f"{request.method} is not a storage node verb")
+    return await handler(request, path)
+
+
+async def put_object(request: web.Request, path: str) -> web.StreamResponse:
+    ctx = context(request)
+    where = parse_object_path(path)
+    store = store_for(ctx, where.device)
+    headers = request.headers
+    timestamp = required_timestamp(headers)
+    content_type = headers.get("Content-Type")
+    if not content_type:
+        raise BadRequest("Content-Type is required")
+    if headers.get("X-Backend-Body-Framing") != framing.FRAMING_VERSION:
+        raise BadRequest(f"X-Backend-Body-Framing must be {framing.FRAMING_VERSION}")
+    metadata = user_metadata(headers)
+    expires = delete_at(headers, now_s=ctx.clock())
+    length = announced_length(headers)
+    signature: VerifiedSignature = request["signature"]
+    if "If-None-Match" in headers:
+        await _check_put_preconditions(request, ctx, store, where)
+    writer = await disk(
+        ctx,
+        store.begin_object_put(where.partition, where.account, where.container, where.obj, timestamp, length),
+    )
+    try:
+        footer = await receive_framed_body(request, ctx, writer, signature)
+        if footer.action == framing.ACTION_ABORT:
+            raise PutAborted("the client aborted the upload")
+        record = await disk(
+            ctx,
+            writer.commit(
+                etag=footer.etag,
+                body_xxh3=footer.body_xxh3_64,
+                content_length=footer.body_bytes,
+                content_type=content_type,
+                metadata=metadata,
+                delete_at=expires,
+                extra=check_footer_metadata(footer.metadata),
+            ),
+        )
+    finally:
+        # Idempotent, and a no-op after a commit: whatever failed above, no temp file is left.
+        await writer.abort()
+    return web.Response(
+        status=201,
+        headers={"ETag": f'"{record.etag}"', "X-Backend-Timestamp": record.timestamp.internal},
+    )
+
+
+async def _check_put_preconditions(
+    request: web.Request, ctx: Context, store: DeviceStore, where: Any
+) -> None:
+    try:
+        record = await disk(
+            ctx,
+            store.head_object(where.partition, where.account, where.container, where.obj, now_s=ctx.clock()),
+        )
+    except NotFound:
+        return
+    status = evaluate_preconditions(
+        "PUT", request.headers, etag=record.etag, last_modified_s=last_modified_s(record)
+    )
+    if status is not None:
+        raise web.HTTPPreconditionFailed(headers={"X-Backend-Timestamp": record.timestamp.internal})
+
+
+async def receive_framed_body(
+    request: web.Request, ctx: Context, writer: Any, signature: VerifiedSignature
+) -> framing.Footer:
+    """Stream the framed body into `writer`; return the verified footer.
+
+    Raises FramingError/BodyTruncated, SignatureInvalid (footer), ClientGone, ClientTooSlow.
+    Body bytes are handed to the writer in batches of about HTTP_CHUNK_BYTES, so a large
+    body costs few trips to the disk threads; at most one batch plus one read is held.
+    """
+    parser = framing.FrameParser()
+    pending: list[memoryview] = []
+    pending_bytes = 0
+    raw_footer: framing.RawFooter | None = None
+    content = request.content
+    while True:
+        try:
+            async with asyncio.timeout(ctx.config.client_timeout_s):
+                data = await content.readany()
+        except TimeoutError:
+            raise ClientTooSlow("no body bytes within client_timeout_s") from None
+        except (ConnectionError, web.RequestPayloadError) as error:
+            raise ClientGone(f"client disconnected mid-body: {error}") from None
+        if not data:
+            if content.is_eof():
+                break
+            continue
+        request["bytes_in"] += len(data)
+        for event in parser.feed(data):
+            if isinstance(event, framing.RawFooter):
+                raw_footer = event
+            else:
+                pending.append(event)
+                pending_bytes += len(event)
+        if pending_bytes >= HTTP_CHUNK_BYTES:
+            await disk(ctx, writer.write(b"".join(pending)))
+            pending, pending_bytes = [], 0
+    parser.finish()
+    assert raw_footer is not None
+    if pending:
+        await disk(ctx, writer.write(b"".join(pending)))
+    key = ctx.signing_keys[signature.key_id]
+    return framing.decode_footer(raw_footer, key=key, request_signature_hex=signature.signature_hex)
+
+
+async def get_or_head_object(request: web.Request, path: str) -> web.StreamResponse:
+    ctx = context(request)
+    where = parse_object_path(path)
+    store = store_for(ctx, where.device)
+    try:
+        record = await disk(
+            ctx,
+            store.head_object(where.partition, where.account, where.container, where.obj, now_s=ctx.clock()),
+        )
+    except NotFound:
+        if "If-Match" in request.headers:
+            raise web.HTTPPreconditionFailed() from None
+        raise
+    headers = object_headers(record)
+    status = evaluate_preconditions(
+        request.method, request.headers, etag=record.etag, last_modified_s=last_modified_s(record)
+    )
+    if status is not None:
+        return web.Response(status=status, headers=headers)
+    length = record.content_length
+    ranges = parse_range(request.headers.get("Range"), length)
+    response = web.StreamResponse(headers=headers)
+    request["response"] = response
+    if ranges is None:
+        response.content_length = length
+        await response.prepare(request)
+        if request.method == "GET":
+            await send_range(request, ctx, store, record, response, ByteRange(0, length) if length else None)
+    elif len(ranges) == 1:
+        (single,) = ranges
+        response.set_status(206)
+        response.headers["Content-Range"] = single.content_range(length)
+        response.content_length = single.stop - single.start
+        await response.prepare(request)
+        if request.method == "GET":
+            await send_range(request, ctx, store, record, response, single)
+    else:
+        boundary = secrets.token_hex(16)
+        response.set_status(206)
+        response.headers["Content-Type"] = f"multipart/byteranges;boundary={boundary}"
+        response.content_length = multipart_length(boundary, record.content_type, ranges, length)
+        await response.prepare(request)
+        if request.method == "GET":
+            for index, byte_range in enumerate(ranges):
+                head = multipart_part_head(boundary, record.content_type, byte_range, length)
+                await write_timed(request, ctx, response, (PART_SEPARATOR + head) if index else head)
+                await send_range(request, ctx, store, record, response, byte_range)
+            await write_timed(request, ctx, response, multipart_tail(boundary))
+    await response.write_eof()
+    return response
+
+
+async def send_range(
+    request: web.Request,
+    ctx: Context,
+    store: DeviceStore,
+    record: ObjectRecord,
+    response: web.StreamResponse,
+    byte_range: ByteRange | None,
+) -> None:
+    """Stream verified bytes of `byte_range`; the engine verifies each block before it is yielded."""
+    if byte_range is None:
+        return
+    chunks = store.read_object(record, byte_range.start, byte_range.stop)
+    try:
+        while True:
+            try:
+                chunk = await disk(ctx, anext(chunks))
+            except StopAsyncIteration:
+                break
+            await write_timed(request, ctx, response, chunk)
+    finally:
+        await chunks.aclose()
+
+
+async def write_timed(request: web.Request, ctx: Context, response: web.StreamResponse, data: bytes) -> None:
+    try:
+        async with asyncio.timeout(ctx.config.client_timeout_s):
+            await response.write(data)
+        request["bytes_out"] = request.get("bytes_out", 0) + len(data)
+    except TimeoutError:
+        raise ClientTooSlow("client did not read the response within client_timeout_s") from None
+    except ConnectionError as error:
+        raise ClientGone(f"client left mid-response: {error}") from None
+
+
+async def delete_object(request: web.Request, path: str) -> web.StreamResponse:
+    ctx = context(request)
+    where = parse_object_path(path)
+    store = store_for(ctx, where.device)
+    timestamp = required_timestamp(request.headers)
+    result = await disk(
+        ctx, store.delete_object(where.partition, where.account, where.container, where.obj, timestamp)
+    )
+    previous = result.previous
+    headers = {"X-Backend-Timestamp": result.tombstone.timestamp.internal}
+    if previous is None or previous.tombstone or previous.is_expired(ctx.clock()):
+        if previous is not None:
+            headers["X-Backend-Timestamp"] = previous.timestamp.internal
+        return web.Response(status=404, headers=headers)
+    return web.Response(status=204, headers=headers)
+
+
+async def post_object(request: web.Request, path: str) -> web.StreamResponse:
+    ctx = context(request)
+    where = parse_object_path(path)
+    store = store_for(ctx, where.device)
+    timestamp = required_timestamp(request.headers)
+    now_s = ctx.clock()
+    record = await disk(
+        ctx,
+        store.post_object(
+            where.partition,
+            where.account,
+            where.container,
+            where.obj,
+            timestamp,
+            metadata=user_metadata(request.headers),
+            content_type=request.headers.get("Content-Type") or None,
+            delete_at=delete_at(request.headers, now_s=now_s),
+            now_s=now_s,
+        ),
+    )
+    return web.Response(status=202, headers={"X-Backend-Timestamp": record.timestamp.internal})
+
+
+async def replicate(request: web.Request, path: str) -> web.StreamResponse:
+    ctx = context(request)
+    where = parse_partition_path(path)
+    parse_suffixes(where.rest)  # hashes are kept current on every write: nothing to recompute
+    store = store_for(ctx, where.device)
+    hashes = await disk(ctx, store.suffix_hashes(where.partition))
+    return web.json_response(hashes)
+
+
+async def register_prepare(request: web.Request, path: str) -> web.StreamResponse:
+    ctx = context(request)
+    where, key = parse_register_path(path)
+    ballot = parse_ballot(request.headers.get(BALLOT_HEADER))
+    answer = await disk(ctx, store_for(ctx, where.device).register_prepare(key, ballot))
+    headers = {
+        "X-Backend-Register-Accepted-Ballot": format_ballot(answer.accepted),
+        "X-Backend-Register-Highest-Ballot": format_ballot(answer.highest),
+        "X-Backend-Register-Has-Value": "true" if answer.value is not None else "false",
+    }
+    return web.Response(status=200 if answer.ok else 409, headers=headers, body=answer.value or b"")
+
+
+async def register_accept(request: web.Request, path: str) -> web.StreamResponse:
+    ctx = context(request)
+    where, key = parse_register_path(path)
+    ballot = parse_ballot(request.headers.get(BALLOT_HEADER))
+    value = await read_small_body(request, ctx, REGISTER_VALUE_BYTES_MAX)
+    answer = await disk(ctx, store_for(ctx, where.device).register_accept(key, ballot, value))
+    headers = {"X-Backend-Register-Highest-Ballot": format_ballot(answer.highest)}
+    return web.Response(status=200 if answer.ok else 409, headers=headers)
+
+
+async def register_read(request: web.Request, path: str) -> web.StreamResponse:
+    ctx = context(request)
+    where, key = parse_register_path(path)
+    state = await disk(ctx, store_for(ctx, where.device).register_read(key))
+    headers = {
+        "X-Backend-Register-Promised-Ballot": format_ballot(state.promised),
+        "X-Backend-Register-Accepted-Ballot": format_ballot(state.accepted),
+        "X-Backend-Register-Has-Value": "true" if state.value is not None else "false",
+    }
+    return web.Response(status=200, headers=headers, body=state.value or b"")
+
+
+async def read_small_body(request: web.Request, ctx: Context, bytes_max: int) -> bytes:
+    """A whole request body known to be small (Content-Length required, at most `bytes_max`)."""
+    length = request.content_length
+    if length is None:
+        raise BadRequest("Content-Length is required")
+    if length > bytes_max:
+        raise BodyTooLarge(f"body over {bytes_max} bytes")
+    try:
+        async with asyncio.timeout(ctx.config.client_timeout_s):
+            data = await request.content.readexactly(length)
+    except TimeoutError:
+        raise ClientTooSlow("body not received within client_timeout_s") from None
+    except (asyncio.IncompleteReadError, ConnectionError, web.RequestPayloadError):
+        raise ClientGone("body shorter than Content-Length") from None
+    request["bytes_in"] += len(data)
+    return data
+
+
+HANDLERS: dict[str, Callable[[web.Request, str], Awaitable[web.StreamResponse]]] = {
+    "PUT": put_object,
+    "GET": get_or_head_object,
+    "HEAD": get_or_head_object,
+    "DELETE": delete_object,
+    "POST": post_object,
+    "REPLICATE": replicate,
+    "PREPARE": register_prepare,
+    "ACCEPT": register_accept,
+    "READ": register_read,
+}
+assert set(HANDLERS) == set(VERBS)
+assert ZERO_BALLOT.counter == 0
+assert FRAME_DATA_BYTES_MAX >= HTTP_CHUNK_BYTES // 4  # a batch is a few frames, not thousands
+
+
+def make_app(
+    config: StorageNodeConfig,
+    stores: dict[str, DeviceStore],
+    *,
+    signing_keys: dict[int, bytes],
+    metrics: NodeMetrics,
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
+    """The aiohttp application over already-open stores (the caller opens and closes them)."""
+    app = web.Application(middlewares=[edge, errors, signatures], client_max_size=REGISTER_VALUE_BYTES_MAX)
+    app[CONFIG] = config
+    app[STORES] = stores
+    app[SIGNING_KEYS] = signing_keys
+    app[NODE_METRICS] = metrics
+    app[CLOCK] = clock
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app
+
+
+def runner_options(config: StorageNodeConfig) -> dict[str, Any]:
+    """Limits and timeouts of the HTTP server itself (see dolmen.limits)."""
+    return {
+        "access_log": None,
+        "handle_signals": False,
+        "keepalive_timeout": config.keepalive_timeout_s,
+        "shutdown_timeout": config.shutdown_timeout_s,
+        "max_line_size": REQUEST_LINE_BYTES_MAX,
+        "max_field_size": HEADER_BYTES_MAX,
+        "max_headers": REQUEST_HEADERS_COUNT_MAX,
+    }
