@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
+from random import Random
 
 import lmdb
 import pytest
 import xxhash
 from dolmen.storage_node.checksums import BLOCK_BYTES
-from dolmen.storage_node.device import DeviceConfig, DeviceStore
+from dolmen.storage_node.device import DeviceConfig, DeviceStore, StoreMetrics
 from dolmen.storage_node.errors import (
     Conflict,
     CorruptBody,
@@ -24,7 +26,10 @@ from dolmen.storage_node.errors import (
 from dolmen.storage_node.keycodec import object_key
 from dolmen.storage_node.records import decode_record, inline_body_offset
 from dolmen.storage_node.registers import Ballot
+from dolmen.storage_node.suffixes import suffix_hash_of
 from dolmen.storage_node.timestamps import Timestamp
+
+from dolmen.metrics import Metrics
 
 FINGERPRINT = "0123456789abcdef"
 NOW_S = 1_700_000_000.0
@@ -362,12 +367,50 @@ async def test_a_stamp_of_another_cluster_or_device_is_refused(tmp_path: Path):
         await open_store(tmp_path, device="d2")
 
 
-async def test_concurrent_small_puts_share_commits(store: DeviceStore):
+async def test_concurrent_small_puts_share_commits(tmp_path: Path):
+    metrics = Metrics("storage-node")
+    store = await DeviceStore.open(
+        tmp_path, CONFIG, cluster_fingerprint=FINGERPRINT, device="d1", metrics=StoreMetrics(metrics)
+    )
     body = body_of(4096)
     await asyncio.gather(*(put(store, f"o{index}", body, ts()) for index in range(200)))
     assert store.stats.committed_changes == 200
     assert store.stats.commits < 100
     assert store.stats.largest_batch > 1
+    exposition = metrics.exposition().decode()
+    assert 'dolmen_storage_node_group_commit_records_sum{device="d1"} 200.0' in exposition
+    await store.close()
+
+
+async def test_racing_writes_leave_the_newest_record_and_consistent_suffix_hashes(tmp_path: Path):
+    store = await open_store(tmp_path)
+    random = Random(5)
+    operations = [
+        (f"n{random.randrange(12)}", random.randrange(50), random.random() < 0.3) for _ in range(300)
+    ]
+
+    async def apply(name: str, offset_s: int, delete: bool) -> None:
+        with contextlib.suppress(Conflict):
+            if delete:
+                await store.delete_object(7, "AUTH_a", "c", name, ts(offset_s))
+            else:
+                size = 100 if offset_s % 2 else 20_000
+                await put(store, name, f"{name}@{offset_s}".encode().ljust(size, b"."), ts(offset_s))
+
+    await asyncio.gather(*(apply(*operation) for operation in operations))
+    entries, body_files = [], []
+    for name in {name for name, _, _ in operations}:
+        newest = max((offset, delete) for n, offset, delete in operations if n == name)
+        record = await store.get_record(7, "AUTH_a", "c", name)
+        assert record is not None and record.timestamp == ts(newest[0])
+        if not record.tombstone:
+            assert (await read_all(store, record)).startswith(f"{name}@{newest[0]}".encode())
+        entries.append((record.key, record.timestamp, record.tombstone))
+        if record.body_file:
+            body_files.append(tmp_path / record.body_file)
+    assert await store.suffix_hashes(7) == suffix_hash_of(entries)
+    await store.close()
+    assert files_under(tmp_path / "objects") == sorted(body_files)  # no superseded body left behind
 
 
 async def test_suffix_hashes_follow_every_change(store: DeviceStore):
