@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from aiohttp import http_parser, web, web_protocol
+from aiohttp.http_exceptions import HttpProcessingError
 from dolmen.storage_node import framing
 from dolmen.storage_node.config import StorageNodeConfig
 from dolmen.storage_node.device import DeviceStore, StoreMetrics
@@ -739,6 +740,20 @@ def make_app(
     return app
 
 
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp logs a request it cannot parse as an error with a traceback; for us it is a client's
+    mistake (400 already sent): keep one warning line without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = "request.malformed", ()
+            record.reason = str(error).replace("\n", " ")[:200]
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
 def runner_options(config: StorageNodeConfig) -> dict[str, Any]:
     """Limits and timeouts of the HTTP server itself (see dolmen.limits)."""
     return {
@@ -749,4 +764,12 @@ def runner_options(config: StorageNodeConfig) -> dict[str, Any]:
         "max_line_size": REQUEST_LINE_BYTES_MAX,
         "max_field_size": HEADER_BYTES_MAX,
         "max_headers": REQUEST_HEADERS_COUNT_MAX,
+        "logger": _server_logger(),
     }
+
+
+def _server_logger() -> logging.Logger:
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(existing, MalformedRequestFilter) for existing in logger.filters):
+        logger.addFilter(MalformedRequestFilter())
+    return logger

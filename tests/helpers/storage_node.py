@@ -303,7 +303,7 @@ class SignedClient:
         **footer: Any,
     ) -> Answer:
         headers = self.put_headers(
-            timestamp_text=timestamp_text or timestamp(),
+            timestamp_text=timestamp() if timestamp_text is None else timestamp_text,
             content_type=content_type,
             metadata=metadata,
             extra_headers=extra_headers,
@@ -325,7 +325,9 @@ class SignedClient:
         return await self.request("HEAD", path, headers=headers)
 
     async def delete(self, path: str, *, timestamp_text: str | None = None) -> Answer:
-        return await self.request("DELETE", path, headers={"X-Timestamp": timestamp_text or timestamp()})
+        return await self.request(
+            "DELETE", path, headers={"X-Timestamp": timestamp() if timestamp_text is None else timestamp_text}
+        )
 
     async def post(self, path: str, headers: dict[str, str]) -> Answer:
         return await self.request("POST", path, headers={"X-Timestamp": timestamp()} | headers)
