@@ -798,6 +798,7 @@ class DeviceStore:
         except asyncio.CancelledError:
             with contextlib.suppress(BaseException):
                 await asyncio.wait([future])
+                future.exception()  # retrieved: the cancel is what the caller hears about
             raise
 
     async def _read(self, function: Callable[[lmdb.Transaction], T]) -> T:

@@ -203,6 +203,37 @@ async def test_a_cancelled_upload_leaves_nothing_visible(store: DeviceStore, tmp
         await store.head_object(7, "AUTH_a", "c", "o", now_s=NOW_S)
 
 
+@pytest.mark.parametrize("delay_s", [0.0, 0.001, 0.003, 0.01])
+async def test_a_cancelled_commit_leaves_the_object_whole_or_absent(
+    store: DeviceStore, tmp_path: Path, delay_s: float
+):
+    body = body_of(2 * 2**20)
+    writer = await store.begin_object_put(7, "AUTH_a", "c", "o", ts(), len(body))
+    await writer.write(body)
+    commit = asyncio.ensure_future(
+        writer.commit(
+            etag="e",
+            body_xxh3=xxhash.xxh3_64_intdigest(body),
+            content_length=len(body),
+            content_type="",
+            metadata={},
+        )
+    )
+    await asyncio.sleep(delay_s)
+    commit.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await commit
+    await writer.abort()  # what the server's clean-up does whatever happened
+    await asyncio.sleep(0.05)  # a change already queued may still land
+    record = await store.get_record(7, "AUTH_a", "c", "o")
+    if record is None:
+        assert files_under(tmp_path / "objects") == []
+    else:
+        assert await read_all(store, record) == body
+        assert files_under(tmp_path / "objects") == [tmp_path / record.body_file]
+    assert files_under(tmp_path / "tmp") == []
+
+
 async def test_delete_writes_a_tombstone_that_hides_the_object(store: DeviceStore, tmp_path: Path):
     await put(store, "o", body_of(100_000), ts())
     result = await store.delete_object(7, "AUTH_a", "c", "o", ts(1))
