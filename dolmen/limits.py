@@ -14,6 +14,7 @@ RING_DEVICE_NAME_BYTES_MAX = 64
 RING_META_BYTES_MAX = 1024
 RING_MIN_PART_HOURS_MAX = 24 * 365
 RING_REBALANCE_ROUNDS_MAX = 8  # gather/place rounds before rebalance settles for what it has
+RING_BALANCE_SLACK_PARTS = 1  # a device this close to its target is not worth moving a partition for
 RING_HANDOFFS_DEFAULT = 3  # handoffs `dolmen ring nodes` shows unless asked for more
 RING_FILE_BYTES_MAX = 512 * 2**20
 RING_RELOAD_CHECK_INTERVAL_S = 15.0

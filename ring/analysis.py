@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-
 from dolmen.ring.builder import Builder
 from dolmen.ring.targets import TIER_LEVELS, Tier, compute_targets
 

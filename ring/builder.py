@@ -14,11 +14,14 @@ random seed are arguments so that every rebalance can be replayed.
 3. **place**: each device short of its target takes unplaced replicas, the partitions
    that still need the most replicas first, never a second replica of a partition, never
    past a failure domain's cap;
-4. **balance**: devices still short take replicas from devices over their target, within
+4. **balance**: devices still short by more than RING_BALANCE_SLACK_PARTS take replicas from devices over their target, within
    the same rules; each moved partition then rests for `min_part_hours`.
 
 A partition moves at most one replica per `min_part_hours` window (replicas on removed
 devices excepted: they must move), so no partition loses its quorum of readable copies.
+A rebalance that removes devices only re-homes their replicas (phases 2 and 4 wait for
+the next one): a degraded cluster moves nothing it does not have to, and the report's
+`off_target` says what the next rebalance will even out.
 """
 
 from __future__ import annotations
@@ -28,8 +31,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+from dolmen.ring.dealing import deal
+from dolmen.ring.devices import Device, validate_device
+from dolmen.ring.errors import InvalidDevice, InvalidParameters, RebalanceRefused, UnknownDevice
+from dolmen.ring.targets import TIER_LEVELS, Targets, compute_targets
 
 from dolmen.limits import (
+    RING_BALANCE_SLACK_PARTS,
     RING_DEVICES_MAX,
     RING_MIN_PART_HOURS_MAX,
     RING_PART_POWER_MAX,
@@ -38,10 +46,6 @@ from dolmen.limits import (
     RING_REPLICAS_MAX,
     RING_REPLICAS_MIN,
 )
-from dolmen.ring.dealing import deal
-from dolmen.ring.devices import Device, validate_device
-from dolmen.ring.errors import InvalidDevice, InvalidParameters, RebalanceRefused, UnknownDevice
-from dolmen.ring.targets import TIER_LEVELS, Targets, compute_targets
 
 NO_DEVICE = -1
 NEVER_MOVED_S = -np.inf
@@ -152,7 +156,9 @@ class Builder:
         assert (ordered[1:] != ordered[:-1]).all(), "replicas of a partition on distinct devices"
 
 
-def validate_parameters(part_power: int, replicas: int, min_part_hours: float, overload: float | None) -> None:
+def validate_parameters(
+    part_power: int, replicas: int, min_part_hours: float, overload: float | None
+) -> None:
     if not isinstance(part_power, int) or not RING_PART_POWER_MIN <= part_power <= RING_PART_POWER_MAX:
         raise InvalidParameters(
             f"part power must be between {RING_PART_POWER_MIN} and {RING_PART_POWER_MAX}, not {part_power}"
@@ -177,7 +183,9 @@ class RebalanceReport:
     resting: int  # partitions that could not move: one of their replicas moved within min_part_hours
 
 
-def rebalance(builder: Builder, *, now_s: float, seed: int, force: bool = False) -> tuple[Builder, RebalanceReport]:
+def rebalance(
+    builder: Builder, *, now_s: float, seed: int, force: bool = False
+) -> tuple[Builder, RebalanceReport]:
     """A new builder with partitions assigned to devices, and what moved.
 
     `force` ignores min_part_hours (for a cluster known to be empty). Raises
@@ -193,25 +201,31 @@ def rebalance(builder: Builder, *, now_s: float, seed: int, force: bool = False)
     plan = _Plan(builder, devices, targets, now_s=now_s, seed=seed, force=force)
     if (plan.assignment == NO_DEVICE).all():
         plan.deal_all(targets)
-    plan.gather_removed()
+    rehoming = plan.gather_removed()
     rounds = 0
-    for rounds in range(1, RING_REBALANCE_ROUNDS_MAX + 1):
-        changed = plan.gather_undispersed()
+    while rounds < RING_REBALANCE_ROUNDS_MAX:
+        rounds += 1
+        changed = 0 if rehoming else plan.gather_undispersed()
         changed += plan.place_unassigned()
-        changed += plan.balance()
+        if not rehoming:
+            changed += plan.balance()
         if changed == 0:
             break
     plan.place_stranded()
     after = dataclasses.replace(
         builder,
-        devices={device_id: device for device_id, device in builder.devices.items() if device_id not in builder.removed},
+        devices={
+            device_id: device
+            for device_id, device in builder.devices.items()
+            if device_id not in builder.removed
+        },
         removed=frozenset(),
         assignment=plan.assignment,
         last_moved_s=plan.last_moved_s,
         version=builder.version + 1,
     )
     after.validate()
-    moved = int((plan.assignment != plan.original).sum())
+    moved = replicas_moved(plan.original, plan.assignment)
     off_target = int(np.abs(plan.counts() - plan.target).sum() // 2)
     if moved == 0 and off_target and plan.resting and not force:
         raise RebalanceRefused(
@@ -225,7 +239,14 @@ class _Plan:
     """The working state of one rebalance: arrays indexed by device id (`slot` = id, plus one 'none' slot)."""
 
     def __init__(
-        self, builder: Builder, devices: list[Device], targets: Targets, *, now_s: float, seed: int, force: bool
+        self,
+        builder: Builder,
+        devices: list[Device],
+        targets: Targets,
+        *,
+        now_s: float,
+        seed: int,
+        force: bool,
     ) -> None:
         self.replicas = builder.replicas
         self.partition_count = builder.partition_count
@@ -295,30 +316,36 @@ class _Plan:
         self.assignment = deal(targets, replicas=self.replicas, rng=self.rng)
         self._mark_moved(np.arange(self.partition_count))
 
-    def gather_removed(self) -> None:
+    def gather_removed(self) -> int:
         """Replicas on removed (or unknown) devices must move, whatever min_part_hours says."""
         gone = ~self.active[self.assignment]
         gone &= self.assignment != NO_DEVICE
         self.assignment[gone] = NO_DEVICE
+        return int(gone.sum())
 
     def gather_undispersed(self) -> int:
-        """Unplace replicas beyond a failure domain's cap in partitions that may move."""
+        """Unplace one replica of each partition (that may move) that has more replicas in a
+        failure domain than its cap: of the replicas in that domain, the one on the device
+        furthest over its target (ties broken at random)."""
+        counts = self.counts()
+        surplus_ratio = (counts - self.target) / np.maximum(self.target, 1)
         gathered = 0
         for tier_of, cap_of in zip(self.tier_of, self.cap_of, strict=True):
             tiers = tier_of[self.assignment]  # replicas x partitions
-            earlier_same = np.zeros_like(tiers)
-            for row in range(1, self.replicas):
-                earlier_same[row] = (tiers[:row] == tiers[row]).sum(axis=0)
-            excess = (tiers >= 0) & (earlier_same >= cap_of[np.maximum(tiers, 0)])
-            if not excess.any():
+            same = np.zeros_like(tiers)
+            for row in range(self.replicas):
+                same[row] = (tiers == tiers[row]).sum(axis=0)
+            crowded = (tiers >= 0) & (same > cap_of[np.maximum(tiers, 0)]) & self.movable[np.newaxis, :]
+            partitions = np.flatnonzero(crowded.any(axis=0))
+            if len(partitions) == 0:
                 continue
-            rows, partitions = np.nonzero(excess)
-            movable = self.movable[partitions]
-            rows, partitions = rows[movable], partitions[movable]
-            # one replica per partition per window
-            partitions, first = np.unique(partitions, return_index=True)
-            rows = rows[first]
+            score = surplus_ratio[self.assignment[:, partitions]] + self.rng.random(
+                (self.replicas, len(partitions))
+            )
+            score = np.where(crowded[:, partitions], score, -np.inf)
+            rows = np.argmax(score, axis=0)
             self.assignment[rows, partitions] = NO_DEVICE
+            self.movable[partitions] = False  # one replica per partition per window
             gathered += len(partitions)
         return gathered
 
@@ -364,7 +391,7 @@ class _Plan:
             want = int(self.target[device_id] - counts[device_id])
             surplus = counts - self.target
             surplus[self.none_slot] = 0
-            if want <= 0 or not (surplus > 0).any():
+            if want <= RING_BALANCE_SLACK_PARTS or not (surplus > 0).any():
                 continue
             source = self.assignment
             slots = (surplus[source] > 0) & self.movable[np.newaxis, :] & (source != NO_DEVICE)
@@ -420,6 +447,14 @@ class _Plan:
             self._mark_moved(np.array([partition]))
 
 
+def replicas_moved(before: np.ndarray, after: np.ndarray) -> int:
+    """Partition-replicas whose device changed: per partition, the devices it has now and had not."""
+    moved = 0
+    for row in range(after.shape[0]):
+        moved += int((after[row] != before).all(axis=0).sum())
+    return moved
+
+
 def _within_quota(sources: np.ndarray, surplus: np.ndarray, want: int) -> np.ndarray:
     """Indexes of the first candidates such that no source gives more than its surplus and at most `want` in all."""
     order = np.argsort(sources, kind="stable")
@@ -443,4 +478,6 @@ def _resize_rows(assignment: np.ndarray, replicas: int) -> np.ndarray:
 def changed_devices(before: Builder, after: Builder) -> Iterable[int]:
     """Ids of devices whose partition count changed (for reports)."""
     counts_before, counts_after = before.part_counts(), after.part_counts()
-    return sorted(d for d in set(counts_before) | set(counts_after) if counts_before.get(d) != counts_after.get(d))
+    return sorted(
+        d for d in set(counts_before) | set(counts_after) if counts_before.get(d) != counts_after.get(d)
+    )

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from dolmen.files import atomic_write
 from dolmen.ring.builder import Builder
 from dolmen.ring.devices import Device
 from dolmen.ring.errors import RingError, RingFileError
+
+from dolmen.files import atomic_write
 
 BUILDER_FORMAT = "dolmen-ring-builder"
 BUILDER_FORMAT_VERSION = 1

@@ -15,9 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dolmen.errors import DolmenError
-from dolmen.keys import SECRET_FILE_NAME, key_fingerprint, placement_key, read_or_create_secret, read_secret
-from dolmen.limits import RING_HANDOFFS_DEFAULT
 from dolmen.ring.analysis import balance, device_balance, dispersion, tier_report
 from dolmen.ring.builder import Builder, rebalance
 from dolmen.ring.builderfile import load_builder, save_builder
@@ -25,6 +22,10 @@ from dolmen.ring.devices import Device
 from dolmen.ring.errors import InvalidDevice, RingFileError
 from dolmen.ring.ring import Ring
 from dolmen.ring.ringfile import RingData, ring_path_for_builder, write_ring
+
+from dolmen.errors import DolmenError
+from dolmen.keys import SECRET_FILE_NAME, key_fingerprint, placement_key, read_or_create_secret, read_secret
+from dolmen.limits import RING_HANDOFFS_DEFAULT
 
 SECRET_ENV = "DOLMEN_CLUSTER_SECRET_FILE"
 
@@ -111,7 +112,9 @@ def cmd_create(args: argparse.Namespace) -> int:
 
 
 def _device_from_args(args: argparse.Namespace) -> Device:
-    missing = [name for name in ("region", "zone", "ip", "port", "device", "weight") if getattr(args, name) is None]
+    missing = [
+        name for name in ("region", "zone", "ip", "port", "device", "weight") if getattr(args, name) is None
+    ]
     if missing:
         raise InvalidDevice(f"add needs --{' --'.join(missing)} (or --from-file)")
     return Device(
@@ -134,11 +137,15 @@ def _devices_from_file(path: str) -> list[Device]:
         raise InvalidDevice(f"{path}: cannot read: {error}") from None
     try:
         stripped = text.strip()
-        entries = json.loads(stripped) if stripped.startswith("[") else [
-            json.loads(line) for line in stripped.splitlines() if line.strip()
-        ]
+        entries = (
+            json.loads(stripped)
+            if stripped.startswith("[")
+            else [json.loads(line) for line in stripped.splitlines() if line.strip()]
+        )
     except ValueError as error:
-        raise InvalidDevice(f"{path}: not JSON (a list of devices, or one device per line): {error}") from None
+        raise InvalidDevice(
+            f"{path}: not JSON (a list of devices, or one device per line): {error}"
+        ) from None
     devices = []
     for number, entry in enumerate(entries, start=1):
         if not isinstance(entry, dict):
@@ -158,7 +165,9 @@ def cmd_add(args: argparse.Namespace) -> int:
     for device in devices:
         builder = builder.add_device(device)
         added = builder.devices[builder.next_device_id - 1 if device.id < 0 else device.id]
-        print(f"added device {added.id}: r{added.region}z{added.zone}-{added.host}/{added.device} weight {added.weight:g}")
+        print(
+            f"added device {added.id}: r{added.region}z{added.zone}-{added.host}/{added.device} weight {added.weight:g}"
+        )
     save_builder(path, builder)
     return 0
 
@@ -224,7 +233,9 @@ def cmd_rebalance(args: argparse.Namespace) -> int:
             f"dispersion {result['dispersion']:.2f} %; wrote {ring_path} (version {after.version})"
         )
         if report.resting:
-            print(f"{report.resting} partitions moved within min_part_hours and stayed put; rebalance again later")
+            print(
+                f"{report.resting} partitions moved within min_part_hours and stayed put; rebalance again later"
+            )
     return 0
 
 
@@ -249,7 +260,10 @@ def cmd_show(args: argparse.Namespace) -> int:
                 "balance": balance(builder),
                 "dispersion": dispersion(builder),
                 "devices": [
-                    {**device_json(device, counts.get(device.id, 0)), "removing": device.id in builder.removed}
+                    {
+                        **device_json(device, counts.get(device.id, 0)),
+                        "removing": device.id in builder.removed,
+                    }
                     for device in devices
                 ],
             }
@@ -287,12 +301,15 @@ def cmd_dispersion(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(report)
         return 0
-    print(f"dispersion {report['dispersion']:.2f} % of partition-replicas are less dispersed than the topology allows")
+    print(
+        f"dispersion {report['dispersion']:.2f} % of partition-replicas are less dispersed than the topology allows"
+    )
     for level, entries in report["tiers"].items():
         print(f"{level}:")
         for label, entry in entries.items():
             histogram = ", ".join(
-                f"{count} with {replicas}" for replicas, count in enumerate(entry["partitions_by_replica_count"])
+                f"{count} with {replicas}"
+                for replicas, count in enumerate(entry["partitions_by_replica_count"])
             )
             print(
                 f"  {label:<30} {entry['replicas']:>9} replicas, at most {entry['max_per_partition']} "
@@ -345,7 +362,9 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     print(f"/{name}\npartition {partition} (ring version {ring.version})")
     for label, devices in (("primary", primaries), ("handoff", handoffs)):
         for device in devices:
-            print(f"  {label}  r{device.region}z{device.zone}  {device.host:<22} {device.device:<12} (id {device.id})")
+            print(
+                f"  {label}  r{device.region}z{device.zone}  {device.host:<22} {device.device:<12} (id {device.id})"
+            )
     return 0
 
 
@@ -364,7 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--replicas", type=int, required=True)
     create.add_argument("--min-part-hours", type=float, default=1.0, help="hours a moved partition rests (1)")
     create.add_argument("--overload", type=_percent, default=None, help="percent, or 'none' (default)")
-    create.add_argument("--secret-file", help=f"cluster secret (default: {SECRET_FILE_NAME} beside the builder)")
+    create.add_argument(
+        "--secret-file", help=f"cluster secret (default: {SECRET_FILE_NAME} beside the builder)"
+    )
     create.set_defaults(run=cmd_create)
 
     add = commands.add_parser("add", help="add a device (or many, --from-file)")
@@ -404,7 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     rebalance_parser = commands.add_parser("rebalance", help="assign partitions; writes the ring file too")
     rebalance_parser.add_argument("builder")
     rebalance_parser.add_argument("--json", action="store_true")
-    rebalance_parser.add_argument("--force", action="store_true", help="ignore min_part_hours (empty clusters)")
+    rebalance_parser.add_argument(
+        "--force", action="store_true", help="ignore min_part_hours (empty clusters)"
+    )
     rebalance_parser.add_argument("--seed", type=int, help="random seed (default: the builder's version)")
     rebalance_parser.add_argument("--now-s", type=float, help="the time to rebalance at (default: now)")
     rebalance_parser.set_defaults(run=cmd_rebalance)
@@ -434,7 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     nodes.add_argument("container", nargs="?")
     nodes.add_argument("object", nargs="?")
     nodes.add_argument("--json", action="store_true")
-    nodes.add_argument("--handoffs", type=int, default=RING_HANDOFFS_DEFAULT, help="how many handoffs to show")
+    nodes.add_argument(
+        "--handoffs", type=int, default=RING_HANDOFFS_DEFAULT, help="how many handoffs to show"
+    )
     nodes.add_argument("--secret-file", help=f"cluster secret (default: {SECRET_FILE_NAME} beside the ring)")
     nodes.set_defaults(run=cmd_nodes)
     return parser

@@ -15,7 +15,6 @@ Pure: the randomness comes in as `rng`.
 from __future__ import annotations
 
 import numpy as np
-
 from dolmen.ring.targets import Targets, Tier
 
 
@@ -51,7 +50,9 @@ def deal(targets: Targets, *, replicas: int, rng: np.random.Generator) -> np.nda
     partitions = np.concatenate(partition_of_slot)
     order = np.argsort(partitions, kind="stable")
     assignment = devices[order].reshape(partition_count, replicas).T.copy()
-    assert (np.sort(partitions[order]).reshape(partition_count, replicas) == np.arange(partition_count)[:, None]).all()
+    assert (
+        np.sort(partitions[order]).reshape(partition_count, replicas) == np.arange(partition_count)[:, None]
+    ).all()
     return assignment
 
 

@@ -6,8 +6,9 @@ import dataclasses
 import ipaddress
 from dataclasses import dataclass
 
-from dolmen.limits import RING_DEVICE_NAME_BYTES_MAX, RING_META_BYTES_MAX
 from dolmen.ring.errors import InvalidDevice
+
+from dolmen.limits import RING_DEVICE_NAME_BYTES_MAX, RING_META_BYTES_MAX
 
 DEVICE_FIELDS = ("id", "region", "zone", "ip", "port", "device", "weight", "meta")
 
@@ -80,7 +81,12 @@ def validate_device(device: Device) -> Device:
             f"not {name!r}"
         )
     weight = device.weight
-    if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0 or weight == float("inf"):
+    if (
+        isinstance(weight, bool)
+        or not isinstance(weight, int | float)
+        or not weight > 0
+        or weight == float("inf")
+    ):
         raise InvalidDevice(f"weight must be a number greater than 0, not {weight!r}")
     if not isinstance(device.meta, str) or len(device.meta.encode()) > RING_META_BYTES_MAX:
         raise InvalidDevice(f"meta must be text of at most {RING_META_BYTES_MAX} bytes")

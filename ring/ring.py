@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-
-from dolmen.keys import key_fingerprint
 from dolmen.ring.devices import Device
 from dolmen.ring.errors import PlacementKeyMismatch
 from dolmen.ring.placement import name_path, partition_of
 from dolmen.ring.ringfile import RingData, read_ring
+
+from dolmen.keys import key_fingerprint
 
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX_2 = np.uint64(0x94D049BB133111EB)
@@ -92,7 +92,9 @@ class Ring:
         each unused host, then the rest. Every node computes the same order."""
         primaries = self.primaries(partition)
         used_ids = {device.id for device in primaries}
-        used = [{tier[: level + 1] for tier in (device.tiers[3] for device in primaries)} for level in range(3)]
+        used = [
+            {tier[: level + 1] for tier in (device.tiers[3] for device in primaries)} for level in range(3)
+        ]
         keys = _mix(self._device_salts ^ np.uint64(partition))
         candidates = [
             self.data.devices[int(device_id)]

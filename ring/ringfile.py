@@ -1,15 +1,15 @@
 """Ring files: the compact, versioned, checksummed form services load (layout in ring/FORMAT.md).
 
-    offset        size          field
-    0             8             magic b"DOLMRING"
-    8             2             format version, uint16 little-endian (1)
-    10            2             bytes per device id in the table below, uint16 LE (2 or 4)
-    12            4             header length H, uint32 LE
-    16            H             header: UTF-8 JSON object (part_power, replicas, version,
-                                placement_fingerprint, devices)
-    16+H          R*P*idbytes   assignment: device id of replica r of partition p at index
-                                r*P + p, unsigned little-endian
-    end-16        16            xxh3-128 digest (big-endian) of every byte before it
+offset        size          field
+0             8             magic b"DOLMRING"
+8             2             format version, uint16 little-endian (1)
+10            2             bytes per device id in the table below, uint16 LE (2 or 4)
+12            4             header length H, uint32 LE
+16            H             header: UTF-8 JSON object (part_power, replicas, version,
+                            placement_fingerprint, devices)
+16+H          R*P*idbytes   assignment: device id of replica r of partition p at index
+                            r*P + p, unsigned little-endian
+end-16        16            xxh3-128 digest (big-endian) of every byte before it
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import xxhash
-
-from dolmen.files import atomic_write
-from dolmen.limits import RING_FILE_BYTES_MAX
 from dolmen.ring.builder import Builder
 from dolmen.ring.devices import Device
 from dolmen.ring.errors import RingError, RingFileError
+
+from dolmen.files import atomic_write
+from dolmen.limits import RING_FILE_BYTES_MAX
 
 MAGIC = b"DOLMRING"
 RING_FORMAT_VERSION = 1
@@ -95,7 +95,9 @@ def ring_from_bytes(data: bytes, *, source: str = "ring") -> RingData:
         raise RingFileError(f"{source}: checksum mismatch: the ring file is corrupt or truncated")
     _, version, id_bytes, header_length = _PREAMBLE.unpack_from(body)
     if version != RING_FORMAT_VERSION:
-        raise RingFileError(f"{source}: ring format version {version}; this Dolmen reads {RING_FORMAT_VERSION}")
+        raise RingFileError(
+            f"{source}: ring format version {version}; this Dolmen reads {RING_FORMAT_VERSION}"
+        )
     if id_bytes not in _ID_DTYPES:
         raise RingFileError(f"{source}: bad device id width {id_bytes}")
     try:

@@ -66,18 +66,19 @@ def compute_targets(
         )
     children: dict[Tier, list[Tier]] = {}
     weight: dict[Tier, float] = {(): 0.0}
-    device_count: dict[Tier, int] = {(): 0}
+    # below[tier][level]: how many items of that (deeper) level the tier item contains
+    below: dict[Tier, list[set[Tier]]] = {(): [set() for _ in TIER_LEVELS]}
     for device in active:
         parent: Tier = ()
         weight[()] += device.weight
-        device_count[()] += 1
-        for tier in device.tiers:
+        for level, tier in enumerate(device.tiers):
             if tier not in weight:
                 children.setdefault(parent, []).append(tier)
                 weight[tier] = 0.0
-                device_count[tier] = 0
+                below[tier] = [set() for _ in TIER_LEVELS]
             weight[tier] += device.weight
-            device_count[tier] += 1
+            for outer in [(), *device.tiers[: level + 1]]:
+                below[outer][level].add(tier)
             parent = tier
     total_weight = weight[()]
     counts: dict[Tier, int] = {(): replicas * partition_count}
@@ -87,9 +88,9 @@ def compute_targets(
         if not kids:
             return
         parent_count = counts[parent]
-        even_spread = -(-(-(-parent_count // partition_count)) // len(kids))  # ceil(ceil(C/P) / n)
-        device_caps = [device_count[kid] * partition_count for kid in kids]
-        dispersion_caps = [min(cap, even_spread * partition_count) for cap in device_caps]
+        even_spread = _ceil_div(_ceil_div(parent_count, partition_count), len(kids))
+        device_caps = [len(below[kid][-1]) * partition_count for kid in kids]
+        dispersion_caps = _dispersion_caps(kids, below, even_spread, parent_count, partition_count)
         weights = [weight[kid] for kid in kids]
         uppers = dispersion_caps
         shares = None
@@ -119,6 +120,26 @@ def compute_targets(
     return Targets(partition_count=partition_count, counts=counts, device_counts=device_counts)
 
 
+def _dispersion_caps(
+    kids: list[Tier], below: dict[Tier, list[set[Tier]]], even_spread: int, total: int, partition_count: int
+) -> list[int]:
+    """The strictest feasible caps (in partition-replicas) on `kids` for dispersion.
+
+    Preference, first feasible wins: one replica per kid; one per zone under each kid and no
+    kid past the even spread; one per zone; then the same for hosts; then for devices (always
+    feasible).
+    Uniqueness deeper down beats evenness higher up, so that with at least `replicas` zones
+    no partition has two replicas in one zone, however the zones sit in regions.
+    """
+    own_level = len(kids[0]) - 1  # 0 for regions ... 3 for devices
+    for deeper in range(own_level, len(TIER_LEVELS)):
+        spread = [len(below[kid][deeper]) for kid in kids]
+        for caps in ([min(even_spread, n) for n in spread], spread):
+            if sum(caps) * partition_count >= total:
+                return [cap * partition_count for cap in caps]
+    raise AssertionError("device-level caps are feasible once there are enough devices")
+
+
 def _fill_small_to_bound(
     total: int,
     weights: Sequence[float],
@@ -127,13 +148,18 @@ def _fill_small_to_bound(
     device_caps: Sequence[int],
 ) -> list[float]:
     small = [bound < cap for bound, cap in zip(bounds, dispersion_caps, strict=True)]
-    shares = [min(bound, cap) if is_small else 0.0 for bound, cap, is_small in zip(bounds, device_caps, small, strict=True)]
+    shares = [
+        min(bound, cap) if is_small else 0.0
+        for bound, cap, is_small in zip(bounds, device_caps, small, strict=True)
+    ]
     large = [index for index, is_small in enumerate(small) if not is_small]
     remaining = total - sum(shares)
     if not large or sum(device_caps[index] for index in large) < remaining - _EPSILON:
         return water_fill(total, weights, device_caps)
     for index, share in zip(
-        large, water_fill(remaining, [weights[i] for i in large], [device_caps[i] for i in large]), strict=True
+        large,
+        water_fill(remaining, [weights[i] for i in large], [device_caps[i] for i in large]),
+        strict=True,
     ):
         shares[index] = share
     return shares
@@ -179,6 +205,10 @@ def round_preserving_sum(shares: Sequence[float], total: int, caps: Sequence[int
                 progressed = True
         assert progressed, (shares, total, caps)
     return counts
+
+
+def _ceil_div(numerator: int, denominator: int) -> int:
+    return -(-numerator // denominator)
 
 
 def _tier_sort_key(tier: Tier) -> tuple[str, ...]:
