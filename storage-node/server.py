@@ -20,7 +20,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
@@ -540,48 +540,55 @@ async def get_or_head_object(request: web.Request, path: str) -> web.StreamRespo
     ranges = parse_range(request.headers.get("Range"), length)
     response = web.StreamResponse(headers=headers)
     request["response"] = response
+    boundary = ""
     if ranges is None:
         response.content_length = length
-        await response.prepare(request)
-        if request.method == "GET":
-            await send_range(request, ctx, store, record, response, ByteRange(0, length) if length else None)
+        ranges = [ByteRange(0, length)] if length else []
     elif len(ranges) == 1:
-        (single,) = ranges
         response.set_status(206)
-        response.headers["Content-Range"] = single.content_range(length)
-        response.content_length = single.stop - single.start
-        await response.prepare(request)
-        if request.method == "GET":
-            await send_range(request, ctx, store, record, response, single)
+        response.headers["Content-Range"] = ranges[0].content_range(length)
+        response.content_length = ranges[0].stop - ranges[0].start
     else:
         boundary = secrets.token_hex(16)
         response.set_status(206)
         response.headers["Content-Type"] = f"multipart/byteranges;boundary={boundary}"
         response.content_length = multipart_length(boundary, record.content_type, ranges, length)
+    if request.method == "HEAD" or not ranges:
         await response.prepare(request)
-        if request.method == "GET":
-            for index, byte_range in enumerate(ranges):
-                head = multipart_part_head(boundary, record.content_type, byte_range, length)
-                await write_timed(request, ctx, response, (PART_SEPARATOR + head) if index else head)
-                await send_range(request, ctx, store, record, response, byte_range)
-            await write_timed(request, ctx, response, multipart_tail(boundary))
+        await response.write_eof()
+        return response
+    # Read and verify the first chunk before the status line goes out, so that a bad first
+    # block is an honest 500 rather than a 200 cut short.
+    first_chunks = store.read_object(record, ranges[0].start, ranges[0].stop)
+    try:
+        first_chunk = await disk(ctx, anext(first_chunks))
+        await response.prepare(request)
+    except BaseException:
+        await first_chunks.aclose()
+        raise
+    for index, byte_range in enumerate(ranges):
+        chunks = first_chunks if index == 0 else store.read_object(record, byte_range.start, byte_range.stop)
+        if boundary:
+            head = multipart_part_head(boundary, record.content_type, byte_range, length)
+            await write_timed(request, ctx, response, (PART_SEPARATOR + head) if index else head)
+        await stream_chunks(request, ctx, response, chunks, first_chunk if index == 0 else None)
+    if boundary:
+        await write_timed(request, ctx, response, multipart_tail(boundary))
     await response.write_eof()
     return response
 
 
-async def send_range(
+async def stream_chunks(
     request: web.Request,
     ctx: Context,
-    store: DeviceStore,
-    record: ObjectRecord,
     response: web.StreamResponse,
-    byte_range: ByteRange | None,
+    chunks: AsyncIterator[bytes],
+    first_chunk: bytes | None,
 ) -> None:
-    """Stream verified bytes of `byte_range`; the engine verifies each block before it is yielded."""
-    if byte_range is None:
-        return
-    chunks = store.read_object(record, byte_range.start, byte_range.stop)
+    """Send verified chunks (the engine verifies each block before yielding it), then close the reader."""
     try:
+        if first_chunk is not None:
+            await write_timed(request, ctx, response, first_chunk)
         while True:
             try:
                 chunk = await disk(ctx, anext(chunks))
