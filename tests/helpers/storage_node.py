@@ -104,6 +104,12 @@ class NodeProcess:
         return self.devices_dir / device
 
     def start(self) -> NodeProcess:
+        self.launch()
+        self.wait_healthy()
+        return self
+
+    def launch(self) -> None:
+        """Start the process without waiting for it (several nodes then start in parallel)."""
         assert self.process is None or self.process.poll() is not None
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         command = [
@@ -117,8 +123,6 @@ class NodeProcess:
         ]
         self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
-        self.wait_healthy()
-        return self
 
     def wait_healthy(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S

@@ -69,6 +69,13 @@ async def test_kill_9_during_concurrent_puts_and_deletes_loses_no_acknowledged_w
     seed = random.randrange(2**32)
     print(f"seed={seed}")
     node = NodeProcess(tmp_path / "node").start()
+    try:
+        await crash_and_check(node, seed)
+    finally:
+        node.kill()
+
+
+async def crash_and_check(node: NodeProcess, seed: int) -> None:
     attempts: list[Attempt] = []
     stop = asyncio.Event()
     async with SignedClient(node.url, timeout_s=10) as client:
@@ -113,7 +120,7 @@ async def test_kill_9_during_concurrent_puts_and_deletes_loses_no_acknowledged_w
                     assert by_timestamp[(name, stored)].verb == "DELETE", (name, seed)
     body_files = [path for path in (device / "objects").rglob("*.data")]
     assert len(body_files) == live_files, "body files without a record survived the restart sweep"
-    node.stop()
+    assert node.stop() == 0
 
 
 # --- durability order under strace ---------------------------------------------------
