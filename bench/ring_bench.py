@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
 from dolmen.ring.analysis import balance, dispersion
 from dolmen.ring.builder import Builder, rebalance, replicas_moved
 from dolmen.ring.devices import Device

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterable
@@ -32,9 +33,7 @@ def atomic_write(path: Path, chunks: bytes | Iterable[bytes], *, mode: int = 0o6
             os.fsync(file.fileno())
         os.replace(temp_name, path)
     except BaseException:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
-        except FileNotFoundError:
-            pass
         raise
     fsync_directory(path.parent)

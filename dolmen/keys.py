@@ -11,6 +11,7 @@ the services (`cluster.secret`). From it:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -85,8 +86,6 @@ def write_secret(path: Path, secret: bytes) -> None:
 def read_or_create_secret(path: Path) -> bytes:
     """The secret in `path`, creating a new random one there first if there is none."""
     if not path.exists():
-        try:
+        with contextlib.suppress(FileExistsError):  # another process created it first: use theirs
             write_secret(path, generate_secret())
-        except FileExistsError:
-            pass  # another process created it first: use theirs
     return read_secret(path)
