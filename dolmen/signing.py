@@ -55,6 +55,7 @@ SIGNATURE_HEADER = "X-Backend-Signature"
 KEY_ID_HEADER = "X-Backend-Signature-Key-Id"
 EXPIRES_HEADER = "X-Backend-Signature-Expires"
 BACKEND_HEADER_PREFIX = "x-backend-"
+_SIGNATURE_PREFIX = SIGNATURE_HEADER.lower()  # every signature header name starts with it
 KEY_ID_MAX = 2**31 - 1
 _REQUEST_DOMAIN = b"dolmen-request-v1\n"
 _FOOTER_DOMAIN = b"dolmen-footer-v1\n"
@@ -170,13 +171,6 @@ def sign_request(
     return {KEY_ID_HEADER: str(key_id), EXPIRES_HEADER: str(expires_s), SIGNATURE_HEADER: signature}
 
 
-def _one_header(headers: list[tuple[str, str]], name: str) -> str | None:
-    values = [value for header, value in headers if header.lower() == name.lower()]
-    if len(values) > 1:
-        raise SignatureInvalid(f"repeated header {name}")
-    return values[0].strip() if values else None
-
-
 def _parse_decimal(text: str, name: str, maximum: int) -> int:
     # Digits only: int() would also take "+1", " 1" or "1_0", which would let two texts sign alike.
     if not text.isascii() or not text.isdigit() or len(text) > 12:
@@ -202,9 +196,16 @@ def verify_request(
     SignatureExpired or SignatureInvalid; never returns on a bad request.
     """
     pairs = list(headers)
-    signature = _one_header(pairs, SIGNATURE_HEADER)
-    key_id_text = _one_header(pairs, KEY_ID_HEADER)
-    expires_text = _one_header(pairs, EXPIRES_HEADER)
+    found: dict[str, str] = {}
+    for name, value in pairs:  # one pass: this runs on every request
+        lower = name.lower()
+        if lower.startswith(_SIGNATURE_PREFIX):
+            if lower in found:
+                raise SignatureInvalid(f"repeated header {name}")
+            found[lower] = value.strip()
+    signature = found.get(SIGNATURE_HEADER.lower())
+    key_id_text = found.get(KEY_ID_HEADER.lower())
+    expires_text = found.get(EXPIRES_HEADER.lower())
     if signature is None and key_id_text is None and expires_text is None:
         raise SignatureMissing("request is not signed")
     if signature is None or key_id_text is None or expires_text is None:

@@ -15,6 +15,8 @@ request's cost here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import math
 import re
@@ -29,6 +31,7 @@ from aiohttp import http_parser, web, web_protocol
 from aiohttp.http_exceptions import HttpProcessingError
 from dolmen.storage_node import framing
 from dolmen.storage_node.config import StorageNodeConfig
+from dolmen.storage_node.deadlines import Deadlines
 from dolmen.storage_node.device import DeviceStore, StoreMetrics
 from dolmen.storage_node.errors import (
     BadRequest,
@@ -74,7 +77,7 @@ from dolmen.limits import (
     REQUEST_ID_BYTES_MAX,
     REQUEST_LINE_BYTES_MAX,
 )
-from dolmen.logs import log_request, new_request_id, request_id_var
+from dolmen.logs import log_request, request_id_var
 from dolmen.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from dolmen.metrics import Metrics
 from dolmen.signing import RequestSignatureError, VerifiedSignature, verify_request
@@ -98,6 +101,10 @@ STORES = web.AppKey("stores", dict)
 SIGNING_KEYS = web.AppKey("signing_keys", dict)
 NODE_METRICS = web.AppKey("node_metrics", object)
 CLOCK = web.AppKey("clock", object)
+CONTEXT = web.AppKey("context", object)
+# Request ids made here: a random per-process prefix and a counter (cheaper than uuid4 per request).
+_REQUEST_ID_PREFIX = "tx" + secrets.token_hex(8)
+_request_numbers = itertools.count()
 
 
 # --- errors the HTTP layer itself raises (the engine's are in errors.py) -------------
@@ -194,7 +201,11 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind the request id, answer it in X-Trans-Id, and write the one log line and the metrics."""
     started_s = time.monotonic()
     offered = request.headers.get("X-Trans-Id", "")
-    request_id = offered if _REQUEST_ID.fullmatch(offered) else new_request_id()
+    request_id = (
+        offered
+        if offered and _REQUEST_ID.fullmatch(offered)
+        else f"{_REQUEST_ID_PREFIX}{next(_request_numbers):016x}"
+    )
     request_id_var.set(request_id)
     request["bytes_in"] = 0
     status = 500
@@ -372,11 +383,11 @@ class Context:
     stores: dict[str, DeviceStore]
     signing_keys: dict[int, bytes]
     clock: Callable[[], float]
+    deadlines: Deadlines
 
 
 def context(request: web.Request) -> Context:
-    app = request.app
-    return Context(app[CONFIG], app[STORES], app[SIGNING_KEYS], app[CLOCK])  # type: ignore[arg-type]
+    return request.app[CONTEXT]  # type: ignore[return-value]
 
 
 def store_for(ctx: Context, device: str) -> DeviceStore:
@@ -389,7 +400,7 @@ def store_for(ctx: Context, device: str) -> DeviceStore:
 async def disk(ctx: Context, step: Awaitable[Any]) -> Any:
     """Await one store call under disk_timeout_s (a cancelled write may still land, whole)."""
     try:
-        async with asyncio.timeout(ctx.config.disk_timeout_s):
+        with ctx.deadlines.within(ctx.config.disk_timeout_s):
             return await step
     except TimeoutError:
         raise DiskTimeout("disk step timed out") from None
@@ -489,7 +500,7 @@ async def receive_framed_body(
     content = request.content
     while True:
         try:
-            async with asyncio.timeout(ctx.config.client_timeout_s):
+            with ctx.deadlines.within(ctx.config.client_timeout_s):
                 data = await content.readany()
         except TimeoutError:
             raise ClientTooSlow("no body bytes within client_timeout_s") from None
@@ -601,7 +612,7 @@ async def stream_chunks(
 
 async def write_timed(request: web.Request, ctx: Context, response: web.StreamResponse, data: bytes) -> None:
     try:
-        async with asyncio.timeout(ctx.config.client_timeout_s):
+        with ctx.deadlines.within(ctx.config.client_timeout_s):
             await response.write(data)
         request["bytes_out"] = request.get("bytes_out", 0) + len(data)
     except TimeoutError:
@@ -702,7 +713,7 @@ async def read_small_body(request: web.Request, ctx: Context, bytes_max: int) ->
     if length > bytes_max:
         raise BodyTooLarge(f"body over {bytes_max} bytes")
     try:
-        async with asyncio.timeout(ctx.config.client_timeout_s):
+        with ctx.deadlines.within(ctx.config.client_timeout_s):
             data = await request.content.readexactly(length)
     except TimeoutError:
         raise ClientTooSlow("body not received within client_timeout_s") from None
@@ -743,7 +754,18 @@ def make_app(
     app[SIGNING_KEYS] = signing_keys
     app[NODE_METRICS] = metrics
     app[CLOCK] = clock
+    deadlines = Deadlines()
+    app[CONTEXT] = Context(config, stores, signing_keys, clock, deadlines)
     app.router.add_route("*", "/{tail:.*}", dispatch)
+
+    async def enforce_deadlines(app: web.Application) -> AsyncIterator[None]:
+        ticker = asyncio.create_task(deadlines.run(), name="deadlines")
+        yield
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+
+    app.cleanup_ctx.append(enforce_deadlines)
     return app
 
 
