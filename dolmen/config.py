@@ -94,7 +94,7 @@ def _convert(value: Any, expected: Any, *, source: str, key: str, base_dir: Path
             for index, item in enumerate(value)
         ]
         return tuple(items) if origin is tuple else items
-    if dataclasses.is_dataclass(expected):
+    if isinstance(expected, type) and dataclasses.is_dataclass(expected):
         if not isinstance(value, dict):
             raise _wrong_type(source, key, expected, value)
         return config_from_mapping(value, expected, source=source, base_dir=base_dir, prefix=key)

@@ -48,12 +48,15 @@ def _tier_arrays(builder: Builder) -> tuple[list[list[Tier]], list[np.ndarray], 
         devices, replicas=builder.replicas, partition_count=builder.partition_count, overload=None
     )
     id_space = max(builder.devices, default=0) + 2
-    items_by_level, index_by_level, caps_by_level = [], [], []
+    items_by_level: list[list[Tier]] = []
+    index_by_level: list[np.ndarray] = []
+    caps_by_level: list[np.ndarray] = []
     for level in range(len(TIER_LEVELS)):
-        items = sorted({device.tiers[level] for device in devices}, key=str)
+        items: list[Tier] = sorted({device.tiers[level] for device in devices}, key=str)
+        number_of = {item: number for number, item in enumerate(items)}
         index = np.full(id_space, -1, dtype=np.int64)
         for device in devices:
-            index[device.id] = items.index(device.tiers[level])
+            index[device.id] = number_of[device.tiers[level]]
         items_by_level.append(items)
         index_by_level.append(index)
         caps_by_level.append(np.array([wanted.max_replicas(item) for item in items], dtype=np.int64))

@@ -297,14 +297,12 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_dispersion(args: argparse.Namespace) -> int:
     builder = load_builder(Path(args.builder))
-    report = {"dispersion": dispersion(builder), "tiers": tier_report(builder)}
+    percent, tiers = dispersion(builder), tier_report(builder)
     if args.json:
-        _print_json(report)
+        _print_json({"dispersion": percent, "tiers": tiers})
         return 0
-    print(
-        f"dispersion {report['dispersion']:.2f} % of partition-replicas are less dispersed than the topology allows"
-    )
-    for level, entries in report["tiers"].items():
+    print(f"dispersion {percent:.2f} % of partition-replicas are less dispersed than the topology allows")
+    for level, entries in tiers.items():
         print(f"{level}:")
         for label, entry in entries.items():
             histogram = ", ".join(
@@ -344,7 +342,7 @@ def cmd_nodes(args: argparse.Namespace) -> int:
     secret = read_secret(_secret_path(args.secret_file, ring_path))
     ring = Ring.load(ring_path, placement_key(secret))
     partition, primaries = ring.get_nodes(args.account, args.container, args.object)
-    handoffs = []
+    handoffs: list[Device] = []
     for device in ring.handoffs(partition):
         if len(handoffs) >= args.handoffs:
             break

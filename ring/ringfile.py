@@ -32,7 +32,7 @@ MAGIC = b"DOLMRING"
 RING_FORMAT_VERSION = 1
 _PREAMBLE = struct.Struct("<8sHHI")
 _DIGEST_BYTES = 16
-_ID_DTYPES = {2: np.dtype("<u2"), 4: np.dtype("<u4")}
+_ID_DTYPES: dict[int, np.dtype[np.unsignedinteger]] = {2: np.dtype("<u2"), 4: np.dtype("<u4")}
 
 
 @dataclass(frozen=True)

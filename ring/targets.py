@@ -92,7 +92,7 @@ def compute_targets(
         device_caps = [len(below[kid][-1]) * partition_count for kid in kids]
         dispersion_caps = _dispersion_caps(kids, below, even_spread, parent_count, partition_count)
         weights = [weight[kid] for kid in kids]
-        uppers = dispersion_caps
+        uppers: list[float] = [float(cap) for cap in dispersion_caps]
         shares = None
         if overload is not None:
             weighted = [replicas * partition_count * weight[kid] / total_weight for kid in kids]
@@ -102,10 +102,10 @@ def compute_targets(
                 # Dispersion would overload the small domains past the bound: fill them to the
                 # bound, and let the large ones take more than their even spread.
                 shares = _fill_small_to_bound(parent_count, weights, dispersion_caps, bounds, device_caps)
-                uppers = device_caps
+                uppers = [float(cap) for cap in device_caps]
         if shares is None:
             if sum(uppers) < parent_count - _EPSILON:
-                uppers = device_caps
+                uppers = [float(cap) for cap in device_caps]
             shares = water_fill(parent_count, weights, uppers)
         rounding_caps = [
             min(device_cap, math.ceil(upper - _EPSILON))

@@ -68,7 +68,7 @@ class BodyHasher:
         self.blocks: list[int] = []
         self.length = 0
 
-    def update(self, chunk: bytes | memoryview) -> None:
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
         view = memoryview(chunk)
         self._whole.update(view)
         self.length += len(view)

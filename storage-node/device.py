@@ -47,7 +47,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +96,12 @@ FREE_SPACE_CHECK_INTERVAL_BYTES = 64 * 2**20  # re-check the reserve this often 
 FREE_SPACE_CACHE_S = 0.5  # small PUTs trust a statvfs this recent; large ones always look again
 RECLAIM_BATCH_RECORDS_MAX = 1000  # tombstones reclaimed per commit
 _DBS = (b"objects", b"bodies", b"suffixes", b"registers")
+
+
+def _stored(value: bytes | memoryview) -> bytes:
+    """A value read from LMDB: environments are opened with buffers off, so always bytes."""
+    assert isinstance(value, bytes)
+    return value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -345,8 +351,8 @@ class DeviceStore:
             lock=True,
         )
         with self._env.begin(write=True) as txn:
-            for name in _DBS:
-                self._dbs[name] = self._env.open_db(name, txn=txn)
+            for db_name in _DBS:
+                self._dbs[db_name] = self._env.open_db(db_name, txn=txn)
         self._observe_map_size()
         self._sweep_sync()
 
@@ -431,7 +437,7 @@ class DeviceStore:
             self._check_free_space(content_length or 0)
             value = txn.get(key, db=self._dbs[b"objects"])
             if value is not None:
-                stored = decode_record(value, key=key)
+                stored = decode_record(_stored(value), key=key)
                 if stored.timestamp > timestamp:
                     raise Conflict("a newer record is stored", timestamp=stored.timestamp)
 
@@ -474,7 +480,7 @@ class DeviceStore:
 
     async def read_object(
         self, record: ObjectRecord, start: int = 0, end_exclusive: int | None = None
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Yield body bytes [start, end_exclusive) of `record`, each 64 KiB block verified before use.
 
         Reads only the blocks covering the range, `read_chunk_bytes` per disk step. On a mismatch
@@ -599,10 +605,10 @@ class DeviceStore:
             cursor = txn.cursor(db=self._dbs[b"suffixes"])
             if cursor.set_range(prefix):
                 for key, value in cursor:
-                    if not key.startswith(prefix):
+                    if not _stored(key).startswith(prefix):
                         break
-                    total, _count = suffixes.decode_value(value)
-                    answer[suffixes.suffix_text(suffixes.suffix_from_key(key))] = suffixes.format_hash(total)
+                    total, _count = suffixes.decode_value(_stored(value))
+                    answer[suffixes.suffix_text(suffixes.suffix_from_key(_stored(key)))] = suffixes.format_hash(total)
             return answer
 
         return await self._read(scan)
@@ -615,11 +621,11 @@ class DeviceStore:
         cutoff = Timestamp.from_seconds(max(now_s - self.config.tombstone_reclaim_age_s, 0))
 
         def scan(txn: lmdb.Transaction) -> list[bytes]:
-            found = []
+            found: list[bytes] = []
             for key, value in txn.cursor(db=self._dbs[b"objects"]):
-                record = decode_record(value, key=key)
+                record = decode_record(_stored(value), key=_stored(key))
                 if record.tombstone and record.timestamp < cutoff:
-                    found.append(key)
+                    found.append(_stored(key))
                     if len(found) >= RECLAIM_BATCH_RECORDS_MAX:
                         break
             return found
@@ -645,7 +651,7 @@ class DeviceStore:
 
         def read(txn: lmdb.Transaction) -> RegisterState:
             value = txn.get(key, db=self._dbs[b"registers"])
-            return registers.EMPTY_STATE if value is None else registers.decode_state(value)
+            return registers.EMPTY_STATE if value is None else registers.decode_state(_stored(value))
 
         return await self._read(read)
 
@@ -672,7 +678,7 @@ class DeviceStore:
 
         def apply(txn: lmdb.Transaction) -> tuple[T, list[str]]:
             value = txn.get(key, db=db)
-            state = registers.EMPTY_STATE if value is None else registers.decode_state(value)
+            state = registers.EMPTY_STATE if value is None else registers.decode_state(_stored(value))
             after, answer = rule(state)
             if after != state:
                 txn.put(key, registers.encode_state(after), db=db)
@@ -684,7 +690,7 @@ class DeviceStore:
 
     def _get_record(self, txn: lmdb.Transaction, key: bytes) -> ObjectRecord | None:
         value = txn.get(key, db=self._dbs[b"objects"])
-        return None if value is None else decode_record(value, key=key)
+        return None if value is None else decode_record(_stored(value), key=key)
 
     def _put_record(
         self, txn: lmdb.Transaction, record: ObjectRecord
@@ -730,7 +736,7 @@ class DeviceStore:
             suffixes.NAMESPACE_OBJECTS, key[: keycodec.PARTITION_BYTES], suffixes.suffix_of(key)
         )
         value = txn.get(suffix_key, db=db)
-        current = None if value is None else suffixes.decode_value(value)
+        current = None if value is None else suffixes.decode_value(_stored(value))
         updated = suffixes.combine(
             current,
             remove=None if remove is None else suffixes.entry_hash(key, remove.timestamp, remove.tombstone),
@@ -1147,7 +1153,7 @@ class ObjectWriter:
             await self.abort()
             raise
         store = self._store
-        common = dict(
+        common: dict[str, Any] = dict(
             timestamp=self._timestamp,
             data_timestamp=self._timestamp,
             content_type=content_type,

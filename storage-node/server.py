@@ -22,7 +22,7 @@ import math
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
@@ -98,7 +98,7 @@ _REQUEST_ID = re.compile(rf"[\x21-\x7e]{{1,{REQUEST_ID_BYTES_MAX}}}")
 
 CONFIG = web.AppKey("config", StorageNodeConfig)
 STORES = web.AppKey("stores", dict)
-SIGNING_KEYS = web.AppKey("signing_keys", dict)
+SIGNING_KEYS: web.AppKey[Mapping[int, bytes]] = web.AppKey("signing_keys")
 NODE_METRICS = web.AppKey("node_metrics", object)
 CLOCK = web.AppKey("clock", object)
 CONTEXT = web.AppKey("context", object)
@@ -593,7 +593,7 @@ async def stream_chunks(
     request: web.Request,
     ctx: Context,
     response: web.StreamResponse,
-    chunks: AsyncIterator[bytes],
+    chunks: AsyncGenerator[bytes, None],
     first_chunk: bytes | None,
 ) -> None:
     """Send verified chunks (the engine verifies each block before yielding it), then close the reader."""
