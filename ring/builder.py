@@ -326,9 +326,8 @@ class _Plan:
     def gather_undispersed(self) -> int:
         """Unplace one replica of each partition (that may move) that has more replicas in a
         failure domain than its cap: of the replicas in that domain, the one on the device
-        furthest over its target (ties broken at random)."""
-        counts = self.counts()
-        surplus_ratio = (counts - self.target) / np.maximum(self.target, 1)
+        furthest over its target."""
+        surplus = self.counts() - self.target
         gathered = 0
         for tier_of, cap_of in zip(self.tier_of, self.cap_of, strict=True):
             tiers = tier_of[self.assignment]  # replicas x partitions
@@ -339,11 +338,16 @@ class _Plan:
             partitions = np.flatnonzero(crowded.any(axis=0))
             if len(partitions) == 0:
                 continue
-            score = surplus_ratio[self.assignment[:, partitions]] + self.rng.random(
-                (self.replicas, len(partitions))
-            )
-            score = np.where(crowded[:, partitions], score, -np.inf)
-            rows = np.argmax(score, axis=0)
+            # One at a time, so that each choice sees the surplus the previous ones left: the
+            # devices that give up replicas end at their targets, and balance has nothing to redo.
+            partitions = partitions[self.rng.permutation(len(partitions))]
+            rows = np.empty(len(partitions), dtype=np.int64)
+            for number, partition in enumerate(partitions.tolist()):
+                candidates = np.flatnonzero(crowded[:, partition])
+                devices = self.assignment[candidates, partition]
+                pick = int(np.argmax(surplus[devices]))
+                rows[number] = candidates[pick]
+                surplus[devices[pick]] -= 1
             self.assignment[rows, partitions] = NO_DEVICE
             self.movable[partitions] = False  # one replica per partition per window
             gathered += len(partitions)

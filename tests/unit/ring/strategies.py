@@ -25,7 +25,11 @@ class Layout:
 
 @st.composite
 def layouts(
-    draw: st.DrawFn, *, weights: st.SearchStrategy[float] | None = None, max_devices: int = 24
+    draw: st.DrawFn,
+    *,
+    weights: st.SearchStrategy[float] | None = None,
+    max_devices: int = 24,
+    part_powers: tuple[int, int] = (6, 9),
 ) -> Layout:
     weight_strategy = weights or st.sampled_from([50.0, 100.0, 100.0, 100.0, 150.0, 200.0])
     regions = draw(st.integers(1, 3))
@@ -48,7 +52,7 @@ def layouts(
                         )
                     )
     replicas = draw(st.integers(1, min(4, len(devices))))
-    part_power = draw(st.integers(6, 9))
+    part_power = draw(st.integers(*part_powers))
     return Layout(part_power=part_power, replicas=replicas, devices=tuple(devices))
 
 
