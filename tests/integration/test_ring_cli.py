@@ -21,6 +21,25 @@ def ring(*args: object, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def add_device(builder: Path, *, zone: int, ip: str) -> None:
+    ring(
+        "add",
+        builder,
+        "--region",
+        1,
+        "--zone",
+        zone,
+        "--ip",
+        ip,
+        "--port",
+        6200,
+        "--device",
+        "sdb",
+        "--weight",
+        100,
+    )
+
+
 @pytest.fixture
 def builder(tmp_path: Path) -> Path:
     path = tmp_path / "object.builder"
@@ -83,22 +102,7 @@ def test_dispersion_and_nodes_json(builder: Path) -> None:
 
 def test_adding_a_device_later_moves_only_its_share_and_warns(builder: Path) -> None:
     ring("rebalance", builder, "--now-s", 0)
-    ring(
-        "add",
-        builder,
-        "--region",
-        1,
-        "--zone",
-        1,
-        "--ip",
-        "127.0.0.9",
-        "--port",
-        6200,
-        "--device",
-        "sdb",
-        "--weight",
-        100,
-    )
+    add_device(builder, zone=1, ip="127.0.0.9")
     result = ring("rebalance", builder, "--json", "--now-s", 7200)
     report = json.loads(result.stdout)
     assert 0 < report["moved"] <= 1.1 * (3 * 256 / 7) + 1
@@ -191,22 +195,7 @@ def test_errors_are_one_sentence_and_a_nonzero_exit(
 
 def test_rebalance_is_refused_within_min_part_hours(builder: Path) -> None:
     ring("rebalance", builder, "--now-s", 0)
-    ring(
-        "add",
-        builder,
-        "--region",
-        1,
-        "--zone",
-        2,
-        "--ip",
-        "127.0.0.9",
-        "--port",
-        6200,
-        "--device",
-        "sdb",
-        "--weight",
-        100,
-    )
+    add_device(builder, zone=2, ip="127.0.0.9")
     refused = ring("rebalance", builder, "--now-s", 60, check=False)
     assert refused.returncode == 1 and "min_part_hours" in refused.stderr
     forced = json.loads(ring("rebalance", builder, "--now-s", 60, "--force", "--json").stdout)
