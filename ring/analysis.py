@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 from dolmen.ring.builder import Builder
-from dolmen.ring.targets import TIER_LEVELS, Tier, compute_targets
+from dolmen.ring.targets import TIER_LEVELS, Tier, TierIndex, compute_targets, tier_index
 
 BALANCE_MAX_PERCENT = 999.99  # what a device with no weight share but some partitions reports
 
@@ -41,36 +41,23 @@ def balance(builder: Builder) -> float:
     return round(max((abs(value) for value in deviations), default=0.0), 2)
 
 
-def _tier_arrays(builder: Builder) -> tuple[list[list[Tier]], list[np.ndarray], list[np.ndarray]]:
-    """Per level: the tier items, each device id's item index, and each item's dispersion cap."""
+def _wanted_index(builder: Builder) -> TierIndex:
+    """The tier index under the most dispersed targets (overload ignored): the yardstick."""
     devices = builder.active_devices
     wanted = compute_targets(
         devices, replicas=builder.replicas, partition_count=builder.partition_count, overload=None
     )
-    id_space = max(builder.devices, default=0) + 2
-    items_by_level: list[list[Tier]] = []
-    index_by_level: list[np.ndarray] = []
-    caps_by_level: list[np.ndarray] = []
-    for level in range(len(TIER_LEVELS)):
-        items: list[Tier] = sorted({device.tiers[level] for device in devices}, key=str)
-        number_of = {item: number for number, item in enumerate(items)}
-        index = np.full(id_space, -1, dtype=np.int64)
-        for device in devices:
-            index[device.id] = number_of[device.tiers[level]]
-        items_by_level.append(items)
-        index_by_level.append(index)
-        caps_by_level.append(np.array([wanted.max_replicas(item) for item in items], dtype=np.int64))
-    return items_by_level, index_by_level, caps_by_level
+    return tier_index(devices, wanted, id_space=max(builder.devices, default=0) + 2)
 
 
 def undispersed_mask(builder: Builder) -> np.ndarray:
     """replicas x partitions: True where a replica is beyond what the most dispersed placement allows."""
     assert builder.assignment is not None
-    _, index_by_level, caps_by_level = _tier_arrays(builder)
+    index = _wanted_index(builder)
     assignment = builder.assignment.astype(np.int64)
     mask = np.zeros(assignment.shape, dtype=bool)
-    for index, caps in zip(index_by_level, caps_by_level, strict=True):
-        tiers = index[assignment]
+    for item_of, caps in zip(index.item_of, index.cap_of, strict=True):
+        tiers = item_of[assignment]
         earlier_same = np.zeros_like(tiers)
         for row in range(1, builder.replicas):
             earlier_same[row] = (tiers[:row] == tiers[row]).sum(axis=0)
@@ -91,18 +78,18 @@ def tier_report(builder: Builder) -> dict[str, dict[str, Any]]:
     and how many partitions have 0, 1, 2, ... replicas there."""
     if builder.assignment is None:
         return {}
-    items_by_level, index_by_level, caps_by_level = _tier_arrays(builder)
+    index = _wanted_index(builder)
     assignment = builder.assignment.astype(np.int64)
     report: dict[str, dict[str, Any]] = {}
     for level, name in enumerate(TIER_LEVELS[:-1]):
-        tiers = index_by_level[level][assignment]
+        tiers = index.item_of[level][assignment]
         entries: dict[str, Any] = {}
-        for number, item in enumerate(items_by_level[level]):
+        for number, item in enumerate(index.items[level]):
             per_partition = (tiers == number).sum(axis=0)
             histogram = np.bincount(per_partition, minlength=builder.replicas + 1)
             entries[tier_label(item)] = {
                 "replicas": int(per_partition.sum()),
-                "max_per_partition": int(caps_by_level[level][number]),
+                "max_per_partition": int(index.cap_of[level][number]),
                 "partitions_by_replica_count": histogram.tolist(),
             }
         report[name] = entries

@@ -27,14 +27,13 @@ the next one): a degraded cluster moves nothing it does not have to, and the rep
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 from dolmen.ring.dealing import deal
 from dolmen.ring.devices import Device, validate_device
 from dolmen.ring.errors import InvalidDevice, InvalidParameters, RebalanceRefused, UnknownDevice
-from dolmen.ring.targets import TIER_LEVELS, Targets, compute_targets
+from dolmen.ring.targets import Targets, compute_targets, tier_index
 
 from dolmen.limits import (
     RING_BALANCE_SLACK_PARTS,
@@ -258,17 +257,8 @@ class _Plan:
         self.target = np.zeros(id_space, dtype=np.int64)
         for device_id, count in targets.device_counts.items():
             self.target[device_id] = count
-        # Per level, the tier item of each device (small ints; the 'none' slot gets -1) and its cap.
-        self.tier_of: list[np.ndarray] = []
-        self.cap_of: list[np.ndarray] = []
-        for level in range(len(TIER_LEVELS)):
-            items = sorted({device.tiers[level] for device in devices}, key=str)
-            index = {item: number for number, item in enumerate(items)}
-            tier_of = np.full(id_space, -1, dtype=np.int64)
-            for device in devices:
-                tier_of[device.id] = index[device.tiers[level]]
-            self.tier_of.append(tier_of)
-            self.cap_of.append(np.array([targets.max_replicas(item) for item in items], dtype=np.int64))
+        index = tier_index(devices, targets, id_space=id_space)
+        self.tier_of, self.cap_of = index.item_of, index.cap_of
         if builder.assignment is None:
             self.original = np.full((self.replicas, self.partition_count), NO_DEVICE, dtype=np.int64)
             last_moved = np.full(self.partition_count, NEVER_MOVED_S)
@@ -477,11 +467,3 @@ def _resize_rows(assignment: np.ndarray, replicas: int) -> np.ndarray:
         return assignment[:replicas].copy()
     extra = np.full((replicas - assignment.shape[0], assignment.shape[1]), NO_DEVICE, dtype=assignment.dtype)
     return np.vstack([assignment, extra])
-
-
-def changed_devices(before: Builder, after: Builder) -> Iterable[int]:
-    """Ids of devices whose partition count changed (for reports)."""
-    counts_before, counts_after = before.part_counts(), after.part_counts()
-    return sorted(
-        d for d in set(counts_before) | set(counts_after) if counts_before.get(d) != counts_after.get(d)
-    )

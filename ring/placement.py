@@ -7,7 +7,6 @@ secret can choose names that all land in one partition.
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import quote
 
 from dolmen.limits import PLACEMENT_KEY_BYTES, RING_PART_POWER_MAX, RING_PART_POWER_MIN
 
@@ -26,8 +25,3 @@ def partition_of(placement_key: bytes, part_power: int, path: bytes) -> int:
     assert RING_PART_POWER_MIN <= part_power <= RING_PART_POWER_MAX
     digest = hashlib.blake2b(path, digest_size=8, key=placement_key, person=b"dolmen-ring").digest()
     return int.from_bytes(digest, "big") >> (64 - part_power)
-
-
-def display_name(account: str, container: str | None = None, obj: str | None = None) -> str:
-    """The name as a URL path, for messages."""
-    return quote(name_path(account, container, obj).decode("utf-8"), safe="/")

@@ -31,6 +31,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from dolmen.ring.devices import Device
 from dolmen.ring.errors import NotEnoughDevices
 
@@ -53,6 +54,33 @@ class Targets:
 
     def max_replicas(self, tier: Tier) -> int:
         return -(-self.counts[tier] // self.partition_count)
+
+
+@dataclass(frozen=True)
+class TierIndex:
+    """Per level (region, zone, host, device): the tier items, each device id's item number
+    (-1 for ids that are no active device, including the spare last slot that NO_DEVICE
+    indexes), and each item's cap on replicas of one partition."""
+
+    items: list[list[Tier]]
+    item_of: list[np.ndarray]
+    cap_of: list[np.ndarray]
+
+
+def tier_index(devices: Sequence[Device], targets: Targets, *, id_space: int) -> TierIndex:
+    items_by_level: list[list[Tier]] = []
+    item_of_by_level: list[np.ndarray] = []
+    cap_of_by_level: list[np.ndarray] = []
+    for level in range(len(TIER_LEVELS)):
+        items: list[Tier] = sorted({device.tiers[level] for device in devices}, key=str)
+        number_of = {item: number for number, item in enumerate(items)}
+        item_of = np.full(id_space, -1, dtype=np.int64)
+        for device in devices:
+            item_of[device.id] = number_of[device.tiers[level]]
+        items_by_level.append(items)
+        item_of_by_level.append(item_of)
+        cap_of_by_level.append(np.array([targets.max_replicas(item) for item in items], dtype=np.int64))
+    return TierIndex(items=items_by_level, item_of=item_of_by_level, cap_of=cap_of_by_level)
 
 
 def compute_targets(

@@ -21,10 +21,11 @@ def ring(*args: object, check: bool = True) -> subprocess.CompletedProcess[str]:
     return result
 
 
-def add_device(builder: Path, *, zone: int, ip: str) -> None:
-    ring(
+def add_args(*, ip: str, weight: float, zone: int = 1, port: int = 6201) -> tuple[object, ...]:
+    """`dolmen ring add` arguments for one device, the builder left as "{b}" for the error cases."""
+    return (
         "add",
-        builder,
+        "{b}",
         "--region",
         1,
         "--zone",
@@ -32,12 +33,17 @@ def add_device(builder: Path, *, zone: int, ip: str) -> None:
         "--ip",
         ip,
         "--port",
-        6200,
+        port,
         "--device",
         "sdb",
         "--weight",
-        100,
+        weight,
     )
+
+
+def add_device(builder: Path, *, zone: int, ip: str) -> None:
+    command, _, *fields = add_args(ip=ip, weight=100, zone=zone, port=6200)
+    ring(command, builder, *fields)
 
 
 @pytest.fixture
@@ -121,60 +127,15 @@ def test_write_copies_the_ring(builder: Path, tmp_path: Path) -> None:
         (("remove", "{b}", 99), "no device with id 99"),
         (("set-weight", "{b}", 99, 10), "no device with id 99"),
         (
-            (
-                "add",
-                "{b}",
-                "--region",
-                1,
-                "--zone",
-                1,
-                "--ip",
-                "127.0.0.1",
-                "--port",
-                6201,
-                "--device",
-                "sdb",
-                "--weight",
-                1,
-            ),
+            add_args(ip="127.0.0.1", weight=1),
             "already device",
         ),
         (
-            (
-                "add",
-                "{b}",
-                "--region",
-                1,
-                "--zone",
-                1,
-                "--ip",
-                "127.0.0.7",
-                "--port",
-                6201,
-                "--device",
-                "sdb",
-                "--weight",
-                0,
-            ),
+            add_args(ip="127.0.0.7", weight=0),
             "weight must be",
         ),
         (
-            (
-                "add",
-                "{b}",
-                "--region",
-                1,
-                "--zone",
-                1,
-                "--ip",
-                "127.0.0.7",
-                "--port",
-                6201,
-                "--device",
-                "sdb",
-                "--weight",
-                -5,
-            ),
+            add_args(ip="127.0.0.7", weight=-5),
             "weight must be",
         ),
         (("create", "{d}/new.builder", "--part-power", 40, "--replicas", 3), "part power must be between"),

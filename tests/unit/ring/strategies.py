@@ -56,6 +56,13 @@ def layouts(
     return Layout(part_power=part_power, replicas=replicas, devices=tuple(devices))
 
 
+def device_beside(neighbour: Device, *, ip: str, device: str, weight: float) -> Device:
+    """A new device (id to be assigned) on a new host in the neighbour's region and zone."""
+    return Device(
+        id=-1, region=neighbour.region, zone=neighbour.zone, ip=ip, port=6200, device=device, weight=weight
+    )
+
+
 def weights_allow_balance(devices: list[Device], replicas: int) -> bool:
     """A naive oracle from weights alone: True when, under every parent, the children's weight
     shares fit within the strictest dispersion caps their parent's share can satisfy (one

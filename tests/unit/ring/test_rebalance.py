@@ -15,7 +15,7 @@ from dolmen.ring.targets import compute_targets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .strategies import Layout, layouts, weights_allow_balance
+from .strategies import Layout, device_beside, layouts, weights_allow_balance
 
 HOUR_S = 3600.0
 seeds = st.integers(0, 2**32 - 1)
@@ -95,15 +95,7 @@ def test_adding_a_device_moves_about_its_share_and_one_replica_per_partition(
 ) -> None:
     before, _ = rebalance(layout.builder(), now_s=0.0, seed=seed)
     neighbour = data.draw(st.sampled_from(layout.devices))
-    new = Device(
-        id=-1,
-        region=neighbour.region,
-        zone=neighbour.zone,
-        ip="10.99.99.99",
-        port=6200,
-        device="new",
-        weight=weight,
-    )
+    new = device_beside(neighbour, ip="10.99.99.99", device="new", weight=weight)
     after, report = rebalance(before.add_device(new), now_s=2 * HOUR_S, seed=seed + 1)
     after.validate()
     assert before.assignment is not None and after.assignment is not None
@@ -158,15 +150,7 @@ def test_min_part_hours_keeps_a_moved_partition_in_place(
 ) -> None:
     start, _ = rebalance(layout.builder(), now_s=0.0, seed=seed)
     neighbour = data.draw(st.sampled_from(layout.devices))
-    first_new = Device(
-        id=-1,
-        region=neighbour.region,
-        zone=neighbour.zone,
-        ip="10.99.0.1",
-        port=6200,
-        device="a",
-        weight=200.0,
-    )
+    first_new = device_beside(neighbour, ip="10.99.0.1", device="a", weight=200.0)
     second_new = dataclasses.replace(first_new, ip="10.99.0.2")
     first, _ = rebalance(start.add_device(first_new), now_s=2 * HOUR_S, seed=seed)
     try:
