@@ -44,6 +44,10 @@ class BadRequest(StorageNodeError):
     """The request cannot be stored as given."""
 
 
+class MethodNotAllowed(StorageNodeError):
+    """The verb does not apply to this path or role (405)."""
+
+
 class InvalidName(BadRequest):
     """An account, container or object name is not legal."""
 

@@ -6,10 +6,8 @@ signed) -> the handler for the verb. Handlers parse (pure functions), call one
 store method and shape the answer; they do not catch.
 
 Paths are parsed from the raw request target, so a single catch-all route
-dispatches on the method. Custom verbs (REPLICATE, PREPARE, ACCEPT, READ) need
-aiohttp's pure-Python request parser: the C parser (llhttp) only knows the
-standard methods. It costs about a quarter of the parsing time, a small part of a
-request's cost here.
+dispatches on the role and the verb (`verbs.py`): extension verbs travel in a
+header over standard methods, so aiohttp's C parser (llhttp) serves every request.
 """
 
 from __future__ import annotations
@@ -27,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
-from aiohttp import http_parser, web, web_protocol
+from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from dolmen.storage_node import framing
 from dolmen.storage_node.config import StorageNodeConfig
@@ -42,6 +40,7 @@ from dolmen.storage_node.errors import (
     InsufficientStorage,
     InvalidRegister,
     LengthMismatch,
+    MethodNotAllowed,
     NotFound,
     UnknownDevice,
 )
@@ -65,6 +64,7 @@ from dolmen.storage_node.request_paths import (
     split_target,
 )
 from dolmen.storage_node.timestamps import Timestamp
+from dolmen.storage_node.verbs import REGISTER_VERBS, STANDARD_VERBS, VERBS, request_role, request_verb
 
 from dolmen.errors import DolmenError
 from dolmen.limits import (
@@ -84,12 +84,6 @@ from dolmen.signing import RequestSignatureError, VerifiedSignature, verify_requ
 
 log = logging.getLogger("dolmen.storage_node.server")
 
-# See the module docstring: custom verbs need the Python parser.
-web_protocol.HttpRequestParser = http_parser.HttpRequestParserPy  # type: ignore[misc]
-
-OBJECT_VERBS = ("PUT", "GET", "HEAD", "DELETE", "POST")
-REGISTER_VERBS = ("PREPARE", "ACCEPT", "READ")
-VERBS = (*OBJECT_VERBS, "REPLICATE", *REGISTER_VERBS)
 UNSIGNED_PATHS = ("/healthcheck", "/metrics")
 META_PREFIX = "x-object-meta-"
 BALLOT_HEADER = "X-Backend-Register-Ballot"
@@ -120,10 +114,6 @@ class ClientTooSlow(DolmenError):
 
 class PutAborted(DolmenError):
     """The footer said `abort`: the body was dropped as asked (499)."""
-
-
-class MethodNotAllowed(DolmenError):
-    """The verb does not apply to this path (405)."""
 
 
 class BodyTooLarge(DolmenError):
@@ -226,7 +216,8 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         bytes_out = request.get("bytes_out", 0)
         if isinstance(response, web.Response) and isinstance(response.body, bytes):
             bytes_out = len(response.body)
-        method = request.method if request.method in VERBS else "other"
+        # The verb once dispatch parsed it; before that (e.g. unsigned) the method if standard.
+        method = request.get("verb") or (request.method if request.method in STANDARD_VERBS else "other")
         metrics: NodeMetrics = request.app[NODE_METRICS]  # type: ignore[assignment]
         metrics.requests_total.labels(method, str(status)).inc()
         metrics.request_seconds.labels(method).observe(time.monotonic() - started_s)
@@ -415,9 +406,12 @@ async def dispatch(request: web.Request) -> web.StreamResponse:
         return web.Response(
             body=metrics.registry.exposition(), headers={"Content-Type": METRICS_CONTENT_TYPE}
         )
-    handler = HANDLERS.get(request.method)
+    verb = request["verb"] = request_verb(request.method, request.headers)
+    if verb in REGISTER_VERBS:  # registers have their own keyspace, whatever the role
+        return await REGISTER_HANDLERS[verb](request, path)
+    handler = HANDLERS.get((request_role(request.headers), verb))
     if handler is None:
-        raise MethodNotAllowed(f"{request.method} is not a storage node verb")
+        raise MethodNotAllowed(f"{verb} is not served for this role yet")
     return await handler(request, path)
 
 
@@ -723,18 +717,23 @@ async def read_small_body(request: web.Request, ctx: Context, bytes_max: int) ->
     return data
 
 
-HANDLERS: dict[str, Callable[[web.Request, str], Awaitable[web.StreamResponse]]] = {
-    "PUT": put_object,
-    "GET": get_or_head_object,
-    "HEAD": get_or_head_object,
-    "DELETE": delete_object,
-    "POST": post_object,
-    "REPLICATE": replicate,
+PathHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
+# (role, verb) -> handler. Container and account roles: issue 6.
+HANDLERS: dict[tuple[str, str], PathHandler] = {
+    ("object", "PUT"): put_object,
+    ("object", "GET"): get_or_head_object,
+    ("object", "HEAD"): get_or_head_object,
+    ("object", "DELETE"): delete_object,
+    ("object", "POST"): post_object,
+    ("object", "REPLICATE"): replicate,
+}
+REGISTER_HANDLERS: dict[str, PathHandler] = {
     "PREPARE": register_prepare,
     "ACCEPT": register_accept,
     "READ": register_read,
 }
-assert set(HANDLERS) == set(VERBS)
+assert set(REGISTER_HANDLERS) == set(REGISTER_VERBS)
+assert {verb for _, verb in HANDLERS} | set(REGISTER_HANDLERS) == set(VERBS)
 assert ZERO_BALLOT.counter == 0
 assert FRAME_DATA_BYTES_MAX >= HTTP_CHUNK_BYTES // 4  # a batch is a few frames, not thousands
 

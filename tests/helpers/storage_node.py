@@ -25,6 +25,7 @@ from urllib.parse import quote
 import aiohttp
 import xxhash
 from dolmen.storage_node import framing
+from dolmen.storage_node.verbs import EXTENSION_VERBS, wire_form
 from multidict import CIMultiDictProxy
 
 from dolmen.keys import request_signing_key
@@ -240,6 +241,9 @@ class SignedClient:
     ) -> Answer:
         assert self.session is not None
         headers = dict(headers or {})
+        if method in EXTENSION_VERBS:  # the wire form: a standard method plus X-Backend-Verb
+            method, verb_headers = wire_form(method)
+            headers.update(verb_headers)
         if sign:
             headers = self.sign(method, path, headers, query=query, now_s=now_s)
         target = self.url + path + (f"?{query}" if query else "")

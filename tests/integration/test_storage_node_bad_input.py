@@ -211,8 +211,16 @@ async def test_oversized_request_lines_headers_and_header_counts_are_refused(sto
     assert status_of(await raw_exchange(port, many_headers)) in (400, 431)
 
 
-async def test_unknown_verbs_are_405_and_register_bodies_are_bounded(client):
+async def test_unknown_verbs_are_405_and_register_bodies_are_bounded(client, storage_node):
     assert (await client.request("PATCH", "/d1/1/a/c/o")).status == 405
+    # Extension verbs travel only in X-Backend-Verb over their own method; the old
+    # extension methods and unknown verbs or roles are refused.
+    assert (await client.request("GET", "/d1/1/key", headers={"X-Backend-Verb": "PREPARE"})).status == 405
+    assert (await client.request("POST", "/d1/1/key", headers={"X-Backend-Verb": "BREW"})).status == 405
+    assert (await client.request("POST", "/d1/1/a/c/o", headers={"X-Backend-Role": "tea"})).status == 400
+    for extension_method in ("PREPARE", "REPLICATE"):
+        raw = raw_request(extension_method, "/d1/1/key", {})
+        assert status_of(await raw_exchange(storage_node.port, raw)) in (400, 405)
     ballot = {"X-Backend-Register-Ballot": "1 p"}
     too_big = await client.request("ACCEPT", "/d1/1/key", headers=ballot, body=b"x" * (64 * 2**10 + 1))
     assert too_big.status == 413
