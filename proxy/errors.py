@@ -1,0 +1,96 @@
+"""What can go wrong in a front door, named for what happened.
+
+    DolmenError
+     +-- ProxyError                   a request the proxy refuses before or after the cluster
+          +-- BadRequest              malformed input (400)
+          |    +-- InvalidName        an account, container or object name Swift would refuse
+          |    +-- InvalidMetadata    too many, too long or malformed metadata items
+          |    +-- InvalidAcl         an ACL header that does not parse
+          |    +-- InvalidDeleteAt    X-Delete-At / X-Delete-After not an integer or in the past
+          +-- InvalidUtf8             a path or query that is not UTF-8, or holds NUL (412, as Swift)
+          +-- NoSuchPath              not a Swift path at all (404)
+          +-- NotAuthenticated        no token, or a token that does not validate (401)
+          +-- AccessDenied            authenticated, but not allowed (403)
+          +-- MethodNotAllowed        a verb the resource does not have (405)
+          +-- LengthRequired          a PUT body with neither Content-Length nor chunked encoding (411)
+          +-- ListingLimitExceeded    `limit` above the listing maximum (412)
+          +-- InvalidCopySource       X-Copy-From / Destination not `container/object` (412)
+          +-- EntityTooLarge          a body above the object size limit (413)
+          +-- IdentityUnavailable     identity did not answer a v1 auth request in time (503)
+
+Each carries `detail`, the one sentence the client sees in the body. The Swift
+boundary (`dolmen.proxy.swift.responses`) maps these and the cluster client's
+errors to statuses in one table.
+"""
+
+from __future__ import annotations
+
+from dolmen.errors import DolmenError
+
+
+class ProxyError(DolmenError):
+    """A request the proxy refuses; `detail` is safe to show the client."""
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class BadRequest(ProxyError):
+    pass
+
+
+class InvalidName(BadRequest):
+    pass
+
+
+class InvalidMetadata(BadRequest):
+    pass
+
+
+class InvalidAcl(BadRequest):
+    pass
+
+
+class InvalidDeleteAt(BadRequest):
+    pass
+
+
+class InvalidUtf8(ProxyError):
+    pass
+
+
+class NoSuchPath(ProxyError):
+    pass
+
+
+class NotAuthenticated(ProxyError):
+    pass
+
+
+class AccessDenied(ProxyError):
+    pass
+
+
+class MethodNotAllowed(ProxyError):
+    pass
+
+
+class LengthRequired(ProxyError):
+    pass
+
+
+class ListingLimitExceeded(ProxyError):
+    pass
+
+
+class InvalidCopySource(ProxyError):
+    pass
+
+
+class EntityTooLarge(ProxyError):
+    pass
+
+
+class IdentityUnavailable(ProxyError):
+    pass

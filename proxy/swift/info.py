@@ -1,0 +1,49 @@
+"""`GET /info`: the capabilities and limits Swift clients read before they work, pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dolmen.limits import (
+    ACCOUNT_NAME_BYTES_MAX,
+    CONTAINER_NAME_BYTES_MAX,
+    HEADER_BYTES_MAX,
+    LISTING_PAGE_ENTRIES_MAX,
+    METADATA_COUNT_MAX,
+    METADATA_NAME_BYTES_MAX,
+    METADATA_TOTAL_BYTES_MAX,
+    METADATA_VALUE_BYTES_MAX,
+    OBJECT_BODY_BYTES_MAX,
+    OBJECT_NAME_BYTES_MAX,
+)
+
+SWIFT_COMPATIBLE_VERSION = "2.38.0"  # the Swift release whose v1 API this proxy follows
+
+
+def capabilities(*, version: str) -> dict[str, Any]:
+    """The `/info` document: Swift's core section plus the auth middleware's."""
+    return {
+        "swift": {
+            "version": SWIFT_COMPATIBLE_VERSION,
+            "dolmen_version": version,
+            "max_file_size": OBJECT_BODY_BYTES_MAX,
+            "max_meta_name_length": METADATA_NAME_BYTES_MAX,
+            "max_meta_value_length": METADATA_VALUE_BYTES_MAX,
+            "max_meta_count": METADATA_COUNT_MAX,
+            "max_meta_overall_size": METADATA_TOTAL_BYTES_MAX,
+            "max_header_size": HEADER_BYTES_MAX,
+            "max_object_name_length": OBJECT_NAME_BYTES_MAX,
+            "max_account_name_length": ACCOUNT_NAME_BYTES_MAX,
+            "max_container_name_length": CONTAINER_NAME_BYTES_MAX,
+            "container_listing_limit": LISTING_PAGE_ENTRIES_MAX,
+            "account_listing_limit": LISTING_PAGE_ENTRIES_MAX,
+            "extra_header_count": 0,
+            "valid_api_versions": ["v1", "v1.0"],
+            "policies": [{"name": "Policy-0", "aliases": "Policy-0", "default": True}],
+            "allow_account_management": False,
+            "account_autocreate": True,
+            "strict_cors_mode": True,
+        },
+        "tempauth": {"account_acls": True},
+        "keystoneauth": {},
+    }
