@@ -78,7 +78,7 @@ def error_status(error: DolmenError) -> int:
     """The HTTP status of an expected error (500 only for those no table names)."""
     for kind in type(error).__mro__:
         if kind in PROXY_STATUSES:
-            return PROXY_STATUSES[kind]  # type: ignore[index]
+            return PROXY_STATUSES[kind]
         if kind.__name__ in CLUSTER_STATUSES and kind.__module__.startswith("dolmen.cluster"):
             return CLUSTER_STATUSES[kind.__name__]
     return 500
