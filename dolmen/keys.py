@@ -6,11 +6,14 @@ the services (`cluster.secret`). From it:
   changes for the life of the cluster, and its fingerprint is stored in every
   ring file so that a service with another secret refuses the ring;
 - internal request keys sign requests between services; each has a key id so
-  that keys can be rotated (a new id derives a new key from the same secret).
+  that keys can be rotated (a new id derives a new key from the same secret);
+- the identity storage key encrypts identity's secrets at rest in the store (its
+  Fernet token keys and EC2 secrets), so that the store's bytes alone reveal none.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import os
@@ -48,6 +51,11 @@ def request_signing_key(secret: bytes, key_id: int) -> bytes:
     """The HMAC key for internal request signatures under `key_id`."""
     assert key_id >= 0
     return derive_key(secret, f"internal-request/{key_id}")
+
+
+def identity_storage_key(secret: bytes) -> bytes:
+    """The Fernet key (URL-safe base64) that seals identity's secrets in the store."""
+    return base64.urlsafe_b64encode(derive_key(secret, "identity-storage"))
 
 
 def generate_secret() -> bytes:

@@ -43,7 +43,9 @@ NBD_BLOCK_SIZE_BYTES = 4096
 
 # --- internal requests -----------------------------------------------------
 REQUEST_SIGNATURE_LIFETIME_S_MAX = 300.0
-REQUEST_SIGNATURE_CLOCK_SKEW_S_MAX = 60.0  # clocks of two hosts may differ this much and still agree on expiry
+REQUEST_SIGNATURE_CLOCK_SKEW_S_MAX = (
+    60.0  # clocks of two hosts may differ this much and still agree on expiry
+)
 REQUEST_ID_BYTES_MAX = 128
 
 # --- storage node HTTP API --------------------------------------------------
@@ -58,6 +60,23 @@ REQUEST_LINE_BYTES_MAX = 8192  # method + target; names are at most ~1.6 KiB eve
 REQUEST_HEADERS_COUNT_MAX = 128
 HTTP_CHUNK_BYTES = 256 * 2**10  # read and write size for streamed bodies
 
+# --- identity --------------------------------------------------------------
+NAME_CHARS_MAX = 255  # Keystone's limit for user, project, domain, role and service names
+ID_BYTES_MAX = 64  # generated ids are 32 hex digits; `default` and operator-chosen ids stay short
+PASSWORD_CHARS_MAX = 4096  # longer passwords are refused before hashing (argon2 would hash them all)
+DESCRIPTION_CHARS_MAX = 1024
+URL_CHARS_MAX = 2048  # catalog endpoint URLs
+TOKEN_ROLES_MAX = 64  # roles carried by one token (effective roles on one project)
+TOKEN_CHARS_MAX = 2048  # a longer token is refused before any decryption
+IDENTITY_BODY_BYTES_MAX = 64 * 2**10  # request bodies of the identity API
+FERNET_KEYS_MAX = 16  # active keys (staged, primary, secondaries) in the repository
+REVOCATION_EVENTS_MAX = 10_000  # live events; older ones expire with the longest token lifetime
+ROLES_MAX = 1_000  # roles a validator keeps in memory to name a token's role ids
+POLICY_RULE_CHARS_MAX = 4096
+POLICY_RULES_CACHED_MAX = 1024  # parsed ad-hoc rule expressions kept per Policy
+RATE_LIMIT_KEYS_MAX = 100_000  # users and addresses the failed-login limiter remembers (oldest forgotten)
+IDENTITY_LIST_ENTRIES_MAX = 10_000  # entities one identity listing returns; more is refused, not truncated
+
 # --- keys ------------------------------------------------------------------
 CLUSTER_SECRET_BYTES_MIN = 32
 PLACEMENT_KEY_BYTES = 32
@@ -66,9 +85,17 @@ assert EXTENT_SIZE_BYTES % NBD_BLOCK_SIZE_BYTES == 0  # no block straddles two e
 assert EXTENT_SIZE_BYTES % CHECKSUM_BLOCK_BYTES == 0  # extent writes align with checksum blocks
 assert OBJECT_NAME_BYTES_MAX > LMDB_KEY_BYTES_MAX  # so long names need the hashed-key path
 assert RING_DEVICES_MAX < 0xFFFF
+assert TOKEN_ROLES_MAX < 256  # a token stores its role count in one byte
+assert ID_BYTES_MAX < 256  # a token stores a textual id's length in one byte
+assert NAME_CHARS_MAX * 4 < 2**16  # a token stores a name's UTF-8 length in two bytes
 assert REGISTER_KEY_BYTES_MAX <= LMDB_KEY_BYTES_MAX
 assert REGISTER_PROPOSER_BYTES_MAX <= 255
 assert PLACEMENT_KEY_BYTES <= 64  # BLAKE2b takes keys up to 64 bytes
-assert FOOTER_BYTES_MAX > 32 + ETAG_BYTES_MAX + 2 * METADATA_TOTAL_BYTES_MAX  # a full footer fits, JSON-escaped
+assert (
+    FOOTER_BYTES_MAX > 32 + ETAG_BYTES_MAX + 2 * METADATA_TOTAL_BYTES_MAX
+)  # a full footer fits, JSON-escaped
 # A path of the longest legal names, every byte percent-encoded, fits in the request line.
-assert REQUEST_LINE_BYTES_MAX > 3 * (ACCOUNT_NAME_BYTES_MAX + CONTAINER_NAME_BYTES_MAX + OBJECT_NAME_BYTES_MAX) + 200
+assert (
+    REQUEST_LINE_BYTES_MAX
+    > 3 * (ACCOUNT_NAME_BYTES_MAX + CONTAINER_NAME_BYTES_MAX + OBJECT_NAME_BYTES_MAX) + 200
+)
