@@ -18,3 +18,7 @@ def storage_node(tmp_path_factory):
 async def client(storage_node):
     async with SignedClient(storage_node.url) as signed:
         yield signed
+
+
+# The session's development cluster, shared by every integration test that needs a real cluster.
+from helpers.cluster import dev_cluster  # noqa: E402, F401

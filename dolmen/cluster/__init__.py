@@ -1,0 +1,46 @@
+"""The cluster client: the one data path every Dolmen service uses (API.md lists what it offers)."""
+
+from dolmen.cluster.config import ClusterClientConfig, load_cluster_config
+from dolmen.cluster.errors import (
+    BadName,
+    BodyCheckFailed,
+    ClusterError,
+    Conflict,
+    ContainerNotEmpty,
+    EtagMismatch,
+    NotFound,
+    NotModified,
+    PreconditionFailed,
+    QuorumNotReached,
+    RangeNotSatisfiable,
+    RecordError,
+    RecordExists,
+    RecordNotFound,
+    RecordTooLarge,
+    RegisterContention,
+    SystemAccountRefused,
+    VersionConflict,
+)
+
+__all__ = [
+    "BadName",
+    "BodyCheckFailed",
+    "ClusterClientConfig",
+    "ClusterError",
+    "Conflict",
+    "ContainerNotEmpty",
+    "EtagMismatch",
+    "NotFound",
+    "NotModified",
+    "PreconditionFailed",
+    "QuorumNotReached",
+    "RangeNotSatisfiable",
+    "RecordError",
+    "RecordExists",
+    "RecordNotFound",
+    "RecordTooLarge",
+    "RegisterContention",
+    "SystemAccountRefused",
+    "VersionConflict",
+    "load_cluster_config",
+]
