@@ -77,6 +77,14 @@ POLICY_RULES_CACHED_MAX = 1024  # parsed ad-hoc rule expressions kept per Policy
 RATE_LIMIT_KEYS_MAX = 100_000  # users and addresses the failed-login limiter remembers (oldest forgotten)
 IDENTITY_LIST_ENTRIES_MAX = 10_000  # entities one identity listing returns; more is refused, not truncated
 
+# --- cluster client ----------------------------------------------------------
+REGISTER_OPERATION_ID_BYTES = 8  # random per cas() call: tells a retried change that it already landed
+REGISTER_OPERATIONS_REMEMBERED = 64  # newest operation ids kept in a register value
+REGISTER_ENVELOPE_BYTES_MAX = 3 + REGISTER_OPERATION_ID_BYTES * REGISTER_OPERATIONS_REMEMBERED
+REGISTER_PAYLOAD_BYTES_MAX = 64 * 2**10 - REGISTER_ENVELOPE_BYTES_MAX  # what cas() callers may store
+RECORD_BYTES_MAX = 60 * 2**10  # a record's JSON (identity, bucket registry, volumes) in one register
+RECORD_LIST_ENTRIES_MAX = 10_000  # Records.list returns at most this many records
+
 # --- keys ------------------------------------------------------------------
 CLUSTER_SECRET_BYTES_MIN = 32
 PLACEMENT_KEY_BYTES = 32
@@ -88,6 +96,8 @@ assert RING_DEVICES_MAX < 0xFFFF
 assert TOKEN_ROLES_MAX < 256  # a token stores its role count in one byte
 assert ID_BYTES_MAX < 256  # a token stores a textual id's length in one byte
 assert NAME_CHARS_MAX * 4 < 2**16  # a token stores a name's UTF-8 length in two bytes
+assert REGISTER_PAYLOAD_BYTES_MAX + REGISTER_ENVELOPE_BYTES_MAX == REGISTER_VALUE_BYTES_MAX
+assert RECORD_BYTES_MAX + 1024 <= REGISTER_PAYLOAD_BYTES_MAX  # a record's JSON plus its key and version fit
 assert REGISTER_KEY_BYTES_MAX <= LMDB_KEY_BYTES_MAX
 assert REGISTER_PROPOSER_BYTES_MAX <= 255
 assert PLACEMENT_KEY_BYTES <= 64  # BLAKE2b takes keys up to 64 bytes

@@ -1,5 +1,6 @@
 """The cluster client: the one data path every Dolmen service uses (API.md lists what it offers)."""
 
+from dolmen.cluster.client import ClusterClient
 from dolmen.cluster.config import ClusterClientConfig, load_cluster_config
 from dolmen.cluster.errors import (
     BadName,
@@ -21,10 +22,12 @@ from dolmen.cluster.errors import (
     SystemAccountRefused,
     VersionConflict,
 )
+from dolmen.cluster.records import Record, Records
 
 __all__ = [
     "BadName",
     "BodyCheckFailed",
+    "ClusterClient",
     "ClusterClientConfig",
     "ClusterError",
     "Conflict",
@@ -36,9 +39,11 @@ __all__ = [
     "QuorumNotReached",
     "RangeNotSatisfiable",
     "RecordError",
+    "Record",
     "RecordExists",
     "RecordNotFound",
     "RecordTooLarge",
+    "Records",
     "RegisterContention",
     "SystemAccountRefused",
     "VersionConflict",

@@ -56,7 +56,7 @@ class ClusterClientConfig:
     register_rounds_max: int = 24
     # ... sleeping a random time up to this long (doubling from register_backoff_s_min) between them.
     register_backoff_s_min: float = 0.005
-    register_backoff_s_max: float = 0.25
+    register_backoff_s_max: float = 0.5
     # Listings read at most this many pages of one replica to fill one merged page.
     listing_pages_max: int = 8
     # Ring files are checked for changes this often.

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from dolmen.cluster import ClusterClient
 from dolmen.devcluster import DevCluster, DevClusterError
 
 NODES = 3
@@ -82,3 +83,13 @@ async def nodes_down(cluster: DevCluster, *indexes: int, kill: bool = False) -> 
     finally:
         for index in indexes:
             await cluster.start_node(index)
+
+
+@pytest.fixture
+async def cluster_client(dev_cluster) -> AsyncIterator[ClusterClient]:
+    """A cluster client of the session's cluster (one per test: its pools live on the test's loop)."""
+    client = await ClusterClient.open(dev_cluster.client_config())
+    try:
+        yield client
+    finally:
+        await client.close()

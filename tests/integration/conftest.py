@@ -21,4 +21,4 @@ async def client(storage_node):
 
 
 # The session's development cluster, shared by every integration test that needs a real cluster.
-from helpers.cluster import dev_cluster  # noqa: E402, F401
+from helpers.cluster import cluster_client, dev_cluster  # noqa: E402, F401

@@ -1,0 +1,217 @@
+"""Signed HTTP requests to storage nodes over pooled, kept-alive connections.
+
+One aiohttp session per node (ip:port), each with at most `connections_per_node_max`
+connections: that is the concurrency bound per node. A connection whose answer body
+was not read to its end is closed, never reused (aiohttp closes a released connection
+whose payload is not at EOF; `NodeStream.abort` does it explicitly).
+
+Every request is signed (dolmen.signing) and carries the caller's request id in
+X-Trans-Id. Failures are typed so callers can tell a node that could not be reached
+(`NodeUnreachable`: try a handoff) from one that failed mid-way (`NodeFailed`), and both
+are counted in the error limiter.
+
+    NodeError (DolmenError)
+     +-- NodeUnreachable   connect refused or timed out: nothing was sent
+     +-- NodeFailed        timeout or broken connection after the request started
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from multidict import CIMultiDictProxy
+from yarl import URL
+
+from dolmen.cluster.config import ClusterClientConfig
+from dolmen.cluster.errorlimit import ErrorLimiter
+from dolmen.errors import DolmenError
+from dolmen.logs import request_id_var
+from dolmen.metrics import Metrics
+from dolmen.signing import sign_request
+
+SMALL_BODY_BYTES_MAX = 16 * 2**20  # answers read whole (registers, listings, errors) are at most this
+
+
+class NodeError(DolmenError):
+    """A request to one node failed without an HTTP answer."""
+
+
+class NodeUnreachable(NodeError):
+    """The connection could not be opened: nothing was sent (a write may use a handoff)."""
+
+
+class NodeFailed(NodeError):
+    """The node timed out or the connection broke after the request started."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAnswer:
+    """A whole (small) answer of one node."""
+
+    node: str
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+
+
+class ClientMetrics:
+    def __init__(self, metrics: Metrics) -> None:
+        self.registry = metrics
+        self.node_errors_total = metrics.counter(
+            "node_errors_total", "Requests to nodes that failed", ("kind",)
+        )
+        self.error_limited_total = metrics.counter(
+            "error_limited_total", "Times a node became error-limited (skipped for a while)"
+        )
+
+
+class Transport:
+    """Pooled sessions per node, request signing, timeouts and error accounting."""
+
+    def __init__(self, config: ClusterClientConfig, *, signing_key: bytes, metrics: ClientMetrics) -> None:
+        self.config = config
+        self._key = signing_key
+        self.metrics = metrics
+        self.limiter = ErrorLimiter(
+            errors_max=config.error_limit_errors, interval_s=config.error_limit_interval_s
+        )
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=None, sock_connect=config.connect_timeout_s, sock_read=None
+        )
+
+    async def close(self) -> None:
+        sessions, self._sessions = self._sessions, {}
+        for session in sessions.values():
+            await session.close()
+
+    def session(self, node: str) -> aiohttp.ClientSession:
+        session = self._sessions.get(node)
+        if session is None:
+            session = aiohttp.ClientSession(
+                base_url=f"http://{node}",
+                connector=aiohttp.TCPConnector(
+                    limit=self.config.connections_per_node_max,
+                    keepalive_timeout=self.config.keepalive_timeout_s,
+                    enable_cleanup_closed=False,
+                ),
+                timeout=self._timeout,
+                auto_decompress=False,
+                skip_auto_headers=("Content-Type", "Accept-Encoding", "User-Agent"),
+            )
+            self._sessions[node] = session
+        return session
+
+    # --- health --------------------------------------------------------------
+
+    def is_limited(self, node: str) -> bool:
+        return self.limiter.is_limited(node, time.monotonic())
+
+    def record_error(self, node: str, kind: str) -> None:
+        self.metrics.node_errors_total.labels(kind).inc()
+        if self.limiter.record_error(node, time.monotonic()):
+            self.metrics.error_limited_total.inc()
+
+    def record_status(self, node: str, status: int) -> None:
+        if status >= 500:  # 500 (a quarantined copy), 503 (a slow disk), 507 (full or missing device)
+            self.record_error(node, "status")
+
+    # --- requests ------------------------------------------------------------
+
+    def signed_headers(
+        self, method: str, path: str, query: str, headers: Mapping[str, str]
+    ) -> dict[str, str]:
+        """`headers` plus the request id and the signature (add no X-Backend-* header afterwards)."""
+        signed = dict(headers)
+        request_id = request_id_var.get()
+        if request_id is not None:
+            signed["X-Trans-Id"] = request_id
+        signed.update(
+            sign_request(
+                self._key,
+                key_id=self.config.signing_key_id,
+                method=method,
+                path=path,
+                query=query,
+                headers=signed,
+                now_s=time.time(),
+                lifetime_s=self.config.signature_lifetime_s,
+            )
+        )
+        return signed
+
+    async def open(
+        self,
+        node: str,
+        method: str,
+        path: str,
+        *,
+        query: str = "",
+        headers: Mapping[str, str],
+        body: bytes | AsyncIterable[bytes] | None = None,
+        signed: bool = False,
+    ) -> aiohttp.ClientResponse:
+        """Send a request and return the answer with its body unread (the caller releases it).
+
+        `signed`: `headers` already carry the signature (a PUT signs before framing its body).
+        Raises NodeUnreachable (nothing sent) or NodeFailed; waits at most connect_timeout_s
+        for the connection and first_byte_timeout_s more for the status line once the body is
+        sent (a streamed body bounds its own chunks).
+        """
+        if not signed:
+            headers = self.signed_headers(method, path, query, headers)
+        target = URL(path + (f"?{query}" if query else ""), encoded=True)
+        request: Any = self.session(node).request(method, target, headers=headers, data=body)
+        try:
+            if isinstance(body, bytes | None):
+                async with asyncio.timeout(self.config.connect_timeout_s + self.config.first_byte_timeout_s):
+                    return await request
+            return await request  # the body's producer bounds each chunk; the caller bounds the answer
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
+            self.record_error(node, "connect")
+            raise NodeUnreachable(f"{node}: {error}") from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            self.record_error(node, "timeout" if isinstance(error, TimeoutError) else "connection")
+            raise NodeFailed(f"{node}: {type(error).__name__}: {error}") from None
+
+    async def request(
+        self,
+        node: str,
+        method: str,
+        path: str,
+        *,
+        query: str = "",
+        headers: Mapping[str, str],
+        body: bytes | None = None,
+        body_bytes_max: int = SMALL_BODY_BYTES_MAX,
+    ) -> NodeAnswer:
+        """A request whose answer is small: read whole (at most `body_bytes_max`)."""
+        response = await self.open(node, method, path, query=query, headers=headers, body=body)
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            while True:
+                async with asyncio.timeout(self.config.chunk_timeout_s):
+                    chunk = await response.content.readany()
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > body_bytes_max:
+                    raise NodeFailed(f"{node}: answer over {body_bytes_max} bytes")
+                chunks.append(chunk)
+            data = b"".join(chunks)
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            response.close()
+            self.record_error(node, "timeout" if isinstance(error, TimeoutError) else "connection")
+            raise NodeFailed(f"{node}: {type(error).__name__}: {error}") from None
+        except BaseException:
+            response.close()
+            raise
+        response.release()
+        self.record_status(node, response.status)
+        return NodeAnswer(node, response.status, response.headers, data)

@@ -1,0 +1,129 @@
+"""Pure parts of the cluster client: quorum arithmetic, error limiting, handoff choice, register envelopes."""
+
+from __future__ import annotations
+
+import pytest
+from dolmen.ring.devices import Device
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dolmen.cluster.errorlimit import ErrorLimiter
+from dolmen.cluster.placement import affinity_order, quorum_size, write_targets
+from dolmen.cluster.registers import (
+    EMPTY,
+    Ballot,
+    Envelope,
+    Promise,
+    already_chosen,
+    backoff_s,
+    decode_envelope,
+    format_ballot,
+    newest_accepted,
+    parse_ballot,
+)
+from dolmen.limits import REGISTER_OPERATION_ID_BYTES, REGISTER_OPERATIONS_REMEMBERED
+
+
+def device(device_id: int, *, port: int | None = None, region: int = 1, zone: int = 1) -> Device:
+    return Device(
+        id=device_id,
+        region=region,
+        zone=zone,
+        ip="127.0.0.1",
+        port=port or 6000 + device_id,
+        device="d1",
+        weight=1.0,
+    )
+
+
+@given(st.integers(1, 16))
+def test_any_two_quorums_overlap_and_a_quorum_survives_a_minority_down(replicas):
+    quorum = quorum_size(replicas)
+    assert 2 * quorum > replicas  # R + W > N
+    assert quorum <= replicas and replicas - quorum == (replicas - 1) // 2
+
+
+def test_a_node_is_limited_after_enough_errors_within_the_interval_and_recovers_after_it():
+    limiter = ErrorLimiter(errors_max=3, interval_s=10.0)
+    assert not limiter.record_error("a", 0.0) and not limiter.record_error("a", 1.0)
+    assert not limiter.is_limited("a", 1.0)
+    assert limiter.record_error("a", 2.0)  # the third error limits it
+    assert limiter.is_limited("a", 11.9) and not limiter.is_limited("b", 2.0)
+    assert not limiter.is_limited("a", 12.0)  # interval_s after its last error
+    assert limiter.usable_first(["a", "b"], 5.0) == ["b", "a"]
+
+
+def test_errors_spread_wider_than_the_interval_never_limit():
+    limiter = ErrorLimiter(errors_max=3, interval_s=10.0)
+    for now_s in (0.0, 6.0, 12.0, 18.0, 24.0):
+        limiter.record_error("a", now_s)
+        assert not limiter.is_limited("a", now_s)
+
+
+@given(
+    down=st.sets(st.integers(0, 7)),
+    handoffs_max=st.integers(0, 8),
+)
+def test_a_write_replaces_each_unusable_primary_by_a_distinct_usable_handoff(down, handoffs_max):
+    devices = [device(index) for index in range(8)]
+    primaries, handoffs = devices[:3], devices[3:]
+    unusable = {devices[index].host for index in down}
+    chosen = write_targets(primaries, iter(handoffs), unusable, handoffs_max)
+    assert len(set(chosen)) == len(chosen) <= 3
+    assert all(target.host not in unusable for target in chosen)
+    usable_primaries = [primary for primary in primaries if primary.host not in unusable]
+    assert chosen[: len(usable_primaries)] == usable_primaries
+    usable_handoffs = [handoff for handoff in handoffs[:handoffs_max] if handoff.host not in unusable]
+    assert len(chosen) == min(3, len(usable_primaries) + len(usable_handoffs))
+
+
+def test_reads_prefer_the_zone_then_the_region_of_the_client():
+    devices = [device(0, region=2, zone=1), device(1, region=1, zone=2), device(2, region=1, zone=1)]
+    assert [d.id for d in affinity_order(devices, region=1, zone=1)] == [2, 1, 0]
+    assert [d.id for d in affinity_order(devices, region=1, zone=None)] == [1, 2, 0]
+    assert [d.id for d in affinity_order(devices, region=None, zone=None)] == [0, 1, 2]
+
+
+operation_ids = st.binary(min_size=REGISTER_OPERATION_ID_BYTES, max_size=REGISTER_OPERATION_ID_BYTES)
+
+
+@given(
+    value=st.none() | st.binary(max_size=512),
+    operations=st.lists(operation_ids, max_size=REGISTER_OPERATIONS_REMEMBERED),
+)
+def test_register_envelopes_round_trip(value, operations):
+    envelope = Envelope(value, tuple(operations))
+    assert decode_envelope(envelope.encode()) == envelope
+
+
+@given(st.lists(operation_ids, min_size=1, max_size=3 * REGISTER_OPERATIONS_REMEMBERED))
+def test_an_envelope_remembers_the_newest_operations_first_and_no_more_than_its_bound(operations):
+    envelope = EMPTY
+    for operation in operations:
+        envelope = envelope.changed(b"v", operation)
+    assert list(envelope.operations) == operations[::-1][:REGISTER_OPERATIONS_REMEMBERED]
+
+
+@pytest.mark.parametrize("data", [b"", b"\x02\x01\x00", b"\x01\x02\x00", b"\x01\x01\x02" + b"x" * 8])
+def test_malformed_register_values_are_refused(data):
+    with pytest.raises(ValueError):
+        decode_envelope(data)
+
+
+@given(st.integers(1, 2**64 - 1), st.text(min_size=1, max_size=20).filter(lambda text: "\0" not in text))
+def test_ballots_round_trip_through_their_header_form(counter, proposer):
+    ballot = Ballot(counter, proposer)
+    assert parse_ballot(format_ballot(ballot)) == ballot
+
+
+def test_a_value_accepted_by_a_quorum_at_one_ballot_is_already_chosen():
+    a, b = Ballot(3, "p"), Ballot(4, "q")
+    assert already_chosen([Promise(a, b"x"), Promise(a, b"x")], 2)
+    assert not already_chosen([Promise(a, b"x"), Promise(b, b"y")], 2)
+    assert newest_accepted([Promise(a, b"x"), Promise(b, b"y")]).value == b"y"
+
+
+@given(st.integers(1, 40), st.floats(0, 0.999))
+def test_backoff_doubles_up_to_its_cap(round_number, unit):
+    pause = backoff_s(round_number, minimum_s=0.01, maximum_s=0.5, unit=unit)
+    assert 0 <= pause <= min(0.5, 0.01 * 2 ** (round_number - 1))
