@@ -14,6 +14,8 @@ from dolmen import __version__
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "ring": ("dolmen.ring.cli", "build and inspect rings: where every byte lives"),
     "storage-node": ("dolmen.storage_node.cli", "serve this host's devices: objects, registers, replication"),
+    "up": ("dolmen.up", "start an all-in-one cluster on loopback: storage nodes, identity, proxy"),
+    "down": ("dolmen.down", "stop a cluster started by `dolmen up --detach`"),
 }
 
 

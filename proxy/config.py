@@ -34,7 +34,7 @@ class ProxyConfig:
     # How often the token validator reloads Fernet keys and revocations: a revoked
     # token is refused at most this long after its revocation.
     token_refresh_interval_s: float = 2.0
-    # Policy file (identity's rule language); none: the built-in Swift rules.
+    # Policy file (identity's rule language, rules object:read and object:write); none: identity's defaults.
     policy_file: Path | None = None
     # Container and account info (metadata, ACLs) is reused for this long; the
     # proxy's own writes invalidate it at once, other proxies' writes show after it.

@@ -17,6 +17,8 @@
           +-- InvalidCopySource       X-Copy-From / Destination not `container/object` (412)
           +-- EntityTooLarge          a body above the object size limit (413)
           +-- IdentityUnavailable     identity did not answer a v1 auth request in time (503)
+          +-- ClientTooSlow           no body bytes for client_timeout_s (408)
+          +-- ClientGone              the client hung up inside its body (499)
 
 Each carries `detail`, the one sentence the client sees in the body. The Swift
 boundary (`dolmen.proxy.swift.responses`) maps these and the cluster client's
@@ -94,3 +96,11 @@ class EntityTooLarge(ProxyError):
 
 class IdentityUnavailable(ProxyError):
     pass
+
+
+class ClientTooSlow(ProxyError):
+    """The client sent no body bytes for client_timeout_s (408; nothing stored)."""
+
+
+class ClientGone(ProxyError):
+    """The client disconnected in the middle of its body (499; nothing stored)."""

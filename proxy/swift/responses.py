@@ -24,6 +24,7 @@ REASONS: dict[int, tuple[str, str]] = {
     403: ("Forbidden", "Access was denied to this resource."),
     404: ("Not Found", "The resource could not be found."),
     405: ("Method Not Allowed", "The method is not allowed for this resource."),
+    408: ("Request Timeout", "The server has waited too long for the request to be sent by the client."),
     409: ("Conflict", "There was a conflict when trying to complete your request."),
     411: ("Length Required", "Content-Length header required."),
     412: ("Precondition Failed", "A precondition for this request was not met."),
@@ -54,6 +55,8 @@ PROXY_STATUSES: dict[type[errors.ProxyError], int] = {
     errors.InvalidCopySource: 412,
     errors.EntityTooLarge: 413,
     errors.IdentityUnavailable: 503,
+    errors.ClientTooSlow: 408,
+    errors.ClientGone: 499,
 }
 
 # The cluster client's errors, by class name, so that this table does not import it.
