@@ -22,7 +22,9 @@ from dolmen.cluster.errors import (
     SystemAccountRefused,
     VersionConflict,
 )
+from dolmen.cluster.objects import ObjectInfo, ObjectReader, PutResult
 from dolmen.cluster.records import Record, Records
+from dolmen.storage_node.timestamps import Timestamp
 
 __all__ = [
     "BadName",
@@ -35,7 +37,10 @@ __all__ = [
     "EtagMismatch",
     "NotFound",
     "NotModified",
+    "ObjectInfo",
+    "ObjectReader",
     "PreconditionFailed",
+    "PutResult",
     "QuorumNotReached",
     "RangeNotSatisfiable",
     "RecordError",
@@ -46,6 +51,7 @@ __all__ = [
     "Records",
     "RegisterContention",
     "SystemAccountRefused",
+    "Timestamp",
     "VersionConflict",
     "load_cluster_config",
 ]

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
+from types import MappingProxyType
 
 from dolmen.cluster.config import ClusterClientConfig
+from dolmen.cluster.names import check_names
+from dolmen.cluster.objects import ObjectInfo, ObjectReader, Objects, PutResult
 from dolmen.cluster.placement import Rings
 from dolmen.cluster.proposer import Change, Proposer
 from dolmen.cluster.transport import ClientMetrics, Transport
 from dolmen.keys import placement_key, read_secret, request_signing_key
 from dolmen.metrics import Metrics
+from dolmen.storage_node import framing
+from dolmen.storage_node.timestamps import ZERO, Timestamp
+
+EMPTY_MAPPING: Mapping[str, str] = MappingProxyType({})
 
 
 class ClusterClient:
@@ -26,6 +35,8 @@ class ClusterClient:
             config, signing_key=request_signing_key(secret, config.signing_key_id), metrics=self.metrics
         )
         self.proposer = Proposer(self.transport, self.rings, config)
+        self.objects = Objects(self.transport, config)
+        self._last_timestamp = ZERO
         self._watcher: asyncio.Task[None] | None = None
 
     @classmethod
@@ -62,3 +73,127 @@ class ClusterClient:
     async def read_register(self, key: str) -> bytes | None:
         """The register's value, linearizable (a CAS round with no change)."""
         return await self.proposer.cas(key, lambda current: current)
+
+    # --- objects -------------------------------------------------------------
+
+    async def put_object(
+        self,
+        account: str,
+        container: str,
+        obj: str,
+        body: AsyncIterable[bytes],
+        *,
+        content_type: str,
+        metadata: Mapping[str, str] = EMPTY_MAPPING,
+        length: int | None = None,
+        delete_at: int | None = None,
+        if_none_match: bool = False,
+        expected_etag: str | None = None,
+        check_body: Callable[[], Awaitable[None]] | None = None,
+        footer_metadata: Callable[[], Mapping[str, str]] | None = None,
+        internal: bool = False,
+    ) -> PutResult:
+        """Store an object on a quorum of replicas (see objects.py); PutResult(etag, timestamp, bytes).
+
+        Raises QuorumNotReached (not stored; may appear later, whole), EtagMismatch,
+        PreconditionFailed (if_none_match and an object exists), Conflict, BadName,
+        SystemAccountRefused, or what `check_body` raised (the write is aborted everywhere).
+        """
+        check_names(account, container, obj, internal=internal)
+        timestamp = self._timestamp()
+        headers = {
+            "X-Timestamp": timestamp.internal,
+            "Content-Type": content_type,
+            framing.FRAMING_HEADER: framing.FRAMING_VERSION,
+        }
+        if length is not None:
+            headers["X-Backend-Object-Length"] = str(length)
+        if delete_at is not None:
+            headers["X-Delete-At"] = str(delete_at)
+        if if_none_match:
+            headers["If-None-Match"] = "*"
+        headers.update(meta_headers(metadata))
+        return await self.objects.put(
+            self.rings.object(0),
+            account,
+            container,
+            obj,
+            body,
+            headers=headers,
+            timestamp=timestamp,
+            expected_etag=expected_etag,
+            check_body=check_body,
+            footer_metadata=footer_metadata,
+        )
+
+    async def head_object(
+        self,
+        account: str,
+        container: str,
+        obj: str,
+        headers: Mapping[str, str] = EMPTY_MAPPING,
+        *,
+        internal: bool = False,
+    ) -> ObjectInfo:
+        """The newest metadata among a quorum of replicas; NotFound, NotModified, PreconditionFailed."""
+        check_names(account, container, obj, internal=internal)
+        return await self.objects.head(self.rings.object(0), account, container, obj, headers)
+
+    @contextlib.asynccontextmanager
+    async def get_object(
+        self,
+        account: str,
+        container: str,
+        obj: str,
+        headers: Mapping[str, str] = EMPTY_MAPPING,
+        *,
+        internal: bool = False,
+    ) -> AsyncIterator[ObjectReader]:
+        """`async with client.get_object(...) as reader`: reader.status, .info, .headers, .body.
+
+        Raises NotFound, NotModified, PreconditionFailed, RangeNotSatisfiable on entry.
+        """
+        check_names(account, container, obj, internal=internal)
+        reader = await self.objects.open_reader(self.rings.object(0), account, container, obj, headers)
+        try:
+            yield reader
+        finally:
+            await reader.close()
+
+    async def post_object(
+        self,
+        account: str,
+        container: str,
+        obj: str,
+        metadata: Mapping[str, str],
+        content_type: str | None = None,
+        delete_at: int | None = None,
+        *,
+        internal: bool = False,
+    ) -> None:
+        """Replace the object's metadata (all of it) on a quorum; NotFound, Conflict, QuorumNotReached."""
+        check_names(account, container, obj, internal=internal)
+        headers = {"X-Timestamp": self._timestamp().internal, **meta_headers(metadata)}
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        if delete_at is not None:
+            headers["X-Delete-At"] = str(delete_at)
+        await self.objects.post(self.rings.object(0), account, container, obj, headers)
+
+    async def delete_object(self, account: str, container: str, obj: str, *, internal: bool = False) -> None:
+        """Write a tombstone on a quorum; NotFound if no replica had a live object (still written)."""
+        check_names(account, container, obj, internal=internal)
+        headers = {"X-Timestamp": self._timestamp().internal}
+        await self.objects.delete(self.rings.object(0), account, container, obj, headers)
+
+    def _timestamp(self) -> Timestamp:
+        """A timestamp for a new write, strictly after the last one this client made."""
+        timestamp = Timestamp.from_seconds(time.time())
+        if timestamp <= self._last_timestamp:
+            timestamp = Timestamp(self._last_timestamp.ticks + 1)
+        self._last_timestamp = timestamp
+        return timestamp
+
+
+def meta_headers(metadata: Mapping[str, str]) -> dict[str, str]:
+    return {f"X-Object-Meta-{name}": value for name, value in metadata.items()}

@@ -75,7 +75,7 @@ class Transport:
 
     def __init__(self, config: ClusterClientConfig, *, signing_key: bytes, metrics: ClientMetrics) -> None:
         self.config = config
-        self._key = signing_key
+        self.signing_key = signing_key
         self.metrics = metrics
         self.limiter = ErrorLimiter(
             errors_max=config.error_limit_errors, interval_s=config.error_limit_interval_s
@@ -133,7 +133,7 @@ class Transport:
             signed["X-Trans-Id"] = request_id
         signed.update(
             sign_request(
-                self._key,
+                self.signing_key,
                 key_id=self.config.signing_key_id,
                 method=method,
                 path=path,
@@ -153,7 +153,7 @@ class Transport:
         *,
         query: str = "",
         headers: Mapping[str, str],
-        body: bytes | AsyncIterable[bytes] | None = None,
+        body: bytes | AsyncIterable[bytes | memoryview] | None = None,
         signed: bool = False,
     ) -> aiohttp.ClientResponse:
         """Send a request and return the answer with its body unread (the caller releases it).

@@ -1,0 +1,713 @@
+"""Objects: quorum writes streamed to every replica at once, quorum metadata reads, resumable GETs.
+
+PUT: the body streams once from the caller; its MD5 (the ETag) and xxh3 are computed once
+while it streams and sent in the signed footer of each replica's framed body. Every
+target receives the same frames through its own bounded queue (`write_queue_chunks`), so
+the slowest live replica paces the write and a replica that stalls longer than
+chunk_timeout_s is dropped. A primary that cannot be reached at connect time (or is
+error-limited) is replaced by the next handoff. The write succeeds when a quorum of
+distinct nodes answered 201 (two replicas on one node count once);
+otherwise QuorumNotReached, and what reached a minority may
+appear later, whole, never partial (nodes store nothing without a valid footer).
+
+HEAD asks a quorum of primaries and the newest timestamp wins (tombstones included); when
+that is not a live object, up to handoffs_checked_on_404 handoffs are asked too. GET
+does the same, then streams from a replica holding the newest timestamp (read affinity
+first); if the stream breaks, it resumes at the same offset from another replica holding
+the same timestamp (a multipart/byteranges answer cannot resume: the stream is cut).
+
+A cancel of a PUT leaves nothing visible that was not acknowledged; a cancelled GET closes
+its connection (never reused).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import math
+import re
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+import aiohttp
+import xxhash
+from multidict import CIMultiDictProxy
+
+from dolmen.cluster.config import ClusterClientConfig
+from dolmen.cluster.errors import (
+    Conflict,
+    EtagMismatch,
+    NotFound,
+    NotModified,
+    PreconditionFailed,
+    QuorumNotReached,
+    RangeNotSatisfiable,
+)
+from dolmen.cluster.names import node_path
+from dolmen.cluster.placement import affinity_order, node_of, quorum_size
+from dolmen.cluster.transport import NodeAnswer, NodeError, NodeFailed, NodeUnreachable, Transport
+from dolmen.limits import FRAME_DATA_BYTES_MAX
+from dolmen.ring.devices import Device
+from dolmen.ring.ring import Ring
+from dolmen.storage_node import framing
+from dolmen.storage_node.http_conditions import evaluate_preconditions
+from dolmen.storage_node.timestamps import ZERO, Timestamp
+
+META_PREFIX = "x-object-meta-"
+# Headers every object answer has; any other (besides X-Object-Meta-*) is footer metadata.
+STANDARD_HEADERS = frozenset(
+    {
+        "content-type",
+        "content-length",
+        "content-range",
+        "etag",
+        "last-modified",
+        "x-timestamp",
+        "x-backend-timestamp",
+        "x-backend-data-timestamp",
+        "accept-ranges",
+        "x-delete-at",
+        "x-trans-id",
+        "date",
+        "server",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "x-backend-container-update",
+    }
+)
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class PutResult:
+    etag: str
+    timestamp: Timestamp
+    bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """An object's metadata. `last_modified` is Unix seconds (the timestamp rounded up, as HTTP shows it)."""
+
+    content_type: str
+    length: int
+    etag: str
+    timestamp: Timestamp
+    last_modified: int
+    metadata: Mapping[str, str]
+    delete_at: int | None
+    extra: Mapping[str, str]
+
+
+def object_info(headers: Mapping[str, str]) -> ObjectInfo:
+    """ObjectInfo from a node's GET or HEAD answer headers."""
+    metadata: dict[str, str] = {}
+    extra: dict[str, str] = {}
+    for name, value in headers.items():
+        lower = name.lower()
+        if lower.startswith(META_PREFIX):
+            metadata[lower[len(META_PREFIX) :]] = value
+        elif lower not in STANDARD_HEADERS:
+            extra[name] = value
+    timestamp = Timestamp.parse(headers["X-Backend-Timestamp"])
+    delete_at = headers.get("X-Delete-At")
+    return ObjectInfo(
+        content_type=headers.get("Content-Type", ""),
+        length=int(headers.get("Content-Length", "0")),
+        etag=headers.get("ETag", "").strip('"'),
+        timestamp=timestamp,
+        last_modified=math.ceil(timestamp.seconds),
+        metadata=metadata,
+        delete_at=int(delete_at) if delete_at else None,
+        extra=extra,
+    )
+
+
+def answer_timestamp(answer: NodeAnswer) -> Timestamp:
+    """The record timestamp an answer reports (ZERO when the node has nothing)."""
+    text = answer.headers.get("X-Backend-Timestamp")
+    if not text:
+        return ZERO
+    try:
+        return Timestamp.parse(text)
+    except Exception:
+        return ZERO
+
+
+def is_live(answer: NodeAnswer) -> bool:
+    return answer.status == 200
+
+
+def newest_first(answers: list[tuple[Device, NodeAnswer]]) -> list[tuple[Device, NodeAnswer]]:
+    """Answers by record timestamp, newest first (a live copy before a tombstone of the same time)."""
+    return sorted(answers, key=lambda pair: (answer_timestamp(pair[1]), is_live(pair[1])), reverse=True)
+
+
+class _Upload:
+    """The request streaming a framed body to one replica, fed through a bounded queue.
+
+    `connected` is set when aiohttp first pulls the body, i.e. once the connection is
+    open and the request line and headers are on their way.
+    """
+
+    def __init__(
+        self, transport: Transport, device: Device, path: str, headers: dict[str, str], queue_chunks: int
+    ) -> None:
+        self.device = device
+        self.node = node_of(device)
+        self.signature = headers["X-Backend-Signature"]
+        self.queue: asyncio.Queue[bytes | memoryview | None] = asyncio.Queue(queue_chunks)
+        self.connected = asyncio.Event()
+        self.task = asyncio.create_task(self._run(transport, path, headers))
+
+    async def _body(self) -> AsyncIterator[bytes | memoryview]:
+        self.connected.set()
+        while True:
+            item = await self.queue.get()
+            if item is None:
+                return
+            yield item
+
+    async def _run(self, transport: Transport, path: str, headers: dict[str, str]) -> NodeAnswer:
+        response = await transport.open(
+            self.node, "PUT", path, headers=headers, body=self._body(), signed=True
+        )
+        try:
+            async with asyncio.timeout(transport.config.first_byte_timeout_s):
+                data = await response.read()
+        except BaseException:
+            response.close()
+            raise
+        response.release()
+        transport.record_status(self.node, response.status)
+        return NodeAnswer(self.node, response.status, response.headers, data)
+
+    async def wait_connected(self, timeout_s: float) -> bool:
+        """True once the body is being pulled; False if the request failed or answered first."""
+        waiter = asyncio.ensure_future(self.connected.wait())
+        try:
+            await asyncio.wait([waiter, self.task], timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+        return self.connected.is_set() and not self.task.done()
+
+    @property
+    def alive(self) -> bool:
+        return not self.task.done()
+
+    async def send(self, item: bytes | memoryview | None, timeout_s: float) -> None:
+        """Queue one piece (None ends the body); a replica that stays full for `timeout_s` is dropped."""
+        if not self.alive:
+            return
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.queue.put(item)
+        except TimeoutError:
+            self.task.cancel()
+
+    async def answer(self) -> NodeAnswer | None:
+        """The replica's answer, or None if it failed or was dropped."""
+        try:
+            return await self.task
+        except NodeError:
+            return None
+        except asyncio.CancelledError:
+            if self.task.cancelled():
+                return None
+            raise
+
+    async def discard(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+def nodes_of(replicas: Iterable[_Upload | NodeAnswer]) -> int:
+    """How many distinct nodes these replicas are on: a quorum counts nodes, not devices, so two
+    replicas on one node (a handoff beside a primary) never make a write survive one host alone."""
+    return len({replica.node for replica in replicas})
+
+
+class HandoffSource:
+    """Hands out the handoffs that stand in for unreachable primaries, in ring order.
+
+    A handoff is skipped if its node is unusable (unreachable, error-limited) or it is
+    already a target; at most `tries_max` handoffs are looked at in all. Nodes may hold
+    two targets on different devices (three nodes, one down: the handoff shares a node).
+    """
+
+    def __init__(self, handoffs: Iterator[Device], targets: list[Device], tries_max: int) -> None:
+        self._handoffs = handoffs
+        self._targets = {device.id for device in targets}
+        self._tries_left = tries_max
+        self.unusable: set[str] = set()
+
+    def __call__(self) -> Device | None:
+        while self._tries_left > 0:
+            device = next(self._handoffs, None)
+            if device is None:
+                return None
+            self._tries_left -= 1
+            if node_of(device) not in self.unusable and device.id not in self._targets:
+                self._targets.add(device.id)
+                return device
+        return None
+
+
+class Objects:
+    """Object operations over one ring; ClusterClient picks the ring and checks names first."""
+
+    def __init__(self, transport: Transport, config: ClusterClientConfig) -> None:
+        self.transport = transport
+        self.config = config
+
+    def _read_order(self, devices: list[Device]) -> list[Device]:
+        """Nearest first (read affinity), error-limited nodes last."""
+        ordered = affinity_order(
+            devices, region=self.config.read_affinity_region, zone=self.config.read_affinity_zone
+        )
+        return sorted(ordered, key=lambda device: self.transport.is_limited(node_of(device)))
+
+    # --- PUT -------------------------------------------------------------------
+
+    async def _connect_uploads(
+        self, ring: Ring, partition: int, path_of: Callable[[Device], str], headers: dict[str, str]
+    ) -> list[_Upload]:
+        """One connected upload per primary, or per handoff standing in for an unreachable one."""
+        primaries = ring.primaries(partition)
+        next_handoff = HandoffSource(ring.handoffs(partition), primaries, self.config.write_handoffs_max)
+        for device in primaries:
+            if self.transport.is_limited(node_of(device)):
+                next_handoff.unusable.add(node_of(device))
+
+        async def connect(device: Device | None) -> _Upload | None:
+            while device is not None:
+                path = path_of(device)
+                signed = self.transport.signed_headers("PUT", path, "", headers)
+                upload = _Upload(self.transport, device, path, signed, self.config.write_queue_chunks)
+                if await upload.wait_connected(
+                    self.config.connect_timeout_s + self.config.first_byte_timeout_s
+                ):
+                    return upload
+                await upload.discard()
+                next_handoff.unusable.add(upload.node)
+                device = next_handoff()
+            return None
+
+        firsts = [
+            device if node_of(device) not in next_handoff.unusable else next_handoff() for device in primaries
+        ]
+        results = await asyncio.gather(*(connect(device) for device in firsts), return_exceptions=True)
+        uploads = [result for result in results if isinstance(result, _Upload)]
+        errors = [result for result in results if isinstance(result, BaseException)]
+        if errors:
+            for upload in uploads:
+                await upload.discard()
+            raise errors[0]
+        return uploads
+
+    async def put(
+        self,
+        ring: Ring,
+        account: str,
+        container: str,
+        obj: str,
+        body: AsyncIterable[bytes],
+        *,
+        headers: dict[str, str],
+        timestamp: Timestamp,
+        expected_etag: str | None,
+        check_body: Callable[[], Awaitable[None]] | None,
+        footer_metadata: Callable[[], Mapping[str, str]] | None,
+    ) -> PutResult:
+        partition = ring.partition(account, container, obj)
+        quorum = quorum_size(ring.replicas)
+        uploads = await self._connect_uploads(
+            ring,
+            partition,
+            lambda device: node_path(device.device, partition, account, container, obj),
+            headers,
+        )
+        try:
+            if nodes_of(uploads) < quorum:
+                raise QuorumNotReached(
+                    f"only {nodes_of(uploads)} nodes reachable for a write, {quorum} needed"
+                )
+            etag, body_bytes, body_xxh3 = await self._stream(body, uploads, quorum)
+            failure: BaseException | None = None
+            try:
+                if expected_etag is not None and expected_etag.strip('"').lower() != etag:
+                    raise EtagMismatch(f"the body's MD5 {etag} is not the expected {expected_etag}")
+                if check_body is not None:
+                    await check_body()
+            except Exception as error:  # the caller's check refused the body: abort everywhere
+                failure = error
+            if failure is None:
+                footer = framing.Footer(
+                    action=framing.ACTION_COMMIT,
+                    etag=etag,
+                    body_bytes=body_bytes,
+                    body_xxh3_64=body_xxh3,
+                    metadata=dict(footer_metadata()) if footer_metadata else {},
+                )
+            else:
+                footer = framing.Footer(action=framing.ACTION_ABORT)
+            for upload in uploads:
+                frame = framing.encode_footer(
+                    footer, key=self.transport.signing_key, request_signature_hex=upload.signature
+                )
+                await upload.send(frame, self.config.chunk_timeout_s)
+                await upload.send(None, self.config.chunk_timeout_s)
+            answers = [
+                answer for answer in [await upload.answer() for upload in uploads] if answer is not None
+            ]
+            if failure is not None:
+                raise failure
+            return self._put_outcome(
+                answers, quorum, PutResult(etag=etag, timestamp=timestamp, bytes=body_bytes)
+            )
+        finally:
+            for upload in uploads:
+                await upload.discard()
+
+    @staticmethod
+    def _put_outcome(answers: list[NodeAnswer], quorum: int, result: PutResult) -> PutResult:
+        stored = nodes_of(answer for answer in answers if answer.status == 201)
+        if stored >= quorum:
+            return result
+        if any(answer.status == 412 for answer in answers):
+            raise PreconditionFailed("an object exists (If-None-Match: *)")
+        if nodes_of(answer for answer in answers if answer.status == 409) >= quorum:
+            raise Conflict("a newer object is stored")
+        statuses = sorted(answer.status for answer in answers)
+        raise QuorumNotReached(f"{stored} nodes stored the object, {quorum} needed (answers {statuses})")
+
+    async def _stream(
+        self, body: AsyncIterable[bytes], uploads: list[_Upload], quorum: int
+    ) -> tuple[str, int, str]:
+        """Frame the body to every upload; (MD5 hex, length, xxh3-64 hex). QuorumNotReached if too many drop."""
+        md5 = hashlib.md5()
+        xxh3 = xxhash.xxh3_64()
+        total = 0
+        timeout_s = self.config.chunk_timeout_s
+        async for chunk in body:
+            if not chunk:
+                continue
+            md5.update(chunk)
+            xxh3.update(chunk)
+            total += len(chunk)
+            view = memoryview(chunk)
+            for start in range(0, len(view), FRAME_DATA_BYTES_MAX):
+                piece = view[start : start + FRAME_DATA_BYTES_MAX]
+                header = framing.data_frame_header(len(piece))
+                for upload in uploads:
+                    await upload.send(header, timeout_s)
+                    await upload.send(piece, timeout_s)
+            if nodes_of(upload for upload in uploads if upload.alive) < quorum:
+                raise QuorumNotReached("too many replicas failed while the body was sent")
+        return md5.hexdigest(), total, xxh3.hexdigest()
+
+    # --- HEAD, GET ---------------------------------------------------------------
+
+    async def _ask(
+        self, devices: list[Device], method: str, path_of: Callable[[Device], str]
+    ) -> list[tuple[Device, NodeAnswer]]:
+        """The same small request to several devices at once; (device, answer) of those that answered."""
+        results = await asyncio.gather(
+            *(
+                self.transport.request(node_of(device), method, path_of(device), headers={})
+                for device in devices
+            ),
+            return_exceptions=True,
+        )
+        answered: list[tuple[Device, NodeAnswer]] = []
+        for device, result in zip(devices, results, strict=True):
+            if isinstance(result, NodeAnswer):
+                if result.status < 500:
+                    answered.append((device, result))
+            elif not isinstance(result, NodeError):
+                raise result
+        return answered
+
+    async def head_quorum(
+        self, ring: Ring, partition: int, path_of: Callable[[Device], str]
+    ) -> list[tuple[Device, NodeAnswer]]:
+        """HEAD answers of a quorum of primaries, newest first, plus handoffs' if nothing is live.
+
+        Asks `quorum` primaries (nearest first), and more only to replace failures; when the
+        newest answer is not a live object, also up to handoffs_checked_on_404 handoffs.
+        Raises QuorumNotReached when nothing live was found and fewer than a quorum answered.
+        """
+        primaries = self._read_order(ring.primaries(partition))
+        quorum = quorum_size(len(primaries))
+        answers: list[tuple[Device, NodeAnswer]] = []
+        remaining = list(primaries)
+        while remaining and len(answers) < quorum:
+            wanted = quorum - len(answers)
+            answers += await self._ask(remaining[:wanted], "HEAD", path_of)
+            remaining = remaining[wanted:]
+        if not answers or not is_live(newest_first(answers)[0][1]):
+            handoffs = list(itertools.islice(ring.handoffs(partition), self.config.handoffs_checked_on_404))
+            answers += await self._ask(handoffs, "HEAD", path_of)
+            if (not answers or not is_live(newest_first(answers)[0][1])) and len(answers) < quorum:
+                raise QuorumNotReached(f"{len(answers)} nodes answered, {quorum} needed")
+        return newest_first(answers)
+
+    async def head(
+        self, ring: Ring, account: str, container: str, obj: str, headers: Mapping[str, str]
+    ) -> ObjectInfo:
+        partition = ring.partition(account, container, obj)
+        answers = await self.head_quorum(
+            ring, partition, lambda device: node_path(device.device, partition, account, container, obj)
+        )
+        if not answers or not is_live(answers[0][1]):
+            raise NotFound(f"no object {account}/{container}/{obj}")
+        info = object_info(answers[0][1].headers)
+        check_conditions("HEAD", headers, info)
+        return info
+
+    async def open_reader(
+        self, ring: Ring, account: str, container: str, obj: str, headers: Mapping[str, str]
+    ) -> ObjectReader:
+        partition = ring.partition(account, container, obj)
+
+        def path_of(device: Device) -> str:
+            return node_path(device.device, partition, account, container, obj)
+
+        answers = await self.head_quorum(ring, partition, path_of)
+        if not answers or not is_live(answers[0][1]):
+            raise NotFound(f"no object {account}/{container}/{obj}")
+        info = object_info(answers[0][1].headers)
+        check_conditions("GET", headers, info)
+        # Replicas known to hold the newest copy first (nearest first), then the others
+        # (their answers are checked for the same timestamp before a byte is used).
+        holders = [device for device, answer in answers if answer_timestamp(answer) == info.timestamp]
+        others = [
+            device
+            for device in [
+                *ring.primaries(partition),
+                *itertools.islice(ring.handoffs(partition), self.config.handoffs_checked_on_404),
+            ]
+            if device not in holders
+        ]
+        candidates = self._read_order(holders) + self._read_order(others)
+        reader = ObjectReader(self.transport, self.config, info, candidates, path_of, headers)
+        await reader.start()
+        return reader
+
+    # --- DELETE, POST ------------------------------------------------------------
+
+    async def write_small(
+        self,
+        ring: Ring,
+        partition: int,
+        method: str,
+        path_of: Callable[[Device], str],
+        headers: dict[str, str],
+    ) -> list[NodeAnswer]:
+        """A small write (DELETE, POST, container or account changes) to every primary,
+        a handoff standing in for each primary that cannot be reached."""
+        primaries = ring.primaries(partition)
+        next_handoff = HandoffSource(ring.handoffs(partition), primaries, self.config.write_handoffs_max)
+        for device in primaries:
+            if self.transport.is_limited(node_of(device)):
+                next_handoff.unusable.add(node_of(device))
+
+        async def send(device: Device | None) -> NodeAnswer | None:
+            while device is not None:
+                try:
+                    return await self.transport.request(
+                        node_of(device), method, path_of(device), headers=headers
+                    )
+                except NodeUnreachable:
+                    next_handoff.unusable.add(node_of(device))
+                    device = next_handoff()
+                except NodeFailed:
+                    return None
+            return None
+
+        firsts = [
+            device if node_of(device) not in next_handoff.unusable else next_handoff() for device in primaries
+        ]
+        results = await asyncio.gather(*(send(device) for device in firsts))
+        return [answer for answer in results if answer is not None]
+
+    async def delete(
+        self, ring: Ring, account: str, container: str, obj: str, headers: dict[str, str]
+    ) -> None:
+        partition = ring.partition(account, container, obj)
+        answers = await self.write_small(
+            ring,
+            partition,
+            "DELETE",
+            lambda d: node_path(d.device, partition, account, container, obj),
+            headers,
+        )
+        quorum = quorum_size(ring.replicas)
+        if nodes_of(answer for answer in answers if answer.status in (204, 404)) < quorum:
+            if nodes_of(answer for answer in answers if answer.status == 409) >= quorum:
+                raise Conflict("a newer object is stored")
+            raise QuorumNotReached(f"{len(answers)} replicas answered the delete, {quorum} needed")
+        if not any(answer.status == 204 for answer in answers):
+            raise NotFound(f"no object {account}/{container}/{obj}")
+
+    async def post(self, ring: Ring, account: str, container: str, obj: str, headers: dict[str, str]) -> None:
+        partition = ring.partition(account, container, obj)
+        answers = await self.write_small(
+            ring,
+            partition,
+            "POST",
+            lambda d: node_path(d.device, partition, account, container, obj),
+            headers,
+        )
+        quorum = quorum_size(ring.replicas)
+        if nodes_of(answer for answer in answers if answer.status == 202) >= quorum:
+            return
+        if nodes_of(answer for answer in answers if answer.status == 404) >= quorum:
+            raise NotFound(f"no object {account}/{container}/{obj}")
+        if nodes_of(answer for answer in answers if answer.status == 409) >= quorum:
+            raise Conflict("a newer object is stored")
+        raise QuorumNotReached(f"{len(answers)} replicas answered the post, {quorum} needed")
+
+
+def check_conditions(method: str, headers: Mapping[str, str], info: ObjectInfo) -> None:
+    """Raise NotModified or PreconditionFailed as the conditional headers say (RFC 9110 order)."""
+    status = evaluate_preconditions(method, headers, etag=info.etag, last_modified_s=info.last_modified)
+    if status == 304:
+        raise NotModified("not modified")
+    if status == 412:
+        raise PreconditionFailed("precondition failed")
+
+
+def _parse_content_range(text: str | None) -> tuple[int, int, int] | None:
+    match = _CONTENT_RANGE.fullmatch(text or "")
+    return (int(match[1]), int(match[2]), int(match[3])) if match else None
+
+
+class ObjectReader:
+    """A GET in progress: `status` (200 or 206), `info`, `headers`, and `body`, an async iterator
+    that resumes from another replica holding the same timestamp if a node fails mid-stream."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        config: ClusterClientConfig,
+        info: ObjectInfo,
+        candidates: list[Device],
+        path_of: Callable[[Device], str],
+        headers: Mapping[str, str],
+    ) -> None:
+        self.transport = transport
+        self.config = config
+        self.info = info
+        self._candidates = list(candidates)
+        self._path_of = path_of
+        self._request_headers = {name: value for name, value in headers.items() if name.lower() == "range"}
+        self._response: aiohttp.ClientResponse | None = None
+        self.status = 0
+        self.headers: CIMultiDictProxy[str] | None = None
+        self._range: tuple[int, int] | None = None  # [start, stop) of the bytes this answer carries
+        self._resumable = False
+        self._node = ""
+
+    async def start(self) -> None:
+        """Open the stream on the first candidate that serves the newest timestamp."""
+        while self._candidates:
+            device = self._candidates.pop(0)
+            response = await self._open(device, self._request_headers)
+            if response is None:
+                continue
+            self._node = node_of(device)
+            if response.status == 416:
+                response.release()
+                raise RangeNotSatisfiable(self.info.length)
+            self._response = response
+            self.status = response.status
+            self.headers = response.headers
+            if response.status == 200:
+                self._range = (0, self.info.length)
+                self._resumable = True
+            else:
+                parsed = _parse_content_range(response.headers.get("Content-Range"))
+                self._resumable = parsed is not None
+                if parsed is not None:
+                    self._range = (parsed[0], parsed[1] + 1)
+            return
+        raise QuorumNotReached("no replica holding the newest copy could be read")
+
+    async def _open(self, device: Device, headers: dict[str, str]) -> aiohttp.ClientResponse | None:
+        """A GET answered 200/206/416 with the expected timestamp, or None (try the next replica)."""
+        node = node_of(device)
+        try:
+            response = await self.transport.open(node, "GET", self._path_of(device), headers=headers)
+        except NodeError:
+            return None
+        same = response.headers.get("X-Backend-Timestamp") == self.info.timestamp.internal
+        if response.status in (200, 206) and same or response.status == 416:
+            return response
+        self.transport.record_status(node, response.status)
+        response.close()
+        return None
+
+    @property
+    def node(self) -> str:
+        """The node (ip:port) the body is being read from now."""
+        return self._node
+
+    @property
+    def body(self) -> AsyncIterator[bytes]:
+        return self._body()
+
+    async def _body(self) -> AsyncIterator[bytes]:
+        delivered = 0
+        while self._response is not None:
+            response = self._response
+            try:
+                while True:
+                    async with asyncio.timeout(self.config.chunk_timeout_s):
+                        chunk = await response.content.readany()
+                    if not chunk:
+                        break
+                    delivered += len(chunk)
+                    yield chunk
+                expected = None if self._range is None else self._range[1] - self._range[0]
+                if expected is not None and delivered < expected:
+                    raise aiohttp.ClientPayloadError("short body")
+                response.release()
+                self._response = None
+                return
+            except (aiohttp.ClientError, TimeoutError, OSError) as error:
+                response.close()
+                self._response = None
+                self.transport.record_error(
+                    self._node, "timeout" if isinstance(error, TimeoutError) else "connection"
+                )
+                if not self._resumable or self._range is None:
+                    raise NodeFailed(f"object stream broke and cannot resume: {error}") from None
+                await self._resume(self._range[0] + delivered, self._range[1])
+                self._range = (self._range[0] + delivered, self._range[1])
+                delivered = 0
+
+    async def _resume(self, start: int, stop: int) -> None:
+        while self._candidates:
+            device = self._candidates.pop(0)
+            response = await self._open(device, {"Range": f"bytes={start}-{stop - 1}"})
+            if response is None:
+                continue
+            if response.status == 206 and _parse_content_range(response.headers.get("Content-Range")) == (
+                start,
+                stop - 1,
+                self.info.length,
+            ):
+                self._response = response
+                self._node = node_of(device)
+                return
+            response.close()
+        raise NodeFailed("object stream broke and no other replica could resume it")
+
+    async def close(self) -> None:
+        """Release the connection (closed, not reused, if the body was not read to its end)."""
+        if self._response is not None:
+            self._response.close()
+            self._response = None

@@ -1,0 +1,153 @@
+"""Objects through the cluster client against a real 3-node cluster: sizes, ranges, metadata, deletes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+from helpers.cluster import unique
+
+from dolmen.cluster import (
+    BodyCheckFailed,
+    EtagMismatch,
+    NotFound,
+    NotModified,
+    PreconditionFailed,
+    RangeNotSatisfiable,
+    SystemAccountRefused,
+)
+
+ACCOUNT = "AUTH_objects"
+CHUNK_BYTES = 256 * 2**10
+SIZES = [
+    0,
+    1,
+    16 * 2**10 - 1,
+    16 * 2**10,
+    16 * 2**10 + 1,
+    64 * 2**10 - 1,
+    64 * 2**10,
+    64 * 2**10 + 1,
+    50 * 2**20,
+]
+
+
+async def chunks_of(data: bytes, size: int = CHUNK_BYTES):
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+async def read_all(client, account, container, name, headers=None, **kwargs) -> tuple[int, bytes, object]:
+    async with client.get_object(account, container, name, headers or {}, **kwargs) as reader:
+        data = b"".join([chunk async for chunk in reader.body])
+        return reader.status, data, reader.info
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_objects_of_every_size_round_trip(cluster_client, size):
+    data = os.urandom(size)
+    name = unique("obj")
+    result = await cluster_client.put_object(
+        ACCOUNT, "sizes", name, chunks_of(data), content_type="application/x-test", length=size
+    )
+    assert result.etag == hashlib.md5(data).hexdigest() and result.bytes == size
+    status, body, info = await read_all(cluster_client, ACCOUNT, "sizes", name)
+    assert status == 200 and body == data
+    assert (info.length, info.etag, info.content_type, info.timestamp) == (
+        size,
+        result.etag,
+        "application/x-test",
+        result.timestamp,
+    )
+
+
+async def test_ranges_and_conditionals_pass_through(cluster_client):
+    data = os.urandom(200_000)
+    name = unique("ranged")
+    result = await cluster_client.put_object(ACCOUNT, "ranges", name, chunks_of(data), content_type="a/b")
+    status, body, _ = await read_all(cluster_client, ACCOUNT, "ranges", name, {"Range": "bytes=70000-130000"})
+    assert status == 206 and body == data[70_000:130_001]
+    status, body, _ = await read_all(cluster_client, ACCOUNT, "ranges", name, {"Range": "bytes=-10"})
+    assert status == 206 and body == data[-10:]
+    with pytest.raises(RangeNotSatisfiable) as raised:
+        await read_all(cluster_client, ACCOUNT, "ranges", name, {"Range": "bytes=300000-"})
+    assert raised.value.length == len(data)
+    with pytest.raises(NotModified):
+        await read_all(cluster_client, ACCOUNT, "ranges", name, {"If-None-Match": f'"{result.etag}"'})
+    with pytest.raises(PreconditionFailed):
+        await cluster_client.head_object(ACCOUNT, "ranges", name, {"If-Match": '"0123"'})
+    info = await cluster_client.head_object(ACCOUNT, "ranges", name, {"If-Match": f'"{result.etag}"'})
+    assert info.length == len(data)
+
+
+async def test_metadata_is_stored_replaced_by_post_and_footer_metadata_comes_back(cluster_client):
+    name = unique("meta")
+    await cluster_client.put_object(
+        ACCOUNT,
+        "meta",
+        name,
+        chunks_of(b"hello"),
+        content_type="text/plain",
+        metadata={"Color": "blue", "size": "L"},
+        footer_metadata=lambda: {"X-Object-Sysmeta-Checksum": "abc"},
+    )
+    info = await cluster_client.head_object(ACCOUNT, "meta", name)
+    assert info.metadata == {"color": "blue", "size": "L"}
+    assert info.extra == {"X-Object-Sysmeta-Checksum": "abc"}
+    await cluster_client.post_object(ACCOUNT, "meta", name, {"shape": "round"}, content_type="text/x-new")
+    info = await cluster_client.head_object(ACCOUNT, "meta", name)
+    assert info.metadata == {"shape": "round"} and info.content_type == "text/x-new"
+    with pytest.raises(NotFound):
+        await cluster_client.post_object(ACCOUNT, "meta", unique("missing"), {"a": "b"})
+
+
+async def test_deletes_leave_nothing_and_a_second_delete_is_not_found(cluster_client):
+    name = unique("deleted")
+    await cluster_client.put_object(ACCOUNT, "deletes", name, chunks_of(b"x" * 100), content_type="a/b")
+    await cluster_client.delete_object(ACCOUNT, "deletes", name)
+    with pytest.raises(NotFound):
+        await cluster_client.head_object(ACCOUNT, "deletes", name)
+    with pytest.raises(NotFound):
+        await read_all(cluster_client, ACCOUNT, "deletes", name)
+    with pytest.raises(NotFound):
+        await cluster_client.delete_object(ACCOUNT, "deletes", name)
+
+
+async def test_a_refused_body_is_aborted_on_every_replica_and_nothing_is_stored(cluster_client):
+    name = unique("refused")
+    with pytest.raises(EtagMismatch):
+        await cluster_client.put_object(
+            ACCOUNT, "refused", name, chunks_of(b"data"), content_type="a/b", expected_etag="0" * 32
+        )
+
+    async def refuse() -> None:
+        raise BodyCheckFailed("trailing checksum differs")
+
+    with pytest.raises(BodyCheckFailed):
+        await cluster_client.put_object(
+            ACCOUNT, "refused", name, chunks_of(b"data"), content_type="a/b", check_body=refuse
+        )
+    with pytest.raises(NotFound):
+        await cluster_client.head_object(ACCOUNT, "refused", name)
+
+
+async def test_if_none_match_refuses_to_overwrite(cluster_client):
+    name = unique("once")
+    await cluster_client.put_object(
+        ACCOUNT, "once", name, chunks_of(b"1"), content_type="a/b", if_none_match=True
+    )
+    with pytest.raises(PreconditionFailed):
+        await cluster_client.put_object(
+            ACCOUNT, "once", name, chunks_of(b"2"), content_type="a/b", if_none_match=True
+        )
+    assert (await read_all(cluster_client, ACCOUNT, "once", name))[1] == b"1"
+
+
+async def test_system_accounts_need_the_internal_flag(cluster_client):
+    with pytest.raises(SystemAccountRefused):
+        await cluster_client.put_object(".system", "c", "o", chunks_of(b"x"), content_type="a/b")
+    with pytest.raises(SystemAccountRefused):
+        await cluster_client.head_object(".system", "c", "o")
+    await cluster_client.put_object(".system", "c", "o", chunks_of(b"x"), content_type="a/b", internal=True)
+    assert (await read_all(cluster_client, ".system", "c", "o", internal=True))[1] == b"x"
