@@ -1,0 +1,150 @@
+"""Test helpers for identity: an identity API server on a free loopback port, in a thread.
+
+The synchronous clients (keystoneauth, openstacksdk, the `openstack` CLI) talk to it over
+real HTTP. `records` is the store it runs on: the cluster client's Records against a real
+development cluster, or, for tests of identity's own logic, `MemoryRecords`, a plain
+implementation of the Records contract of dolmen/cluster/API.md (same errors, versions
+and key order) so that those tests do not wait for a cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import socket
+import threading
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from dolmen.cluster import Record, RecordExists, RecordNotFound, VersionConflict
+from dolmen.identity.bootstrap import BootstrapResult, ServiceEndpoints, bootstrap_store
+from dolmen.identity.cli import close_service, open_service_over
+from dolmen.identity.config import IdentityConfig
+from dolmen.identity.policy import Policy
+from dolmen.identity.server import make_app, runner_options
+from dolmen.identity.service import IdentityService
+from dolmen.identity.store import IdentityStore
+from dolmen.keys import identity_storage_key
+from dolmen.metrics import Metrics
+
+ADMIN_PASSWORD = "admin-secret"
+SECRET = bytes(range(32))
+# Cheap hashes for the bulk of the tests (one test keeps the production cost).
+CHEAP_PASSWORDS = dict(password_time_cost=1, password_memory_cost_kib=64, password_parallelism=1)
+
+
+class MemoryRecords:
+    """The Records contract in memory (no durability): get/create/update/delete/list."""
+
+    def __init__(self) -> None:
+        self._records: dict[tuple[str, str], Record] = {}
+
+    async def get(self, collection: str, key: str) -> Record | None:
+        record = self._records.get((collection, key))
+        return None if record is None else copy.deepcopy(record)
+
+    async def create(self, collection: str, key: str, doc: dict[str, Any]) -> Record:
+        if (collection, key) in self._records:
+            raise RecordExists(f"{collection}/{key} exists")
+        record = Record(key=key, doc=copy.deepcopy(doc), version=1)
+        self._records[(collection, key)] = record
+        return copy.deepcopy(record)
+
+    async def update(self, collection: str, key: str, doc: dict[str, Any], *, version: int) -> Record:
+        current = self._records.get((collection, key))
+        if current is None:
+            raise RecordNotFound(f"{collection}/{key} does not exist")
+        if current.version != version:
+            raise VersionConflict(f"{collection}/{key} is at version {current.version}")
+        record = Record(key=key, doc=copy.deepcopy(doc), version=version + 1)
+        self._records[(collection, key)] = record
+        return copy.deepcopy(record)
+
+    async def delete(self, collection: str, key: str, *, version: int | None = None) -> None:
+        current = self._records.get((collection, key))
+        if current is None:
+            raise RecordNotFound(f"{collection}/{key} does not exist")
+        if version is not None and current.version != version:
+            raise VersionConflict(f"{collection}/{key} is at version {current.version}")
+        del self._records[(collection, key)]
+
+    async def list(self, collection: str, prefix: str = "") -> list[Record]:
+        keys = sorted(key for (c, key) in self._records if c == collection and key.startswith(prefix))
+        return [copy.deepcopy(self._records[(collection, key)]) for key in keys]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class IdentityServer:
+    """An identity API on 127.0.0.1:port served by a thread's own event loop."""
+
+    records: Any
+    settings: dict[str, Any] = field(default_factory=dict)
+    port: int = 0
+    admin: BootstrapResult | None = None
+    service: IdentityService | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+    _runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.url}/v3"
+
+    def start(self) -> IdentityServer:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="identity-server", daemon=True)
+        self._thread.start()
+        self.call(self._start)
+        return self
+
+    def call(self, coroutine: Callable[[], Coroutine[Any, Any, Any]], timeout_s: float = 60.0) -> Any:
+        """Run `coroutine()` on the server's loop and wait for its result."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine(), self._loop).result(timeout_s)
+
+    async def _start(self) -> None:
+        config = IdentityConfig(bind_port=0, **(CHEAP_PASSWORDS | self.settings))
+        store = IdentityStore(self.records)
+        storage_key = identity_storage_key(SECRET)
+        self.port = free_port()
+        services = [
+            ServiceEndpoints("identity", f"{self.url}/v3", f"{self.url}/v3"),
+            ServiceEndpoints(
+                "object-store",
+                "http://127.0.0.1:1/v1/AUTH_$(project_id)s",
+                "http://127.0.0.1:1/v1/AUTH_$(project_id)s",
+            ),
+        ]
+        self.admin = await bootstrap_store(
+            store, storage_key, admin_password=ADMIN_PASSWORD, services=services, config=config
+        )
+        self.service = await open_service_over(store, storage_key, config, Policy.default())
+        self._runner = web.AppRunner(make_app(self.service, Metrics("identity")), **runner_options(config))
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    def stop(self) -> None:
+        async def stop() -> None:
+            if self._runner is not None:
+                await self._runner.cleanup()
+            if self.service is not None:
+                await close_service(self.service)
+
+        self.call(stop)
+        assert self._loop is not None and self._thread is not None
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        self._loop.close()
