@@ -9,7 +9,7 @@ operator who lost it can reset it. Every service type passed gets a `public` and
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -211,7 +211,7 @@ async def _ensure_service(store: IdentityStore, wanted: ServiceEndpoints, *, reg
         current = [e for e in endpoints if e["interface"] == interface]
         if current:
             if current[0]["url"] != url:
-                await store.change("endpoints", current[0]["id"], lambda doc, url=url: doc | {"url": url})
+                await store.change("endpoints", current[0]["id"], _with_url(url))
             continue
         endpoint = {
             "id": new_id(),
@@ -222,3 +222,7 @@ async def _ensure_service(store: IdentityStore, wanted: ServiceEndpoints, *, reg
             "enabled": True,
         }
         await store.put_new("endpoints", endpoint["id"], endpoint)
+
+
+def _with_url(url: str) -> Callable[[Document], Document]:
+    return lambda endpoint: endpoint | {"url": url}

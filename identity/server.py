@@ -7,6 +7,7 @@ every exception to Keystone's JSON error body; another writes the request's one 
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import logging
 import os
@@ -50,6 +51,7 @@ METRICS = web.AppKey("metrics", IdentityMetrics)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _request_numbers = itertools.count()
+_error_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("identity_error", default=None)
 _REQUEST_ID_PREFIX = f"tx{os.getpid():08x}"
 
 # Storage failures identity reports as its own statuses.
@@ -70,6 +72,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     started_s = time.monotonic()
     request_id = f"req-{_REQUEST_ID_PREFIX}{next(_request_numbers):016x}"
     request_id_var.set(request_id)
+    _error_var.set(None)
     status = 500
     try:
         response = await handler(request)
@@ -94,7 +97,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
             bytes_out=0,
             started_s=started_s,
             remote=request.remote,
-            **({"error": request["error"]} if "error" in request else {}),
+            **({"error": error} if (error := _error_var.get()) else {}),
         )
 
 
@@ -104,7 +107,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except IdentityError as error:
-        request["error"] = type(error).__name__
+        _error_var.set(type(error).__name__)
         headers = {}
         if isinstance(error, TooManyFailedLogins):
             headers["Retry-After"] = str(max(1, round(error.retry_after_s)))
@@ -114,19 +117,19 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as http_error:
         if http_error.status < 400:
             raise
-        request["error"] = type(http_error).__name__
+        _error_var.set(type(http_error).__name__)
         body = views.error_body_for(http_error.status, http_error.reason, http_error.reason)
         return web.json_response(body, status=http_error.status)
     except DolmenError as error:
         status, title = CLUSTER_STATUSES.get(type(error), (503, "Service Unavailable"))
-        request["error"] = type(error).__name__
+        _error_var.set(type(error).__name__)
         log.warning(
             "identity.store_failed", extra={"error_type": type(error).__name__, "reason": str(error)[:200]}
         )
         return web.json_response(views.error_body_for(status, title, title), status=status)
     except Exception:
         log.exception("identity.unhandled")  # the traceback goes to the log only
-        request["error"] = "unhandled"
+        _error_var.set("unhandled")
         body = views.error_body_for(500, "Internal Server Error", "An unexpected error occurred.")
         return web.json_response(body, status=500)
 

@@ -289,16 +289,16 @@ class IdentityService:
     # --- domains, projects, users, roles ------------------------------------
 
     async def create_domain(self, fields: Document) -> Document:
-        doc = {"id": new_id(), "description": "", "enabled": True} | fields
+        doc: Document = {"id": new_id(), "description": "", "enabled": True} | fields
         return await self.store.create_named("domains", doc, scope="")
 
     async def create_project(self, fields: Document) -> Document:
-        doc = {"id": new_id(), "description": "", "enabled": True, "domain_id": DEFAULT_DOMAIN_ID} | fields
+        doc: Document = {"id": new_id(), "description": "", "enabled": True, "domain_id": DEFAULT_DOMAIN_ID} | fields
         await self._existing_domain(doc["domain_id"])
         return await self.store.create_named("projects", doc, scope=doc["domain_id"])
 
     async def create_user(self, fields: Document) -> Document:
-        doc = {"id": new_id(), "enabled": True, "domain_id": DEFAULT_DOMAIN_ID} | fields
+        doc: Document = {"id": new_id(), "enabled": True, "domain_id": DEFAULT_DOMAIN_ID} | fields
         await self._existing_domain(doc["domain_id"])
         password = doc.pop("password", None)
         doc["password_hash"] = await self.passwords.hash(password) if password else None
@@ -306,7 +306,7 @@ class IdentityService:
         return await self.store.create_named("users", doc, scope=doc["domain_id"])
 
     async def create_role(self, fields: Document) -> Document:
-        doc = {"id": new_id()} | fields
+        doc: Document = {"id": new_id()} | fields
         role = await self.store.create_named("roles", doc, scope="")
         await self.announce()  # validators name roles by id
         return role
@@ -422,12 +422,12 @@ class IdentityService:
     # --- catalog entities ----------------------------------------------------
 
     async def create_service(self, fields: Document) -> Document:
-        doc = {"id": new_id(), "name": "", "description": "", "enabled": True} | fields
+        doc: Document = {"id": new_id(), "name": "", "description": "", "enabled": True} | fields
         return await self.store.put_new("services", doc["id"], doc)
 
     async def create_endpoint(self, fields: Document) -> Document:
         await self.store.get("services", fields["service_id"])
-        doc = {"id": new_id(), "enabled": True, "region_id": self.config.region} | fields
+        doc: Document = {"id": new_id(), "enabled": True, "region_id": self.config.region} | fields
         return await self.store.put_new("endpoints", doc["id"], doc)
 
     async def update_plain(self, collection: str, entity_id: str, fields: Document) -> Document:

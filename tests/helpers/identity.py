@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-
-from dolmen.cluster import Record, RecordExists, RecordNotFound, VersionConflict
 from dolmen.identity.bootstrap import BootstrapResult, ServiceEndpoints, bootstrap_store
 from dolmen.identity.cli import close_service, open_service_over
 from dolmen.identity.config import IdentityConfig
@@ -27,10 +32,13 @@ from dolmen.identity.policy import Policy
 from dolmen.identity.server import make_app, runner_options
 from dolmen.identity.service import IdentityService
 from dolmen.identity.store import IdentityStore
+
+from dolmen.cluster import Record, RecordExists, RecordNotFound, VersionConflict
 from dolmen.keys import identity_storage_key
 from dolmen.metrics import Metrics
 
 ADMIN_PASSWORD = "admin-secret"
+STARTUP_TIMEOUT_S = 60.0
 SECRET = bytes(range(32))
 # Cheap hashes for the bulk of the tests (one test keeps the production cost).
 CHEAP_PASSWORDS = dict(password_time_cost=1, password_memory_cost_kib=64, password_parallelism=1)
@@ -148,3 +156,91 @@ class IdentityServer:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+@dataclass
+class IdentityProcess:
+    """A real `dolmen identity` process on a development cluster, bootstrapped through the CLI."""
+
+    root: Path
+    cluster_config: Any  # ClusterClientConfig
+    settings: dict[str, Any] = field(default_factory=dict)
+    port: int = 0
+    admin: dict[str, Any] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.url}/v3"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "identity.toml"
+
+    def write_config(self) -> None:
+        self.port = self.port or free_port()
+        identity = {"bind_ip": "127.0.0.1", "bind_port": self.port} | CHEAP_PASSWORDS | self.settings
+        lines = ["[identity]"] + [f"{key} = {_toml(value)}" for key, value in identity.items()]
+        lines += [
+            "[cluster]",
+            f"ring_dir = {_toml(str(self.cluster_config.ring_dir))}",
+            f"cluster_secret_file = {_toml(str(self.cluster_config.cluster_secret_file))}",
+        ]
+        self.config_path.write_text("\n".join(lines) + "\n")
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "dolmen", "identity", *args, "--config", str(self.config_path)]
+
+    def bootstrap(self) -> dict[str, Any]:
+        self.write_config()
+        result = subprocess.run(
+            self.command(
+                "bootstrap",
+                "--admin-password",
+                ADMIN_PASSWORD,
+                "--public-url",
+                f"identity={self.auth_url}",
+                "--public-url",
+                "object-store=http://127.0.0.1:1/v1/AUTH_$(project_id)s",
+            ),
+            capture_output=True,
+            timeout=STARTUP_TIMEOUT_S,
+            check=True,
+        )
+        self.admin = json.loads(result.stdout)
+        return self.admin
+
+    def start(self) -> IdentityProcess:
+        self.write_config()
+        log = (self.root / "identity.log").open("ab")
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=log)
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"identity exited: {(self.root / 'identity.log').read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.url + "/healthcheck", timeout=1) as answer:
+                    if answer.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("identity did not start in time")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def _toml(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, bool) else str(value).lower()

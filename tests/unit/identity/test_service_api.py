@@ -13,12 +13,11 @@ from collections.abc import Iterator
 import openstack
 import pytest
 import requests
+from dolmen.identity.tokens import TokenCodec, TokenPayload, new_audit_id
 from helpers.identity import ADMIN_PASSWORD, IdentityServer, MemoryRecords
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
-
-from dolmen.identity.tokens import TokenCodec, TokenPayload, new_audit_id
 
 
 @pytest.fixture(scope="module")
@@ -289,14 +288,17 @@ def test_repeated_failed_logins_for_one_user_are_refused_with_429(server: Identi
     cloud = admin_cloud(server)
     name = unique("locked")
     cloud.identity.create_user(name=name, password="right", domain_id="default")
-    body = lambda password: {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {"user": {"name": name, "password": password, "domain": {"name": "Default"}}},
+
+    def body(password):
+        return {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {"user": {"name": name, "password": password, "domain": {"name": "Default"}}},
+                }
             }
-        }
-    }  # noqa: E731
+        }  # noqa: E731
+
     statuses = [
         requests.post(server.auth_url + "/auth/tokens", json=body("wrong"), timeout=10).status_code
         for _ in range(6)
