@@ -25,6 +25,7 @@ CONTAINER_NAME_BYTES_MAX = 256
 OBJECT_NAME_BYTES_MAX = 1024
 LMDB_KEY_BYTES_MAX = 511  # LMDB's default; longer names get a hashed key
 LISTING_PAGE_ENTRIES_MAX = 10_000
+LISTING_DELIMITER_BYTES_MAX = 256  # S3 allows multi-character delimiters; Swift one character
 
 # --- metadata --------------------------------------------------------------
 METADATA_NAME_BYTES_MAX = 128
@@ -84,6 +85,12 @@ REGISTER_ENVELOPE_BYTES_MAX = 3 + REGISTER_OPERATION_ID_BYTES * REGISTER_OPERATI
 REGISTER_PAYLOAD_BYTES_MAX = 64 * 2**10 - REGISTER_ENVELOPE_BYTES_MAX  # what cas() callers may store
 RECORD_BYTES_MAX = 60 * 2**10  # a record's JSON (identity, bucket registry, volumes) in one register
 RECORD_LIST_ENTRIES_MAX = 10_000  # Records.list returns at most this many records
+
+# --- containers and accounts ------------------------------------------------
+STORAGE_POLICY_INDEX_MAX = 2**16 - 1  # object-N.ring: policy indexes are small numbers
+CONTAINER_UPDATES_PER_PASS_MAX = 1024  # pending container updates one updater pass reads per device
+STATS_REPORTS_PER_PASS_MAX = 1024  # container stats reports one reporter pass reads per device
+METADATA_REMOVALS_KEPT_MAX = 90  # removed metadata items remembered (so an older set cannot revive them)
 
 # --- keys ------------------------------------------------------------------
 CLUSTER_SECRET_BYTES_MIN = 32

@@ -17,7 +17,12 @@ import sys
 
 import uvloop
 from aiohttp import web
-from dolmen.storage_node.config import StorageNodeConfig, device_config, load_storage_node_config
+from dolmen.storage_node.config import (
+    StorageNodeConfig,
+    device_config,
+    load_storage_node_config,
+    outbound_key_id,
+)
 from dolmen.storage_node.device import DeviceStore
 from dolmen.storage_node.server import NodeMetrics, make_app, runner_options
 
@@ -84,7 +89,9 @@ async def serve(config: StorageNodeConfig, secret: bytes) -> None:
     stores = await open_stores(config, secret, metrics)
     try:
         keys = {key_id: request_signing_key(secret, key_id) for key_id in config.signing_key_ids}
-        app = make_app(config, stores, signing_keys=keys, metrics=metrics)
+        outbound_id = outbound_key_id(config)
+        outbound = (outbound_id, request_signing_key(secret, outbound_id))
+        app = make_app(config, stores, signing_keys=keys, metrics=metrics, outbound_key=outbound)
         runner = web.AppRunner(app, **runner_options(config))
         await runner.setup()
         try:

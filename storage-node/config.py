@@ -65,6 +65,21 @@ class StorageNodeConfig:
     keepalive_timeout_s: float = 75.0
     # On SIGTERM: stop accepting, give in-flight requests this long, then close the stores.
     shutdown_timeout_s: float = 30.0
+    # Key id this node signs its own requests with (container updates, stats reports); it must be
+    # one the receiving nodes accept. Default: the first of signing_key_ids.
+    outbound_signing_key_id: int | None = None
+    # An object PUT or DELETE waits this long for its container update before answering `queued`.
+    container_update_timeout_s: float = 1.0
+    # The updater retries a queued container update after this, doubling up to the maximum.
+    container_update_backoff_s: float = 1.0
+    container_update_backoff_s_max: float = 30.0
+    # The updater looks for due container updates at least this often (sooner when one is queued).
+    container_updater_interval_s: float = 1.0
+    # Container updates and stats reports in flight at once per device.
+    container_updater_concurrency: int = 8
+    # A container replica reports changed stats to its account replica at most this long after
+    # the change while the account replica answers (the account listing's bounded lag).
+    account_update_interval_s: float = 5.0
     # Connections the kernel queues before the node accepts them.
     listen_backlog: int = 1024
     log_level: str = "info"
@@ -91,13 +106,36 @@ class StorageNodeConfig:
             raise ValueError("free_space_reserve_bytes and tombstone_reclaim_age_s must be >= 0")
         if not 1 <= self.group_commit_records_max <= 10_000:
             raise ValueError("group_commit_records_max must be 1 .. 10000")
-        for name in ("client_timeout_s", "disk_timeout_s", "keepalive_timeout_s", "shutdown_timeout_s"):
+        if self.outbound_signing_key_id is not None and not 0 <= self.outbound_signing_key_id < 2**31:
+            raise ValueError("outbound_signing_key_id must be 0 .. 2**31 - 1")
+        if self.container_update_backoff_s > self.container_update_backoff_s_max:
+            raise ValueError("container_update_backoff_s must be at most container_update_backoff_s_max")
+        if not 1 <= self.container_updater_concurrency <= 256:
+            raise ValueError("container_updater_concurrency must be 1 .. 256")
+        for name in (
+            "client_timeout_s",
+            "disk_timeout_s",
+            "keepalive_timeout_s",
+            "shutdown_timeout_s",
+            "container_update_timeout_s",
+            "container_update_backoff_s",
+            "container_update_backoff_s_max",
+            "container_updater_interval_s",
+            "account_update_interval_s",
+        ):
             if not 0 < getattr(self, name) <= 3600:
                 raise ValueError(f"{name} must be > 0 and at most 3600")
         if not 1 <= self.listen_backlog <= 65_535:
             raise ValueError("listen_backlog must be 1 .. 65535")
         if self.log_level not in ("debug", "info", "warning", "error"):
             raise ValueError("log_level must be debug, info, warning or error")
+
+
+def outbound_key_id(config: StorageNodeConfig) -> int:
+    """The key id this node signs its own requests with."""
+    if config.outbound_signing_key_id is not None:
+        return config.outbound_signing_key_id
+    return config.signing_key_ids[0]
 
 
 def load_storage_node_config(path: Path | str) -> StorageNodeConfig:

@@ -9,8 +9,9 @@ Layout of a device directory `<root>` (format version DEVICE_FORMAT_VERSION):
     <root>/tmp/                   bodies being written; everything here is garbage at start
     <root>/quarantined/           copies that failed verification (bodies, or inline records)
 
-LMDB sub-databases (the next issue adds its own, e.g. container listings and pending container
-updates, and writes them in the same transaction as the object record through `_submit`):
+LMDB sub-databases (containers.py adds the container and account keyspaces, CONTAINER_DBS, and
+writes pending container updates in the same transaction as the object record through `submit`
+and the `also` hook of object writes):
 
     objects    object key (keycodec.py) -> ObjectRecord (records.py)
     bodies     body file path relative to <root> -> object key: which record owns which file, so that
@@ -89,16 +90,20 @@ from dolmen.metrics import SIZE_BUCKETS, Metrics
 log = logging.getLogger("dolmen.storage_node.device")
 
 T = TypeVar("T")
+# A change made in the same transaction as an object record, once the record is stored.
+AlsoChange = Callable[[lmdb.Transaction, ObjectRecord], None]
 
 DEVICE_FORMAT_VERSION = 1
 STAMP_FILE_NAME = "dolmen-device.json"
 FREE_SPACE_CHECK_INTERVAL_BYTES = 64 * 2**20  # re-check the reserve this often while a body streams in
 FREE_SPACE_CACHE_S = 0.5  # small PUTs trust a statvfs this recent; large ones always look again
 RECLAIM_BATCH_RECORDS_MAX = 1000  # tombstones reclaimed per commit
-_DBS = (b"objects", b"bodies", b"suffixes", b"registers")
+# containers.py owns the layout of the container and account keyspaces and of `pending`.
+CONTAINER_DBS = (b"containers", b"container_objects", b"accounts", b"account_containers", b"reports", b"pending")
+_DBS = (b"objects", b"bodies", b"suffixes", b"registers", *CONTAINER_DBS)
 
 
-def _stored(value: bytes | memoryview) -> bytes:
+def stored_bytes(value: bytes | memoryview) -> bytes:
     """A value read from LMDB: environments are opened with buffers off, so always bytes."""
     assert isinstance(value, bytes)
     return value
@@ -437,7 +442,7 @@ class DeviceStore:
             self._check_free_space(content_length or 0)
             value = txn.get(key, db=self._dbs[b"objects"])
             if value is not None:
-                stored = decode_record(_stored(value), key=key)
+                stored = decode_record(stored_bytes(value), key=key)
                 if stored.timestamp > timestamp:
                     raise Conflict("a newer record is stored", timestamp=stored.timestamp)
 
@@ -447,7 +452,7 @@ class DeviceStore:
             # would cost a small PUT about a fifth of its CPU time.
             self._check_free_bytes(self._free_bytes, content_length or 0)
         else:
-            await self._read(check)
+            await self.read(check)
         return ObjectWriter(
             self,
             partition=partition,
@@ -473,7 +478,7 @@ class DeviceStore:
     async def get_record(self, partition: int, account: str, container: str, obj: str) -> ObjectRecord | None:
         """The stored record whatever it is (tombstones and expired records included), or None."""
         key = keycodec.object_key(partition, account, container, obj)
-        record = await self._read(lambda txn: self._get_record(txn, key))
+        record = await self.read(lambda txn: self._get_record(txn, key))
         if record is not None and record.name is not None:
             assert record.name == obj, "two long names share a digest key"
         return record
@@ -519,7 +524,7 @@ class DeviceStore:
         try:
             fd = await self._run(os.open, path, os.O_RDONLY)
         except FileNotFoundError:
-            current = await self._read(lambda txn: self._get_record(txn, record.key))
+            current = await self.read(lambda txn: self._get_record(txn, record.key))
             if current is None or current.body_file != record.body_file:
                 raise NotFound("replaced while being read") from None
             await self._quarantine(record, reason="body file missing")
@@ -527,13 +532,21 @@ class DeviceStore:
         return BodyFile(self, record, fd)
 
     async def delete_object(
-        self, partition: int, account: str, container: str, obj: str, timestamp: Timestamp
+        self,
+        partition: int,
+        account: str,
+        container: str,
+        obj: str,
+        timestamp: Timestamp,
+        *,
+        also: AlsoChange | None = None,
     ) -> DeleteResult:
         """Write a tombstone at `timestamp` (even where there was nothing, so replicas learn of it).
 
         Works below the free-space reserve. Raises Conflict if a newer record is stored, or one with
         the same timestamp that is not a tombstone; the same tombstone again is an idempotent success.
-        The replaced body file is removed after the commit.
+        The replaced body file is removed after the commit. `also(txn, tombstone)` runs in the same
+        transaction once the tombstone is stored (a pending container update).
         """
         key = keycodec.object_key(partition, account, container, obj)
         _check_timestamp(timestamp)
@@ -547,9 +560,11 @@ class DeviceStore:
 
         def apply(txn: lmdb.Transaction) -> tuple[DeleteResult, list[str]]:
             stored, previous, unlinks = self._put_record(txn, tombstone)
+            if also is not None:
+                also(txn, stored)
             return DeleteResult(tombstone=stored, previous=previous), unlinks
 
-        return await self._submit(apply)
+        return await self.submit(apply)
 
     async def post_object(
         self,
@@ -594,24 +609,26 @@ class DeviceStore:
             result, _previous, unlinks = self._put_record(txn, updated)
             return result, unlinks
 
-        return await self._submit(apply)
+        return await self.submit(apply)
 
-    async def suffix_hashes(self, partition: int) -> dict[str, str]:
-        """The suffix hashes of `partition` ("000".."fff" -> 32 hex digits; see suffixes.py)."""
-        prefix = suffixes.NAMESPACE_OBJECTS + keycodec.partition_prefix(partition)
+    async def suffix_hashes(
+        self, partition: int, namespace: bytes = suffixes.NAMESPACE_OBJECTS
+    ) -> dict[str, str]:
+        """The suffix hashes of `partition` in a role's keyspace ("000".."fff" -> 32 hex; suffixes.py)."""
+        prefix = namespace + keycodec.partition_prefix(partition)
 
         def scan(txn: lmdb.Transaction) -> dict[str, str]:
             answer = {}
             cursor = txn.cursor(db=self._dbs[b"suffixes"])
             if cursor.set_range(prefix):
                 for key, value in cursor:
-                    if not _stored(key).startswith(prefix):
+                    if not stored_bytes(key).startswith(prefix):
                         break
-                    total, _count = suffixes.decode_value(_stored(value))
-                    answer[suffixes.suffix_text(suffixes.suffix_from_key(_stored(key)))] = suffixes.format_hash(total)
+                    total, _count = suffixes.decode_value(stored_bytes(value))
+                    answer[suffixes.suffix_text(suffixes.suffix_from_key(stored_bytes(key)))] = suffixes.format_hash(total)
             return answer
 
-        return await self._read(scan)
+        return await self.read(scan)
 
     async def reclaim_tombstones(self, *, now_s: float) -> int:
         """Remove tombstones older than `tombstone_reclaim_age_s`; returns how many (one batch at most).
@@ -623,14 +640,14 @@ class DeviceStore:
         def scan(txn: lmdb.Transaction) -> list[bytes]:
             found: list[bytes] = []
             for key, value in txn.cursor(db=self._dbs[b"objects"]):
-                record = decode_record(_stored(value), key=_stored(key))
+                record = decode_record(stored_bytes(value), key=stored_bytes(key))
                 if record.tombstone and record.timestamp < cutoff:
-                    found.append(_stored(key))
+                    found.append(stored_bytes(key))
                     if len(found) >= RECLAIM_BATCH_RECORDS_MAX:
                         break
             return found
 
-        keys = await self._read(scan)
+        keys = await self.read(scan)
 
         def apply(txn: lmdb.Transaction) -> tuple[int, list[str]]:
             removed = 0
@@ -641,7 +658,7 @@ class DeviceStore:
                     removed += 1
             return removed, []
 
-        return await self._submit(apply) if keys else 0
+        return await self.submit(apply) if keys else 0
 
     # ------------------------------------------------------------------ registers
 
@@ -651,9 +668,9 @@ class DeviceStore:
 
         def read(txn: lmdb.Transaction) -> RegisterState:
             value = txn.get(key, db=self._dbs[b"registers"])
-            return registers.EMPTY_STATE if value is None else registers.decode_state(_stored(value))
+            return registers.EMPTY_STATE if value is None else registers.decode_state(stored_bytes(value))
 
-        return await self._read(read)
+        return await self.read(read)
 
     async def register_prepare(self, key: bytes, ballot: Ballot) -> PrepareAnswer:
         """CASPaxos PREPARE: the answer is returned only once the promise is durable.
@@ -678,19 +695,19 @@ class DeviceStore:
 
         def apply(txn: lmdb.Transaction) -> tuple[T, list[str]]:
             value = txn.get(key, db=db)
-            state = registers.EMPTY_STATE if value is None else registers.decode_state(_stored(value))
+            state = registers.EMPTY_STATE if value is None else registers.decode_state(stored_bytes(value))
             after, answer = rule(state)
             if after != state:
                 txn.put(key, registers.encode_state(after), db=db)
             return answer, []
 
-        return await self._submit(apply)
+        return await self.submit(apply)
 
     # ------------------------------------------------------------------ record changes (committer thread)
 
     def _get_record(self, txn: lmdb.Transaction, key: bytes) -> ObjectRecord | None:
         value = txn.get(key, db=self._dbs[b"objects"])
-        return None if value is None else decode_record(_stored(value), key=key)
+        return None if value is None else decode_record(stored_bytes(value), key=key)
 
     def _put_record(
         self, txn: lmdb.Transaction, record: ObjectRecord
@@ -731,17 +748,25 @@ class DeviceStore:
     def _update_suffix(
         self, txn: lmdb.Transaction, key: bytes, *, remove: ObjectRecord | None, add: ObjectRecord | None
     ) -> None:
-        db = self._dbs[b"suffixes"]
-        suffix_key = suffixes.suffixes_key(
-            suffixes.NAMESPACE_OBJECTS, key[: keycodec.PARTITION_BYTES], suffixes.suffix_of(key)
-        )
-        value = txn.get(suffix_key, db=db)
-        current = None if value is None else suffixes.decode_value(_stored(value))
-        updated = suffixes.combine(
-            current,
+        self.update_suffix(
+            txn,
+            suffixes.NAMESPACE_OBJECTS,
+            key,
             remove=None if remove is None else suffixes.entry_hash(key, remove.timestamp, remove.tombstone),
             add=None if add is None else suffixes.entry_hash(key, add.timestamp, add.tombstone),
         )
+
+    def update_suffix(
+        self, txn: lmdb.Transaction, namespace: bytes, key: bytes, *, remove: int | None, add: int | None
+    ) -> None:
+        """Replace entry hash `remove` by `add` in the suffix of `key` (a key starting with its partition)."""
+        if remove == add:
+            return
+        db = self._dbs[b"suffixes"]
+        suffix_key = suffixes.suffixes_key(namespace, key[: keycodec.PARTITION_BYTES], suffixes.suffix_of(key))
+        value = txn.get(suffix_key, db=db)
+        current = None if value is None else suffixes.decode_value(stored_bytes(value))
+        updated = suffixes.combine(current, remove=remove, add=add)
         if updated is None:
             txn.delete(suffix_key, db=db)
         else:
@@ -781,7 +806,7 @@ class DeviceStore:
                 self._remove_record(txn, current)
             return None, []
 
-        await self._submit(apply)
+        await self.submit(apply)
         self.stats.quarantines += 1
         if self._metrics:
             self._metrics.quarantines_total.labels(self.device).inc()
@@ -807,7 +832,7 @@ class DeviceStore:
                 future.exception()  # retrieved: the cancel is what the caller hears about
             raise
 
-    async def _read(self, function: Callable[[lmdb.Transaction], T]) -> T:
+    async def read(self, function: Callable[[lmdb.Transaction], T]) -> T:
         """Run `function` in a read transaction in the pool (sees only committed, durable state)."""
 
         def step() -> T:
@@ -817,7 +842,19 @@ class DeviceStore:
 
         return await self._run(step)
 
-    async def _submit(
+    def db(self, name: bytes) -> Any:
+        """The handle of sub-database `name` (one of _DBS), for changes and reads run by the store."""
+        return self._dbs[name]
+
+    def submit_nowait(self, apply: Callable[[lmdb.Transaction], tuple[None, list[str]]]) -> None:
+        """Queue a change nobody waits for (it commits with the next batch; a failure is logged)."""
+        assert not self._closed, "store is closed"
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        future.add_done_callback(_log_failure)
+        self._changes.put(_Change(apply, future, loop, []))
+
+    async def submit(
         self,
         apply: Callable[[lmdb.Transaction], tuple[T, list[str]]],
         *,
@@ -958,6 +995,11 @@ def _resolve_all(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
             future.set_result(value)
         else:
             future.set_exception(value)
+
+
+def _log_failure(future: asyncio.Future[None]) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("device.background_change_failed", extra={"reason": str(future.exception())})
 
 
 def _check_timestamp(timestamp: Timestamp) -> None:
@@ -1121,8 +1163,12 @@ class ObjectWriter:
         metadata: dict[str, str],
         delete_at: int | None = None,
         extra: dict[str, str] | None = None,
+        also: AlsoChange | None = None,
     ) -> ObjectRecord:
         """Verify the body against the footer, make it durable, then commit its record; returns it.
+
+        `also(txn, record)` runs in the record's transaction once it is stored (a pending
+        container update), so both commit together or not at all.
 
         `body_xxh3` is an int or 16 hex digits. Raises LengthMismatch (received bytes differ from
         `content_length` or the announced length), UploadChecksumMismatch, BadRequest/InvalidMetadata
@@ -1190,11 +1236,13 @@ class ObjectWriter:
 
         def apply(txn: lmdb.Transaction) -> tuple[ObjectRecord, list[str]]:
             stored, _previous, unlinks = store._put_record(txn, record)
+            if also is not None:
+                also(txn, stored)
             return stored, unlinks
 
         # From here the committer owns the body file: it removes it if the change fails.
         self._durable_path = None
-        return await store._submit(apply, unlink_on_failure=change_unlinks)
+        return await store.submit(apply, unlink_on_failure=change_unlinks)
 
     def _make_durable(self, relative: str, expected_xxh3: int) -> tuple[int, list[int]]:
         """Finish the checksums; if they match: fdatasync, rename into objects/, fsync the directory."""

@@ -15,6 +15,8 @@
           |                                or a cut stream once a body has started)
           +-- NotFound                     no live object (missing, tombstoned or expired) (404)
           +-- Conflict                     a record at least as new is stored (409); carries its timestamp
+          |    +-- NotEmpty                a container or account still lists something (409)
+          +-- ListingLimitTooLarge         a listing limit over LISTING_PAGE_ENTRIES_MAX (412, as Swift)
           +-- InsufficientStorage          full disk, free-space reserve reached, or full LMDB map (507)
           +-- DeviceError                  the device directory cannot be served (507 / refuse to start)
                +-- DeviceNotMounted        the directory is missing or not a mount point
@@ -105,6 +107,23 @@ class Conflict(StorageNodeError):
     def __init__(self, message: str, *, timestamp: Timestamp) -> None:
         super().__init__(message)
         self.timestamp = timestamp
+
+
+class NotEmpty(Conflict):
+    """A container still lists objects, or an account containers: it cannot be deleted (409).
+
+    `count` is how many it lists, answered in the header `count_header`
+    (X-Container-Object-Count or X-Account-Container-Count).
+    """
+
+    def __init__(self, message: str, *, timestamp: Timestamp, count: int, count_header: str) -> None:
+        super().__init__(message, timestamp=timestamp)
+        self.count = count
+        self.count_header = count_header
+
+
+class ListingLimitTooLarge(StorageNodeError):
+    """A listing asked for more than LISTING_PAGE_ENTRIES_MAX entries (412, as Swift answers)."""
 
 
 class InsufficientStorage(StorageNodeError):

@@ -100,6 +100,19 @@ def container_digest(account: str, container: str) -> bytes:
     ).digest()
 
 
+def account_digest(account: str) -> bytes:
+    """The 16-byte digest that stands for an account in keys; InvalidName if illegal."""
+    account_bytes = encode_name(
+        account, what="account", bytes_max=ACCOUNT_NAME_BYTES_MAX, slash_allowed=False
+    )
+    return hashlib.blake2b(account_bytes, digest_size=CONTAINER_DIGEST_BYTES, person=b"dolmen-account").digest()
+
+
+def account_prefix(partition: int, account: str) -> bytes:
+    """The 20 bytes every key of this account's records in this partition starts with."""
+    return _PARTITION.pack(check_partition(partition)) + account_digest(account)
+
+
 def container_prefix(partition: int, account: str, container: str) -> bytes:
     """The 20 bytes every object key of this container in this partition starts with."""
     return _PARTITION.pack(check_partition(partition)) + container_digest(account, container)

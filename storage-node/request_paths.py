@@ -7,6 +7,7 @@ must be UTF-8 (strict: no lone surrogates, no overlong forms); names must not
 contain NUL; lengths follow dolmen.limits.
 
     /<device>/<partition>/<account>/<container>/<object>    object verbs
+    /<device>/<partition>/<account>[/<container>[/<object>]] container and account roles
     /<device>/<partition>                                   REPLICATE (all suffixes)
     /<device>/<partition>/<suffix>[-<suffix>...]            REPLICATE (those suffixes rehashed: no-op)
     /<device>/<partition>/<register key>                    PREPARE, ACCEPT, READ
@@ -103,6 +104,31 @@ def parse_object_path(raw_path: str) -> ObjectPath:
         raise InvalidName("account and container names cannot contain '/'")
     obj = _name(parts[5], "object", OBJECT_NAME_BYTES_MAX)
     return ObjectPath(device, partition, account, container, obj)
+
+
+@dataclass(frozen=True, slots=True)
+class NamePath:
+    """`/<device>/<partition>/<account>[/<container>[/<object>]]`, names decoded and checked."""
+
+    device: str
+    partition: int
+    account: str
+    container: str | None = None
+    obj: str | None = None
+
+
+def parse_name_path(raw_path: str) -> NamePath:
+    """An account, container or object path; BadRequest if malformed."""
+    parts = raw_path.split("/", 5)
+    if not 4 <= len(parts) <= 6 or parts[0] != "":
+        raise BadRequest("path must be /<device>/<partition>/<account>[/<container>[/<object>]]")
+    device, partition = _device_and_partition(parts[1], parts[2])
+    account = _name(parts[3], "account", ACCOUNT_NAME_BYTES_MAX)
+    container = _name(parts[4], "container", CONTAINER_NAME_BYTES_MAX) if len(parts) > 4 else None
+    if "/" in account or (container is not None and "/" in container):
+        raise InvalidName("account and container names cannot contain '/'")
+    obj = _name(parts[5], "object", OBJECT_NAME_BYTES_MAX) if len(parts) > 5 else None
+    return NamePath(device, partition, account, container, obj)
 
 
 def parse_partition_path(raw_path: str) -> PartitionPath:

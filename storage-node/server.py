@@ -21,14 +21,14 @@ import re
 import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from dolmen.storage_node import framing
-from dolmen.storage_node.config import StorageNodeConfig
+from dolmen.storage_node import account_server, container_server, framing, suffixes
+from dolmen.storage_node.config import StorageNodeConfig, outbound_key_id
+from dolmen.storage_node.containers import Keyspaces
 from dolmen.storage_node.deadlines import Deadlines
 from dolmen.storage_node.device import DeviceStore, StoreMetrics
 from dolmen.storage_node.errors import (
@@ -40,9 +40,21 @@ from dolmen.storage_node.errors import (
     InsufficientStorage,
     InvalidRegister,
     LengthMismatch,
+    ListingLimitTooLarge,
     MethodNotAllowed,
+    NotEmpty,
     NotFound,
-    UnknownDevice,
+)
+from dolmen.storage_node.handler_context import (
+    CONTEXT,
+    Context,
+    DiskTimeout,
+    context,
+    disk,
+    keyspaces_for,
+    prefixed_metadata,
+    required_timestamp,
+    store_for,
 )
 from dolmen.storage_node.http_conditions import evaluate_preconditions, http_date
 from dolmen.storage_node.http_ranges import (
@@ -57,6 +69,7 @@ from dolmen.storage_node.http_ranges import (
 from dolmen.storage_node.records import ObjectRecord
 from dolmen.storage_node.registers import ZERO_BALLOT, Ballot
 from dolmen.storage_node.request_paths import (
+    ObjectPath,
     parse_object_path,
     parse_partition_path,
     parse_register_path,
@@ -64,7 +77,9 @@ from dolmen.storage_node.request_paths import (
     split_target,
 )
 from dolmen.storage_node.timestamps import Timestamp
-from dolmen.storage_node.verbs import REGISTER_VERBS, STANDARD_VERBS, VERBS, request_role, request_verb
+from dolmen.storage_node.updater import UPDATE_NONE, Updater
+from dolmen.storage_node.updates import PendingUpdate, parse_replica, update_for
+from dolmen.storage_node.verbs import REGISTER_VERBS, ROLES, STANDARD_VERBS, VERBS, request_role, request_verb
 
 from dolmen.errors import DolmenError
 from dolmen.limits import (
@@ -87,6 +102,7 @@ log = logging.getLogger("dolmen.storage_node.server")
 UNSIGNED_PATHS = ("/healthcheck", "/metrics")
 META_PREFIX = "x-object-meta-"
 BALLOT_HEADER = "X-Backend-Register-Ballot"
+CONTAINER_UPDATE_HEADER = "X-Backend-Container-Update"
 _HEADER_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}")
 _REQUEST_ID = re.compile(rf"[\x21-\x7e]{{1,{REQUEST_ID_BYTES_MAX}}}")
 
@@ -95,7 +111,6 @@ STORES = web.AppKey("stores", dict)
 SIGNING_KEYS: web.AppKey[Mapping[int, bytes]] = web.AppKey("signing_keys")
 NODE_METRICS = web.AppKey("node_metrics", object)
 CLOCK = web.AppKey("clock", object)
-CONTEXT = web.AppKey("context", object)
 # Request ids made here: a random per-process prefix and a counter (cheaper than uuid4 per request).
 _REQUEST_ID_PREFIX = "tx" + secrets.token_hex(8)
 _request_numbers = itertools.count()
@@ -120,10 +135,6 @@ class BodyTooLarge(DolmenError):
     """A request body over its bound, e.g. a register value over 64 KiB (413)."""
 
 
-class DiskTimeout(DolmenError):
-    """A disk step took longer than disk_timeout_s (503; a write may still land, whole)."""
-
-
 # The one place where exceptions become statuses. Order matters: subclasses first.
 ERROR_STATUSES: tuple[tuple[type[BaseException], int], ...] = (
     (RequestSignatureError, 403),
@@ -139,6 +150,7 @@ ERROR_STATUSES: tuple[tuple[type[BaseException], int], ...] = (
     (framing.FramingError, 400),
     (BadRequest, 400),
     (NotFound, 404),
+    (ListingLimitTooLarge, 412),
     (Conflict, 409),
     (InsufficientStorage, 507),
     (DeviceError, 507),  # Swift answers 507 for a device it cannot serve
@@ -159,6 +171,8 @@ def error_headers(error: BaseException) -> dict[str, str]:
     headers: dict[str, str] = {}
     if isinstance(timestamp, Timestamp):
         headers["X-Backend-Timestamp"] = timestamp.internal
+    if isinstance(error, NotEmpty):
+        headers[error.count_header] = str(error.count)
     if isinstance(error, RangeNotSatisfiable):
         headers["Content-Range"] = f"bytes */{error.length}"
     return headers
@@ -282,20 +296,9 @@ async def signatures(request: web.Request, handler: Handler) -> web.StreamRespon
 # --- header parsing (pure) ----------------------------------------------------
 
 
-def required_timestamp(headers: Mapping[str, str]) -> Timestamp:
-    text = headers.get("X-Timestamp")
-    if text is None:
-        raise BadRequest("X-Timestamp is required")
-    return Timestamp.parse(text)
-
-
 def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
     """X-Object-Meta-* headers as {lower-case name after the prefix: value} (limits checked by the engine)."""
-    return {
-        name[len(META_PREFIX) :].lower(): value
-        for name, value in headers.items()
-        if name.lower().startswith(META_PREFIX)
-    }
+    return prefixed_metadata(headers, META_PREFIX)
 
 
 def delete_at(headers: Mapping[str, str], *, now_s: float) -> int | None:
@@ -368,35 +371,6 @@ def check_footer_metadata(metadata: dict[str, str]) -> dict[str, str]:
 # --- handlers ------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
-    config: StorageNodeConfig
-    stores: dict[str, DeviceStore]
-    signing_keys: dict[int, bytes]
-    clock: Callable[[], float]
-    deadlines: Deadlines
-
-
-def context(request: web.Request) -> Context:
-    return request.app[CONTEXT]  # type: ignore[return-value]
-
-
-def store_for(ctx: Context, device: str) -> DeviceStore:
-    store = ctx.stores.get(device)
-    if store is None:
-        raise UnknownDevice("this node does not serve that device")
-    return store
-
-
-async def disk(ctx: Context, step: Awaitable[Any]) -> Any:
-    """Await one store call under disk_timeout_s (a cancelled write may still land, whole)."""
-    try:
-        with ctx.deadlines.within(ctx.config.disk_timeout_s):
-            return await step
-    except TimeoutError:
-        raise DiskTimeout("disk step timed out") from None
-
-
 async def dispatch(request: web.Request) -> web.StreamResponse:
     path, _ = split_target(request.raw_path)
     if request.method == "GET" and path == "/healthcheck":
@@ -430,6 +404,7 @@ async def put_object(request: web.Request, path: str) -> web.StreamResponse:
     expires = delete_at(headers, now_s=ctx.clock())
     length = announced_length(headers)
     signature: VerifiedSignature = request["signature"]
+    update = planned_update(ctx, where, headers)
     if "If-None-Match" in headers:
         await _check_put_preconditions(request, ctx, store, where)
     writer = await disk(
@@ -450,6 +425,7 @@ async def put_object(request: web.Request, path: str) -> web.StreamResponse:
                 metadata=metadata,
                 delete_at=expires,
                 extra=check_footer_metadata(footer.metadata),
+                also=update and keyspaces_for(ctx, where.device).pending_change(update),
             ),
         )
     finally:
@@ -457,8 +433,40 @@ async def put_object(request: web.Request, path: str) -> web.StreamResponse:
         await writer.abort()
     return web.Response(
         status=201,
-        headers={"ETag": f'"{record.etag}"', "X-Backend-Timestamp": record.timestamp.internal},
+        headers={
+            "ETag": f'"{record.etag}"',
+            "X-Backend-Timestamp": record.timestamp.internal,
+            CONTAINER_UPDATE_HEADER: await send_container_update(ctx, where.device, update, record),
+        },
     )
+
+
+def planned_update(
+    ctx: Context, where: ObjectPath, headers: Mapping[str, str]
+) -> Callable[[ObjectRecord], PendingUpdate] | None:
+    """The container update a PUT or DELETE asks for (X-Backend-Container-*), as a function of the
+    stored record; None without the headers. The queued copy is due for the updater only after
+    the request path's own try had its time."""
+    replica = parse_replica(headers, "X-Backend-Container-")
+    if replica is None:
+        return None
+    grace_s = 2 * ctx.config.container_update_timeout_s
+
+    def make(record: ObjectRecord) -> PendingUpdate:
+        return update_for(
+            replica, where.account, where.container, where.obj, record, due_s=ctx.clock() + grace_s
+        )
+
+    return make
+
+
+async def send_container_update(
+    ctx: Context, device: str, update: Callable[[ObjectRecord], PendingUpdate] | None, record: ObjectRecord
+) -> str:
+    """After the commit: one try of the container update; the value of X-Backend-Container-Update."""
+    if update is None:
+        return UPDATE_NONE
+    return await ctx.updater.send_update(device, record.key, update(record))
 
 
 async def _check_put_preconditions(
@@ -620,11 +628,23 @@ async def delete_object(request: web.Request, path: str) -> web.StreamResponse:
     where = parse_object_path(path)
     store = store_for(ctx, where.device)
     timestamp = required_timestamp(request.headers)
+    update = planned_update(ctx, where, request.headers)
     result = await disk(
-        ctx, store.delete_object(where.partition, where.account, where.container, where.obj, timestamp)
+        ctx,
+        store.delete_object(
+            where.partition,
+            where.account,
+            where.container,
+            where.obj,
+            timestamp,
+            also=update and keyspaces_for(ctx, where.device).pending_change(update),
+        ),
     )
     previous = result.previous
-    headers = {"X-Backend-Timestamp": result.tombstone.timestamp.internal}
+    headers = {
+        "X-Backend-Timestamp": result.tombstone.timestamp.internal,
+        CONTAINER_UPDATE_HEADER: await send_container_update(ctx, where.device, update, result.tombstone),
+    }
     if previous is None or previous.tombstone or previous.is_expired(ctx.clock()):
         if previous is not None:
             headers["X-Backend-Timestamp"] = previous.timestamp.internal
@@ -660,7 +680,8 @@ async def replicate(request: web.Request, path: str) -> web.StreamResponse:
     where = parse_partition_path(path)
     parse_suffixes(where.rest)  # hashes are kept current on every write: nothing to recompute
     store = store_for(ctx, where.device)
-    hashes = await disk(ctx, store.suffix_hashes(where.partition))
+    namespace = suffixes.NAMESPACES[request_role(request.headers)]
+    hashes = await disk(ctx, store.suffix_hashes(where.partition, namespace))
     return web.json_response(hashes)
 
 
@@ -726,6 +747,10 @@ HANDLERS: dict[tuple[str, str], PathHandler] = {
     ("object", "DELETE"): delete_object,
     ("object", "POST"): post_object,
     ("object", "REPLICATE"): replicate,
+    ("container", "REPLICATE"): replicate,
+    ("account", "REPLICATE"): replicate,
+    **{("container", verb): handler for verb, handler in container_server.HANDLERS.items()},
+    **{("account", verb): handler for verb, handler in account_server.HANDLERS.items()},
 }
 REGISTER_HANDLERS: dict[str, PathHandler] = {
     "PREPARE": register_prepare,
@@ -734,6 +759,7 @@ REGISTER_HANDLERS: dict[str, PathHandler] = {
 }
 assert set(REGISTER_HANDLERS) == set(REGISTER_VERBS)
 assert {verb for _, verb in HANDLERS} | set(REGISTER_HANDLERS) == set(VERBS)
+assert all((role, verb) in HANDLERS for role in ROLES for verb in (*STANDARD_VERBS, "REPLICATE"))
 assert ZERO_BALLOT.counter == 0
 assert FRAME_DATA_BYTES_MAX >= HTTP_CHUNK_BYTES // 4  # a batch is a few frames, not thousands
 
@@ -745,8 +771,13 @@ def make_app(
     signing_keys: dict[int, bytes],
     metrics: NodeMetrics,
     clock: Callable[[], float] = time.time,
+    outbound_key: tuple[int, bytes] | None = None,
 ) -> web.Application:
-    """The aiohttp application over already-open stores (the caller opens and closes them)."""
+    """The aiohttp application over already-open stores (the caller opens and closes them).
+
+    `outbound_key` (key id, key) signs the node's own requests (container updates, stats
+    reports); by default the accepted key of outbound_key_id(config).
+    """
     app = web.Application(middlewares=[edge, errors, signatures], client_max_size=REGISTER_VALUE_BYTES_MAX)
     app[CONFIG] = config
     app[STORES] = stores
@@ -754,17 +785,28 @@ def make_app(
     app[NODE_METRICS] = metrics
     app[CLOCK] = clock
     deadlines = Deadlines()
-    app[CONTEXT] = Context(config, stores, signing_keys, clock, deadlines)
+    if outbound_key is None:
+        key_id = outbound_key_id(config)
+        outbound_key = (key_id, signing_keys[key_id])
+    keyspaces = {device: Keyspaces(store) for device, store in stores.items()}
+    updater = Updater(config, keyspaces, key_id=outbound_key[0], key=outbound_key[1], clock=clock)
+    app[CONTEXT] = Context(config, stores, signing_keys, clock, deadlines, keyspaces, updater)
     app.router.add_route("*", "/{tail:.*}", dispatch)
 
-    async def enforce_deadlines(app: web.Application) -> AsyncIterator[None]:
-        ticker = asyncio.create_task(deadlines.run(), name="deadlines")
-        yield
-        ticker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticker
+    async def background(app: web.Application) -> AsyncIterator[None]:
+        async with updater:
+            tasks = [
+                asyncio.create_task(deadlines.run(), name="deadlines"),
+                asyncio.create_task(updater.run(), name="updater"),
+            ]
+            yield
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
-    app.cleanup_ctx.append(enforce_deadlines)
+    app.cleanup_ctx.append(background)
     return app
 
 

@@ -20,7 +20,8 @@ recomputed by walking the disk; two nodes holding the same records at the same t
 the same suffix hash whatever order the writes arrived in. A suffix with no records is absent.
 
 Stored value (sub-database "suffixes", key: namespace 1 byte + partition 4 bytes big-endian +
-suffix 2 bytes big-endian, namespace b"o" for objects): sum 16 bytes + record count 8 bytes,
+suffix 2 bytes big-endian, namespace b"o" for objects, b"c" for the container keyspace and b"a" for
+the account keyspace, each over its own keys: containers.py): sum 16 bytes + record count 8 bytes,
 both big-endian. The count lets an emptied suffix disappear instead of lingering as zero.
 """
 
@@ -36,6 +37,9 @@ MODULUS = 2**128
 KIND_DATA = b"d"
 KIND_TOMBSTONE = b"t"
 NAMESPACE_OBJECTS = b"o"
+NAMESPACE_CONTAINERS = b"c"
+NAMESPACE_ACCOUNTS = b"a"
+NAMESPACES = {"object": NAMESPACE_OBJECTS, "container": NAMESPACE_CONTAINERS, "account": NAMESPACE_ACCOUNTS}
 
 _VALUE = struct.Struct(">16sQ")
 _KEY_SUFFIX = struct.Struct(">H")
@@ -55,10 +59,13 @@ def suffix_text(suffix: int) -> str:
 
 def entry_hash(key: bytes, timestamp: Timestamp, tombstone: bool) -> int:
     """The 128-bit contribution of one record to its suffix hash."""
-    kind = KIND_TOMBSTONE if tombstone else KIND_DATA
-    digest = hashlib.blake2b(
-        key + timestamp.packed + kind, digest_size=16, person=b"dolmen-entry-v1"
-    ).digest()
+    return state_hash(key, timestamp.packed + (KIND_TOMBSTONE if tombstone else KIND_DATA))
+
+
+def state_hash(key: bytes, state: bytes) -> int:
+    """The contribution of the record under `key` in `state`: bytes that change whenever a newer
+    write changes the record (timestamps and kind; containers.py defines its records' states)."""
+    digest = hashlib.blake2b(key + state, digest_size=16, person=b"dolmen-entry-v1").digest()
     return int.from_bytes(digest, "big")
 
 

@@ -1,0 +1,217 @@
+"""Container role handlers (`X-Backend-Role: container`, PROTOCOL.md "Container server").
+
+    PUT|POST|DELETE|HEAD|GET /<device>/<partition>/<account>/<container>   the container, its listing
+    PUT|DELETE /<device>/<partition>/<account>/<container>/<object>        object entry updates
+
+`record_*` handlers serve containers and accounts alike (account_server.py uses them too):
+the two differ only in their header names, their children and what they report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from dolmen.storage_node.containers import CONTAINER, SIZE_MAX, Info, ObjectEntry
+from dolmen.storage_node.errors import BadRequest, MethodNotAllowed
+from dolmen.storage_node.handler_context import (
+    context,
+    decimal_header,
+    disk,
+    keyspaces_for,
+    prefixed_metadata,
+    required_timestamp,
+)
+from dolmen.storage_node.listing_formats import CONTENT_TYPES, render
+from dolmen.storage_node.listings import parse_listing_query
+from dolmen.storage_node.request_paths import NamePath, parse_name_path, split_target
+from dolmen.storage_node.updates import parse_replica
+
+from dolmen.limits import STORAGE_POLICY_INDEX_MAX
+
+Handler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
+LISTING_HEADER = "X-Backend-Listing"
+META_PREFIXES = {"container": "X-Container-Meta-", "account": "X-Account-Meta-"}
+
+
+def role_path(path: str, role: str) -> NamePath:
+    """The path of a container (with an optional object) or an account (with an optional container)."""
+    where = parse_name_path(path)
+    if role == CONTAINER and where.container is None:
+        raise BadRequest("the container role needs /<device>/<partition>/<account>/<container>[/<object>]")
+    if role != CONTAINER and where.obj is not None:
+        raise BadRequest("the account role needs /<device>/<partition>/<account>[/<container>]")
+    return where
+
+
+def record_name(where: NamePath, role: str) -> str | None:
+    """The container name of a container record; None for an account record."""
+    return where.container if role == CONTAINER else None
+
+
+def is_child(where: NamePath, role: str) -> bool:
+    """Whether the path names an entry of the record (an object entry, a container row)."""
+    return where.obj is not None if role == CONTAINER else where.container is not None
+
+
+def info_headers(info: Info, role: str) -> dict[str, str]:
+    """HEAD and GET headers of a container or account record."""
+    headers = {
+        "X-Timestamp": info.created.normal,
+        "X-Backend-Put-Timestamp": info.put_timestamp.internal,
+        "X-Backend-Delete-Timestamp": info.delete_timestamp.internal,
+        "X-Backend-Timestamp": info.newest.internal,
+    }
+    if role == CONTAINER:
+        headers["X-Container-Object-Count"] = str(info.object_count)
+        headers["X-Container-Bytes-Used"] = str(info.bytes_used)
+        headers["X-Backend-Storage-Policy-Index"] = str(info.policy_index)
+    else:
+        headers["X-Account-Container-Count"] = str(info.container_count)
+        headers["X-Account-Object-Count"] = str(info.object_count)
+        headers["X-Account-Bytes-Used"] = str(info.bytes_used)
+    prefix = META_PREFIXES[role]
+    for name, value in info.public_metadata().items():
+        headers[f"{prefix}{name}"] = value
+    return headers
+
+
+async def record_put(request: web.Request, where: NamePath, role: str) -> web.StreamResponse:
+    ctx = context(request)
+    headers = request.headers
+    created = await disk(
+        ctx,
+        keyspaces_for(ctx, where.device).put(
+            role,
+            where.partition,
+            where.account,
+            record_name(where, role),
+            required_timestamp(headers),
+            metadata=prefixed_metadata(headers, META_PREFIXES[role]),
+            policy_index=decimal_header(
+                headers, "X-Backend-Storage-Policy-Index", maximum=STORAGE_POLICY_INDEX_MAX, default=0
+            ),
+            account_replica=parse_replica(headers, "X-Backend-Account-") if role == CONTAINER else None,
+        ),
+    )
+    return web.Response(status=201 if created else 202)
+
+
+async def record_post(request: web.Request, where: NamePath, role: str) -> web.StreamResponse:
+    ctx = context(request)
+    info = await disk(
+        ctx,
+        keyspaces_for(ctx, where.device).post(
+            role,
+            where.partition,
+            where.account,
+            record_name(where, role),
+            required_timestamp(request.headers),
+            metadata=prefixed_metadata(request.headers, META_PREFIXES[role]),
+        ),
+    )
+    return web.Response(status=204, headers={"X-Backend-Timestamp": info.newest.internal})
+
+
+async def record_delete(request: web.Request, where: NamePath, role: str) -> web.StreamResponse:
+    ctx = context(request)
+    info = await disk(
+        ctx,
+        keyspaces_for(ctx, where.device).delete(
+            role,
+            where.partition,
+            where.account,
+            record_name(where, role),
+            required_timestamp(request.headers),
+        ),
+    )
+    return web.Response(status=204, headers={"X-Backend-Timestamp": info.newest.internal})
+
+
+async def record_head_or_get(request: web.Request, where: NamePath, role: str) -> web.StreamResponse:
+    """HEAD: the record's headers; GET: its listing (PROTOCOL.md: formats, query, internal form)."""
+    ctx = context(request)
+    keyspaces = keyspaces_for(ctx, where.device)
+    name = record_name(where, role)
+    if request.method == "HEAD":
+        info = await disk(ctx, keyspaces.head(role, where.partition, where.account, name))
+        return web.Response(status=204, headers=info_headers(info, role))
+    query = parse_listing_query(split_target(request.raw_path)[1])
+    listing_form = request.headers.get(LISTING_HEADER)
+    if listing_form not in (None, "internal"):
+        raise BadRequest(f"{LISTING_HEADER} must be 'internal'")
+    internal = listing_form == "internal"
+    if internal and query.delimiter:
+        raise BadRequest("the internal listing takes no delimiter: roll-ups come after the merge")
+    info, entries = await disk(
+        ctx, keyspaces.listing(role, where.partition, where.account, name, query, internal=internal)
+    )
+    listing_format = "json" if internal else query.format
+    headers = info_headers(info, role)
+    if listing_format == "plain" and not entries:
+        return web.Response(status=204, headers=headers)
+    body = render(entries, listing_format, internal=internal, role=role, name=name or where.account)
+    headers["Content-Type"] = CONTENT_TYPES[listing_format]
+    return web.Response(status=200, headers=headers, body=body)
+
+
+# --- the container role ----------------------------------------------------------------
+
+
+async def container_put(request: web.Request, path: str) -> web.StreamResponse:
+    where = role_path(path, CONTAINER)
+    if not is_child(where, CONTAINER):
+        return await record_put(request, where, CONTAINER)
+    headers = request.headers
+    entry = ObjectEntry(
+        name=where.obj or "",
+        timestamp=required_timestamp(headers),
+        deleted=False,
+        size=decimal_header(headers, "X-Size", maximum=SIZE_MAX),
+        etag=headers.get("X-Etag", ""),
+        content_type=headers.get("X-Content-Type", ""),
+    )
+    return await _entry_update(request, where, entry)
+
+
+async def container_delete(request: web.Request, path: str) -> web.StreamResponse:
+    where = role_path(path, CONTAINER)
+    if not is_child(where, CONTAINER):
+        return await record_delete(request, where, CONTAINER)
+    entry = ObjectEntry(name=where.obj or "", timestamp=required_timestamp(request.headers), deleted=True)
+    return await _entry_update(request, where, entry)
+
+
+async def _entry_update(request: web.Request, where: NamePath, entry: ObjectEntry) -> web.StreamResponse:
+    ctx = context(request)
+    assert where.container is not None
+    applied = await disk(
+        ctx,
+        keyspaces_for(ctx, where.device).update_object(
+            where.partition, where.account, where.container, entry
+        ),
+    )
+    return web.Response(status=201 if applied else 202)
+
+
+async def container_post(request: web.Request, path: str) -> web.StreamResponse:
+    where = role_path(path, CONTAINER)
+    if is_child(where, CONTAINER):
+        raise MethodNotAllowed("POST applies to the container, not to an object entry")
+    return await record_post(request, where, CONTAINER)
+
+
+async def container_head_or_get(request: web.Request, path: str) -> web.StreamResponse:
+    where = role_path(path, CONTAINER)
+    if is_child(where, CONTAINER):
+        raise MethodNotAllowed("object entries are read through the container's listing")
+    return await record_head_or_get(request, where, CONTAINER)
+
+
+HANDLERS: dict[str, Handler] = {
+    "PUT": container_put,
+    "POST": container_post,
+    "DELETE": container_delete,
+    "HEAD": container_head_or_get,
+    "GET": container_head_or_get,
+}

@@ -1,0 +1,745 @@
+"""Container and account records in a device's LMDB environment, beside its objects.
+
+Shares the device's environment, thread pool and group commit (DeviceStore.read / submit):
+an entry change, the container's stats and its suffix hash change in one nested transaction
+of a shared synced commit, so stats are exact whatever the concurrency and a crash keeps
+all or none of a change.
+
+Keyspaces (sub-databases; partitions are those of the role's own ring):
+
+    containers          partition 4 | container digest 16       -> Info (JSON)
+    container_objects   partition 4 | container digest 16 | name part (keycodec) -> ObjectEntry
+    accounts            partition 4 | account digest 16         -> Info (JSON)
+    account_containers  partition 4 | account digest 16 | container name UTF-8 -> ContainerRow
+    reports             containers key -> b"": containers whose stats their account has not seen
+    pending             object key -> PendingUpdate (updates.py): unacknowledged container updates
+
+Every record has timestamps and the newest wins, whatever order writes arrive in: object
+entries (a deleted one stays a tombstone entry until reclaimed, so an older PUT cannot
+resurrect it), container rows (put and delete timestamps merge by maximum), and metadata
+item by item (an empty value is a removal, remembered with its timestamp). A container or
+account is live while its put timestamp is newer than its delete timestamp.
+
+Auto-creation: containers and accounts are created only by an explicit PUT, except in
+system accounts (names starting with "."): there an object entry update creates its
+container and a container row creates its account (at the update's timestamp).
+
+Suffix hashes (suffixes.py) cover both keyspaces, namespaces "c" and "a": each entry or row
+contributes the hash of its key and its state (timestamps and kind); each container or account
+record contributes its put and delete timestamps, policy index and metadata item timestamps.
+Stats are not hashed: they follow from the entries.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from itertools import takewhile
+from typing import Any, cast
+
+import lmdb
+from dolmen.storage_node import keycodec, suffixes
+from dolmen.storage_node.device import AlsoChange, DeviceStore, stored_bytes
+from dolmen.storage_node.errors import BadRequest, Conflict, NotEmpty, NotFound
+from dolmen.storage_node.listings import ListingQuery, Subdir, in_name_order, list_names, seek_high, seek_low
+from dolmen.storage_node.records import CONTENT_TYPE_BYTES_MAX, ObjectRecord, check_metadata
+from dolmen.storage_node.timestamps import ZERO, Timestamp
+from dolmen.storage_node.updates import PendingUpdate, Replica, decode_pending, encode_pending
+
+from dolmen.limits import (
+    CONTAINER_NAME_BYTES_MAX,
+    ETAG_BYTES_MAX,
+    LMDB_KEY_BYTES_MAX,
+    METADATA_REMOVALS_KEPT_MAX,
+    OBJECT_NAME_BYTES_MAX,
+)
+
+CONTAINER = "container"
+ACCOUNT = "account"
+SIZE_MAX = 2**63 - 1  # X-Size and stats fit a signed 64-bit integer (as Swift's SQLite)
+
+
+def is_system_account(account: str) -> bool:
+    """System accounts hold the platform's own records; they auto-create (see the module docstring)."""
+    return account.startswith(".")
+
+
+# --- values ---------------------------------------------------------------------------
+
+
+Metadata = dict[str, tuple[str, Timestamp]]
+
+
+@dataclass(frozen=True, slots=True)
+class Info:
+    """A container or an account: timestamps, metadata with per-item timestamps, exact stats."""
+
+    account: str
+    container: str | None
+    created: Timestamp
+    put_timestamp: Timestamp
+    delete_timestamp: Timestamp = ZERO
+    metadata: Metadata = field(default_factory=dict)
+    object_count: int = 0
+    bytes_used: int = 0
+    container_count: int = 0  # accounts: live container rows
+    policy_index: int = 0  # containers
+    account_replica: Replica | None = None  # containers: where their stats are reported
+    changes: int = 0  # containers: bumped by every change a stats report carries
+
+    @property
+    def live(self) -> bool:
+        return self.put_timestamp > self.delete_timestamp
+
+    @property
+    def newest(self) -> Timestamp:
+        """The newest timestamp of anything in the record (X-Backend-Timestamp)."""
+        return max([self.put_timestamp, self.delete_timestamp, *(ts for _, ts in self.metadata.values())])
+
+    def public_metadata(self) -> dict[str, str]:
+        return {name: value for name, (value, _ts) in self.metadata.items() if value}
+
+    def state(self) -> bytes:
+        """What the suffix hash covers: every timestamp a newer write can change."""
+        items = b"".join(
+            name.encode("utf-8") + b"\0" + ts.packed for name, (_value, ts) in sorted(self.metadata.items())
+        )
+        return (
+            self.put_timestamp.packed
+            + self.delete_timestamp.packed
+            + struct.pack(">I", self.policy_index)
+            + items
+        )
+
+
+def encode_info(info: Info) -> bytes:
+    return json.dumps(
+        {
+            "a": info.account,
+            "c": info.container,
+            "created": info.created.internal,
+            "put": info.put_timestamp.internal,
+            "delete": info.delete_timestamp.internal,
+            "meta": {name: [value, ts.internal] for name, (value, ts) in info.metadata.items()},
+            "objects": info.object_count,
+            "bytes": info.bytes_used,
+            "containers": info.container_count,
+            "policy": info.policy_index,
+            "report_to": None if info.account_replica is None else info.account_replica.as_json(),
+            "changes": info.changes,
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+
+
+def decode_info(value: bytes) -> Info:
+    data = json.loads(value)
+    return Info(
+        account=data["a"],
+        container=data["c"],
+        created=Timestamp.parse(data["created"]),
+        put_timestamp=Timestamp.parse(data["put"]),
+        delete_timestamp=Timestamp.parse(data["delete"]),
+        metadata={name: (value, Timestamp.parse(ts)) for name, (value, ts) in data["meta"].items()},
+        object_count=data["objects"],
+        bytes_used=data["bytes"],
+        container_count=data["containers"],
+        policy_index=data["policy"],
+        account_replica=None if data["report_to"] is None else Replica.from_json(data["report_to"]),
+        changes=data["changes"],
+    )
+
+
+def merge_metadata(stored: Metadata, incoming: dict[str, str], timestamp: Timestamp) -> Metadata:
+    """Item by item, the newest timestamp wins; an empty value removes the item (remembered).
+
+    Live items must stay within Swift's limits (InvalidMetadata); only the newest
+    METADATA_REMOVALS_KEPT_MAX removals are remembered.
+    """
+    merged = dict(stored)
+    for name, value in incoming.items():
+        current = merged.get(name)
+        if current is None or current[1] < timestamp:
+            merged[name] = (value, timestamp)
+    check_metadata({name: value for name, (value, _ts) in merged.items() if value})
+    removals = sorted((ts, name) for name, (value, ts) in merged.items() if not value)
+    for _ts, name in removals[: max(len(removals) - METADATA_REMOVALS_KEPT_MAX, 0)]:
+        del merged[name]
+    return merged
+
+
+_ENTRY = struct.Struct(">16sBQHH")
+_ENTRY_DELETED = 1
+_ENTRY_NAME = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectEntry:
+    """An object as its container lists it; `deleted` entries are tombstones."""
+
+    name: str
+    timestamp: Timestamp
+    deleted: bool
+    size: int = 0
+    etag: str = ""
+    content_type: str = ""
+
+
+def encode_entry(entry: ObjectEntry, *, hashed_key: bool) -> bytes:
+    etag, content_type = entry.etag.encode("utf-8"), entry.content_type.encode("utf-8")
+    flags = (_ENTRY_DELETED if entry.deleted else 0) | (_ENTRY_NAME if hashed_key else 0)
+    head = _ENTRY.pack(entry.timestamp.packed, flags, entry.size, len(etag), len(content_type))
+    return head + etag + content_type + (entry.name.encode("utf-8") if hashed_key else b"")
+
+
+def decode_entry(name: bytes, value: bytes) -> ObjectEntry:
+    """The entry stored as `value`; `name` is its full name (as in_name_order yields it)."""
+    packed, flags, size, etag_bytes, content_type_bytes = _ENTRY.unpack_from(value)
+    offset = _ENTRY.size
+    etag = value[offset : offset + etag_bytes].decode("utf-8")
+    offset += etag_bytes
+    content_type = value[offset : offset + content_type_bytes].decode("utf-8")
+    return ObjectEntry(
+        name.decode("utf-8"), Timestamp.unpack(packed), bool(flags & _ENTRY_DELETED), size, etag, content_type
+    )
+
+
+def entry_is_live(value: bytes) -> bool:
+    return not value[16] & _ENTRY_DELETED
+
+
+def entry_full_name(part: bytes, value: bytes) -> bytes:
+    """The full name of the entry under key name part `part` (hashed keys keep it in the value)."""
+    if not value[16] & _ENTRY_NAME:
+        return part
+    _packed, _flags, _size, etag_bytes, content_type_bytes = _ENTRY.unpack_from(value)
+    return bytes(value[_ENTRY.size + etag_bytes + content_type_bytes :])
+
+
+_ROW = struct.Struct(">16s16sQQ")
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerRow:
+    """A container as its account lists it: the timestamps and stats its replica last reported."""
+
+    name: str
+    put_timestamp: Timestamp
+    delete_timestamp: Timestamp
+    object_count: int
+    bytes_used: int
+
+    @property
+    def live(self) -> bool:
+        return self.put_timestamp > self.delete_timestamp
+
+    @property
+    def timestamp(self) -> Timestamp:
+        return max(self.put_timestamp, self.delete_timestamp)
+
+
+def encode_row(row: ContainerRow) -> bytes:
+    return _ROW.pack(row.put_timestamp.packed, row.delete_timestamp.packed, row.object_count, row.bytes_used)
+
+
+def decode_row(name: bytes, value: bytes) -> ContainerRow:
+    put, delete, count, used = _ROW.unpack(value)
+    return ContainerRow(name.decode("utf-8"), Timestamp.unpack(put), Timestamp.unpack(delete), count, used)
+
+
+def _row_name(part: bytes, value: bytes) -> bytes:
+    return part  # container names (at most 256 bytes) always fit in the key
+
+
+def row_is_live(value: bytes) -> bool:
+    return value[:16] > value[16:32]  # packed timestamps sort as bytes
+
+
+# --- the store ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Role:
+    name: str
+    info_db: bytes
+    children_db: bytes
+    namespace: bytes
+
+
+_ROLES = {
+    CONTAINER: _Role(CONTAINER, b"containers", b"container_objects", suffixes.NAMESPACE_CONTAINERS),
+    ACCOUNT: _Role(ACCOUNT, b"accounts", b"account_containers", suffixes.NAMESPACE_ACCOUNTS),
+}
+
+
+def info_key(partition: int, account: str, container: str | None) -> bytes:
+    if container is None:
+        return keycodec.account_prefix(partition, account)
+    return keycodec.container_prefix(partition, account, container)
+
+
+class Keyspaces:
+    """The container and account records of one device (and its pending container updates).
+
+    Every method is a coroutine that runs one whole step in the device's pool or committer;
+    the errors are the engine's (InvalidName, NotFound, Conflict, NotEmpty, InvalidMetadata,
+    InsufficientStorage).
+    """
+
+    def __init__(self, store: DeviceStore) -> None:
+        self.store = store
+
+    # ---------------------------------------------------------------- containers and accounts
+
+    async def put(
+        self,
+        role: str,
+        partition: int,
+        account: str,
+        container: str | None,
+        timestamp: Timestamp,
+        *,
+        metadata: dict[str, str],
+        policy_index: int = 0,
+        account_replica: Replica | None = None,
+    ) -> bool:
+        """Create (True) or update (False) a container or account: the put timestamp and metadata merge.
+
+        Raises Conflict if a live container has another policy index, or if the record stays
+        deleted (a PUT older than its delete).
+        """
+        key = info_key(partition, account, container)
+        merge_metadata({}, metadata, timestamp)  # refuse bad metadata before queueing
+
+        def apply(txn: lmdb.Transaction) -> tuple[bool, list[str]]:
+            stored = self._get_info(txn, role, key)
+            if stored is None:
+                info = Info(
+                    account,
+                    container,
+                    created=timestamp,
+                    put_timestamp=timestamp,
+                    metadata=merge_metadata({}, metadata, timestamp),
+                    policy_index=policy_index,
+                    account_replica=account_replica,
+                )
+                self._put_info(txn, role, key, None, info)
+                return True, []
+            if stored.live and stored.policy_index != policy_index:
+                raise Conflict("the container exists with another storage policy", timestamp=stored.newest)
+            info = replace(
+                stored,
+                put_timestamp=max(stored.put_timestamp, timestamp),
+                metadata=merge_metadata(stored.metadata, metadata, timestamp),
+                account_replica=account_replica or stored.account_replica,
+            )
+            if not info.live:
+                raise Conflict("deleted at a later timestamp", timestamp=stored.delete_timestamp)
+            created = not stored.live
+            if created:
+                info = replace(info, created=timestamp, policy_index=policy_index)
+            self._put_info(txn, role, key, stored, info)
+            return created, []
+
+        return await self.store.submit(apply)
+
+    async def post(
+        self,
+        role: str,
+        partition: int,
+        account: str,
+        container: str | None,
+        timestamp: Timestamp,
+        *,
+        metadata: dict[str, str],
+    ) -> Info:
+        """Merge metadata into a live container or account; NotFound if none."""
+        key = info_key(partition, account, container)
+        merge_metadata({}, metadata, timestamp)
+
+        def apply(txn: lmdb.Transaction) -> tuple[Info, list[str]]:
+            stored = self._live_info(txn, role, key)
+            info = replace(stored, metadata=merge_metadata(stored.metadata, metadata, timestamp))
+            self._put_info(txn, role, key, stored, info)
+            return info, []
+
+        return await self.store.submit(apply)
+
+    async def delete(
+        self, role: str, partition: int, account: str, container: str | None, timestamp: Timestamp
+    ) -> Info:
+        """Mark a live, empty container or account deleted at `timestamp`.
+
+        Raises NotFound (none live), NotEmpty (it lists objects / containers), Conflict (the
+        record was put at or after `timestamp`).
+        """
+        key = info_key(partition, account, container)
+
+        def apply(txn: lmdb.Transaction) -> tuple[Info, list[str]]:
+            stored = self._live_info(txn, role, key)
+            count = stored.object_count if role == CONTAINER else stored.container_count
+            if count:
+                header = "X-Container-Object-Count" if role == CONTAINER else "X-Account-Container-Count"
+                raise NotEmpty(
+                    f"the {role} is not empty", timestamp=stored.newest, count=count, count_header=header
+                )
+            if stored.put_timestamp >= timestamp:
+                raise Conflict(f"the {role} was put at or after this delete", timestamp=stored.put_timestamp)
+            info = replace(stored, delete_timestamp=timestamp)
+            self._put_info(txn, role, key, stored, info)
+            return info, []
+
+        return await self.store.submit(apply)
+
+    async def head(self, role: str, partition: int, account: str, container: str | None) -> Info:
+        """The live container or account; NotFound (with the delete timestamp if deleted)."""
+        key = info_key(partition, account, container)
+        return await self.store.read(lambda txn: self._live_info(txn, role, key))
+
+    async def listing(
+        self,
+        role: str,
+        partition: int,
+        account: str,
+        container: str | None,
+        query: ListingQuery,
+        *,
+        internal: bool,
+    ) -> tuple[Info, list[ObjectEntry | ContainerRow | Subdir]]:
+        """The container's objects or the account's containers that `query` selects, with the record.
+
+        `internal` lists tombstones too. NotFound if the container or account is not live.
+        """
+        key = info_key(partition, account, container)
+        meta = _ROLES[role]
+        decode: Callable[[bytes, bytes], Any] = decode_entry if role == CONTAINER else decode_row
+        live = entry_is_live if role == CONTAINER else row_is_live
+        full_name = entry_full_name if role == CONTAINER else _row_name
+        db = self.store.db(meta.children_db)
+
+        def read(txn: lmdb.Transaction) -> tuple[Info, list[ObjectEntry | ContainerRow | Subdir]]:
+            info = self._live_info(txn, role, key)
+            with txn.cursor(db=db) as cursor:
+                rows = list_names(
+                    _CursorNames(cursor, key, full_name),
+                    query,
+                    listed=(lambda value: True) if internal else live,
+                )
+            return info, [row if isinstance(row, Subdir) else decode(row.name, row.entry) for row in rows]
+
+        return await self.store.read(read)
+
+    # ---------------------------------------------------------------- entries and rows
+
+    async def update_object(self, partition: int, account: str, container: str, entry: ObjectEntry) -> bool:
+        """Apply an object entry update: True if applied, False if a newer (or the same) entry is stored.
+
+        NotFound if the container is not live (system accounts create it).
+        """
+        (applied,) = await self.update_objects(partition, account, container, [entry])
+        return applied
+
+    async def update_objects(
+        self, partition: int, account: str, container: str, entries: list[ObjectEntry]
+    ) -> list[bool]:
+        """Apply several entry updates of one container in one change (all or none); see update_object."""
+        container_key = info_key(partition, account, container)
+        prepared = []
+        for entry in entries:
+            check_entry(entry)
+            name = keycodec.encode_name(
+                entry.name, what="object", bytes_max=OBJECT_NAME_BYTES_MAX, slash_allowed=True
+            )
+            key = container_key + keycodec.name_part(name)
+            prepared.append((entry, key, encode_entry(entry, hashed_key=keycodec.is_hashed(key))))
+        db = self.store.db(b"container_objects")
+        skip = len(container_key)
+
+        def apply(txn: lmdb.Transaction) -> tuple[list[bool], list[str]]:
+            newest = max((entry.timestamp for entry in entries), default=ZERO)
+            stored = self._info_for_child(txn, CONTAINER, container_key, account, container, newest)
+            count, used = stored.object_count, stored.bytes_used
+            applied = []
+            for entry, key, value in prepared:
+                old_value = txn.get(key, db=db)
+                old = None
+                if old_value is not None:
+                    old_bytes = stored_bytes(old_value)
+                    old = decode_entry(entry_full_name(key[skip:], old_bytes), old_bytes)
+                    assert old.name == entry.name, "two long names share a digest key"
+                    if old.timestamp >= entry.timestamp:
+                        applied.append(False)
+                        continue
+                txn.put(key, value, db=db)
+                if old is not None and not old.deleted:
+                    count, used = count - 1, used - old.size
+                if not entry.deleted:
+                    count, used = count + 1, used + entry.size
+                self.store.update_suffix(
+                    txn,
+                    suffixes.NAMESPACE_CONTAINERS,
+                    key,
+                    remove=None if old is None else suffixes.entry_hash(key, old.timestamp, old.deleted),
+                    add=suffixes.entry_hash(key, entry.timestamp, entry.deleted),
+                )
+                applied.append(True)
+            info = replace(stored, object_count=count, bytes_used=used)
+            self._put_info(txn, CONTAINER, container_key, stored, info)
+            return applied, []
+
+        return await self.store.submit(apply)
+
+    async def update_container_row(self, partition: int, account: str, row: ContainerRow) -> None:
+        """Merge a container replica's report: timestamps by maximum, stats as reported.
+
+        NotFound if the account is not live (system accounts create it).
+        """
+        account_key = info_key(partition, account, None)
+        key = account_key + keycodec.encode_name(
+            row.name, what="container", bytes_max=CONTAINER_NAME_BYTES_MAX, slash_allowed=False
+        )
+        if not 0 <= row.object_count <= SIZE_MAX or not 0 <= row.bytes_used <= SIZE_MAX:
+            raise BadRequest("container stats out of range")
+        db = self.store.db(b"account_containers")
+
+        def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
+            stored = self._info_for_child(txn, ACCOUNT, account_key, account, None, row.timestamp)
+            old_value = txn.get(key, db=db)
+            old = None if old_value is None else decode_row(key[len(account_key) :], stored_bytes(old_value))
+            new = row
+            if old is not None:
+                new = replace(
+                    row,
+                    put_timestamp=max(old.put_timestamp, row.put_timestamp),
+                    delete_timestamp=max(old.delete_timestamp, row.delete_timestamp),
+                )
+            txn.put(key, encode_row(new), db=db)
+            containers, count, used = stored.container_count, stored.object_count, stored.bytes_used
+            if old is not None and old.live:
+                containers, count, used = containers - 1, count - old.object_count, used - old.bytes_used
+            if new.live:
+                containers, count, used = containers + 1, count + new.object_count, used + new.bytes_used
+            info = replace(stored, container_count=containers, object_count=count, bytes_used=used)
+            self._put_info(txn, ACCOUNT, account_key, stored, info)
+            self.store.update_suffix(
+                txn,
+                suffixes.NAMESPACE_ACCOUNTS,
+                key,
+                remove=None if old is None else _row_hash(key, old),
+                add=_row_hash(key, new),
+            )
+            return None, []
+
+        await self.store.submit(apply)
+
+    # ---------------------------------------------------------------- pending container updates
+
+    def pending_change(self, make: Callable[[ObjectRecord], PendingUpdate]) -> AlsoChange:
+        """The change that queues `make(record)` in the same transaction as its object record."""
+        db = self.store.db(b"pending")
+
+        def also(txn: lmdb.Transaction, record: ObjectRecord) -> None:
+            txn.put(record.key, encode_pending(make(record)), db=db)
+
+        return also
+
+    async def due_updates(self, *, now_s: float, limit: int) -> list[tuple[bytes, PendingUpdate]]:
+        """Up to `limit` pending updates due at `now_s`, in key order."""
+        db = self.store.db(b"pending")
+
+        def read(txn: lmdb.Transaction) -> list[tuple[bytes, PendingUpdate]]:
+            due = []
+            for key, value in txn.cursor(db=db):
+                update = decode_pending(stored_bytes(value))
+                if update.next_attempt_s <= now_s:
+                    due.append((bytes(key), update))
+                    if len(due) >= limit:
+                        break
+            return due
+
+        return await self.store.read(read)
+
+    async def pending_count(self) -> int:
+        db = self.store.db(b"pending")
+        return await self.store.read(lambda txn: txn.stat(db)["entries"])
+
+    def forget_update(self, key: bytes, update: PendingUpdate) -> None:
+        """Drop a pending update its container replica acknowledged, unless a newer one replaced it.
+
+        Not awaited: it rides on the next commit (a crash before it only means one idempotent resend).
+        """
+        self.store.submit_nowait(self._settle(key, update, None))
+
+    async def retry_later(self, key: bytes, update: PendingUpdate, retried: PendingUpdate) -> None:
+        """Replace `update` by `retried` (more attempts, later due), unless a newer one replaced it."""
+        await self.store.submit(self._settle(key, update, retried))
+
+    def _settle(
+        self, key: bytes, update: PendingUpdate, retried: PendingUpdate | None
+    ) -> Callable[[lmdb.Transaction], tuple[None, list[str]]]:
+        db = self.store.db(b"pending")
+
+        def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
+            value = txn.get(key, db=db)
+            if value is not None and decode_pending(stored_bytes(value)).timestamp == update.timestamp:
+                if retried is None:
+                    txn.delete(key, db=db)
+                else:
+                    txn.put(key, encode_pending(retried), db=db)
+            return None, []
+
+        return apply
+
+    # ---------------------------------------------------------------- stats reports
+
+    async def due_reports(self, *, limit: int) -> list[tuple[bytes, Info]]:
+        """Up to `limit` containers whose stats their account replica has not acknowledged yet."""
+        reports, containers = self.store.db(b"reports"), self.store.db(b"containers")
+
+        def read(txn: lmdb.Transaction) -> list[tuple[bytes, Info]]:
+            due = []
+            for key in txn.cursor(db=reports).iternext(values=False):
+                value = txn.get(key, db=containers)
+                if value is not None:
+                    due.append((bytes(key), decode_info(stored_bytes(value))))
+                if len(due) >= limit:
+                    break
+            return due
+
+        return await self.store.read(read)
+
+    async def reported(self, key: bytes, info: Info) -> None:
+        """The account replica acknowledged `info`: done unless the container changed since."""
+        reports, containers = self.store.db(b"reports"), self.store.db(b"containers")
+
+        def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
+            value = txn.get(key, db=containers)
+            if value is None or decode_info(stored_bytes(value)).changes == info.changes:
+                txn.delete(key, db=reports)
+            return None, []
+
+        await self.store.submit(apply)
+
+    # ---------------------------------------------------------------- in the committer or a read
+
+    def _get_info(self, txn: lmdb.Transaction, role: str, key: bytes) -> Info | None:
+        value = txn.get(key, db=self.store.db(_ROLES[role].info_db))
+        return None if value is None else decode_info(stored_bytes(value))
+
+    def _live_info(self, txn: lmdb.Transaction, role: str, key: bytes) -> Info:
+        info = self._get_info(txn, role, key)
+        if info is None:
+            raise NotFound(f"no such {role}")
+        if not info.live:
+            raise NotFound(f"{role} deleted", timestamp=info.delete_timestamp)
+        return info
+
+    def _info_for_child(
+        self,
+        txn: lmdb.Transaction,
+        role: str,
+        key: bytes,
+        account: str,
+        container: str | None,
+        timestamp: Timestamp,
+    ) -> Info:
+        """The live record an entry or row goes into; created first in system accounts."""
+        info = self._get_info(txn, role, key)
+        if info is not None and info.live:
+            return info
+        if not is_system_account(account):
+            raise NotFound(f"no live {role}", timestamp=None if info is None else info.delete_timestamp)
+        if info is None:
+            created = Info(account, container, created=timestamp, put_timestamp=timestamp)
+        elif timestamp > info.delete_timestamp:
+            created = replace(info, created=timestamp, put_timestamp=timestamp)
+        else:
+            raise NotFound(f"{role} deleted later", timestamp=info.delete_timestamp)
+        self._put_info(txn, role, key, info, created)
+        return created
+
+    def _put_info(self, txn: lmdb.Transaction, role: str, key: bytes, old: Info | None, new: Info) -> None:
+        meta = _ROLES[role]
+        if (
+            role == CONTAINER
+            and new.account_replica is not None
+            and _reported_fields(old) != _reported_fields(new)
+        ):
+            new = replace(new, changes=new.changes + 1)
+            txn.put(key, b"", db=self.store.db(b"reports"))
+        txn.put(key, encode_info(new), db=self.store.db(meta.info_db))
+        self.store.update_suffix(
+            txn,
+            meta.namespace,
+            key,
+            remove=None if old is None else suffixes.state_hash(key, old.state()),
+            add=suffixes.state_hash(key, new.state()),
+        )
+
+
+def _reported_fields(info: Info | None) -> tuple[Any, ...]:
+    if info is None:
+        return ()
+    return (info.put_timestamp, info.delete_timestamp, info.object_count, info.bytes_used)
+
+
+def _row_hash(key: bytes, row: ContainerRow) -> int:
+    return suffixes.state_hash(key, row.put_timestamp.packed + row.delete_timestamp.packed)
+
+
+def check_entry(entry: ObjectEntry) -> None:
+    """BadRequest unless an entry update's fields are within bounds."""
+    if not 0 <= entry.size <= SIZE_MAX:
+        raise BadRequest("X-Size out of range")
+    if len(entry.etag.encode("utf-8")) > ETAG_BYTES_MAX:
+        raise BadRequest(f"X-Etag over {ETAG_BYTES_MAX} bytes")
+    if len(entry.content_type.encode("utf-8")) > CONTENT_TYPE_BYTES_MAX:
+        raise BadRequest(f"X-Content-Type over {CONTENT_TYPE_BYTES_MAX} bytes")
+
+
+class _CursorNames:
+    """A NameSource over one container's or account's children: a cursor under `key_prefix`."""
+
+    def __init__(
+        self, cursor: lmdb.Cursor, key_prefix: bytes, full_name: Callable[[bytes, bytes], bytes]
+    ) -> None:
+        self.cursor = cursor
+        self.key_prefix = key_prefix
+        self.skip = len(key_prefix)
+        self.full_name = full_name
+
+    def _parts(self, items: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
+        prefix, skip = self.key_prefix, self.skip
+        return (
+            (key[skip:], value) for key, value in takewhile(lambda item: item[0].startswith(prefix), items)
+        )
+
+    def ascending(self, start: bytes) -> Iterator[tuple[bytes, bytes]]:
+        if not self.cursor.set_range(self.key_prefix + seek_low(start)):
+            return
+        for name, value in in_name_order(
+            self._parts(cast(Iterator[tuple[bytes, bytes]], self.cursor.iternext())),
+            self.full_name,
+            descending=False,
+        ):
+            if name >= start:
+                yield name, value
+
+    def descending(self, stop: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        tail = seek_high(stop) if stop is not None else b"\xff" * (LMDB_KEY_BYTES_MAX - self.skip)
+        upper = self.key_prefix + tail
+        if self.cursor.set_range(upper):
+            if self.cursor.key() != upper and not self.cursor.prev():
+                return
+        elif not self.cursor.last():
+            return
+        for name, value in in_name_order(
+            self._parts(cast(Iterator[tuple[bytes, bytes]], self.cursor.iterprev())),
+            self.full_name,
+            descending=True,
+        ):
+            if stop is None or name < stop:
+                yield name, value

@@ -1,0 +1,91 @@
+"""What every role's handlers share: the node's context, the disk deadline, common header parsing."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from dolmen.storage_node.config import StorageNodeConfig
+from dolmen.storage_node.containers import Keyspaces
+from dolmen.storage_node.deadlines import Deadlines
+from dolmen.storage_node.device import DeviceStore
+from dolmen.storage_node.errors import BadRequest, UnknownDevice
+from dolmen.storage_node.timestamps import Timestamp
+from dolmen.storage_node.updater import Updater
+
+from dolmen.errors import DolmenError
+
+CONTEXT = web.AppKey("context", object)
+
+
+class DiskTimeout(DolmenError):
+    """A disk step took longer than disk_timeout_s (503; a write may still land, whole)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    config: StorageNodeConfig
+    stores: dict[str, DeviceStore]
+    signing_keys: dict[int, bytes]
+    clock: Callable[[], float]
+    deadlines: Deadlines
+    keyspaces: dict[str, Keyspaces]
+    updater: Updater
+
+
+def context(request: web.Request) -> Context:
+    return request.app[CONTEXT]  # type: ignore[return-value]
+
+
+def store_for(ctx: Context, device: str) -> DeviceStore:
+    store = ctx.stores.get(device)
+    if store is None:
+        raise UnknownDevice("this node does not serve that device")
+    return store
+
+
+def keyspaces_for(ctx: Context, device: str) -> Keyspaces:
+    keyspaces = ctx.keyspaces.get(device)
+    if keyspaces is None:
+        raise UnknownDevice("this node does not serve that device")
+    return keyspaces
+
+
+async def disk(ctx: Context, step: Awaitable[Any]) -> Any:
+    """Await one store call under disk_timeout_s (a cancelled write may still land, whole)."""
+    try:
+        with ctx.deadlines.within(ctx.config.disk_timeout_s):
+            return await step
+    except TimeoutError:
+        raise DiskTimeout("disk step timed out") from None
+
+
+def required_timestamp(headers: Mapping[str, str]) -> Timestamp:
+    text = headers.get("X-Timestamp")
+    if text is None:
+        raise BadRequest("X-Timestamp is required")
+    return Timestamp.parse(text)
+
+
+def prefixed_metadata(headers: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """Headers `<prefix><name>` as {lower-case name: value} (limits are checked by the engine)."""
+    prefix = prefix.lower()
+    return {
+        name[len(prefix) :].lower(): value
+        for name, value in headers.items()
+        if name.lower().startswith(prefix)
+    }
+
+
+def decimal_header(headers: Mapping[str, str], name: str, *, maximum: int, default: int | None = None) -> int:
+    """A non-negative decimal header up to `maximum`; BadRequest if missing (without default) or malformed."""
+    text = headers.get(name)
+    if text is None:
+        if default is None:
+            raise BadRequest(f"{name} is required")
+        return default
+    if not text.isascii() or not text.isdigit() or len(text) > 20 or int(text) > maximum:
+        raise BadRequest(f"{name} must be a decimal 0..{maximum}")
+    return int(text)

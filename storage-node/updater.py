@@ -1,0 +1,201 @@
+"""The node's own requests to other nodes: container updates and stats reports, and their retries.
+
+`Updater.send_update` is the request path's one try of a container update (bounded by
+container_update_timeout_s). `Updater.run` is the background work, one task per device
+and kind in a TaskGroup:
+
+* drain: every container_updater_interval_s (or as soon as a request queued one) read up
+  to CONTAINER_UPDATES_PER_PASS_MAX due pending updates and send them, at most
+  container_updater_concurrency at once; a 2xx drops the update, anything else (an error, a
+  timeout, a 404 from a container not yet created there) reschedules it with back-off. The
+  queue is in LMDB, so a restart resumes it.
+* report: every account_update_interval_s / 2, send the stats of each changed container to
+  its account replica; the mark is cleared once acknowledged (unless the container changed
+  again meanwhile), else kept and the replica's host skipped for a back-off. So the account
+  hears of a change at most about account_update_interval_s after it while it answers.
+
+Requests are signed with the node's outbound key. A cancel (shutdown) leaves every unacknowledged
+update or report in LMDB for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+
+import aiohttp
+from dolmen.storage_node.config import StorageNodeConfig
+from dolmen.storage_node.containers import Info, Keyspaces
+from dolmen.storage_node.updates import PendingUpdate, backoff_s
+from dolmen.storage_node.verbs import ROLE_HEADER
+
+from dolmen.limits import CONTAINER_UPDATES_PER_PASS_MAX, STATS_REPORTS_PER_PASS_MAX
+from dolmen.logs import request_id_var
+from dolmen.signing import sign_request
+
+log = logging.getLogger("dolmen.storage_node.updater")
+
+UPDATE_DONE = "done"
+UPDATE_QUEUED = "queued"
+UPDATE_NONE = "none"
+
+
+class Updater:
+    """Sends container updates and stats reports for every device of this node."""
+
+    def __init__(
+        self,
+        config: StorageNodeConfig,
+        keyspaces: Mapping[str, Keyspaces],
+        *,
+        key_id: int,
+        key: bytes,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.keyspaces = keyspaces
+        self.key_id = key_id
+        self.key = key
+        self.clock = clock
+        self._session: aiohttp.ClientSession | None = None
+        self._wake = {device: asyncio.Event() for device in keyspaces}
+        self._host_due_s: dict[str, float] = {}  # stats reports: account hosts backing off
+        self._host_failures: dict[str, int] = {}
+
+    async def __aenter__(self) -> Updater:
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=4 * self.config.container_updater_concurrency * len(self.keyspaces)
+            ),
+            skip_auto_headers=("Content-Type", "User-Agent"),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._session is not None
+        await self._session.close()
+
+    async def send(self, method: str, host: str, path: str, headers: dict[str, str]) -> int | None:
+        """One signed request; its status, or None if it failed or took over container_update_timeout_s."""
+        assert self._session is not None
+        headers = headers | {"X-Trans-Id": request_id_var.get() or "updater"}
+        headers |= sign_request(
+            self.key, key_id=self.key_id, method=method, path=path, headers=headers, now_s=self.clock()
+        )
+        try:
+            async with (
+                asyncio.timeout(self.config.container_update_timeout_s),
+                self._session.request(
+                    method, aiohttp.client.URL(f"http://{host}{path}", encoded=True), headers=headers
+                ) as answer,
+            ):
+                await answer.read()
+                return answer.status
+        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            log.info("updater.send_failed", extra={"host": host, "reason": type(error).__name__})
+            return None
+
+    async def send_update(self, device: str, key: bytes, update: PendingUpdate) -> str:
+        """The request path's try: UPDATE_DONE (dropped from the queue) or UPDATE_QUEUED (left to the drain task)."""
+        method, path, headers = update.request()
+        status = await self.send(method, update.replica.host, path, headers)
+        if status is not None and 200 <= status < 300:
+            self.keyspaces[device].forget_update(key, update)
+            return UPDATE_DONE
+        self._wake[device].set()
+        return UPDATE_QUEUED
+
+    async def run(self) -> None:
+        """The background tasks, until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            for device in self.keyspaces:
+                group.create_task(self._supervised(self._drain, device), name=f"updates-{device}")
+                group.create_task(self._supervised(self._report, device), name=f"reports-{device}")
+
+    async def _supervised(self, loop: Callable[[str], object], device: str) -> None:
+        """Run a pass loop; a failing pass is logged and the loop goes on after a pause."""
+        while True:
+            try:
+                await loop(device)  # type: ignore[misc]
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("updater.pass_failed", extra={"device": device})
+                await asyncio.sleep(self.config.container_updater_interval_s)
+
+    async def _drain(self, device: str) -> None:
+        keyspaces, config = self.keyspaces[device], self.config
+        limit = asyncio.Semaphore(config.container_updater_concurrency)
+        while True:
+            self._wake[device].clear()
+            due = await keyspaces.due_updates(now_s=self.clock(), limit=CONTAINER_UPDATES_PER_PASS_MAX)
+
+            async def one(key: bytes, update: PendingUpdate) -> None:
+                async with limit:
+                    method, path, headers = update.request()
+                    status = await self.send(method, update.replica.host, path, headers)
+                if status is not None and 200 <= status < 300:
+                    keyspaces.forget_update(key, update)
+                    return
+                retried = update.failed(
+                    now_s=self.clock(),
+                    base_s=config.container_update_backoff_s,
+                    max_s=config.container_update_backoff_s_max,
+                )
+                await keyspaces.retry_later(key, update, retried)
+
+            async with asyncio.TaskGroup() as group:
+                for key, update in due:
+                    group.create_task(one(key, update))
+            if len(due) >= CONTAINER_UPDATES_PER_PASS_MAX:
+                continue  # more are due: no pause
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(config.container_updater_interval_s):
+                    await self._wake[device].wait()
+
+    async def _report(self, device: str) -> None:
+        keyspaces, config = self.keyspaces[device], self.config
+        limit = asyncio.Semaphore(config.container_updater_concurrency)
+        while True:
+            await asyncio.sleep(config.account_update_interval_s / 2)
+            due = await keyspaces.due_reports(limit=STATS_REPORTS_PER_PASS_MAX)
+
+            async def one(key: bytes, info: Info) -> None:
+                replica = info.account_replica
+                assert replica is not None and info.container is not None
+                if self._host_due_s.get(replica.host, 0.0) > self.clock():
+                    return
+                async with limit:
+                    status = await self.send(
+                        "PUT", replica.host, replica.path(info.account, info.container), report_headers(info)
+                    )
+                if status is not None and 200 <= status < 300:
+                    self._host_failures.pop(replica.host, None)
+                    self._host_due_s.pop(replica.host, None)
+                    await keyspaces.reported(key, info)
+                    return
+                failures = self._host_failures.get(replica.host, 0) + 1
+                self._host_failures[replica.host] = failures
+                wait_s = backoff_s(
+                    failures, config.container_update_backoff_s, config.container_update_backoff_s_max
+                )
+                self._host_due_s[replica.host] = self.clock() + wait_s
+
+            async with asyncio.TaskGroup() as group:
+                for key, info in due:
+                    group.create_task(one(key, info))
+
+
+def report_headers(info: Info) -> dict[str, str]:
+    """The container row a container replica reports to its account replica (PROTOCOL.md)."""
+    return {
+        ROLE_HEADER: "account",
+        "X-Timestamp": max(info.put_timestamp, info.delete_timestamp).internal,
+        "X-Backend-Put-Timestamp": info.put_timestamp.internal,
+        "X-Backend-Delete-Timestamp": info.delete_timestamp.internal,
+        "X-Container-Object-Count": str(info.object_count),
+        "X-Container-Bytes-Used": str(info.bytes_used),
+    }

@@ -1,0 +1,170 @@
+"""Asynchronous updates between roles, pure: what to send where, and when to retry.
+
+Two kinds, both durable before they are first tried and dropped only after a 2xx answer:
+
+* an object replica's **container update** (PROTOCOL.md, "Container updates"): a
+  `PendingUpdate`, written in the same LMDB commit as the object record (sub-database
+  `pending`, keyed by the object key, so a newer write of the same object replaces an older
+  pending update: the queue holds at most one update per object on the device);
+* a container replica's **stats report** to its account replica (containers.py).
+
+A failed try is retried after `backoff_s(attempts)`; the updater (updater.py) does the I/O.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from urllib.parse import quote
+
+from dolmen.storage_node.config import DEVICE_NAME
+from dolmen.storage_node.errors import BadRequest
+from dolmen.storage_node.records import ObjectRecord
+from dolmen.storage_node.timestamps import Timestamp
+from dolmen.storage_node.verbs import ROLE_HEADER
+
+from dolmen.limits import PARTITION_MAX
+
+_PARTITION = re.compile(r"0|[1-9][0-9]{0,9}")
+_PORT = re.compile(r"[1-9][0-9]{0,4}")
+
+
+@dataclass(frozen=True, slots=True)
+class Replica:
+    """Where a replica of another role lives: `ip:port` of its node, its device and partition."""
+
+    host: str
+    device: str
+    partition: int
+
+    def path(self, *names: str) -> str:
+        """`/<device>/<partition>/<names percent-encoded>`: the raw path of a request to it."""
+        return "/" + "/".join([self.device, str(self.partition), *(quote(name, safe="") for name in names)])
+
+    def as_json(self) -> list[object]:
+        return [self.host, self.device, self.partition]
+
+    @classmethod
+    def from_json(cls, value: list[object]) -> Replica:
+        host, device, partition = value
+        assert isinstance(host, str) and isinstance(device, str) and isinstance(partition, int)
+        return cls(host, device, partition)
+
+
+def parse_replica(headers: Mapping[str, str], prefix: str) -> Replica | None:
+    """The replica named by `<prefix>Host`, `-Device`, `-Partition`: all three or none (BadRequest)."""
+    values = [headers.get(f"{prefix}{part}") for part in ("Host", "Device", "Partition")]
+    if all(value is None for value in values):
+        return None
+    host, device, partition = values
+    if host is None or device is None or partition is None:
+        raise BadRequest(f"{prefix}Host, -Device and -Partition go together")
+    address, colon, port = host.rpartition(":")
+    try:
+        ipaddress.ip_address(address.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        raise BadRequest(f"{prefix}Host must be ip:port") from None
+    if not colon or not _PORT.fullmatch(port) or int(port) > 65535:
+        raise BadRequest(f"{prefix}Host must be ip:port")
+    if not DEVICE_NAME.fullmatch(device):
+        raise BadRequest(f"{prefix}Device is not a device name")
+    if not _PARTITION.fullmatch(partition) or int(partition) > PARTITION_MAX:
+        raise BadRequest(f"{prefix}Partition must be a decimal 0..{PARTITION_MAX}")
+    return Replica(host, device, int(partition))
+
+
+@dataclass(frozen=True, slots=True)
+class PendingUpdate:
+    """One object write that its container replica has not acknowledged yet."""
+
+    replica: Replica
+    account: str
+    container: str
+    obj: str
+    timestamp: Timestamp
+    deleted: bool
+    size: int = 0
+    etag: str = ""
+    content_type: str = ""
+    attempts: int = 0
+    next_attempt_s: float = 0.0
+
+    def request(self) -> tuple[str, str, dict[str, str]]:
+        """(method, raw path, headers) of the object entry update (PROTOCOL.md, container server)."""
+        headers = {"X-Timestamp": self.timestamp.internal, ROLE_HEADER: "container"}
+        if self.deleted:
+            return "DELETE", self.replica.path(self.account, self.container, self.obj), headers
+        headers |= {"X-Size": str(self.size), "X-Etag": self.etag, "X-Content-Type": self.content_type}
+        return "PUT", self.replica.path(self.account, self.container, self.obj), headers
+
+    def failed(self, *, now_s: float, base_s: float, max_s: float) -> PendingUpdate:
+        """This update after one more failed try: due again after the back-off."""
+        attempts = self.attempts + 1
+        return replace(self, attempts=attempts, next_attempt_s=now_s + backoff_s(attempts, base_s, max_s))
+
+
+def update_for(
+    replica: Replica, account: str, container: str, obj: str, record: ObjectRecord, *, due_s: float
+) -> PendingUpdate:
+    """The container update an object record calls for; the updater takes it over from `due_s`
+    (after the request path had its try)."""
+    return PendingUpdate(
+        replica,
+        account,
+        container,
+        obj,
+        record.timestamp,
+        record.tombstone,
+        record.content_length,
+        record.etag,
+        record.content_type,
+        next_attempt_s=due_s,
+    )
+
+
+def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
+    """Seconds to wait after `attempts` failed tries: doubling from `base_s`, at most `max_s`."""
+    assert attempts >= 1 and 0 < base_s <= max_s
+    return min(base_s * 2 ** min(attempts - 1, 62), max_s)
+
+
+def encode_pending(update: PendingUpdate) -> bytes:
+    return json.dumps(
+        [
+            update.replica.as_json(),
+            update.account,
+            update.container,
+            update.obj,
+            update.timestamp.internal,
+            update.deleted,
+            update.size,
+            update.etag,
+            update.content_type,
+            update.attempts,
+            update.next_attempt_s,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+
+
+def decode_pending(value: bytes) -> PendingUpdate:
+    replica, account, container, obj, timestamp, deleted, size, etag, content_type, attempts, due = (
+        json.loads(value)
+    )
+    return PendingUpdate(
+        Replica.from_json(replica),
+        account,
+        container,
+        obj,
+        Timestamp.parse(timestamp),
+        deleted,
+        size,
+        etag,
+        content_type,
+        attempts,
+        due,
+    )
