@@ -36,14 +36,21 @@ import json
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from itertools import takewhile
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import lmdb
 from dolmen.storage_node import keycodec, suffixes
 from dolmen.storage_node.device import AlsoChange, DeviceStore, stored_bytes
 from dolmen.storage_node.errors import BadRequest, Conflict, NotEmpty, NotFound
-from dolmen.storage_node.listings import ListingQuery, Subdir, in_name_order, list_names, seek_high, seek_low
+from dolmen.storage_node.listings import (
+    ListingQuery,
+    Row,
+    Subdir,
+    in_name_order,
+    list_names,
+    seek_high,
+    seek_low,
+)
 from dolmen.storage_node.records import CONTENT_TYPE_BYTES_MAX, ObjectRecord, check_metadata
 from dolmen.storage_node.timestamps import ZERO, Timestamp
 from dolmen.storage_node.updates import PendingUpdate, Replica, decode_pending, encode_pending
@@ -172,12 +179,13 @@ def merge_metadata(stored: Metadata, incoming: dict[str, str], timestamp: Timest
 
 
 _ENTRY = struct.Struct(">16sBQHH")
+_ENTRY_FIELDS = struct.Struct(">QQBQHH")  # the same, with the timestamp as ticks and offset
+assert _ENTRY.size == _ENTRY_FIELDS.size
 _ENTRY_DELETED = 1
 _ENTRY_NAME = 2
 
 
-@dataclass(frozen=True, slots=True)
-class ObjectEntry:
+class ObjectEntry(NamedTuple):
     """An object as its container lists it; `deleted` entries are tombstones."""
 
     name: str
@@ -197,14 +205,18 @@ def encode_entry(entry: ObjectEntry, *, hashed_key: bool) -> bytes:
 
 def decode_entry(name: bytes, value: bytes) -> ObjectEntry:
     """The entry stored as `value`; `name` is its full name (as in_name_order yields it)."""
-    packed, flags, size, etag_bytes, content_type_bytes = _ENTRY.unpack_from(value)
-    offset = _ENTRY.size
-    etag = value[offset : offset + etag_bytes].decode("utf-8")
-    offset += etag_bytes
-    content_type = value[offset : offset + content_type_bytes].decode("utf-8")
-    return ObjectEntry(
-        name.decode("utf-8"), Timestamp.unpack(packed), bool(flags & _ENTRY_DELETED), size, etag, content_type
-    )
+    ticks, offset, deleted, size, etag, content_type = entry_fields(value)
+    return ObjectEntry(name.decode("utf-8"), Timestamp(ticks, offset), deleted, size, etag, content_type)
+
+
+def entry_fields(value: bytes) -> tuple[int, int, bool, int, str, str]:
+    """(timestamp ticks, timestamp offset, deleted, size, etag, content type) of a stored entry."""
+    ticks, offset, flags, size, etag_bytes, content_type_bytes = _ENTRY_FIELDS.unpack_from(value)
+    start = _ENTRY.size
+    etag = value[start : start + etag_bytes].decode("utf-8")
+    start += etag_bytes
+    content_type = value[start : start + content_type_bytes].decode("utf-8")
+    return ticks, offset, bool(flags & _ENTRY_DELETED), size, etag, content_type
 
 
 def entry_is_live(value: bytes) -> bool:
@@ -246,8 +258,13 @@ def encode_row(row: ContainerRow) -> bytes:
 
 
 def decode_row(name: bytes, value: bytes) -> ContainerRow:
+    return ContainerRow(name.decode("utf-8"), *row_fields(value))
+
+
+def row_fields(value: bytes) -> tuple[Timestamp, Timestamp, int, int]:
+    """(put timestamp, delete timestamp, object count, bytes used) of a stored container row."""
     put, delete, count, used = _ROW.unpack(value)
-    return ContainerRow(name.decode("utf-8"), Timestamp.unpack(put), Timestamp.unpack(delete), count, used)
+    return Timestamp.unpack(put), Timestamp.unpack(delete), count, used
 
 
 def _row_name(part: bytes, value: bytes) -> bytes:
@@ -408,27 +425,24 @@ class Keyspaces:
         query: ListingQuery,
         *,
         internal: bool,
-    ) -> tuple[Info, list[ObjectEntry | ContainerRow | Subdir]]:
-        """The container's objects or the account's containers that `query` selects, with the record.
+    ) -> tuple[Info, list[Row[bytes] | Subdir]]:
+        """The record and the rows `query` selects: (full name, stored value) or roll-ups.
 
-        `internal` lists tombstones too. NotFound if the container or account is not live.
+        The values stay as stored (listing_formats.py renders them without building objects:
+        listings are the hot read path). `internal` lists tombstones too. NotFound if the
+        container or account is not live.
         """
         key = info_key(partition, account, container)
         meta = _ROLES[role]
-        decode: Callable[[bytes, bytes], Any] = decode_entry if role == CONTAINER else decode_row
         live = entry_is_live if role == CONTAINER else row_is_live
         full_name = entry_full_name if role == CONTAINER else _row_name
         db = self.store.db(meta.children_db)
 
-        def read(txn: lmdb.Transaction) -> tuple[Info, list[ObjectEntry | ContainerRow | Subdir]]:
+        def read(txn: lmdb.Transaction) -> tuple[Info, list[Row[bytes] | Subdir]]:
             info = self._live_info(txn, role, key)
             with txn.cursor(db=db) as cursor:
-                rows = list_names(
-                    _CursorNames(cursor, key, full_name),
-                    query,
-                    listed=(lambda value: True) if internal else live,
-                )
-            return info, [row if isinstance(row, Subdir) else decode(row.name, row.entry) for row in rows]
+                source = _CursorNames(cursor, key, full_name)
+                return info, list_names(source, query, listed=None if internal else live)
 
         return await self.store.read(read)
 
@@ -701,7 +715,11 @@ def check_entry(entry: ObjectEntry) -> None:
 
 
 class _CursorNames:
-    """A NameSource over one container's or account's children: a cursor under `key_prefix`."""
+    """A NameSource over one container's or account's children: a cursor under `key_prefix`.
+
+    Keys are in name order except for long-name runs (keycodec.py), which go through
+    `in_name_order`; the common case reads each key and value once, with no extra layer.
+    """
 
     def __init__(
         self, cursor: lmdb.Cursor, key_prefix: bytes, full_name: Callable[[bytes, bytes], bytes]
@@ -711,20 +729,30 @@ class _CursorNames:
         self.skip = len(key_prefix)
         self.full_name = full_name
 
-    def _parts(self, items: Iterator[tuple[bytes, bytes]]) -> Iterator[tuple[bytes, bytes]]:
+    def _names(
+        self, items: Iterator[tuple[bytes, bytes]], *, descending: bool
+    ) -> Iterator[tuple[bytes, bytes]]:
         prefix, skip = self.key_prefix, self.skip
-        return (
-            (key[skip:], value) for key, value in takewhile(lambda item: item[0].startswith(prefix), items)
-        )
+        run_bytes = keycodec.NAME_PREFIX_BYTES
+        run: list[tuple[bytes, bytes]] = []  # keys sharing one long-name prefix, sorted when complete
+        for key, value in items:
+            if not key.startswith(prefix):
+                break
+            part = key[skip:]
+            if run and (len(part) < run_bytes or part[:run_bytes] != run[0][0][:run_bytes]):
+                yield from in_name_order(iter(run), self.full_name, descending=descending)
+                run = []
+            if len(part) < run_bytes:
+                yield part, value
+            else:
+                run.append((part, value))
+        yield from in_name_order(iter(run), self.full_name, descending=descending)
 
     def ascending(self, start: bytes) -> Iterator[tuple[bytes, bytes]]:
         if not self.cursor.set_range(self.key_prefix + seek_low(start)):
             return
-        for name, value in in_name_order(
-            self._parts(cast(Iterator[tuple[bytes, bytes]], self.cursor.iternext())),
-            self.full_name,
-            descending=False,
-        ):
+        items = cast(Iterator[tuple[bytes, bytes]], self.cursor.iternext())
+        for name, value in self._names(items, descending=False):
             if name >= start:
                 yield name, value
 
@@ -736,10 +764,7 @@ class _CursorNames:
                 return
         elif not self.cursor.last():
             return
-        for name, value in in_name_order(
-            self._parts(cast(Iterator[tuple[bytes, bytes]], self.cursor.iterprev())),
-            self.full_name,
-            descending=True,
-        ):
+        items = cast(Iterator[tuple[bytes, bytes]], self.cursor.iterprev())
+        for name, value in self._names(items, descending=True):
             if stop is None or name < stop:
                 yield name, value

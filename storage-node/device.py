@@ -99,7 +99,14 @@ FREE_SPACE_CHECK_INTERVAL_BYTES = 64 * 2**20  # re-check the reserve this often 
 FREE_SPACE_CACHE_S = 0.5  # small PUTs trust a statvfs this recent; large ones always look again
 RECLAIM_BATCH_RECORDS_MAX = 1000  # tombstones reclaimed per commit
 # containers.py owns the layout of the container and account keyspaces and of `pending`.
-CONTAINER_DBS = (b"containers", b"container_objects", b"accounts", b"account_containers", b"reports", b"pending")
+CONTAINER_DBS = (
+    b"containers",
+    b"container_objects",
+    b"accounts",
+    b"account_containers",
+    b"reports",
+    b"pending",
+)
 _DBS = (b"objects", b"bodies", b"suffixes", b"registers", *CONTAINER_DBS)
 
 
@@ -625,7 +632,9 @@ class DeviceStore:
                     if not stored_bytes(key).startswith(prefix):
                         break
                     total, _count = suffixes.decode_value(stored_bytes(value))
-                    answer[suffixes.suffix_text(suffixes.suffix_from_key(stored_bytes(key)))] = suffixes.format_hash(total)
+                    answer[suffixes.suffix_text(suffixes.suffix_from_key(stored_bytes(key)))] = (
+                        suffixes.format_hash(total)
+                    )
             return answer
 
         return await self.read(scan)
@@ -763,7 +772,9 @@ class DeviceStore:
         if remove == add:
             return
         db = self._dbs[b"suffixes"]
-        suffix_key = suffixes.suffixes_key(namespace, key[: keycodec.PARTITION_BYTES], suffixes.suffix_of(key))
+        suffix_key = suffixes.suffixes_key(
+            namespace, key[: keycodec.PARTITION_BYTES], suffixes.suffix_of(key)
+        )
         value = txn.get(suffix_key, db=db)
         current = None if value is None else suffixes.decode_value(stored_bytes(value))
         updated = suffixes.combine(current, remove=remove, add=add)

@@ -105,7 +105,9 @@ def account_digest(account: str) -> bytes:
     account_bytes = encode_name(
         account, what="account", bytes_max=ACCOUNT_NAME_BYTES_MAX, slash_allowed=False
     )
-    return hashlib.blake2b(account_bytes, digest_size=CONTAINER_DIGEST_BYTES, person=b"dolmen-account").digest()
+    return hashlib.blake2b(
+        account_bytes, digest_size=CONTAINER_DIGEST_BYTES, person=b"dolmen-account"
+    ).digest()
 
 
 def account_prefix(partition: int, account: str) -> bytes:

@@ -8,92 +8,96 @@
 * plain: one name per line.
 * internal (JSON only): every entry with `"timestamp"` (internal form), tombstones as
   `{"name", "timestamp", "deleted": true}`; container rows add their put and delete timestamps.
+
+Rows arrive as stored (containers.py: name bytes and the stored value) and are rendered
+straight to text: a listing of 10,000 entries builds no per-entry objects beyond its strings.
 """
 
 from __future__ import annotations
 
-import datetime
+import functools
 import json
+import time
 from collections.abc import Sequence
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from xml.sax.saxutils import escape, quoteattr
 
-from dolmen.storage_node.containers import ContainerRow, ObjectEntry
-from dolmen.storage_node.listings import Subdir
+from dolmen.storage_node.containers import CONTAINER, entry_fields, row_fields
+from dolmen.storage_node.listings import Row, Subdir
 from dolmen.storage_node.timestamps import TICKS_PER_S, Timestamp
 
-Entry = ObjectEntry | ContainerRow | Subdir
 CONTENT_TYPES = {
     "json": "application/json; charset=utf-8",
     "xml": "application/xml; charset=utf-8",
     "plain": "text/plain; charset=utf-8",
 }
+MICROSECONDS_PER_TICK = 1_000_000 // TICKS_PER_S
 
 
-def iso_8601(timestamp: Timestamp) -> str:
-    """`2026-11-23T16:55:18.123450`: Swift's last_modified (whole 10 µs ticks, shown as microseconds)."""
-    whole, ticks = divmod(timestamp.ticks, TICKS_PER_S)
-    moment = datetime.datetime.fromtimestamp(whole, datetime.UTC).replace(tzinfo=None)
-    return f"{moment.isoformat(timespec='seconds')}.{ticks * (1_000_000 // TICKS_PER_S):06d}"
+@functools.lru_cache(maxsize=4096)
+def _iso_second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
-def entry_json(entry: Entry, *, internal: bool) -> dict[str, object]:
-    if isinstance(entry, Subdir):
-        return {"subdir": entry.name.decode("utf-8")}
-    if isinstance(entry, ObjectEntry):
-        if entry.deleted:
-            return {"name": entry.name, "timestamp": entry.timestamp.internal, "deleted": True}
-        answer: dict[str, object] = {
-            "name": entry.name,
-            "bytes": entry.size,
-            "hash": entry.etag,
-            "content_type": entry.content_type,
-            "last_modified": iso_8601(entry.timestamp),
-        }
-        if internal:
-            answer["timestamp"] = entry.timestamp.internal
-        return answer
-    row_timestamps = {
-        "put_timestamp": entry.put_timestamp.internal,
-        "delete_timestamp": entry.delete_timestamp.internal,
-    }
-    if not entry.live:
-        return {"name": entry.name, "timestamp": entry.timestamp.internal, "deleted": True} | row_timestamps
-    answer = {
-        "name": entry.name,
-        "count": entry.object_count,
-        "bytes": entry.bytes_used,
-        "last_modified": iso_8601(entry.put_timestamp),
-    }
-    if internal:
-        answer |= {"timestamp": entry.timestamp.internal} | row_timestamps
-    return answer
+def iso_8601(ticks: int) -> str:
+    """`2026-11-23T16:55:18.123450`: Swift's last_modified of a timestamp's ticks (10 µs each)."""
+    seconds, fraction = divmod(ticks, TICKS_PER_S)
+    return f"{_iso_second(seconds)}.{fraction * MICROSECONDS_PER_TICK:06d}"
 
 
-def render(entries: Sequence[Entry], listing_format: str, *, internal: bool, role: str, name: str) -> bytes:
-    """The body of a listing of `entries` of the container or account `name` in `listing_format`."""
+def _internal(ticks: int, offset: int) -> str:
+    return Timestamp(ticks, offset).internal
+
+
+def object_json(name: bytes, value: bytes, *, internal: bool) -> str:
+    ticks, offset, deleted, size, etag, content_type = entry_fields(value)
+    quoted = encode_basestring(name.decode("utf-8"))
+    if deleted:
+        return f'{{"name":{quoted},"timestamp":"{_internal(ticks, offset)}","deleted":true}}'
+    text = (
+        f'{{"name":{quoted},"bytes":{size},"hash":{encode_basestring(etag)},'
+        f'"content_type":{encode_basestring(content_type)},"last_modified":"{iso_8601(ticks)}"'
+    )
+    return text + (f',"timestamp":"{_internal(ticks, offset)}"}}' if internal else "}")
+
+
+def row_json(name: bytes, value: bytes, *, internal: bool) -> str:
+    put, delete, count, used = row_fields(value)
+    quoted = encode_basestring(name.decode("utf-8"))
+    timestamps = f'"put_timestamp":"{put.internal}","delete_timestamp":"{delete.internal}"'
+    newest = max(put, delete).internal
+    if put <= delete:
+        return f'{{"name":{quoted},"timestamp":"{newest}","deleted":true,{timestamps}}}'
+    text = f'{{"name":{quoted},"count":{count},"bytes":{used},"last_modified":"{iso_8601(put.ticks)}"'
+    return text + (f',"timestamp":"{newest}",{timestamps}}}' if internal else "}")
+
+
+def render(
+    rows: Sequence[Row[bytes] | Subdir], listing_format: str, *, internal: bool, role: str, name: str
+) -> bytes:
+    """The body of a listing of `rows` of the container or account `name` in `listing_format`."""
+    entry_json = object_json if role == CONTAINER else row_json
     if internal or listing_format == "json":
-        return json.dumps(
-            [entry_json(entry, internal=internal) for entry in entries],
-            ensure_ascii=False,
-            separators=(",", ":"),
-        ).encode("utf-8")
+        parts = [
+            f'{{"subdir":{encode_basestring(row.name.decode("utf-8"))}}}'
+            if isinstance(row, Subdir)
+            else entry_json(row.name, row.entry, internal=internal)
+            for row in rows
+        ]
+        return ("[" + ",".join(parts) + "]").encode("utf-8")
     if listing_format == "plain":
-        return b"".join(_name(entry).encode("utf-8") + b"\n" for entry in entries)
+        return b"".join(row.name + b"\n" for row in rows)
     assert listing_format == "xml"
-    item = "object" if role == "container" else "container"
-    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n', f"<{role} name={quoteattr(name)}>"]
-    for entry in entries:
-        if isinstance(entry, Subdir):
-            subdir = entry.name.decode("utf-8")
-            parts.append(f"<subdir name={quoteattr(subdir)}><name>{escape(subdir)}</name></subdir>")
+    item = "object" if role == CONTAINER else "container"
+    text = ['<?xml version="1.0" encoding="UTF-8"?>\n', f"<{role} name={quoteattr(name)}>"]
+    for row in rows:
+        row_name = row.name.decode("utf-8")
+        if isinstance(row, Subdir):
+            text.append(f"<subdir name={quoteattr(row_name)}><name>{escape(row_name)}</name></subdir>")
             continue
-        fields = entry_json(entry, internal=False)
-        parts.append(f"<{item}>")
-        parts.extend(f"<{key}>{escape(str(value))}</{key}>" for key, value in fields.items())
-        parts.append(f"</{item}>")
-    parts.append(f"</{role}>")
-    return "".join(parts).encode("utf-8")
-
-
-def _name(entry: Entry) -> str:
-    return entry.name.decode("utf-8") if isinstance(entry, Subdir) else entry.name
+        fields = json.loads(entry_json(row.name, row.entry, internal=False))
+        text.append(f"<{item}>")
+        text.extend(f"<{key}>{escape(str(value))}</{key}>" for key, value in fields.items())
+        text.append(f"</{item}>")
+    text.append(f"</{role}>")
+    return "".join(text).encode("utf-8")

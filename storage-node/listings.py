@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 from urllib.parse import parse_qsl
 
 from dolmen.storage_node.errors import BadRequest, ListingLimitTooLarge
@@ -66,8 +66,9 @@ class Subdir:
     name: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Row(Generic[E]):
+class Row(NamedTuple, Generic[E]):
+    """A listed name and its entry (as the source gave it)."""
+
     name: bytes
     entry: E
 
@@ -133,66 +134,54 @@ def listing_query_from(params: Mapping[str, str]) -> ListingQuery:
 
 
 def list_names(
-    source: NameSource[E], query: ListingQuery, *, listed: Callable[[E], bool] = lambda entry: True
+    source: NameSource[E], query: ListingQuery, *, listed: Callable[[E], bool] | None = None
 ) -> list[Row[E] | Subdir]:
     """The page `query` asks for. `listed(entry)` says whether an entry shows (public listings hide
-    tombstones); hidden entries neither count nor make a subdir appear."""
-    prefix, delimiter, marker, end_marker = query.prefix, query.delimiter, query.marker, query.end_marker
+    tombstones; None shows all); hidden entries neither count nor make a subdir appear."""
     answer: list[Row[E] | Subdir] = []
+    prefix, marker = query.prefix, query.marker
     if query.reverse:
         stop: bytes | None = prefix + NAME_AFTER_ALL if prefix else None
         if marker and (stop is None or marker < stop):
             stop = marker
-        while len(answer) < query.limit:
-            resumed = None
-            for name, entry in source.descending(stop):
-                if (end_marker and name <= end_marker) or not name.startswith(prefix):
-                    return answer
-                if not listed(entry):
-                    continue
-                subdir = _subdir_of(name, prefix, delimiter)
-                if subdir is None:
-                    answer.append(Row(name, entry))
-                    if len(answer) >= query.limit:
-                        return answer
-                    continue
-                if subdir != marker:
-                    answer.append(Subdir(subdir))
-                resumed = subdir  # every name under the subdir is >= it
-                break
-            if resumed is None:
-                return answer
-            stop = resumed
-        return answer
-    start = max(prefix, marker + b"\0") if marker else prefix
-    while len(answer) < query.limit:
-        resumed = None
-        for name, entry in source.ascending(start):
-            if (end_marker and name >= end_marker) or not name.startswith(prefix):
-                return answer
-            if not listed(entry):
-                continue
-            subdir = _subdir_of(name, prefix, delimiter)
-            if subdir is None:
-                answer.append(Row(name, entry))
-                if len(answer) >= query.limit:
-                    return answer
-                continue
-            if subdir != marker:
-                answer.append(Subdir(subdir))
-            resumed = subdir + NAME_AFTER_ALL
-            break
-        if resumed is None:
-            return answer
-        start = resumed
+        # A subdir's names are all >= the subdir: descend from just below it.
+        while (stop := _fill(answer, source.descending(stop), query, listed)) is not None:
+            pass
+    else:
+        start: bytes | None = max(prefix, marker + b"\0") if marker else prefix
+        while start is not None:
+            subdir = _fill(answer, source.ascending(start), query, listed)
+            start = None if subdir is None else subdir + NAME_AFTER_ALL
     return answer
 
 
-def _subdir_of(name: bytes, prefix: bytes, delimiter: bytes) -> bytes | None:
-    if not delimiter:
+def _fill(
+    answer: list[Row[E] | Subdir],
+    rows: Iterator[tuple[bytes, E]],
+    query: ListingQuery,
+    listed: Callable[[E], bool] | None,
+) -> bytes | None:
+    """Append rows in the listing's range to `answer` until the limit; the subdir to seek past, if any."""
+    prefix, delimiter, end_marker, limit = query.prefix, query.delimiter, query.end_marker, query.limit
+    prefix_bytes = len(prefix)
+    if len(answer) >= limit:
         return None
-    found = name.find(delimiter, len(prefix))
-    return None if found < 0 else name[: found + len(delimiter)]
+    for name, entry in rows:
+        if end_marker and (name <= end_marker if query.reverse else name >= end_marker):
+            return None
+        if not name.startswith(prefix):
+            return None
+        if listed is not None and not listed(entry):
+            continue
+        if delimiter and (found := name.find(delimiter, prefix_bytes)) >= 0:
+            subdir = name[: found + len(delimiter)]
+            if subdir != query.marker:
+                answer.append(Subdir(subdir))
+            return subdir
+        answer.append(Row(name, entry))
+        if len(answer) >= limit:
+            return None
+    return None
 
 
 # --- LMDB key order to name order ------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -20,7 +21,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import xxhash
@@ -369,3 +370,82 @@ def _complete(data: bytes) -> bool:
         if name.strip().lower() == b"content-length":
             return len(body) >= int(value)
     return True
+
+
+# --- container and account roles --------------------------------------------------
+
+
+def name_path(device: str, partition: int, *names: str) -> str:
+    """`/<device>/<partition>/<names percent-encoded>` (an account, container or entry path)."""
+    return "/" + "/".join([device, str(partition), *(quote(name, safe="") for name in names)])
+
+
+class RoleClient:
+    """Requests to one role (container or account) of a node through a SignedClient."""
+
+    def __init__(self, client: SignedClient, role: str, device: str = "d1", partition: int = 0) -> None:
+        self.client, self.role, self.device, self.partition = client, role, device, partition
+
+    def path(self, *names: str) -> str:
+        return name_path(self.device, self.partition, *names)
+
+    async def request(
+        self, method: str, *names: str, headers: dict[str, str] | None = None, query: str = ""
+    ) -> Answer:
+        return await self.client.request(
+            method, self.path(*names), headers={"X-Backend-Role": self.role} | (headers or {}), query=query
+        )
+
+    async def put(
+        self, *names: str, timestamp_text: str | None = None, headers: dict[str, str] | None = None
+    ) -> Answer:
+        return await self.request(
+            "PUT", *names, headers={"X-Timestamp": timestamp_text or timestamp()} | (headers or {})
+        )
+
+    async def delete(self, *names: str, timestamp_text: str | None = None) -> Answer:
+        return await self.request("DELETE", *names, headers={"X-Timestamp": timestamp_text or timestamp()})
+
+    async def put_entry(
+        self, account: str, container: str, obj: str, *, timestamp_text: str, size: int = 0, etag: str = "e"
+    ) -> Answer:
+        headers = {"X-Size": str(size), "X-Etag": etag, "X-Content-Type": "text/plain"}
+        return await self.put(account, container, obj, timestamp_text=timestamp_text, headers=headers)
+
+    async def listing(self, *names: str, internal: bool = False, **query: object) -> list[dict[str, Any]]:
+        """The JSON listing (or internal listing) with `query` parameters."""
+        params = {"format": "json"} | {name: str(value) for name, value in query.items()}
+        headers = {"X-Backend-Listing": "internal"} if internal else {}
+        answer = await self.request("GET", *names, headers=headers, query=urlencode(params, quote_via=quote))
+        assert answer.status == 200, answer
+        listing: list[dict[str, Any]] = json.loads(answer.body)
+        return listing
+
+    async def list_all(self, *names: str, **query: object) -> list[dict[str, Any]]:
+        """Every page of a listing, following markers."""
+        pages: list[dict[str, Any]] = []
+        marker = ""
+        while True:
+            page = await self.listing(*names, marker=marker, **query)
+            pages += page
+            if len(page) < int(str(query.get("limit", 10_000))):
+                return pages
+            marker = page[-1].get("name") or page[-1]["subdir"]
+
+
+def container_update_headers(node: NodeProcess, device: str = "d1", partition: int = 0) -> dict[str, str]:
+    """The X-Backend-Container-* headers naming `node`'s device as the container replica."""
+    return {
+        "X-Backend-Container-Host": f"127.0.0.1:{node.port}",
+        "X-Backend-Container-Device": device,
+        "X-Backend-Container-Partition": str(partition),
+    }
+
+
+async def wait_until(condition: Any, *, timeout_s: float, interval_s: float = 0.1) -> None:
+    """Poll the coroutine function `condition` until it returns true; AssertionError after timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        await asyncio.sleep(interval_s)

@@ -1,0 +1,320 @@
+"""The container and account roles of a real storage node: records, entries, listings, stats, reports."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+from pathlib import Path
+
+import pytest
+from dolmen.storage_node.containers import CONTAINER, Keyspaces, ObjectEntry
+from dolmen.storage_node.device import DeviceConfig, DeviceStore
+from dolmen.storage_node.timestamps import Timestamp
+from helpers.storage_node import SECRET, NodeProcess, RoleClient, SignedClient, timestamp, wait_until
+
+from dolmen.keys import key_fingerprint, placement_key
+
+FAST_UPDATES = {
+    "account_update_interval_s": 0.4,
+    "container_updater_interval_s": 0.2,
+    "container_update_backoff_s": 0.1,
+    "container_update_backoff_s_max": 0.5,
+}
+FINGERPRINT = key_fingerprint(placement_key(SECRET))
+counter = itertools.count()
+clock = itertools.count(1_700_000_000_00000)
+
+
+def ts() -> str:
+    """Strictly increasing timestamps, far from the wall clock's (no two tests collide)."""
+    ticks = next(clock)
+    return f"{ticks // 100_000:010d}.{ticks % 100_000:05d}"
+
+
+def fresh(name: str) -> str:
+    return f"{name}-{next(counter)}"
+
+
+BIG_NAMES = [
+    [
+        "plain-{i:05d}",
+        "dir/{i:03d}/leaf",
+        "ünï/{i:05d}",
+        "a/b/c/{i:05d}",
+        "{i:05d}" + "x" * 1000,
+        "é{i:05d}/",
+    ][index % 6].format(i=index)
+    for index in range(10_300)
+]
+
+
+async def preload_big_container(device_root: Path) -> None:
+    """Write a container of 10,300 entries into the device before the node serves it (in a few
+    commits, where 10,300 HTTP updates would take most of this module's time budget)."""
+    store = await DeviceStore.open(
+        device_root, DeviceConfig(free_space_reserve_bytes=0), cluster_fingerprint=FINGERPRINT, device="d1"
+    )
+    try:
+        keyspaces = Keyspaces(store)
+        await keyspaces.put(CONTAINER, 0, "AUTH_a", "big", Timestamp(1), metadata={})
+        entries = [ObjectEntry(name, Timestamp(2), False, 1, "e", "text/plain") for name in BIG_NAMES]
+        for start in range(0, len(entries), 5000):
+            await keyspaces.update_objects(0, "AUTH_a", "big", entries[start : start + 5000])
+    finally:
+        await store.close()
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    root = tmp_path_factory.mktemp("container-node")
+    (root / "devices" / "d1").mkdir(parents=True)
+    asyncio.run(preload_big_container(root / "devices" / "d1"))
+    process = NodeProcess(root, settings=FAST_UPDATES).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+async def client(node):
+    async with SignedClient(node.url) as signed:
+        yield signed
+
+
+async def test_a_container_is_created_merged_described_and_deleted_only_when_empty(client):
+    containers = RoleClient(client, "container")
+    name = fresh("c")
+    created = await containers.put(
+        "AUTH_a", name, timestamp_text=ts(), headers={"X-Container-Meta-Color": "red"}
+    )
+    assert created.status == 201
+    again = await containers.put("AUTH_a", name, timestamp_text=ts(), headers={"X-Container-Meta-Size": "L"})
+    assert again.status == 202
+    head = await containers.request("HEAD", "AUTH_a", name)
+    assert head.status == 204
+    assert head.headers["X-Container-Object-Count"] == "0" and head.headers["X-Container-Bytes-Used"] == "0"
+    assert head.headers["X-Container-Meta-Color"] == "red" and head.headers["X-Container-Meta-Size"] == "L"
+    assert head.headers["X-Backend-Storage-Policy-Index"] == "0"
+    assert head.headers["X-Timestamp"] == created.headers.get("X-Timestamp", head.headers["X-Timestamp"])
+    other_policy = await containers.put(
+        "AUTH_a", name, timestamp_text=ts(), headers={"X-Backend-Storage-Policy-Index": "1"}
+    )
+    assert other_policy.status == 409
+    stale_meta = ts()
+    posted = await containers.request(
+        "POST", "AUTH_a", name, headers={"X-Timestamp": ts(), "X-Container-Meta-Color": ""}
+    )
+    assert posted.status == 204
+    older = await containers.request(
+        "POST", "AUTH_a", name, headers={"X-Timestamp": stale_meta, "X-Container-Meta-Color": "blue"}
+    )
+    assert older.status == 204
+    head = await containers.request("HEAD", "AUTH_a", name)
+    assert "X-Container-Meta-Color" not in head.headers  # the newer removal wins over the older set
+
+    assert (await containers.put_entry("AUTH_a", name, "o", timestamp_text=ts(), size=5)).status == 201
+    refused = await containers.delete("AUTH_a", name, timestamp_text=ts())
+    assert refused.status == 409 and refused.headers["X-Container-Object-Count"] == "1"
+    assert (await containers.delete("AUTH_a", name, "o", timestamp_text=ts())).status == 201
+    deleted_at = ts()
+    assert (await containers.delete("AUTH_a", name, timestamp_text=deleted_at)).status == 204
+    gone = await containers.request("HEAD", "AUTH_a", name)
+    assert gone.status == 404 and gone.headers["X-Backend-Timestamp"] == deleted_at
+    assert (
+        await containers.put("AUTH_a", name, timestamp_text=stale_meta)
+    ).status == 409  # older than the delete
+    assert (await containers.put_entry("AUTH_a", name, "p", timestamp_text=ts())).status == 404
+    assert (await containers.put("AUTH_a", name, timestamp_text=ts())).status == 201  # re-created
+
+
+async def test_entry_updates_out_of_order_end_in_the_newest_state(client):
+    containers = RoleClient(client, "container")
+    name = fresh("order")
+    assert (await containers.put("AUTH_a", name, timestamp_text=ts())).status == 201
+    first, second, third = ts(), ts(), ts()
+    assert (await containers.delete("AUTH_a", name, "x", timestamp_text=second)).status == 201
+    late_put = await containers.put_entry("AUTH_a", name, "x", timestamp_text=first, size=10)
+    assert late_put.status == 202  # superseded: the delete is newer
+    assert await containers.listing("AUTH_a", name) == []
+    internal = await containers.listing("AUTH_a", name, internal=True)
+    assert internal == [{"name": "x", "timestamp": second, "deleted": True}]
+    assert (await containers.put_entry("AUTH_a", name, "x", timestamp_text=third, size=10)).status == 201
+    [entry] = await containers.listing("AUTH_a", name)
+    assert entry["name"] == "x" and entry["bytes"] == 10 and entry["hash"] == "e"
+    assert entry["content_type"] == "text/plain" and entry["last_modified"].startswith("2023-11-14T22:13:")
+    head = await containers.request("HEAD", "AUTH_a", name)
+    assert head.headers["X-Container-Object-Count"] == "1" and head.headers["X-Container-Bytes-Used"] == "10"
+
+
+async def test_stats_are_exact_after_concurrent_puts_and_deletes(client):
+    containers = RoleClient(client, "container")
+    name = fresh("stats")
+    assert (await containers.put("AUTH_a", name, timestamp_text=ts())).status == 201
+    rng = random.Random(6)
+    operations = []
+    for _ in range(600):
+        obj = f"o{rng.randrange(60)}"
+        operations.append((obj, ts(), rng.random() < 0.4, rng.randrange(1000)))
+    rng.shuffle(operations)  # arrival order differs from timestamp order
+    answers = await asyncio.gather(
+        *(
+            containers.delete("AUTH_a", name, obj, timestamp_text=stamp)
+            if deleted
+            else containers.put_entry("AUTH_a", name, obj, timestamp_text=stamp, size=size)
+            for obj, stamp, deleted, size in operations
+        )
+    )
+    assert {answer.status for answer in answers} <= {201, 202}
+    newest: dict[str, tuple[str, bool, int]] = {}
+    for obj, stamp, deleted, size in operations:
+        if obj not in newest or newest[obj][0] < stamp:
+            newest[obj] = (stamp, deleted, size)
+    live = {obj: size for obj, (_stamp, deleted, size) in newest.items() if not deleted}
+    listing = await containers.listing("AUTH_a", name)
+    assert {entry["name"]: entry["bytes"] for entry in listing} == live
+    head = await containers.request("HEAD", "AUTH_a", name)
+    assert int(head.headers["X-Container-Object-Count"]) == len(live)
+    assert int(head.headers["X-Container-Bytes-Used"]) == sum(live.values())
+
+
+async def test_listings_of_more_than_a_page_follow_markers_to_the_end(client):
+    containers = RoleClient(client, "container")
+    expected = sorted(BIG_NAMES, key=lambda obj: obj.encode())
+    first = await containers.listing("AUTH_a", "big")
+    assert len(first) == 10_000  # the default and largest page
+    assert [entry["name"] for entry in await containers.list_all("AUTH_a", "big")] == expected
+    reverse = await containers.list_all("AUTH_a", "big", reverse="true", limit=9000)
+    assert [entry["name"] for entry in reverse] == expected[::-1]
+
+    # Small pages over about 3,000 names: prefix, delimiter and end_marker, forward and reverse.
+    nested = [obj for obj in expected if obj.startswith("a/b/c/")]
+    assert len(nested) > 1500
+    by_sevens = await containers.list_all("AUTH_a", "big", prefix="a/b/c/", limit=7)
+    assert [entry["name"] for entry in by_sevens] == nested
+    rolled = await containers.list_all("AUTH_a", "big", delimiter="/", limit=50)
+    subdirs = {obj[: obj.index("/") + 1] for obj in BIG_NAMES if "/" in obj}
+    flat = [obj for obj in BIG_NAMES if "/" not in obj]
+    assert [entry.get("subdir", entry.get("name")) for entry in rolled] == sorted(
+        [*subdirs, *flat], key=str.encode
+    )
+    window = await containers.listing("AUTH_a", "big", marker=nested[100], end_marker=nested[113], limit=5)
+    assert [entry["name"] for entry in window] == nested[101:106]
+    backwards = await containers.listing(
+        "AUTH_a", "big", marker=nested[113], end_marker=nested[100], reverse="true"
+    )
+    assert [entry["name"] for entry in backwards] == nested[101:113][::-1]
+    head = await containers.request("HEAD", "AUTH_a", "big")
+    assert head.headers["X-Container-Object-Count"] == "10300"
+
+
+async def test_listing_formats_and_bad_queries(client):
+    containers = RoleClient(client, "container")
+    name = fresh("fmt")
+    assert (await containers.put("AUTH_a", name, timestamp_text=ts())).status == 201
+    empty = await containers.request("GET", "AUTH_a", name)
+    assert empty.status == 204
+    for obj in ("a/1", "a/2", "b & <c>"):
+        assert (await containers.put_entry("AUTH_a", name, obj, timestamp_text=ts(), size=3)).status == 201
+    plain = await containers.request("GET", "AUTH_a", name)
+    assert plain.status == 200 and plain.body == b"a/1\na/2\nb & <c>\n"
+    xml = await containers.request("GET", "AUTH_a", name, query="format=xml&delimiter=/")
+    assert xml.headers["Content-Type"].startswith("application/xml")
+    assert b'<subdir name="a/"><name>a/</name></subdir>' in xml.body
+    assert b"<name>b &amp; &lt;c&gt;</name><bytes>3</bytes>" in xml.body
+    for query, status in (("limit=10001", 412), ("limit=x", 400), ("format=csv", 400), ("marker=%ff", 400)):
+        assert (await containers.request("GET", "AUTH_a", name, query=query)).status == status, query
+    internal_delimiter = await containers.request(
+        "GET", "AUTH_a", name, headers={"X-Backend-Listing": "internal"}, query="delimiter=/"
+    )
+    assert internal_delimiter.status == 400
+    assert (await containers.request("GET", "AUTH_a", fresh("missing"))).status == 404
+    assert (
+        await containers.request("POST", "AUTH_a", name, "a/1", headers={"X-Timestamp": ts()})
+    ).status == 405
+    assert (await containers.put("AUTH_a", name, "x", headers={"X-Size": "-1"})).status == 400
+    assert (
+        await client.request("GET", "/d1/0/AUTH_a", headers={"X-Backend-Role": "container"})
+    ).status == 400
+    assert (await client.request("GET", "/d1/0/AUTH_a", headers={"X-Backend-Role": "bucket"})).status == 400
+
+
+async def test_containers_report_their_stats_to_their_account(client, node):
+    accounts, containers = (
+        RoleClient(client, "account", partition=3),
+        RoleClient(client, "container", partition=5),
+    )
+    account = fresh("AUTH_stats")
+    report_to = {
+        "X-Backend-Account-Host": f"127.0.0.1:{node.port}",
+        "X-Backend-Account-Device": "d1",
+        "X-Backend-Account-Partition": "3",
+    }
+    assert (await containers.put(account, "early", timestamp_text=ts(), headers=report_to)).status == 201
+    assert (
+        await accounts.put(account, timestamp_text=ts(), headers={"X-Account-Meta-Owner": "me"})
+    ).status == 201
+    for container in ("c1", "c2"):
+        assert (
+            await containers.put(account, container, timestamp_text=ts(), headers=report_to)
+        ).status == 201
+    for index in range(3):
+        assert (
+            await containers.put_entry(account, "c1", f"o{index}", timestamp_text=ts(), size=100)
+        ).status == 201
+
+    async def reported() -> bool:
+        rows = await accounts.listing(account)
+        return [(row["name"], row["count"], row["bytes"]) for row in rows] == [
+            ("c1", 3, 300),
+            ("c2", 0, 0),
+            ("early", 0, 0),
+        ]
+
+    await wait_until(reported, timeout_s=10)  # the account was created after "early" first reported
+    head = await accounts.request("HEAD", account)
+    assert head.headers["X-Account-Container-Count"] == "3"
+    assert head.headers["X-Account-Object-Count"] == "3" and head.headers["X-Account-Bytes-Used"] == "300"
+    assert head.headers["X-Account-Meta-Owner"] == "me"
+    refused = await accounts.delete(account, timestamp_text=ts())
+    assert refused.status == 409 and refused.headers["X-Account-Container-Count"] == "3"
+    assert (await containers.delete(account, "c2", timestamp_text=ts())).status == 204
+
+    async def row_gone() -> bool:
+        return [row["name"] for row in await accounts.listing(account)] == ["c1", "early"]
+
+    await wait_until(row_gone, timeout_s=10)
+    internal = await accounts.listing(account, internal=True)
+    assert [row.get("deleted", False) for row in internal] == [False, True, False]
+
+
+async def test_system_accounts_create_their_containers_and_accounts_on_first_update(client):
+    accounts, containers = RoleClient(client, "account"), RoleClient(client, "container")
+    assert (await containers.put_entry("AUTH_user", fresh("none"), "o", timestamp_text=ts())).status == 404
+    assert (
+        await containers.put_entry(".identity", "users", "alice", timestamp_text=ts(), size=7)
+    ).status == 201
+    assert [entry["name"] for entry in await containers.listing(".identity", "users")] == ["alice"]
+    row = {
+        "X-Backend-Put-Timestamp": ts(),
+        "X-Backend-Delete-Timestamp": "0",
+        "X-Container-Object-Count": "1",
+    }
+    row["X-Container-Bytes-Used"] = "7"
+    assert (await accounts.put(".identity", "users", headers=row)).status == 201
+    assert (await accounts.put("AUTH_nobody", "users", headers=row)).status == 404
+    head = await accounts.request("HEAD", ".identity")
+    assert head.status == 204 and head.headers["X-Account-Bytes-Used"] == "7"
+
+
+async def test_replicate_answers_each_roles_suffix_hashes(client):
+    containers = RoleClient(client, "container", partition=77)
+    assert (await containers.put("AUTH_r", "c", timestamp_text=ts())).status == 201
+    answers = {}
+    for role in ("object", "container", "account"):
+        answer = await client.request(
+            "POST", "/d1/77", headers={"X-Backend-Verb": "REPLICATE", "X-Backend-Role": role}
+        )
+        assert answer.status == 200
+        answers[role] = answer.body
+    assert answers["container"] != b"{}" and answers["object"] == b"{}" and answers["account"] == b"{}"
+    assert timestamp()  # the helper's wall-clock form still parses (used by other tests)

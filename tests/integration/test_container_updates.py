@@ -1,0 +1,155 @@
+"""Container updates between two real nodes: done, queued while the container node is down, converged
+after it returns, and after kill -9 of either node during concurrent writes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+
+import aiohttp
+
+import pytest
+from helpers.storage_node import (
+    NodeProcess,
+    RoleClient,
+    SignedClient,
+    container_update_headers,
+    object_path,
+    wait_until,
+)
+
+# The updater retries at most every 0.5 s here, so a returning container node converges within
+# about a second (the production defaults are in storage-node/config.py).
+FAST_UPDATES = {
+    "container_update_timeout_s": 0.5,
+    "container_updater_interval_s": 0.2,
+    "container_update_backoff_s": 0.1,
+    "container_update_backoff_s_max": 0.5,
+}
+CONVERGENCE_TIMEOUT_S = 15.0  # well above the ~1 s the settings give: a loaded machine is slow
+clock = itertools.count(1_700_100_000_00000)
+
+
+def ts() -> str:
+    ticks = next(clock)
+    return f"{ticks // 100_000:010d}.{ticks % 100_000:05d}"
+
+
+@pytest.fixture
+def nodes(tmp_path):
+    """An object node and a container node, started in parallel."""
+    pair = [NodeProcess(tmp_path / name, settings=FAST_UPDATES) for name in ("objects", "containers")]
+    for process in pair:
+        process.launch()
+    for process in pair:
+        process.wait_healthy()
+    yield pair
+    for process in pair:
+        if process.process is not None and process.process.poll() is None:
+            process.stop()
+
+
+async def put_object(
+    client: SignedClient, container_node: NodeProcess, name: str, stamp: str
+) -> tuple[int, str]:
+    answer = await client.put(
+        object_path("d1", 9, "AUTH_u", "photos", name),
+        name.encode(),
+        timestamp_text=stamp,
+        extra_headers=container_update_headers(container_node),
+    )
+    return answer.status, answer.headers.get("X-Backend-Container-Update", "")
+
+
+async def delete_object(client: SignedClient, container_node: NodeProcess, name: str, stamp: str) -> str:
+    answer = await client.request(
+        "DELETE",
+        object_path("d1", 9, "AUTH_u", "photos", name),
+        headers={"X-Timestamp": stamp} | container_update_headers(container_node),
+    )
+    assert answer.status in (204, 404), answer
+    return answer.headers["X-Backend-Container-Update"]
+
+
+async def listed(containers: RoleClient) -> dict[str, int]:
+    return {entry["name"]: entry["bytes"] for entry in await containers.listing("AUTH_u", "photos")}
+
+
+async def test_updates_are_done_at_once_or_queued_until_the_container_node_returns_and_bad_targets_refused(
+    nodes,
+):
+    object_node, container_node = nodes
+    async with SignedClient(object_node.url) as objects, SignedClient(container_node.url) as container_client:
+        containers = RoleClient(container_client, "container")
+        assert (await containers.put("AUTH_u", "photos", timestamp_text=ts())).status == 201
+        assert await put_object(objects, container_node, "first", ts()) == (201, "done")
+        no_update = await objects.put(object_path("d1", 9, "AUTH_u", "photos", "quiet"), b"q")
+        assert no_update.headers["X-Backend-Container-Update"] == "none"
+        assert await listed(containers) == {"first": 5}
+
+        container_node.stop()
+        assert await put_object(objects, container_node, "while-down", ts()) == (201, "queued")
+        assert await put_object(objects, container_node, "short-lived", ts()) == (201, "queued")
+        assert await delete_object(objects, container_node, "short-lived", ts()) == "queued"
+        assert await delete_object(objects, container_node, "first", ts()) == "queued"
+        container_node.start()
+
+        async def converged() -> bool:
+            return await listed(containers) == {"while-down": 10}
+
+        await wait_until(converged, timeout_s=CONVERGENCE_TIMEOUT_S)
+        internal = await containers.listing("AUTH_u", "photos", internal=True)
+        assert {entry["name"]: entry.get("deleted", False) for entry in internal} == {
+            "first": True,
+            "short-lived": True,
+            "while-down": False,
+        }
+        head = await containers.request("HEAD", "AUTH_u", "photos")
+        assert (
+            head.headers["X-Container-Object-Count"] == "1" and head.headers["X-Container-Bytes-Used"] == "10"
+        )
+
+
+async def test_kill_9_during_concurrent_writes_loses_no_acknowledged_update(nodes):
+    object_node, container_node = nodes
+    async with SignedClient(object_node.url) as objects, SignedClient(container_node.url) as container_client:
+        containers = RoleClient(container_client, "container")
+        assert (await containers.put("AUTH_u", "photos", timestamp_text=ts())).status == 201
+        names = [f"obj-{index:04d}" for index in range(240)]
+        answers: dict[str, tuple[int, str]] = {}
+        limit = asyncio.Semaphore(16)
+
+        async def write(name: str) -> None:
+            async with limit:
+                with contextlib.suppress(aiohttp.ClientError):  # the object node was killed under it
+                    answers[name] = await put_object(objects, container_node, name, ts())
+
+        writers = [asyncio.create_task(write(name)) for name in names]
+        await wait_until(lambda: _at_least(answers, 60), timeout_s=30, interval_s=0.01)
+        container_node.kill()  # mid-stream: updates in flight fail and queue
+        await wait_until(lambda: _at_least(answers, 150), timeout_s=30, interval_s=0.01)
+        object_node.kill()  # mid-stream again: pending updates are in its LMDB, some writes cut
+        await asyncio.gather(*writers)
+        done = {name for name, (status, update) in answers.items() if status == 201 and update == "done"}
+        stored = {name for name, (status, _update) in answers.items() if status == 201}
+        assert done and stored - done  # both kinds happened
+
+        container_node.start()
+        assert done <= set(await listed(containers))  # acknowledged as done: durable on the container node
+        object_node.start()
+        on_object_node = {
+            name
+            for name in names
+            if (await objects.head(object_path("d1", 9, "AUTH_u", "photos", name))).status == 200
+        }
+        assert stored <= on_object_node
+
+        async def converged() -> bool:
+            return set(await listed(containers)) == on_object_node
+
+        await wait_until(converged, timeout_s=CONVERGENCE_TIMEOUT_S)
+
+
+async def _at_least(answers: dict[str, tuple[int, str]], count: int) -> bool:
+    return len(answers) >= count
