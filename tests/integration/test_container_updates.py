@@ -8,7 +8,6 @@ import contextlib
 import itertools
 
 import aiohttp
-
 import pytest
 from helpers.storage_node import (
     NodeProcess,
