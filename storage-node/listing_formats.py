@@ -19,7 +19,7 @@ import functools
 import json
 import time
 from collections.abc import Sequence
-from json.encoder import encode_basestring  # type: ignore[attr-defined]
+from json.encoder import encode_basestring
 from xml.sax.saxutils import escape, quoteattr
 
 from dolmen.storage_node.containers import CONTAINER, entry_fields, row_fields
