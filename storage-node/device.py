@@ -314,7 +314,11 @@ class DeviceStore:
         try:
             await loop.run_in_executor(store._pool, store._open_sync, cluster_fingerprint)
         except BaseException:
-            store._pool.submit(store._close_sync)
+            # Close before raising: a caller that opens the device again right away must find
+            # the lock file closed (a close left to run later raced such an open).
+            closing = loop.run_in_executor(store._pool, store._close_sync)
+            with contextlib.suppress(BaseException):
+                await asyncio.wait([closing])
             store._pool.shutdown(wait=False)
             raise
         store._committer = threading.Thread(
