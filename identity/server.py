@@ -501,16 +501,19 @@ async def list_role_assignments(request: web.Request) -> web.Response:
 
 
 async def _add_names(service: IdentityService, assignments: list[dict[str, Any]]) -> None:
+    """Keystone's include_names: names of the user, project and role, and of their domains."""
+    store = service.store
     for view in assignments:
-        for key, collection, place in (("user", "users", view["user"]), ("role", "roles", view["role"])):
-            entity = await service.store.find(collection, place["id"])
+        user = await store.find("users", view["user"]["id"])
+        project = await store.find("projects", view["scope"]["project"]["id"])
+        role = await store.find("roles", view["role"]["id"])
+        for place, entity in ((view["user"], user), (view["scope"]["project"], project)):
             if entity is not None:
+                domain = await store.find("domains", entity["domain_id"])
                 place["name"] = entity["name"]
-                if key == "user":
-                    place["domain"] = {"id": entity["domain_id"]}
-        project = await service.store.find("projects", view["scope"]["project"]["id"])
-        if project is not None:
-            view["scope"]["project"].update(name=project["name"], domain={"id": project["domain_id"]})
+                place["domain"] = {"id": entity["domain_id"], "name": domain["name"] if domain else ""}
+        if role is not None:
+            view["role"]["name"] = role["name"]
 
 
 # --- EC2 credentials ---------------------------------------------------------------------------

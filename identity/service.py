@@ -9,6 +9,7 @@ revoked token immediately and other services within their refresh interval.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import time
@@ -20,7 +21,14 @@ from typing import Any
 from cryptography.fernet import Fernet
 from cryptography.fernet import InvalidToken as FernetInvalidToken
 from dolmen.identity.config import IdentityConfig
-from dolmen.identity.errors import EntityConflict, EntityNotFound, Forbidden, Unauthorized, ValidationError
+from dolmen.identity.errors import (
+    EntityConflict,
+    EntityNotFound,
+    Forbidden,
+    IdentityError,
+    Unauthorized,
+    ValidationError,
+)
 from dolmen.identity.parsing import AuthRequest, Ref
 from dolmen.identity.passwords import Passwords
 from dolmen.identity.policy import Policy
@@ -97,17 +105,29 @@ class IdentityService:
             previous = self.validator.validate(request.token)
             user = await self._enabled_user(previous.user_id)
             expires_at_s = min(expires_at_s, previous.expires_at_s)  # re-scoping never extends a token's life
-        if "password" in request.methods:
-            assert request.user is not None and request.password is not None
-            password_user = await self._check_password(request.user, request.password, address=address)
-            if "token" in request.methods and password_user["id"] != user["id"]:
-                raise Unauthorized(UNAUTHORIZED_MESSAGE)
-            user = password_user
+        # The project is looked up while the password hash is checked; a failed check cancels it.
+        project_lookup = (
+            asyncio.ensure_future(self._resolve_project(request.project))
+            if request.project is not None
+            else None
+        )
+        try:
+            if "password" in request.methods:
+                assert request.user is not None and request.password is not None
+                password_user = await self._check_password(request.user, request.password, address=address)
+                if "token" in request.methods and password_user["id"] != user["id"]:
+                    raise Unauthorized(UNAUTHORIZED_MESSAGE)
+                user = password_user
+            project = await project_lookup if project_lookup is not None else None
+        finally:
+            if project_lookup is not None and not project_lookup.done():
+                project_lookup.cancel()
+                with contextlib.suppress(asyncio.CancelledError, IdentityError):
+                    await project_lookup
         user_domain = await self._enabled_domain(user["domain_id"])
-        project = project_domain = None
+        project_domain = None
         roles: list[Document] = []
-        if request.project is not None:
-            project = await self._resolve_project(request.project)
+        if project is not None:
             project_domain = await self._enabled_domain(project["domain_id"])
             if not project.get("enabled", True):
                 raise Unauthorized(UNAUTHORIZED_MESSAGE)
@@ -167,34 +187,31 @@ class IdentityService:
         )
 
     async def catalog(self, project_id: str | None) -> list[dict[str, Any]]:
-        return catalog_view(await self.store.list("services"), await self.store.list("endpoints"), project_id)
+        """The catalog from the validator's state (reloaded whenever services or endpoints change)."""
+        state = self.validator.state
+        return catalog_view(state.services, state.endpoints, project_id)
 
     async def revoke(self, **names: str | None) -> None:
-        """Record a revocation event naming `names` for tokens issued until now, and announce it."""
+        """Record a revocation event naming `names` for tokens issued until now, and announce it.
+
+        Events whose tokens have all expired are dropped from the shard in the same write.
+        """
         now_s = self.clock()
         event = RevocationEvent(
             issued_before_s=now_s, expires_at_s=now_s + self.config.token_lifetime_s, **names
         )
-        key = f"{round(now_s * 1e6):016x}.{secrets.token_hex(8)}"
-        await self.store.put_new("revocations", key, event.to_document() | {"key": key})
+        await self.store.put_new(
+            "revocations",
+            secrets.token_hex(8),
+            event.to_document(),
+            expired=lambda document: float(document["expires_at_s"]) <= now_s,
+        )
         await self.announce()
 
     async def announce(self) -> None:
         """Move the generation so that validators reload, and reload identity's own validator now."""
         await self.store.bump_generation()
         await self.validator.refresh(force=True)
-
-    async def prune_revocations(self) -> int:
-        """Delete events that can no longer match a live token; the number deleted."""
-        now_s = self.clock()
-        expired = [
-            document
-            for document in await self.store.list("revocations")
-            if float(document["expires_at_s"]) <= now_s
-        ]
-        for document in expired:
-            await self.store.discard("revocations", _revocation_key(document))
-        return len(expired)
 
     # --- credentials ---------------------------------------------------------
 
@@ -232,12 +249,16 @@ class IdentityService:
         return user
 
     async def _enabled_domain(self, domain_id: str) -> Document:
-        domain = await self.store.find("domains", domain_id)
+        cached = self.validator.state.domains.get(domain_id)
+        domain = dict(cached) if cached is not None else await self.store.find("domains", domain_id)
         if domain is None or not domain.get("enabled", True):
             raise Unauthorized(UNAUTHORIZED_MESSAGE)
         return domain
 
     async def _find_domain(self, ref: Ref) -> Document | None:
+        for domain in self.validator.state.domains.values():
+            if domain["id"] == ref.id or (ref.id is None and domain["name"] == ref.name):
+                return dict(domain)
         if ref.id is not None:
             return await self.store.find("domains", ref.id)
         assert ref.name is not None
@@ -290,10 +311,17 @@ class IdentityService:
 
     async def create_domain(self, fields: Document) -> Document:
         doc: Document = {"id": new_id(), "description": "", "enabled": True} | fields
-        return await self.store.create_named("domains", doc, scope="")
+        domain = await self.store.create_named("domains", doc, scope="")
+        await self.announce()  # identity caches domains with the validator's state
+        return domain
 
     async def create_project(self, fields: Document) -> Document:
-        doc: Document = {"id": new_id(), "description": "", "enabled": True, "domain_id": DEFAULT_DOMAIN_ID} | fields
+        doc: Document = {
+            "id": new_id(),
+            "description": "",
+            "enabled": True,
+            "domain_id": DEFAULT_DOMAIN_ID,
+        } | fields
         await self._existing_domain(doc["domain_id"])
         return await self.store.create_named("projects", doc, scope=doc["domain_id"])
 
@@ -341,7 +369,7 @@ class IdentityService:
             await self.revoke(user_id=entity_id)
         elif disabled and collection == "projects":
             await self.revoke(project_id=entity_id)
-        elif collection == "roles":
+        elif collection in ("roles", "domains"):
             await self.announce()
         return after
 
@@ -365,6 +393,8 @@ class IdentityService:
         elif collection == "roles":
             await self._delete_assignments(lambda a: a["role_id"] == entity_id)
             await self.revoke(role_id=entity_id)
+        else:
+            await self.announce()
 
     async def _delete_assignments(self, chosen: Callable[[Document], bool]) -> None:
         for assignment in await self.store.list("assignments"):
@@ -423,15 +453,21 @@ class IdentityService:
 
     async def create_service(self, fields: Document) -> Document:
         doc: Document = {"id": new_id(), "name": "", "description": "", "enabled": True} | fields
-        return await self.store.put_new("services", doc["id"], doc)
+        await self.store.put_new("services", doc["id"], doc)
+        await self.announce()  # the catalog is cached with the validator's state
+        return doc
 
     async def create_endpoint(self, fields: Document) -> Document:
         await self.store.get("services", fields["service_id"])
         doc: Document = {"id": new_id(), "enabled": True, "region_id": self.config.region} | fields
-        return await self.store.put_new("endpoints", doc["id"], doc)
+        await self.store.put_new("endpoints", doc["id"], doc)
+        await self.announce()
+        return doc
 
     async def update_plain(self, collection: str, entity_id: str, fields: Document) -> Document:
-        return (await self.store.change(collection, entity_id, lambda doc: doc | fields))[1]
+        after = (await self.store.change(collection, entity_id, lambda doc: doc | fields))[1]
+        await self.announce()
+        return after
 
     async def delete_plain(self, collection: str, entity_id: str) -> None:
         await self.store.remove(collection, entity_id)
@@ -439,6 +475,7 @@ class IdentityService:
             for endpoint in await self.store.list("endpoints"):
                 if endpoint["service_id"] == entity_id:
                     await self.store.discard("endpoints", endpoint["id"])
+        await self.announce()
 
     # --- EC2 credentials -----------------------------------------------------
 
@@ -490,10 +527,6 @@ class IdentityService:
 
 def assignment_key(assignment: Mapping[str, str]) -> str:
     return f"{assignment['user_id']}.{assignment['project_id']}.{assignment['role_id']}"
-
-
-def _revocation_key(document: Mapping[str, Any]) -> str:
-    return str(document["key"])
 
 
 def _matches(value: Any, wanted: str) -> bool:

@@ -123,19 +123,27 @@ class Shards:
         return sorted(found, key=lambda item: item[0])
 
     async def edit(
-        self, collection: str, key: str, change: Callable[[Document | None], Document | None]
+        self,
+        collection: str,
+        key: str,
+        change: Callable[[Document | None], Document | None],
+        *,
+        expired: Callable[[Document], bool] | None = None,
     ) -> tuple[Document | None, Document | None]:
         """Apply `change` to the entry (None: absent) and store its result (None: delete); (before, after).
 
         `change` may raise to refuse; it may run more than once (on concurrent writes to the shard).
+        Entries of the shard for which `expired` holds are dropped in the same write.
         """
         shard = shard_of(collection, key)
         for _ in range(SHARD_UPDATE_ATTEMPTS_MAX):
             record = await self.records.get(collection, shard)
             entries = dict(record.doc["entries"]) if record is not None else {}
+            if expired is not None:
+                entries = {k: doc for k, doc in entries.items() if k == key or not expired(doc)}
             before = entries.get(key)
             after = change(None if before is None else dict(before))
-            if after == before:
+            if after == before and (record is None or len(entries) == len(record.doc["entries"])):
                 return before, after  # nothing to write
             if after is None:
                 entries.pop(key, None)
@@ -182,15 +190,17 @@ class IdentityStore:
             raise ServiceBusy(f"more than {IDENTITY_LIST_ENTRIES_MAX} {collection}: list with a filter")
         return [doc for _, doc in entries]
 
-    async def put_new(self, collection: str, key: str, doc: Document) -> Document:
-        """Store `doc` under a new `key`; EntityConflict if the key is taken."""
+    async def put_new(
+        self, collection: str, key: str, doc: Document, *, expired: Callable[[Document], bool] | None = None
+    ) -> Document:
+        """Store `doc` under a new `key`; EntityConflict if the key is taken. See Shards.edit for `expired`."""
 
         def create(current: Document | None) -> Document:
             if current is not None:
                 raise EntityConflict(f"Conflict occurred attempting to store {_noun(collection)} {key}.")
             return doc
 
-        await self.shards.edit(collection, key, create)
+        await self.shards.edit(collection, key, create, expired=expired)
         return doc
 
     async def change(

@@ -26,7 +26,6 @@ import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from cryptography.fernet import Fernet, MultiFernet
 from cryptography.fernet import InvalidToken as FernetInvalidToken
@@ -101,34 +100,44 @@ def encode_payload(payload: TokenPayload) -> bytes:
 
 
 def decode_payload(data: bytes) -> TokenPayload:
-    """The payload in `data`; raises InvalidToken if it is not a well-formed version-1 payload."""
+    """The payload in `data`; raises InvalidToken if it is not a well-formed version-1 payload.
+
+    Written as one pass with a running offset: it runs on every request of every service.
+    """
     try:
-        reader = _Reader(data)
-        version, methods_bits, flags, issued_at_us, expires_at_us, audit = reader.unpack(_HEADER)
-        if version != PAYLOAD_VERSION or methods_bits == 0 or methods_bits >> len(METHODS) or flags & ~1:
+        version, methods_bits, flags, issued_at_us, expires_at_us, audit = _HEADER.unpack_from(data, 0)
+        if version != PAYLOAD_VERSION or methods_bits not in _METHODS_BY_BITS or flags & ~_PROJECT_SCOPED:
             raise InvalidToken("unknown token payload")
-        user = (reader.id(), reader.text(), reader.id())
-        project: tuple[str | None, str | None, str | None] = (None, None, None)
+        offset = _HEADER.size
+        user_id, offset = _read_id(data, offset)
+        user_name, offset = _read_text(data, offset)
+        user_domain_id, offset = _read_id(data, offset)
+        project_id = project_name = project_domain_id = None
         if flags & _PROJECT_SCOPED:
-            project = (reader.id(), reader.text(), reader.id())
-        role_count = reader.unpack(_ROLE_COUNT)[0]
-        if role_count > TOKEN_ROLES_MAX or (role_count and project[0] is None):
+            project_id, offset = _read_id(data, offset)
+            project_name, offset = _read_text(data, offset)
+            project_domain_id, offset = _read_id(data, offset)
+        role_count = data[offset]
+        offset += 1
+        if role_count > TOKEN_ROLES_MAX or (role_count and project_id is None):
             raise InvalidToken("malformed token payload")
-        role_ids = tuple(reader.id() for _ in range(role_count))
-        reader.finish()
-        if issued_at_us > expires_at_us:
+        role_ids = []
+        for _ in range(role_count):
+            role_id, offset = _read_id(data, offset)
+            role_ids.append(role_id)
+        if offset != len(data) or issued_at_us > expires_at_us:
             raise InvalidToken("malformed token payload")
-    except (struct.error, UnicodeDecodeError, ValueError):
+    except (struct.error, UnicodeDecodeError, ValueError, IndexError):
         raise InvalidToken("malformed token payload") from None
     return TokenPayload(
-        user_id=user[0],
-        user_name=user[1],
-        user_domain_id=user[2],
-        project_id=project[0],
-        project_name=project[1],
-        project_domain_id=project[2],
-        role_ids=role_ids,
-        methods=tuple(method for bit, method in enumerate(METHODS) if methods_bits >> bit & 1),
+        user_id=user_id,
+        user_name=user_name,
+        user_domain_id=user_domain_id,
+        project_id=project_id,
+        project_name=project_name,
+        project_domain_id=project_domain_id,
+        role_ids=tuple(role_ids),
+        methods=_METHODS_BY_BITS[methods_bits],
         issued_at_s=issued_at_us / 1e6,
         expires_at_s=expires_at_us / 1e6,
         audit_id=new_audit_id(audit),
@@ -164,9 +173,11 @@ class TokenCodec:
 
 # --- encoding helpers -------------------------------------------------------
 
-_ROLE_COUNT = struct.Struct(">B")
-_U8 = struct.Struct(">B")
 _U16 = struct.Struct(">H")
+_METHODS_BY_BITS = {
+    bits: tuple(method for bit, method in enumerate(METHODS) if bits >> bit & 1)
+    for bits in range(1, 2 ** len(METHODS))
+}
 
 
 def _encode_id(value: str) -> bytes:
@@ -189,40 +200,25 @@ def _decode_audit_id(audit_id: str) -> bytes:
     return raw
 
 
-class _Reader:
-    """Reads a payload front to back; a short read raises struct.error or ValueError."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.offset = 0
-
-    def unpack(self, layout: struct.Struct) -> tuple[Any, ...]:
-        values = layout.unpack_from(self.data, self.offset)
-        self.offset += layout.size
-        return values
-
-    def take(self, size: int) -> bytes:
-        chunk = self.data[self.offset : self.offset + size]
-        if len(chunk) != size:
+def _read_id(data: bytes, offset: int) -> tuple[str, int]:
+    kind = data[offset]
+    if kind == 0:
+        end = offset + 17
+        if end > len(data):
             raise ValueError("short payload")
-        self.offset += size
-        return chunk
+        return data[offset + 1 : end].hex(), end
+    if kind == 1:
+        size = data[offset + 1]
+        end = offset + 2 + size
+        if size == 0 or end > len(data):
+            raise ValueError("malformed id")
+        return data[offset + 2 : end].decode("utf-8"), end
+    raise ValueError("unknown id kind")
 
-    def id(self) -> str:
-        (kind,) = self.unpack(_U8)
-        if kind == 0:
-            return self.take(16).hex()
-        if kind == 1:
-            (size,) = self.unpack(_U8)
-            if size == 0:
-                raise ValueError("empty id")
-            return self.take(size).decode("utf-8")
-        raise ValueError("unknown id kind")
 
-    def text(self) -> str:
-        (size,) = self.unpack(_U16)
-        return self.take(size).decode("utf-8")
-
-    def finish(self) -> None:
-        if self.offset != len(self.data):
-            raise ValueError("trailing bytes")
+def _read_text(data: bytes, offset: int) -> tuple[str, int]:
+    (size,) = _U16.unpack_from(data, offset)
+    end = offset + 2 + size
+    if end > len(data):
+        raise ValueError("short payload")
+    return data[offset + 2 : end].decode("utf-8"), end

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from dolmen.identity.errors import InvalidToken, KeysUnavailable
@@ -66,6 +66,10 @@ class ValidationState:
     role_names: Mapping[str, str]  # role id -> name
     generation: int
     loaded_at_s: float
+    # What identity itself reads on every login, cached with the rest (few, rarely changed):
+    domains: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # id -> domain
+    services: tuple[Mapping[str, Any], ...] = ()
+    endpoints: tuple[Mapping[str, Any], ...] = ()
 
 
 def check_token(state: ValidationState, token: str, *, now_s: float) -> tuple[TokenPayload, AuthContext]:
@@ -96,16 +100,20 @@ def check_token(state: ValidationState, token: str, *, now_s: float) -> tuple[To
 
 
 async def load_state(store: IdentityStore, storage_key: bytes, *, now_s: float) -> ValidationState:
-    """Read keys, live revocation events and roles from the store; KeysUnavailable before bootstrap."""
+    """Read keys, live revocation events, roles, domains and the catalog; KeysUnavailable before bootstrap."""
     generation = await store.generation()  # first: whatever follows is at least as new
     sealed = await store.sealed_keys()
     if sealed is None:
         raise KeysUnavailable("no token keys in the store: run `dolmen identity bootstrap`")
     keys = unseal_repository(sealed, storage_key)
-    documents = await store.list("revocations")
+    documents, roles, domains, services, endpoints = await asyncio.gather(
+        *(
+            store.list(collection)
+            for collection in ("revocations", "roles", "domains", "services", "endpoints")
+        )
+    )
     events = [RevocationEvent.from_document(document) for document in documents]
     events = [event for event in events if event.expires_at_s > now_s][-REVOCATION_EVENTS_MAX:]
-    roles = await store.list("roles")
     if len(roles) > ROLES_MAX:
         log.warning("identity.too_many_roles", extra={"count": len(roles), "kept": ROLES_MAX})
     return ValidationState(
@@ -115,6 +123,9 @@ async def load_state(store: IdentityStore, storage_key: bytes, *, now_s: float) 
         role_names={role["id"]: role["name"] for role in roles[:ROLES_MAX]},
         generation=generation,
         loaded_at_s=now_s,
+        domains={domain["id"]: domain for domain in domains},
+        services=tuple(services),
+        endpoints=tuple(endpoints),
     )
 
 
