@@ -48,8 +48,14 @@ def devices_grid(regions: list[tuple[int, int, int, float]]) -> list[dict[str, o
             for host in range(1, hosts + 1):
                 for disk in range(1, 2):
                     devices.append(
-                        {"region": region, "zone": zone, "ip": f"10.{region}.{zone}.{host}", "port": 6200,
-                         "device": f"d{disk}", "weight": weight}
+                        {
+                            "region": region,
+                            "zone": zone,
+                            "ip": f"10.{region}.{zone}.{host}",
+                            "port": 6200,
+                            "device": f"d{disk}",
+                            "weight": weight,
+                        }
                     )
     return devices
 
@@ -57,14 +63,23 @@ def devices_grid(regions: list[tuple[int, int, int, float]]) -> list[dict[str, o
 def cases() -> dict[str, Case]:
     twelve = devices_grid([(1, 3, 4, 100.0)])
     hundred = [
-        {"region": 1, "zone": 1 + n % 5, "ip": f"10.1.{1 + n % 5}.{n // 10}", "port": 6200, "device": f"d{n % 2}",
-         "weight": 100.0}
+        {
+            "region": 1,
+            "zone": 1 + n % 5,
+            "ip": f"10.1.{1 + n % 5}.{n // 10}",
+            "port": 6200,
+            "device": f"d{n % 2}",
+            "weight": 100.0,
+        }
         for n in range(100)
     ]
     return {
         "a_pp14_12dev_3zones": Case("a", 14, twelve),
         "b_pp14_12dev_plus_one": Case(
-            "b", 14, twelve, added={"region": 1, "zone": 1, "ip": "10.1.1.9", "port": 6200, "device": "d1", "weight": 100.0}
+            "b",
+            14,
+            twelve,
+            added={"region": 1, "zone": 1, "ip": "10.1.1.9", "port": 6200, "device": "d1", "weight": 100.0},
         ),
         "c_pp14_2regions_unequal_weights": Case("c", 14, devices_grid([(1, 3, 4, 100.0), (2, 2, 2, 200.0)])),
         "d_pp18_100dev": Case("d", 18, hundred),
@@ -134,7 +149,11 @@ def swift_run(case: Case, python: Path) -> dict[str, object]:
             "after": f"{work}/after",
         }
         completed = subprocess.run(
-            [str(python), "-c", SWIFT_SCRIPT], input=json.dumps(spec), capture_output=True, text=True, check=True
+            [str(python), "-c", SWIFT_SCRIPT],
+            input=json.dumps(spec),
+            capture_output=True,
+            text=True,
+            check=True,
         )
         result: dict[str, object] = json.loads(completed.stdout.strip().splitlines()[-1])
         partitions = 1 << case.part_power
@@ -145,8 +164,12 @@ def swift_run(case: Case, python: Path) -> dict[str, object]:
     for fields in case.devices + ([case.added] if case.added else []):
         builder = builder.add_device(Device(id=-1, **fields))  # type: ignore[arg-type]
     measured = Builder(
-        part_power=case.part_power, replicas=3, devices=builder.devices, next_device_id=builder.next_device_id,
-        assignment=after, last_moved_s=np.zeros(partitions),
+        part_power=case.part_power,
+        replicas=3,
+        devices=builder.devices,
+        next_device_id=builder.next_device_id,
+        assignment=after,
+        last_moved_s=np.zeros(partitions),
     )
     result["balance"] = balance(measured)
     result["dispersion"] = dispersion(measured)
@@ -157,7 +180,10 @@ def swift_run(case: Case, python: Path) -> dict[str, object]:
 
 def ensure_swift(venv: Path) -> Path:
     python = venv / "bin" / "python"
-    if not python.exists() or subprocess.run([str(python), "-c", "import swift"], capture_output=True).returncode:
+    if (
+        not python.exists()
+        or subprocess.run([str(python), "-c", "import swift"], capture_output=True).returncode
+    ):
         print(f"installing {SWIFT_SPEC} into {venv} (once)", file=sys.stderr)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(python), "-m", "pip", "install", "-q", SWIFT_SPEC], check=True)
@@ -171,13 +197,18 @@ def ratio(numerator: object, denominator: object) -> float | None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--swift-venv", default=os.environ.get("SAIO_VENV", "/tmp/swift-saio-venv"))
     parser.add_argument("--cases", default="a,b,c,d")
     args = parser.parse_args()
     python = ensure_swift(Path(args.swift_venv))
     wanted = set(args.cases.split(","))
-    report: dict[str, object] = {"peer": SWIFT_SPEC + " swift-ring-builder (RingBuilder), overload 0", "cases": {}}
+    report: dict[str, object] = {
+        "peer": SWIFT_SPEC + " swift-ring-builder (RingBuilder), overload 0",
+        "cases": {},
+    }
     for name, case in cases().items():
         if case.name not in wanted:
             continue

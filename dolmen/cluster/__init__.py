@@ -2,6 +2,7 @@
 
 from dolmen.cluster.client import ClusterClient
 from dolmen.cluster.config import ClusterClientConfig, load_cluster_config
+from dolmen.cluster.containers import AccountInfo, ContainerInfo
 from dolmen.cluster.errors import (
     BadName,
     BodyCheckFailed,
@@ -22,34 +23,42 @@ from dolmen.cluster.errors import (
     SystemAccountRefused,
     VersionConflict,
 )
+from dolmen.cluster.listing import ContainerEntry, Listing, ListingQuery, ObjectEntry, Subdir
 from dolmen.cluster.objects import ObjectInfo, ObjectReader, PutResult
 from dolmen.cluster.records import Record, Records
 from dolmen.storage_node.timestamps import Timestamp
 
 __all__ = [
+    "AccountInfo",
     "BadName",
     "BodyCheckFailed",
     "ClusterClient",
     "ClusterClientConfig",
     "ClusterError",
     "Conflict",
+    "ContainerEntry",
+    "ContainerInfo",
     "ContainerNotEmpty",
     "EtagMismatch",
+    "Listing",
+    "ListingQuery",
     "NotFound",
     "NotModified",
+    "ObjectEntry",
     "ObjectInfo",
     "ObjectReader",
     "PreconditionFailed",
     "PutResult",
     "QuorumNotReached",
     "RangeNotSatisfiable",
-    "RecordError",
     "Record",
+    "RecordError",
     "RecordExists",
     "RecordNotFound",
     "RecordTooLarge",
     "Records",
     "RegisterContention",
+    "Subdir",
     "SystemAccountRefused",
     "Timestamp",
     "VersionConflict",

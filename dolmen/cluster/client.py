@@ -13,13 +13,17 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, M
 from types import MappingProxyType
 
 from dolmen.cluster.config import ClusterClientConfig
-from dolmen.cluster.names import check_names
+from dolmen.cluster.containers import AccountInfo, ContainerInfo, Containers
+from dolmen.cluster.errors import NotFound
+from dolmen.cluster.listing import Listing, ListingQuery
+from dolmen.cluster.names import SYSTEM_ACCOUNT_PREFIX, check_names
 from dolmen.cluster.objects import ObjectInfo, ObjectReader, Objects, PutResult
-from dolmen.cluster.placement import Rings
+from dolmen.cluster.placement import Rings, replica_headers
 from dolmen.cluster.proposer import Change, Proposer
 from dolmen.cluster.transport import ClientMetrics, Transport
 from dolmen.keys import placement_key, read_secret, request_signing_key
 from dolmen.metrics import Metrics
+from dolmen.ring.ring import Ring
 from dolmen.storage_node import framing
 from dolmen.storage_node.timestamps import ZERO, Timestamp
 
@@ -36,6 +40,7 @@ class ClusterClient:
         )
         self.proposer = Proposer(self.transport, self.rings, config)
         self.objects = Objects(self.transport, config)
+        self.containers = Containers(self.transport, self.rings, self.objects, config)
         self._last_timestamp = ZERO
         self._watcher: asyncio.Task[None] | None = None
 
@@ -74,6 +79,87 @@ class ClusterClient:
         """The register's value, linearizable (a CAS round with no change)."""
         return await self.proposer.cas(key, lambda current: current)
 
+    # --- accounts and containers -------------------------------------------------
+
+    async def put_account(
+        self, account: str, metadata: Mapping[str, str] = EMPTY_MAPPING, *, internal: bool = False
+    ) -> bool:
+        """Create the account (or merge its metadata); True if a quorum created it now."""
+        check_names(account, internal=internal)
+        headers = {"X-Timestamp": self._timestamp().internal, **prefixed("X-Account-Meta-", metadata)}
+        return await self.containers.put_account(account, headers)
+
+    async def head_account(self, account: str, *, internal: bool = False) -> AccountInfo:
+        """The account's counts and metadata (newest of a quorum); NotFound."""
+        check_names(account, internal=internal)
+        return await self.containers.head_account(account)
+
+    async def post_account(
+        self, account: str, metadata: Mapping[str, str], *, internal: bool = False
+    ) -> None:
+        """Merge metadata items into the account (an empty value removes one); NotFound."""
+        check_names(account, internal=internal)
+        headers = {"X-Timestamp": self._timestamp().internal, **prefixed("X-Account-Meta-", metadata)}
+        await self.containers.post_account(account, headers)
+
+    async def list_containers(self, account: str, query: ListingQuery, *, internal: bool = False) -> Listing:
+        """The account's containers, merged from two replicas; NotFound."""
+        check_names(account, internal=internal)
+        return await self.containers.list_containers(account, query)
+
+    async def put_container(
+        self,
+        account: str,
+        container: str,
+        metadata: Mapping[str, str] = EMPTY_MAPPING,
+        policy_index: int = 0,
+        *,
+        internal: bool = False,
+    ) -> bool:
+        """Create the container (and its account first if needed); True if created now.
+
+        Conflict if it exists with another policy. Raises BadName, SystemAccountRefused, QuorumNotReached.
+        """
+        check_names(account, container, internal=internal)
+        self.rings.object(policy_index)  # ConfigError if the cluster has no such policy
+        try:
+            await self.containers.head_account(account)
+        except NotFound:
+            await self.put_account(account, internal=internal)
+        headers = {
+            "X-Timestamp": self._timestamp().internal,
+            "X-Backend-Storage-Policy-Index": str(policy_index),
+            **prefixed("X-Container-Meta-", metadata),
+        }
+        return await self.containers.put_container(account, container, headers)
+
+    async def head_container(self, account: str, container: str, *, internal: bool = False) -> ContainerInfo:
+        """The container's counts, policy and metadata (newest of a quorum); NotFound."""
+        check_names(account, container, internal=internal)
+        return await self.containers.head_container(account, container)
+
+    async def post_container(
+        self, account: str, container: str, metadata: Mapping[str, str], *, internal: bool = False
+    ) -> None:
+        """Merge metadata items into the container (an empty value removes one); NotFound."""
+        check_names(account, container, internal=internal)
+        headers = {"X-Timestamp": self._timestamp().internal, **prefixed("X-Container-Meta-", metadata)}
+        await self.containers.post_container(account, container, headers)
+
+    async def delete_container(self, account: str, container: str, *, internal: bool = False) -> None:
+        """Delete an empty container; NotFound, ContainerNotEmpty."""
+        check_names(account, container, internal=internal)
+        await self.containers.delete_container(
+            account, container, {"X-Timestamp": self._timestamp().internal}
+        )
+
+    async def list_objects(
+        self, account: str, container: str, query: ListingQuery, *, internal: bool = False
+    ) -> Listing:
+        """The container's objects, merged from two replicas (tombstones applied); NotFound."""
+        check_names(account, container, internal=internal)
+        return await self.containers.list_objects(account, container, query)
+
     # --- objects -------------------------------------------------------------
 
     async def put_object(
@@ -100,6 +186,7 @@ class ClusterClient:
         SystemAccountRefused, or what `check_body` raised (the write is aborted everywhere).
         """
         check_names(account, container, obj, internal=internal)
+        ring = await self._object_ring(account, container)
         timestamp = self._timestamp()
         headers = {
             "X-Timestamp": timestamp.internal,
@@ -112,14 +199,14 @@ class ClusterClient:
             headers["X-Delete-At"] = str(delete_at)
         if if_none_match:
             headers["If-None-Match"] = "*"
-        headers.update(meta_headers(metadata))
+        headers.update(prefixed("X-Object-Meta-", metadata))
         return await self.objects.put(
-            self.rings.object(0),
+            ring,
             account,
             container,
             obj,
             body,
-            headers=headers,
+            headers_for=self._with_container_update(account, container, headers),
             timestamp=timestamp,
             expected_etag=expected_etag,
             check_body=check_body,
@@ -137,7 +224,8 @@ class ClusterClient:
     ) -> ObjectInfo:
         """The newest metadata among a quorum of replicas; NotFound, NotModified, PreconditionFailed."""
         check_names(account, container, obj, internal=internal)
-        return await self.objects.head(self.rings.object(0), account, container, obj, headers)
+        ring = await self._object_ring(account, container)
+        return await self.objects.head(ring, account, container, obj, headers)
 
     @contextlib.asynccontextmanager
     async def get_object(
@@ -154,7 +242,8 @@ class ClusterClient:
         Raises NotFound, NotModified, PreconditionFailed, RangeNotSatisfiable on entry.
         """
         check_names(account, container, obj, internal=internal)
-        reader = await self.objects.open_reader(self.rings.object(0), account, container, obj, headers)
+        ring = await self._object_ring(account, container)
+        reader = await self.objects.open_reader(ring, account, container, obj, headers)
         try:
             yield reader
         finally:
@@ -173,18 +262,39 @@ class ClusterClient:
     ) -> None:
         """Replace the object's metadata (all of it) on a quorum; NotFound, Conflict, QuorumNotReached."""
         check_names(account, container, obj, internal=internal)
-        headers = {"X-Timestamp": self._timestamp().internal, **meta_headers(metadata)}
+        headers = {"X-Timestamp": self._timestamp().internal, **prefixed("X-Object-Meta-", metadata)}
         if content_type is not None:
             headers["Content-Type"] = content_type
         if delete_at is not None:
             headers["X-Delete-At"] = str(delete_at)
-        await self.objects.post(self.rings.object(0), account, container, obj, headers)
+        await self.objects.post(await self._object_ring(account, container), account, container, obj, headers)
 
     async def delete_object(self, account: str, container: str, obj: str, *, internal: bool = False) -> None:
         """Write a tombstone on a quorum; NotFound if no replica had a live object (still written)."""
         check_names(account, container, obj, internal=internal)
+        ring = await self._object_ring(account, container)
         headers = {"X-Timestamp": self._timestamp().internal}
-        await self.objects.delete(self.rings.object(0), account, container, obj, headers)
+        await self.objects.delete(
+            ring, account, container, obj, self._with_container_update(account, container, headers)
+        )
+
+    async def _object_ring(self, account: str, container: str) -> Ring:
+        """The object ring of the container's policy; NotFound if a user container does not exist.
+
+        Containers of system accounts are created by their first object (PROTOCOL.md): policy 0.
+        """
+        if account.startswith(SYSTEM_ACCOUNT_PREFIX):
+            return self.rings.object(0)
+        info = await self.containers.container_info(account, container)
+        return self.rings.object(info.policy_index)
+
+    def _with_container_update(
+        self, account: str, container: str, headers: dict[str, str]
+    ) -> Callable[[int], dict[str, str]]:
+        """Headers for object replica i: `headers` and the container replica i it must update."""
+        ring = self.rings.container
+        partition = ring.partition(account, container)
+        return lambda index: headers | replica_headers("Container", ring, partition, index)
 
     def _timestamp(self) -> Timestamp:
         """A timestamp for a new write, strictly after the last one this client made."""
@@ -195,5 +305,5 @@ class ClusterClient:
         return timestamp
 
 
-def meta_headers(metadata: Mapping[str, str]) -> dict[str, str]:
-    return {f"X-Object-Meta-{name}": value for name, value in metadata.items()}
+def prefixed(prefix: str, metadata: Mapping[str, str]) -> dict[str, str]:
+    return {f"{prefix}{name}": value for name, value in metadata.items()}

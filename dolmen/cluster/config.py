@@ -59,6 +59,8 @@ class ClusterClientConfig:
     register_backoff_s_max: float = 0.5
     # Listings read at most this many pages of one replica to fill one merged page.
     listing_pages_max: int = 8
+    # Container information (existence, policy) is cached this long for object writes.
+    container_info_ttl_s: float = 2.0
     # Ring files are checked for changes this often.
     ring_check_interval_s: float = 15.0
 
@@ -75,6 +77,7 @@ class ClusterClientConfig:
             "ring_check_interval_s",
             "register_backoff_s_min",
             "register_backoff_s_max",
+            "container_info_ttl_s",
         ):
             if not 0 < getattr(self, name) <= 3600:
                 raise ValueError(f"{name} must be > 0 and at most 3600")

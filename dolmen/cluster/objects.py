@@ -137,7 +137,8 @@ def answer_timestamp(answer: NodeAnswer) -> Timestamp:
 
 
 def is_live(answer: NodeAnswer) -> bool:
-    return answer.status == 200
+    """A record exists and is not deleted (objects answer 200, containers and accounts 204)."""
+    return 200 <= answer.status < 300
 
 
 def newest_first(answers: list[tuple[Device, NodeAnswer]]) -> list[tuple[Device, NodeAnswer]]:
@@ -262,7 +263,7 @@ class Objects:
         self.transport = transport
         self.config = config
 
-    def _read_order(self, devices: list[Device]) -> list[Device]:
+    def read_order(self, devices: list[Device]) -> list[Device]:
         """Nearest first (read affinity), error-limited nodes last."""
         ordered = affinity_order(
             devices, region=self.config.read_affinity_region, zone=self.config.read_affinity_zone
@@ -272,7 +273,11 @@ class Objects:
     # --- PUT -------------------------------------------------------------------
 
     async def _connect_uploads(
-        self, ring: Ring, partition: int, path_of: Callable[[Device], str], headers: dict[str, str]
+        self,
+        ring: Ring,
+        partition: int,
+        path_of: Callable[[Device], str],
+        headers_for: Callable[[int], dict[str, str]],
     ) -> list[_Upload]:
         """One connected upload per primary, or per handoff standing in for an unreachable one."""
         primaries = ring.primaries(partition)
@@ -281,10 +286,10 @@ class Objects:
             if self.transport.is_limited(node_of(device)):
                 next_handoff.unusable.add(node_of(device))
 
-        async def connect(device: Device | None) -> _Upload | None:
+        async def connect(index: int, device: Device | None) -> _Upload | None:
             while device is not None:
                 path = path_of(device)
-                signed = self.transport.signed_headers("PUT", path, "", headers)
+                signed = self.transport.signed_headers("PUT", path, "", headers_for(index))
                 upload = _Upload(self.transport, device, path, signed, self.config.write_queue_chunks)
                 if await upload.wait_connected(
                     self.config.connect_timeout_s + self.config.first_byte_timeout_s
@@ -298,7 +303,9 @@ class Objects:
         firsts = [
             device if node_of(device) not in next_handoff.unusable else next_handoff() for device in primaries
         ]
-        results = await asyncio.gather(*(connect(device) for device in firsts), return_exceptions=True)
+        results = await asyncio.gather(
+            *(connect(index, device) for index, device in enumerate(firsts)), return_exceptions=True
+        )
         uploads = [result for result in results if isinstance(result, _Upload)]
         errors = [result for result in results if isinstance(result, BaseException)]
         if errors:
@@ -315,7 +322,7 @@ class Objects:
         obj: str,
         body: AsyncIterable[bytes],
         *,
-        headers: dict[str, str],
+        headers_for: Callable[[int], dict[str, str]],
         timestamp: Timestamp,
         expected_etag: str | None,
         check_body: Callable[[], Awaitable[None]] | None,
@@ -327,7 +334,7 @@ class Objects:
             ring,
             partition,
             lambda device: node_path(device.device, partition, account, container, obj),
-            headers,
+            headers_for,
         )
         try:
             if nodes_of(uploads) < quorum:
@@ -359,9 +366,13 @@ class Objects:
                 )
                 await upload.send(frame, self.config.chunk_timeout_s)
                 await upload.send(None, self.config.chunk_timeout_s)
-            answers = [
-                answer for answer in [await upload.answer() for upload in uploads] if answer is not None
-            ]
+            # Each replica answers once its copy is durable: wait first_byte_timeout_s at most.
+            await asyncio.wait([upload.task for upload in uploads], timeout=self.config.first_byte_timeout_s)
+            for upload in uploads:
+                if not upload.task.done():
+                    self.transport.record_error(upload.node, "timeout")
+                    await upload.discard()
+            answers = [answer for answer in [await upload.answer() for upload in uploads] if answer is not None]
             if failure is not None:
                 raise failure
             return self._put_outcome(
@@ -375,11 +386,12 @@ class Objects:
     def _put_outcome(answers: list[NodeAnswer], quorum: int, result: PutResult) -> PutResult:
         stored = nodes_of(answer for answer in answers if answer.status == 201)
         if stored >= quorum:
+            check_container_updates(answers, (201,), quorum)
             return result
         if any(answer.status == 412 for answer in answers):
             raise PreconditionFailed("an object exists (If-None-Match: *)")
-        if nodes_of(answer for answer in answers if answer.status == 409) >= quorum:
-            raise Conflict("a newer object is stored")
+        if nodes_of(answer for answer in answers if answer.status in (201, 409)) >= quorum:
+            raise Conflict("a record at least as new is stored on some replicas: this write is superseded")
         statuses = sorted(answer.status for answer in answers)
         raise QuorumNotReached(f"{stored} nodes stored the object, {quorum} needed (answers {statuses})")
 
@@ -411,12 +423,12 @@ class Objects:
     # --- HEAD, GET ---------------------------------------------------------------
 
     async def _ask(
-        self, devices: list[Device], method: str, path_of: Callable[[Device], str]
+        self, devices: list[Device], method: str, path_of: Callable[[Device], str], headers: dict[str, str]
     ) -> list[tuple[Device, NodeAnswer]]:
         """The same small request to several devices at once; (device, answer) of those that answered."""
         results = await asyncio.gather(
             *(
-                self.transport.request(node_of(device), method, path_of(device), headers={})
+                self.transport.request(node_of(device), method, path_of(device), headers=headers)
                 for device in devices
             ),
             return_exceptions=True,
@@ -431,7 +443,11 @@ class Objects:
         return answered
 
     async def head_quorum(
-        self, ring: Ring, partition: int, path_of: Callable[[Device], str]
+        self,
+        ring: Ring,
+        partition: int,
+        path_of: Callable[[Device], str],
+        headers: dict[str, str] | None = None,
     ) -> list[tuple[Device, NodeAnswer]]:
         """HEAD answers of a quorum of primaries, newest first, plus handoffs' if nothing is live.
 
@@ -439,17 +455,17 @@ class Objects:
         newest answer is not a live object, also up to handoffs_checked_on_404 handoffs.
         Raises QuorumNotReached when nothing live was found and fewer than a quorum answered.
         """
-        primaries = self._read_order(ring.primaries(partition))
+        primaries = self.read_order(ring.primaries(partition))
         quorum = quorum_size(len(primaries))
         answers: list[tuple[Device, NodeAnswer]] = []
         remaining = list(primaries)
         while remaining and len(answers) < quorum:
             wanted = quorum - len(answers)
-            answers += await self._ask(remaining[:wanted], "HEAD", path_of)
+            answers += await self._ask(remaining[:wanted], "HEAD", path_of, headers or {})
             remaining = remaining[wanted:]
         if not answers or not is_live(newest_first(answers)[0][1]):
             handoffs = list(itertools.islice(ring.handoffs(partition), self.config.handoffs_checked_on_404))
-            answers += await self._ask(handoffs, "HEAD", path_of)
+            answers += await self._ask(handoffs, "HEAD", path_of, headers or {})
             if (not answers or not is_live(newest_first(answers)[0][1])) and len(answers) < quorum:
                 raise QuorumNotReached(f"{len(answers)} nodes answered, {quorum} needed")
         return newest_first(answers)
@@ -491,7 +507,7 @@ class Objects:
             ]
             if device not in holders
         ]
-        candidates = self._read_order(holders) + self._read_order(others)
+        candidates = self.read_order(holders) + self.read_order(others)
         reader = ObjectReader(self.transport, self.config, info, candidates, path_of, headers)
         await reader.start()
         return reader
@@ -504,21 +520,25 @@ class Objects:
         partition: int,
         method: str,
         path_of: Callable[[Device], str],
-        headers: dict[str, str],
+        headers_for: Callable[[int], dict[str, str]],
     ) -> list[NodeAnswer]:
         """A small write (DELETE, POST, container or account changes) to every primary,
-        a handoff standing in for each primary that cannot be reached."""
+        a handoff standing in for each primary that cannot be reached.
+
+        `headers_for(index)` are the headers for replica `index` (a handoff gets those of the
+        primary it stands in for: the 1:1 replica mappings go with it).
+        """
         primaries = ring.primaries(partition)
         next_handoff = HandoffSource(ring.handoffs(partition), primaries, self.config.write_handoffs_max)
         for device in primaries:
             if self.transport.is_limited(node_of(device)):
                 next_handoff.unusable.add(node_of(device))
 
-        async def send(device: Device | None) -> NodeAnswer | None:
+        async def send(index: int, device: Device | None) -> NodeAnswer | None:
             while device is not None:
                 try:
                     return await self.transport.request(
-                        node_of(device), method, path_of(device), headers=headers
+                        node_of(device), method, path_of(device), headers=headers_for(index)
                     )
                 except NodeUnreachable:
                     next_handoff.unusable.add(node_of(device))
@@ -530,11 +550,16 @@ class Objects:
         firsts = [
             device if node_of(device) not in next_handoff.unusable else next_handoff() for device in primaries
         ]
-        results = await asyncio.gather(*(send(device) for device in firsts))
+        results = await asyncio.gather(*(send(index, device) for index, device in enumerate(firsts)))
         return [answer for answer in results if answer is not None]
 
     async def delete(
-        self, ring: Ring, account: str, container: str, obj: str, headers: dict[str, str]
+        self,
+        ring: Ring,
+        account: str,
+        container: str,
+        obj: str,
+        headers_for: Callable[[int], dict[str, str]],
     ) -> None:
         partition = ring.partition(account, container, obj)
         answers = await self.write_small(
@@ -542,13 +567,14 @@ class Objects:
             partition,
             "DELETE",
             lambda d: node_path(d.device, partition, account, container, obj),
-            headers,
+            headers_for,
         )
         quorum = quorum_size(ring.replicas)
         if nodes_of(answer for answer in answers if answer.status in (204, 404)) < quorum:
             if nodes_of(answer for answer in answers if answer.status == 409) >= quorum:
                 raise Conflict("a newer object is stored")
             raise QuorumNotReached(f"{len(answers)} replicas answered the delete, {quorum} needed")
+        check_container_updates(answers, (204, 404), quorum)
         if not any(answer.status == 204 for answer in answers):
             raise NotFound(f"no object {account}/{container}/{obj}")
 
@@ -559,7 +585,7 @@ class Objects:
             partition,
             "POST",
             lambda d: node_path(d.device, partition, account, container, obj),
-            headers,
+            lambda index: headers,
         )
         quorum = quorum_size(ring.replicas)
         if nodes_of(answer for answer in answers if answer.status == 202) >= quorum:
@@ -569,6 +595,21 @@ class Objects:
         if nodes_of(answer for answer in answers if answer.status == 409) >= quorum:
             raise Conflict("a newer object is stored")
         raise QuorumNotReached(f"{len(answers)} replicas answered the post, {quorum} needed")
+
+
+CONTAINER_UPDATE_HEADER = "X-Backend-Container-Update"
+
+
+def check_container_updates(answers: list[NodeAnswer], statuses: tuple[int, ...], quorum: int) -> None:
+    """QuorumNotReached unless a quorum of nodes that stored the write also updated their container
+    replica (`done`; `queued` updates arrive later, so the write is not acknowledged yet)."""
+    done = nodes_of(
+        answer
+        for answer in answers
+        if answer.status in statuses and answer.headers.get(CONTAINER_UPDATE_HEADER) == "done"
+    )
+    if done < quorum:
+        raise QuorumNotReached(f"{done} container updates done, {quorum} needed (the write may appear later)")
 
 
 def check_conditions(method: str, headers: Mapping[str, str], info: ObjectInfo) -> None:

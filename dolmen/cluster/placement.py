@@ -75,6 +75,18 @@ def write_targets(
     return chosen
 
 
+def replica_headers(prefix: str, ring: Ring, partition: int, index: int) -> dict[str, str]:
+    """X-Backend-<prefix>-Host, -Device and -Partition naming replica `index` of `partition`:
+    replica i of an object updates replica i of its container (Swift's 1:1 mapping)."""
+    devices = ring.primaries(partition)
+    device = devices[index % len(devices)]
+    return {
+        f"X-Backend-{prefix}-Host": node_of(device),
+        f"X-Backend-{prefix}-Device": device.device,
+        f"X-Backend-{prefix}-Partition": str(partition),
+    }
+
+
 class Rings:
     """Every ring of the cluster, by role; `watch` reloads them when their files change."""
 

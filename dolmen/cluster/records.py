@@ -10,14 +10,39 @@ name them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dolmen.cluster.errors import RecordExists, RecordNotFound, RecordTooLarge, VersionConflict
+from dolmen.cluster.errors import (
+    Conflict,
+    NotFound,
+    RecordExists,
+    RecordNotFound,
+    RecordTooLarge,
+    VersionConflict,
+)
+from dolmen.cluster.listing import ListingQuery
 from dolmen.cluster.names import check_names
-from dolmen.limits import RECORD_BYTES_MAX, REGISTER_KEY_BYTES_MAX, REGISTER_PAYLOAD_BYTES_MAX
+from dolmen.limits import (
+    RECORD_BYTES_MAX,
+    RECORD_LIST_ENTRIES_MAX,
+    REGISTER_KEY_BYTES_MAX,
+    REGISTER_PAYLOAD_BYTES_MAX,
+)
+
+INDEX_CONTENT_TYPE = "application/x-dolmen-record-index"
+RECORD_READS_CONCURRENT_MAX = 16  # registers Records.list reads at once
+
+
+async def _empty() -> AsyncIterator[bytes]:
+    return
+    yield b""  # an async generator with no items
+
 
 if TYPE_CHECKING:
     from dolmen.cluster.client import ClusterClient
@@ -88,6 +113,17 @@ class Records:
                 raise RecordExists(f"{collection}/{key} exists")
             return encoded
 
+        # The index entry first: a record is never without one (an entry without a record is skipped).
+        with contextlib.suppress(Conflict):  # a racing create wrote the same entry, a little later
+            await self.client.put_object(
+                self.account,
+                collection,
+                key,
+                _empty(),
+                content_type=INDEX_CONTENT_TYPE,
+                length=0,
+                internal=True,
+            )
         stored = decode_record(await self.client.cas(register, create))
         assert stored is not None
         return stored
@@ -122,3 +158,32 @@ class Records:
             return None
 
         await self.client.cas(register, delete)
+        with contextlib.suppress(NotFound):  # the index entry goes after the record
+            await self.client.delete_object(self.account, collection, key, internal=True)
+
+    async def list(self, collection: str, prefix: str = "") -> list[Record]:
+        """The collection's records whose key starts with `prefix`, in key order (at most
+        RECORD_LIST_ENTRIES_MAX). Each is read linearizably; index entries without a record are skipped."""
+        check_names(self.account, collection, internal=True)
+        keys: list[str] = []
+        marker = ""
+        while len(keys) < RECORD_LIST_ENTRIES_MAX:
+            query = ListingQuery(
+                prefix=prefix, marker=marker, limit=min(1000, RECORD_LIST_ENTRIES_MAX - len(keys))
+            )
+            try:
+                listing = await self.client.list_objects(self.account, collection, query, internal=True)
+            except NotFound:
+                break
+            keys += [entry.name for entry in listing.entries]
+            if not listing.truncated or not listing.entries:
+                break
+            marker = listing.entries[-1].name
+        limit = asyncio.Semaphore(RECORD_READS_CONCURRENT_MAX)
+
+        async def read(key: str) -> Record | None:
+            async with limit:
+                return await self.get(collection, key)
+
+        records = await asyncio.gather(*(read(key) for key in keys))
+        return [record for record in records if record is not None]

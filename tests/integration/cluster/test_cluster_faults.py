@@ -23,6 +23,11 @@ def node_index(dev_cluster, node: str) -> int:
     return dev_cluster.ports.index(int(node.rsplit(":", 1)[1]))
 
 
+@pytest.fixture(autouse=True)
+async def container(cluster_client):
+    await cluster_client.put_container(ACCOUNT, "faults")
+
+
 async def read_all(client, container, name) -> bytes:
     async with client.get_object(ACCOUNT, container, name) as reader:
         return b"".join([chunk async for chunk in reader.body])

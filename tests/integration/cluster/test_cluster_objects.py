@@ -38,6 +38,12 @@ async def chunks_of(data: bytes, size: int = CHUNK_BYTES):
         yield data[start : start + size]
 
 
+@pytest.fixture(autouse=True)
+async def containers(cluster_client):
+    for container in ("sizes", "ranges", "meta", "deletes", "refused", "once"):
+        await cluster_client.put_container(ACCOUNT, container)
+
+
 async def read_all(client, account, container, name, headers=None, **kwargs) -> tuple[int, bytes, object]:
     async with client.get_object(account, container, name, headers or {}, **kwargs) as reader:
         data = b"".join([chunk async for chunk in reader.body])

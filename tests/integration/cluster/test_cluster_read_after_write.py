@@ -1,7 +1,8 @@
 """Read-after-write: randomized PUT, overwrite and DELETE from concurrent tasks, checked against a model.
 
 Each task owns a few names (so the model of each name is sequential) and all share one
-container; after every acknowledged write, the next read must show exactly it.
+container; after every acknowledged write, the next read and the next listing must show
+exactly it.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import random
 import pytest
 from helpers.cluster import unique
 
-from dolmen.cluster import ClusterClient, NotFound
+from dolmen.cluster import ClusterClient, ListingQuery, NotFound
 
 ACCOUNT = "AUTH_model"
 TASKS = 16
 NAMES_PER_TASK = 4
-OPERATIONS_PER_TASK = 70  # 16 x 70 = 1,120 writes, each followed by a checked read
+OPERATIONS_PER_TASK = 40  # 16 x 40 = 640 writes, each followed by a checked read and listing
 BODY_BYTES_MAX = 20_000  # around the 16 KiB inline threshold: inline and file bodies both
 
 
@@ -41,6 +42,7 @@ async def test_every_acknowledged_write_is_visible_to_the_next_read(cluster_clie
     seed = random.randrange(2**32)
     print(f"seed={seed}")
     container = unique("model")
+    await cluster_client.put_container(ACCOUNT, container)
     operations = 0
 
     async def worker(index: int) -> None:
@@ -59,6 +61,13 @@ async def test_every_acknowledged_write_is_visible_to_the_next_read(cluster_clie
                 model[name] = data
             operations += 1
             await expect(cluster_client, container, name, model[name], seed)
+            listing = await cluster_client.list_objects(
+                ACCOUNT, container, ListingQuery(prefix=f"task{index}/")
+            )
+            listed = {entry.name: entry.etag for entry in listing.entries}
+            assert listed == {
+                name: hashlib.md5(data).hexdigest() for name, data in model.items() if data is not None
+            }, f"listing of task {index} differs from the model (seed {seed})"
         for name in names:
             await expect(cluster_client, container, name, model[name], seed)
 

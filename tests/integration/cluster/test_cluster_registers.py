@@ -135,3 +135,15 @@ async def test_records_check_versions_and_sizes(cluster_client):
     with pytest.raises(RecordNotFound):
         await records.update("users", key, {}, version=2)
     assert json.loads(json.dumps(updated.doc)) == {"name": "ada", "admin": True}
+
+
+async def test_records_list_in_key_order_and_skip_deleted_ones(cluster_client):
+    records = Records(cluster_client, ".test")
+    collection = unique("coll")
+    for key in ("k3", "k1", "other", "k2"):
+        await records.create(collection, key, {"key": key})
+    await records.delete(collection, "k2")
+    listed = await records.list(collection, prefix="k")
+    assert [(record.key, record.doc) for record in listed] == [("k1", {"key": "k1"}), ("k3", {"key": "k3"})]
+    assert [record.key for record in await records.list(collection)] == ["k1", "k3", "other"]
+    assert await records.list(unique("empty")) == []

@@ -1,0 +1,325 @@
+"""Accounts and containers: quorum writes, quorum HEAD (newest wins), listings merged from two replicas.
+
+Container replica i reports its stats to account replica i, and object replica i updates
+container replica i (Swift's 1:1 mapping), named in X-Backend-Account-* and
+X-Backend-Container-* headers; a handoff carries the mapping of the primary it replaces.
+Container information is cached for container_info_ttl_s (object writes need the policy
+index and must refuse a missing container), and dropped on this client's own changes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from dolmen.cluster.config import ClusterClientConfig
+from dolmen.cluster.errors import BadName, Conflict, ContainerNotEmpty, NotFound, QuorumNotReached
+from dolmen.cluster.listing import (
+    ContainerEntry,
+    Listing,
+    ListingQuery,
+    ObjectEntry,
+    Subdir,
+    merged_listing,
+)
+from dolmen.cluster.names import node_path
+from dolmen.cluster.objects import Objects, is_live, nodes_of
+from dolmen.cluster.placement import Rings, node_of, quorum_size, replica_headers
+from dolmen.cluster.transport import NodeAnswer, NodeError, NodeFailed, Transport
+from dolmen.limits import LISTING_PAGE_ENTRIES_MAX
+from dolmen.ring.devices import Device
+from dolmen.ring.ring import Ring
+from dolmen.storage_node.timestamps import ZERO, Timestamp
+
+ROLE_HEADER = "X-Backend-Role"
+LISTING_REPLICAS = 2  # listings merge at least this many replicas (fewer only if the ring has fewer)
+CONTAINER_INFO_ENTRIES_MAX = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    container_count: int
+    object_count: int
+    bytes_used: int
+    metadata: Mapping[str, str]
+    timestamp: Timestamp
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerInfo:
+    object_count: int
+    bytes_used: int
+    policy_index: int
+    metadata: Mapping[str, str]
+    timestamp: Timestamp
+
+
+def _int(headers: Mapping[str, str], name: str) -> int:
+    text = headers.get(name, "0")
+    return int(text) if text.isdigit() else 0
+
+
+def _metadata(headers: Mapping[str, str], prefix: str) -> dict[str, str]:
+    return {
+        name[len(prefix) :].lower(): value
+        for name, value in headers.items()
+        if name.lower().startswith(prefix)
+    }
+
+
+def _timestamp(headers: Mapping[str, str]) -> Timestamp:
+    try:
+        return Timestamp.parse(headers.get("X-Timestamp", ""))
+    except Exception:
+        return ZERO
+
+
+class Containers:
+    def __init__(
+        self, transport: Transport, rings: Rings, objects: Objects, config: ClusterClientConfig
+    ) -> None:
+        self.transport = transport
+        self.rings = rings
+        self.objects = objects
+        self.config = config
+        self._info: OrderedDict[tuple[str, str], tuple[float, ContainerInfo]] = OrderedDict()
+
+    # --- accounts ------------------------------------------------------------------
+
+    def _account_place(self, account: str) -> tuple[Ring, int, Callable[[Device], str]]:
+        ring = self.rings.account
+        partition = ring.partition(account)
+        return ring, partition, lambda device: node_path(device.device, partition, account)
+
+    async def put_account(self, account: str, headers: dict[str, str]) -> bool:
+        ring, partition, path_of = self._account_place(account)
+        role = {ROLE_HEADER: "account"}
+        answers = await self.objects.write_small(
+            ring, partition, "PUT", path_of, lambda index: headers | role
+        )
+        return self._created(answers, ring, f"account {account}")
+
+    async def head_account(self, account: str) -> AccountInfo:
+        ring, partition, path_of = self._account_place(account)
+        answers = await self.objects.head_quorum(ring, partition, path_of, {ROLE_HEADER: "account"})
+        if not answers or not is_live(answers[0][1]):
+            raise NotFound(f"no account {account}")
+        headers = answers[0][1].headers
+        return AccountInfo(
+            container_count=_int(headers, "X-Account-Container-Count"),
+            object_count=_int(headers, "X-Account-Object-Count"),
+            bytes_used=_int(headers, "X-Account-Bytes-Used"),
+            metadata=_metadata(headers, "x-account-meta-"),
+            timestamp=_timestamp(headers),
+        )
+
+    async def post_account(self, account: str, headers: dict[str, str]) -> None:
+        ring, partition, path_of = self._account_place(account)
+        role = {ROLE_HEADER: "account"}
+        answers = await self.objects.write_small(
+            ring, partition, "POST", path_of, lambda index: headers | role
+        )
+        self._changed(answers, ring, f"account {account}")
+
+    async def list_containers(self, account: str, query: ListingQuery) -> Listing:
+        ring, partition, path_of = self._account_place(account)
+        return await self._list(ring, partition, path_of, "account", query)
+
+    # --- containers ------------------------------------------------------------------
+
+    def _container_place(self, account: str, container: str) -> tuple[Ring, int, Callable[[Device], str]]:
+        ring = self.rings.container
+        partition = ring.partition(account, container)
+        return ring, partition, lambda device: node_path(device.device, partition, account, container)
+
+    async def put_container(self, account: str, container: str, headers: dict[str, str]) -> bool:
+        self._forget(account, container)
+        ring, partition, path_of = self._container_place(account, container)
+        account_ring = self.rings.account
+        account_partition = account_ring.partition(account)
+
+        def headers_for(index: int) -> dict[str, str]:
+            return (
+                headers
+                | {ROLE_HEADER: "container"}
+                | replica_headers("Account", account_ring, account_partition, index)
+            )
+
+        answers = await self.objects.write_small(ring, partition, "PUT", path_of, headers_for)
+        return self._created(answers, ring, f"container {account}/{container}")
+
+    async def head_container(self, account: str, container: str) -> ContainerInfo:
+        ring, partition, path_of = self._container_place(account, container)
+        answers = await self.objects.head_quorum(ring, partition, path_of, {ROLE_HEADER: "container"})
+        if not answers or not is_live(answers[0][1]):
+            raise NotFound(f"no container {account}/{container}")
+        headers = answers[0][1].headers
+        return ContainerInfo(
+            object_count=_int(headers, "X-Container-Object-Count"),
+            bytes_used=_int(headers, "X-Container-Bytes-Used"),
+            policy_index=_int(headers, "X-Backend-Storage-Policy-Index"),
+            metadata=_metadata(headers, "x-container-meta-"),
+            timestamp=_timestamp(headers),
+        )
+
+    async def container_info(self, account: str, container: str) -> ContainerInfo:
+        """head_container, cached for container_info_ttl_s (NotFound is not cached)."""
+        key = (account, container)
+        now_s = time.monotonic()
+        cached = self._info.get(key)
+        if cached is not None and cached[0] > now_s:
+            return cached[1]
+        info = await self.head_container(account, container)
+        self._info[key] = (now_s + self.config.container_info_ttl_s, info)
+        self._info.move_to_end(key)
+        while len(self._info) > CONTAINER_INFO_ENTRIES_MAX:
+            self._info.popitem(last=False)
+        return info
+
+    def _forget(self, account: str, container: str) -> None:
+        self._info.pop((account, container), None)
+
+    async def post_container(self, account: str, container: str, headers: dict[str, str]) -> None:
+        self._forget(account, container)
+        ring, partition, path_of = self._container_place(account, container)
+        role = {ROLE_HEADER: "container"}
+        answers = await self.objects.write_small(
+            ring, partition, "POST", path_of, lambda index: headers | role
+        )
+        self._changed(answers, ring, f"container {account}/{container}")
+
+    async def delete_container(self, account: str, container: str, headers: dict[str, str]) -> None:
+        self._forget(account, container)
+        ring, partition, path_of = self._container_place(account, container)
+        role = {ROLE_HEADER: "container"}
+        answers = await self.objects.write_small(
+            ring, partition, "DELETE", path_of, lambda index: headers | role
+        )
+        quorum = quorum_size(ring.replicas)
+        if nodes_of(answer for answer in answers if answer.status == 204) >= quorum:
+            return
+        if any(answer.status == 409 for answer in answers):
+            raise ContainerNotEmpty(f"container {account}/{container} is not empty")
+        if nodes_of(answer for answer in answers if answer.status == 404) >= quorum:
+            raise NotFound(f"no container {account}/{container}")
+        raise QuorumNotReached(
+            f"container {account}/{container}: answers {sorted(a.status for a in answers)}"
+        )
+
+    async def list_objects(self, account: str, container: str, query: ListingQuery) -> Listing:
+        ring, partition, path_of = self._container_place(account, container)
+        return await self._list(ring, partition, path_of, "container", query)
+
+    # --- outcomes ---------------------------------------------------------------------
+
+    @staticmethod
+    def _created(answers: list[NodeAnswer], ring: Ring, what: str) -> bool:
+        quorum = quorum_size(ring.replicas)
+        if nodes_of(answer for answer in answers if answer.status in (201, 202)) >= quorum:
+            return nodes_of(answer for answer in answers if answer.status == 201) >= quorum
+        if nodes_of(answer for answer in answers if answer.status == 409) >= quorum:
+            raise Conflict(f"{what} exists with another storage policy, or a newer record is stored")
+        raise QuorumNotReached(f"{what}: answers {sorted(answer.status for answer in answers)}")
+
+    @staticmethod
+    def _changed(answers: list[NodeAnswer], ring: Ring, what: str) -> None:
+        quorum = quorum_size(ring.replicas)
+        if nodes_of(answer for answer in answers if 200 <= answer.status < 300) >= quorum:
+            return
+        if nodes_of(answer for answer in answers if answer.status == 404) >= quorum:
+            raise NotFound(f"no {what}")
+        raise QuorumNotReached(f"{what}: answers {sorted(answer.status for answer in answers)}")
+
+    # --- listings -------------------------------------------------------------------------
+
+    async def _list(
+        self, ring: Ring, partition: int, path_of: Callable[[Device], str], role: str, query: ListingQuery
+    ) -> Listing:
+        """Merge the internal listings of LISTING_REPLICAS replicas that answer (listing.merged_listing)."""
+        if not 0 <= query.limit <= LISTING_PAGE_ENTRIES_MAX:
+            raise BadName(f"listing limit must be 0..{LISTING_PAGE_ENTRIES_MAX}")
+        page_entries = min(LISTING_PAGE_ENTRIES_MAX, query.limit + 64)
+        candidates = self.objects.read_order(ring.primaries(partition))
+        wanted = min(LISTING_REPLICAS, len(candidates))
+        first_pages: list[tuple[Device, list[dict[str, Any]] | None]] = []
+        for device in candidates:  # the first page picks the replicas that answer
+            if len(first_pages) == wanted:
+                break
+            try:
+                first_pages.append(
+                    (device, await self._page(device, path_of, role, query, query.marker, page_entries))
+                )
+            except NodeError:
+                continue
+        if len(first_pages) < wanted:
+            raise QuorumNotReached(f"{len(first_pages)} replicas answered a listing, {wanted} needed")
+        if all(page is None for _, page in first_pages):
+            raise NotFound(f"no such {role}")
+        unused = {index: page or [] for index, (_, page) in enumerate(first_pages)}
+
+        async def fetch(replica: int, marker: str) -> list[dict[str, Any]]:
+            if replica in unused:
+                return unused.pop(replica)
+            page = await self._page(first_pages[replica][0], path_of, role, query, marker, page_entries)
+            return page or []
+
+        items, truncated = await merged_listing(
+            fetch, len(first_pages), query, page_entries=page_entries, pages_max=self.config.listing_pages_max
+        )
+        return Listing(
+            [Subdir(name) if entry is None else _entry(role, entry) for name, entry in items], truncated
+        )
+
+    async def _page(
+        self,
+        device: Device,
+        path_of: Callable[[Device], str],
+        role: str,
+        query: ListingQuery,
+        marker: str,
+        page_entries: int,
+    ) -> list[dict[str, Any]] | None:
+        """One replica's internal listing page after `marker`; None if it has no such container."""
+        parameters: dict[str, str] = {"format": "json", "limit": str(page_entries)}
+        if query.prefix:
+            parameters["prefix"] = query.prefix
+        if marker:
+            parameters["marker"] = marker
+        if query.end_marker:
+            parameters["end_marker"] = query.end_marker
+        if query.reverse:
+            parameters["reverse"] = "true"
+        answer = await self.transport.request(
+            node_of(device),
+            "GET",
+            path_of(device),
+            query=urlencode(parameters, quote_via=quote),
+            headers={ROLE_HEADER: role, "X-Backend-Listing": "internal"},
+        )
+        if answer.status == 404:
+            return None
+        if not 200 <= answer.status < 300:
+            raise NodeFailed(f"{node_of(device)}: listing answered {answer.status}")
+        page = json.loads(answer.body) if answer.body else []
+        assert isinstance(page, list)
+        return page
+
+
+def _entry(role: str, entry: dict[str, Any]) -> ObjectEntry | ContainerEntry:
+    timestamp = Timestamp.parse(entry["timestamp"])
+    if role == "account":
+        return ContainerEntry(
+            name=entry["name"], count=entry["count"], bytes=entry["bytes"], last_modified=timestamp
+        )
+    return ObjectEntry(
+        name=entry["name"],
+        bytes=entry["bytes"],
+        etag=entry["hash"],
+        content_type=entry["content_type"],
+        last_modified=timestamp,
+    )

@@ -1,0 +1,103 @@
+"""Accounts, containers and listings through the cluster client against a real 3-node cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from helpers.cluster import unique
+
+from dolmen.cluster import (
+    ContainerNotEmpty,
+    ListingQuery,
+    NotFound,
+    ObjectEntry,
+    Subdir,
+)
+
+NAMES = ["a", "b/1", "b/2", "b/3/x", "c", "d\u00e9", "e"]
+ACCOUNT_STATS_WAIT_S = 30.0  # container replicas report to the account within account_update_interval_s
+
+
+async def one_chunk(data: bytes):
+    yield data
+
+
+async def filled_container(client, account: str) -> str:
+    container = unique("list")
+    assert await client.put_container(account, container, metadata={"Color": "red"})
+    for name in NAMES:
+        await client.put_object(account, container, name, one_chunk(name.encode()), content_type="text/plain")
+    return container
+
+
+def names_of(listing) -> list[str]:
+    return [entry.name for entry in listing.entries]
+
+
+async def test_listings_page_roll_up_and_reverse(cluster_client):
+    account = unique("AUTH")
+    container = await filled_container(cluster_client, account)
+    listing = await cluster_client.list_objects(account, container, ListingQuery())
+    assert names_of(listing) == NAMES and not listing.truncated
+    first = listing.entries[0]
+    assert isinstance(first, ObjectEntry) and (first.bytes, first.content_type) == (1, "text/plain")
+    rolled = await cluster_client.list_objects(account, container, ListingQuery(delimiter="/"))
+    assert [(type(e), e.name) for e in rolled.entries] == [
+        (ObjectEntry, "a"),
+        (Subdir, "b/"),
+        (ObjectEntry, "c"),
+        (ObjectEntry, "d\u00e9"),
+        (ObjectEntry, "e"),
+    ]
+    inner = await cluster_client.list_objects(account, container, ListingQuery(prefix="b/", delimiter="/"))
+    assert [e.name for e in inner.entries] == ["b/1", "b/2", "b/3/"]
+    pages, marker = [], ""
+    while True:
+        page = await cluster_client.list_objects(account, container, ListingQuery(marker=marker, limit=2))
+        pages.append(names_of(page))
+        if not page.truncated:
+            break
+        marker = page.entries[-1].name
+    assert sum(pages, []) == NAMES and all(len(page) <= 2 for page in pages)
+    backwards = await cluster_client.list_objects(
+        account, container, ListingQuery(reverse=True, end_marker="b")
+    )
+    assert names_of(backwards) == NAMES[::-1][: NAMES[::-1].index("b/1") + 1]
+    await cluster_client.delete_object(account, container, "c")
+    assert "c" not in names_of(await cluster_client.list_objects(account, container, ListingQuery()))
+
+
+async def test_containers_count_refuse_deletes_while_full_and_accounts_list_them(cluster_client):
+    account = unique("AUTH")
+    container = await filled_container(cluster_client, account)
+    info = await cluster_client.head_container(account, container)
+    assert info.object_count == len(NAMES) and info.metadata == {"color": "red"} and info.policy_index == 0
+    await cluster_client.post_container(account, container, {"Color": "", "Size": "xl"})
+    assert (await cluster_client.head_container(account, container)).metadata == {"size": "xl"}
+    with pytest.raises(ContainerNotEmpty):
+        await cluster_client.delete_container(account, container)
+    deadline = time.monotonic() + ACCOUNT_STATS_WAIT_S
+    while True:  # container stats reach the account asynchronously, within a stated bound
+        listing = await cluster_client.list_containers(account, ListingQuery())
+        if [(e.name, e.count) for e in listing.entries] == [(container, len(NAMES))]:
+            break
+        assert time.monotonic() < deadline, listing
+        await asyncio.sleep(0.2)
+    for name in NAMES:
+        await cluster_client.delete_object(account, container, name)
+    await cluster_client.delete_container(account, container)
+    with pytest.raises(NotFound):
+        await cluster_client.head_container(account, container)
+    with pytest.raises(NotFound):
+        await cluster_client.put_object(account, container, "late", one_chunk(b"x"), content_type="a/b")
+    await cluster_client.post_account(account, {"Quota": "10"})
+    assert (await cluster_client.head_account(account)).metadata == {"quota": "10"}
+
+
+async def test_missing_accounts_and_containers_are_not_found(cluster_client):
+    with pytest.raises(NotFound):
+        await cluster_client.head_account(unique("AUTH"))
+    with pytest.raises(NotFound):
+        await cluster_client.list_objects(unique("AUTH"), "none", ListingQuery())

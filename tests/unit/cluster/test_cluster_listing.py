@@ -1,0 +1,124 @@
+"""Listing merge, pure: replicas that disagree, tombstones, paging, reverse order and roll-ups, against an oracle."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dolmen.cluster.listing import ListingQuery, merge_pages, merged_listing, rollup, safe_bound, sort_key
+
+NAMES = st.text(alphabet="ab/é", min_size=1, max_size=4)
+
+
+def entry(name: str, ticks: int, deleted: bool = False) -> dict:
+    text = f"{1_700_000_000 + ticks}.00000"
+    return (
+        {"name": name, "timestamp": text, "deleted": True} if deleted else {"name": name, "timestamp": text}
+    )
+
+
+# A replica: for each name it knows, (timestamp, deleted). Replicas may miss names or hold older records.
+replicas_strategy = st.lists(
+    st.dictionaries(NAMES, st.tuples(st.integers(0, 5), st.booleans()), max_size=25), min_size=1, max_size=3
+)
+
+
+def oracle(replicas: list[dict], query: ListingQuery) -> list[tuple[str, bool]]:
+    newest: dict[str, tuple[int, bool]] = {}
+    for replica in replicas:
+        for name, (ticks, deleted) in replica.items():
+            if name not in newest or (ticks, deleted) > newest[name]:
+                newest[name] = (ticks, deleted)
+    names = sorted(
+        (name for name, (_, deleted) in newest.items() if not deleted), key=sort_key, reverse=query.reverse
+    )
+    names = [name for name in names if name.startswith(query.prefix)]
+    if query.marker:
+        names = [
+            n
+            for n in names
+            if (
+                sort_key(n) < sort_key(query.marker)
+                if query.reverse
+                else sort_key(n) > sort_key(query.marker)
+            )
+        ]
+    return rollup(names, prefix=query.prefix, delimiter=query.delimiter)[: query.limit]
+
+
+def replica_pages(replica: dict, query: ListingQuery, page_entries: int):
+    ordered = sorted(replica, key=sort_key, reverse=query.reverse)
+
+    async def page(marker: str) -> list[dict]:
+        after = [
+            name
+            for name in ordered
+            if name.startswith(query.prefix)
+            and (
+                not marker
+                or (sort_key(name) < sort_key(marker) if query.reverse else sort_key(name) > sort_key(marker))
+            )
+        ]
+        return [entry(name, *replica[name]) for name in after[:page_entries]]
+
+    return page
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    replicas=replicas_strategy,
+    limit=st.integers(0, 30),
+    page_entries=st.integers(1, 6),
+    reverse=st.booleans(),
+    prefix=st.sampled_from(["", "a", "b/"]),
+    delimiter=st.sampled_from(["", "/"]),
+    marker=st.sampled_from(["", "a", "b"]),
+)
+def test_paged_merge_of_replicas_equals_the_merge_of_everything(
+    replicas, limit, page_entries, reverse, prefix, delimiter, marker
+):
+    query = ListingQuery(prefix=prefix, delimiter=delimiter, marker=marker, limit=limit, reverse=reverse)
+    fetchers = [replica_pages(replica, query, page_entries) for replica in replicas]
+
+    async def fetch(index: int, after: str) -> list[dict]:
+        return await fetchers[index](after)
+
+    items, truncated = asyncio.run(
+        merged_listing(fetch, len(replicas), query, page_entries=page_entries, pages_max=10_000)
+    )
+    expected = oracle(replicas, query)
+    assert [(name, entry_ is None) for name, entry_ in items] == expected
+    everything = oracle(
+        replicas,
+        ListingQuery(prefix=prefix, delimiter=delimiter, marker=marker, limit=10_000, reverse=reverse),
+    )
+    if len(everything) > limit:
+        assert truncated
+
+
+def test_the_newest_record_wins_and_a_tombstone_hides_an_older_live_copy():
+    merged = merge_pages(
+        [[entry("a", 1), entry("b", 3)], [entry("a", 2, deleted=True), entry("b", 2)]], reverse=False
+    )
+    assert [(e["name"], bool(e.get("deleted")), e["timestamp"]) for e in merged] == [
+        ("a", True, "1700000002.00000"),
+        ("b", False, "1700000003.00000"),
+    ]
+
+
+def test_a_full_page_bounds_what_is_complete():
+    pages = [[entry("a", 1), entry("c", 1)], [entry("b", 1)]]
+    assert safe_bound(pages, [True, False], reverse=False) == "c"
+    assert safe_bound(pages, [True, True], reverse=False) == "b"
+    assert safe_bound(pages, [False, False], reverse=False) is None
+
+
+def test_roll_ups_keep_one_subdir_per_run():
+    assert rollup(["a", "b/1", "b/2", "c/x/y"], prefix="", delimiter="/") == [
+        ("a", False),
+        ("b/", True),
+        ("c/", True),
+    ]
+    assert rollup(["p/a/1", "p/b"], prefix="p/", delimiter="/") == [("p/a/", True), ("p/b", False)]
