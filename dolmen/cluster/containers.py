@@ -34,6 +34,7 @@ from dolmen.cluster.transport import NodeAnswer, NodeError, NodeFailed, Transpor
 from dolmen.limits import LISTING_PAGE_ENTRIES_MAX
 from dolmen.ring.devices import Device
 from dolmen.ring.ring import Ring
+from dolmen.storage_node.errors import InvalidTimestamp
 from dolmen.storage_node.timestamps import ZERO, Timestamp
 
 ROLE_HEADER = "X-Backend-Role"
@@ -75,7 +76,7 @@ def _metadata(headers: Mapping[str, str], prefix: str) -> dict[str, str]:
 def _timestamp(headers: Mapping[str, str]) -> Timestamp:
     try:
         return Timestamp.parse(headers.get("X-Timestamp", ""))
-    except Exception:
+    except InvalidTimestamp:
         return ZERO
 
 

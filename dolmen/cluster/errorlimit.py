@@ -30,7 +30,3 @@ class ErrorLimiter:
             return False
         # All errors_max kept errors fall within interval_s, and the last is recent.
         return times[-1] - times[0] <= self.interval_s and now_s - times[-1] < self.interval_s
-
-    def usable_first(self, nodes: list[str], now_s: float) -> list[str]:
-        """`nodes` with the limited ones moved last (order kept otherwise): try healthy nodes first."""
-        return sorted(nodes, key=lambda node: self.is_limited(node, now_s))

@@ -51,6 +51,7 @@ from dolmen.limits import FRAME_DATA_BYTES_MAX
 from dolmen.ring.devices import Device
 from dolmen.ring.ring import Ring
 from dolmen.storage_node import framing
+from dolmen.storage_node.errors import InvalidTimestamp
 from dolmen.storage_node.http_conditions import evaluate_preconditions
 from dolmen.storage_node.timestamps import ZERO, Timestamp
 
@@ -132,7 +133,7 @@ def answer_timestamp(answer: NodeAnswer) -> Timestamp:
         return ZERO
     try:
         return Timestamp.parse(text)
-    except Exception:
+    except InvalidTimestamp:
         return ZERO
 
 
@@ -372,7 +373,9 @@ class Objects:
                 if not upload.task.done():
                     self.transport.record_error(upload.node, "timeout")
                     await upload.discard()
-            answers = [answer for answer in [await upload.answer() for upload in uploads] if answer is not None]
+            answers = [
+                answer for answer in [await upload.answer() for upload in uploads] if answer is not None
+            ]
             if failure is not None:
                 raise failure
             return self._put_outcome(

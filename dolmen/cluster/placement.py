@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 
 from dolmen.errors import ConfigError, DolmenError
@@ -44,35 +44,6 @@ def affinity_order(devices: Iterable[Device], *, region: int | None, zone: int |
         return 0 if zone is not None and device.zone == zone else 1
 
     return sorted(devices, key=rank)
-
-
-def write_targets(
-    primaries: list[Device], handoffs: Iterator[Device], unusable: set[str], handoffs_max: int
-) -> list[Device]:
-    """The devices a write goes to: each primary, or in its place the next usable handoff.
-
-    A primary whose node is in `unusable` (unreachable, error-limited) is replaced by the
-    next handoff on another usable node not already chosen, trying at most `handoffs_max`
-    handoffs in all. Fewer devices than primaries are returned when handoffs run out.
-    """
-    chosen: list[Device] = []
-    missing = 0
-    for device in primaries:
-        if node_of(device) in unusable:
-            missing += 1
-        else:
-            chosen.append(device)
-    tried = 0
-    while missing and tried < handoffs_max:
-        handoff = next(handoffs, None)
-        if handoff is None:
-            break
-        tried += 1
-        if node_of(handoff) in unusable or handoff in chosen:
-            continue
-        chosen.append(handoff)
-        missing -= 1
-    return chosen
 
 
 def replica_headers(prefix: str, ring: Ring, partition: int, index: int) -> dict[str, str]:

@@ -8,7 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dolmen.cluster.errorlimit import ErrorLimiter
-from dolmen.cluster.placement import affinity_order, quorum_size, write_targets
+from dolmen.cluster.objects import HandoffSource
+from dolmen.cluster.placement import affinity_order, quorum_size
 from dolmen.cluster.registers import (
     EMPTY,
     Ballot,
@@ -50,7 +51,6 @@ def test_a_node_is_limited_after_enough_errors_within_the_interval_and_recovers_
     assert limiter.record_error("a", 2.0)  # the third error limits it
     assert limiter.is_limited("a", 11.9) and not limiter.is_limited("b", 2.0)
     assert not limiter.is_limited("a", 12.0)  # interval_s after its last error
-    assert limiter.usable_first(["a", "b"], 5.0) == ["b", "a"]
 
 
 def test_errors_spread_wider_than_the_interval_never_limit():
@@ -60,21 +60,18 @@ def test_errors_spread_wider_than_the_interval_never_limit():
         assert not limiter.is_limited("a", now_s)
 
 
-@given(
-    down=st.sets(st.integers(0, 7)),
-    handoffs_max=st.integers(0, 8),
-)
-def test_a_write_replaces_each_unusable_primary_by_a_distinct_usable_handoff(down, handoffs_max):
-    devices = [device(index) for index in range(8)]
+@given(down=st.sets(st.integers(0, 7)), tries_max=st.integers(0, 8))
+def test_handoffs_stand_in_on_usable_nodes_never_twice_and_within_their_bound(down, tries_max):
+    devices = [device(index, port=6000 + index % 4) for index in range(8)]  # two devices per node
     primaries, handoffs = devices[:3], devices[3:]
-    unusable = {devices[index].host for index in down}
-    chosen = write_targets(primaries, iter(handoffs), unusable, handoffs_max)
-    assert len(set(chosen)) == len(chosen) <= 3
-    assert all(target.host not in unusable for target in chosen)
-    usable_primaries = [primary for primary in primaries if primary.host not in unusable]
-    assert chosen[: len(usable_primaries)] == usable_primaries
-    usable_handoffs = [handoff for handoff in handoffs[:handoffs_max] if handoff.host not in unusable]
-    assert len(chosen) == min(3, len(usable_primaries) + len(usable_handoffs))
+    source = HandoffSource(iter(handoffs), primaries, tries_max)
+    source.unusable = {devices[index].host for index in down}
+    given_out = [found for found in iter(source, None)]
+    assert len({d.id for d in given_out}) == len(given_out)
+    assert not {d.id for d in given_out} & {d.id for d in primaries}
+    assert all(d.host not in source.unusable for d in given_out)
+    expected = [d for d in handoffs[:tries_max] if d.host not in source.unusable]
+    assert given_out == expected
 
 
 def test_reads_prefer_the_zone_then_the_region_of_the_client():
