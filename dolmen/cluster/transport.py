@@ -81,11 +81,13 @@ class Transport:
             errors_max=config.error_limit_errors, interval_s=config.error_limit_interval_s
         )
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._closed = False
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=None, sock_connect=config.connect_timeout_s, sock_read=None
         )
 
     async def close(self) -> None:
+        self._closed = True
         sessions, self._sessions = self._sessions, {}
         for session in sessions.values():
             await session.close()
@@ -93,6 +95,7 @@ class Transport:
     def session(self, node: str) -> aiohttp.ClientSession:
         session = self._sessions.get(node)
         if session is None:
+            assert not self._closed, "the cluster client is closed"
             session = aiohttp.ClientSession(
                 base_url=f"http://{node}",
                 connector=aiohttp.TCPConnector(

@@ -281,6 +281,9 @@ class DevCluster:
             "free_space_reserve_bytes": 0,
             "lmdb_map_size_bytes": 32 * 2**20,
             "shutdown_timeout_s": 5.0,
+            # Development machines are shared and noisy: an update that takes longer than the
+            # production default under load would fail writes that a quiet cluster acknowledges.
+            "container_update_timeout_s": 10.0,
         } | self.node_settings
         lines = ["[storage-node]"] + [f"{name} = {_toml_value(value)}" for name, value in settings.items()]
         (node_dir / "storage-node.toml").write_text("\n".join(lines) + "\n")
