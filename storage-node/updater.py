@@ -1,7 +1,8 @@
 """The node's own requests to other nodes: container updates and stats reports, and their retries.
 
 `Updater.send_update` is the request path's one try of a container update (bounded by
-container_update_timeout_s). `Updater.run` is the background work, one task per device
+container_update_timeout_s); a container replica on this node is updated in place, others
+over HTTP. `Updater.run` is the background work, one task per device
 and kind in a TaskGroup:
 
 * drain: every container_updater_interval_s (or as soon as a request queued one) read up
@@ -28,7 +29,8 @@ from collections.abc import Callable, Mapping
 
 import aiohttp
 from dolmen.storage_node.config import StorageNodeConfig
-from dolmen.storage_node.containers import Info, Keyspaces
+from dolmen.storage_node.containers import Info, Keyspaces, ObjectEntry
+from dolmen.storage_node.errors import StorageNodeError
 from dolmen.storage_node.updates import PendingUpdate, backoff_s
 from dolmen.storage_node.verbs import ROLE_HEADER
 
@@ -64,6 +66,8 @@ class Updater:
         self._wake = {device: asyncio.Event() for device in keyspaces}
         self._host_due_s: dict[str, float] = {}  # stats reports: account hosts backing off
         self._host_failures: dict[str, int] = {}
+        # Replicas at this address are on this node (bind_port 0, any free port: never known).
+        self.own_host = f"{config.bind_ip}:{config.bind_port}" if config.bind_port else None
 
     async def __aenter__(self) -> Updater:
         self._session = aiohttp.ClientSession(
@@ -100,13 +104,34 @@ class Updater:
 
     async def send_update(self, device: str, key: bytes, update: PendingUpdate) -> str:
         """The request path's try: UPDATE_DONE (dropped from the queue) or UPDATE_QUEUED (left to the drain task)."""
-        method, path, headers = update.request()
-        status = await self.send(method, update.replica.host, path, headers)
-        if status is not None and 200 <= status < 300:
+        if await self.deliver(update):
             self.keyspaces[device].forget_update(key, update)
             return UPDATE_DONE
         self._wake[device].set()
         return UPDATE_QUEUED
+
+    async def deliver(self, update: PendingUpdate) -> bool:
+        """Apply `update` at its container replica: True once it acknowledged it (2xx).
+
+        A replica on a device of this node is updated in place (its engine, no HTTP): the
+        same rules and durability as the container server's, without a request to ourselves.
+        """
+        replica = update.replica
+        local = self.keyspaces.get(replica.device) if replica.host == self.own_host else None
+        if local is not None:
+            entry = ObjectEntry(
+                update.obj, update.timestamp, update.deleted, update.size, update.etag, update.content_type
+            )
+            try:
+                async with asyncio.timeout(self.config.container_update_timeout_s):
+                    await local.update_object(replica.partition, update.account, update.container, entry)
+            except (StorageNodeError, TimeoutError) as error:
+                log.info("updater.local_update_failed", extra={"reason": type(error).__name__})
+                return False
+            return True
+        method, path, headers = update.request()
+        status = await self.send(method, replica.host, path, headers)
+        return status is not None and 200 <= status < 300
 
     async def run(self) -> None:
         """The background tasks, until cancelled."""
@@ -135,9 +160,8 @@ class Updater:
 
             async def one(key: bytes, update: PendingUpdate) -> None:
                 async with limit:
-                    method, path, headers = update.request()
-                    status = await self.send(method, update.replica.host, path, headers)
-                if status is not None and 200 <= status < 300:
+                    delivered = await self.deliver(update)
+                if delivered:
                     keyspaces.forget_update(key, update)
                     return
                 retried = update.failed(
