@@ -19,7 +19,7 @@ from dolmen.cluster import ClusterClient, ListingQuery, NotFound
 ACCOUNT = "AUTH_model"
 TASKS = 16
 NAMES_PER_TASK = 4
-OPERATIONS_PER_TASK = 40  # 16 x 40 = 640 writes, each followed by a checked read and listing
+OPERATIONS_PER_TASK = 30  # 16 x 30 = 480 writes, each followed by a checked read and listing
 BODY_BYTES_MAX = 20_000  # around the 16 KiB inline threshold: inline and file bodies both
 
 
