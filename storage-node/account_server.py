@@ -39,8 +39,8 @@ async def account_put(request: web.Request, path: str) -> web.StreamResponse:
         name=where.container,
         put_timestamp=_timestamp_header(request, "X-Backend-Put-Timestamp"),
         delete_timestamp=_timestamp_header(request, "X-Backend-Delete-Timestamp"),
-        object_count=decimal_header(headers, "X-Container-Object-Count", maximum=SIZE_MAX),
-        bytes_used=decimal_header(headers, "X-Container-Bytes-Used", maximum=SIZE_MAX),
+        object_count=decimal_header(headers, "X-Backend-Container-Object-Count", maximum=SIZE_MAX),
+        bytes_used=decimal_header(headers, "X-Backend-Container-Bytes-Used", maximum=SIZE_MAX),
     )
     ctx = context(request)
     await disk(

@@ -167,9 +167,9 @@ async def container_put(request: web.Request, path: str) -> web.StreamResponse:
         name=where.obj or "",
         timestamp=required_timestamp(headers),
         deleted=False,
-        size=decimal_header(headers, "X-Size", maximum=SIZE_MAX),
-        etag=headers.get("X-Etag", ""),
-        content_type=headers.get("X-Content-Type", ""),
+        size=decimal_header(headers, "X-Backend-Object-Size", maximum=SIZE_MAX),
+        etag=headers.get("X-Backend-Object-Etag", ""),
+        content_type=headers.get("X-Backend-Object-Content-Type", ""),
     )
     return await _entry_update(request, where, entry)
 

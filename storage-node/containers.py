@@ -65,7 +65,7 @@ from dolmen.limits import (
 
 CONTAINER = "container"
 ACCOUNT = "account"
-SIZE_MAX = 2**63 - 1  # X-Size and stats fit a signed 64-bit integer (as Swift's SQLite)
+SIZE_MAX = 2**63 - 1  # object sizes and stats fit a signed 64-bit integer (as Swift's SQLite)
 
 
 def is_system_account(account: str) -> bool:
@@ -707,11 +707,11 @@ def _row_hash(key: bytes, row: ContainerRow) -> int:
 def check_entry(entry: ObjectEntry) -> None:
     """BadRequest unless an entry update's fields are within bounds."""
     if not 0 <= entry.size <= SIZE_MAX:
-        raise BadRequest("X-Size out of range")
+        raise BadRequest("X-Backend-Object-Size out of range")
     if len(entry.etag.encode("utf-8")) > ETAG_BYTES_MAX:
-        raise BadRequest(f"X-Etag over {ETAG_BYTES_MAX} bytes")
+        raise BadRequest(f"X-Backend-Object-Etag over {ETAG_BYTES_MAX} bytes")
     if len(entry.content_type.encode("utf-8")) > CONTENT_TYPE_BYTES_MAX:
-        raise BadRequest(f"X-Content-Type over {CONTENT_TYPE_BYTES_MAX} bytes")
+        raise BadRequest(f"X-Backend-Object-Content-Type over {CONTENT_TYPE_BYTES_MAX} bytes")
 
 
 class _CursorNames:

@@ -220,6 +220,6 @@ def report_headers(info: Info) -> dict[str, str]:
         "X-Timestamp": max(info.put_timestamp, info.delete_timestamp).internal,
         "X-Backend-Put-Timestamp": info.put_timestamp.internal,
         "X-Backend-Delete-Timestamp": info.delete_timestamp.internal,
-        "X-Container-Object-Count": str(info.object_count),
-        "X-Container-Bytes-Used": str(info.bytes_used),
+        "X-Backend-Container-Object-Count": str(info.object_count),
+        "X-Backend-Container-Bytes-Used": str(info.bytes_used),
     }

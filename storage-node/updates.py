@@ -97,7 +97,11 @@ class PendingUpdate:
         headers = {"X-Timestamp": self.timestamp.internal, ROLE_HEADER: "container"}
         if self.deleted:
             return "DELETE", self.replica.path(self.account, self.container, self.obj), headers
-        headers |= {"X-Size": str(self.size), "X-Etag": self.etag, "X-Content-Type": self.content_type}
+        headers |= {
+            "X-Backend-Object-Size": str(self.size),
+            "X-Backend-Object-Etag": self.etag,
+            "X-Backend-Object-Content-Type": self.content_type,
+        }
         return "PUT", self.replica.path(self.account, self.container, self.obj), headers
 
     def failed(self, *, now_s: float, base_s: float, max_s: float) -> PendingUpdate:

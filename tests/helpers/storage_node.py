@@ -409,7 +409,11 @@ class RoleClient:
     async def put_entry(
         self, account: str, container: str, obj: str, *, timestamp_text: str, size: int = 0, etag: str = "e"
     ) -> Answer:
-        headers = {"X-Size": str(size), "X-Etag": etag, "X-Content-Type": "text/plain"}
+        headers = {
+            "X-Backend-Object-Size": str(size),
+            "X-Backend-Object-Etag": etag,
+            "X-Backend-Object-Content-Type": "text/plain",
+        }
         return await self.put(account, container, obj, timestamp_text=timestamp_text, headers=headers)
 
     async def listing(self, *names: str, internal: bool = False, **query: object) -> list[dict[str, Any]]:

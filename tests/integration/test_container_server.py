@@ -231,7 +231,7 @@ async def test_listing_formats_and_bad_queries(client):
     assert (
         await containers.request("POST", "AUTH_a", name, "a/1", headers={"X-Timestamp": ts()})
     ).status == 405
-    assert (await containers.put("AUTH_a", name, "x", headers={"X-Size": "-1"})).status == 400
+    assert (await containers.put("AUTH_a", name, "x", headers={"X-Backend-Object-Size": "-1"})).status == 400
     assert (
         await client.request("GET", "/d1/0/AUTH_a", headers={"X-Backend-Role": "container"})
     ).status == 400
@@ -297,9 +297,9 @@ async def test_system_accounts_create_their_containers_and_accounts_on_first_upd
     row = {
         "X-Backend-Put-Timestamp": ts(),
         "X-Backend-Delete-Timestamp": "0",
-        "X-Container-Object-Count": "1",
+        "X-Backend-Container-Object-Count": "1",
     }
-    row["X-Container-Bytes-Used"] = "7"
+    row["X-Backend-Container-Bytes-Used"] = "7"
     assert (await accounts.put(".identity", "users", headers=row)).status == 201
     assert (await accounts.put("AUTH_nobody", "users", headers=row)).status == 404
     head = await accounts.request("HEAD", ".identity")
