@@ -1,16 +1,14 @@
 """Test helpers for identity: an identity API server on a free loopback port, in a thread.
 
 The synchronous clients (keystoneauth, openstacksdk, the `openstack` CLI) talk to it over
-real HTTP. `records` is the store it runs on: the cluster client's Records against a real
-development cluster, or, for tests of identity's own logic, `MemoryRecords`, a plain
-implementation of the Records contract of dolmen/cluster/API.md (same errors, versions
-and key order) so that those tests do not wait for a cluster.
+real HTTP. It stores through a real ClusterClient (opened on the server's own loop) on a
+development cluster, in a system account of its own (`store_account`), so that servers
+sharing the session's cluster never see each other's users.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import signal
 import socket
@@ -19,6 +17,7 @@ import sys
 import threading
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from dolmen.identity.server import make_app, runner_options
 from dolmen.identity.service import IdentityService
 from dolmen.identity.store import IdentityStore
 
-from dolmen.cluster import Record, RecordExists, RecordNotFound, VersionConflict
+from dolmen.cluster import ClusterClient, ClusterClientConfig, Records
 from dolmen.keys import identity_storage_key
 from dolmen.metrics import Metrics
 
@@ -44,44 +43,9 @@ SECRET = bytes(range(32))
 CHEAP_PASSWORDS = dict(password_time_cost=1, password_memory_cost_kib=64, password_parallelism=1)
 
 
-class MemoryRecords:
-    """The Records contract in memory (no durability): get/create/update/delete/list."""
-
-    def __init__(self) -> None:
-        self._records: dict[tuple[str, str], Record] = {}
-
-    async def get(self, collection: str, key: str) -> Record | None:
-        record = self._records.get((collection, key))
-        return None if record is None else copy.deepcopy(record)
-
-    async def create(self, collection: str, key: str, doc: dict[str, Any]) -> Record:
-        if (collection, key) in self._records:
-            raise RecordExists(f"{collection}/{key} exists")
-        record = Record(key=key, doc=copy.deepcopy(doc), version=1)
-        self._records[(collection, key)] = record
-        return copy.deepcopy(record)
-
-    async def update(self, collection: str, key: str, doc: dict[str, Any], *, version: int) -> Record:
-        current = self._records.get((collection, key))
-        if current is None:
-            raise RecordNotFound(f"{collection}/{key} does not exist")
-        if current.version != version:
-            raise VersionConflict(f"{collection}/{key} is at version {current.version}")
-        record = Record(key=key, doc=copy.deepcopy(doc), version=version + 1)
-        self._records[(collection, key)] = record
-        return copy.deepcopy(record)
-
-    async def delete(self, collection: str, key: str, *, version: int | None = None) -> None:
-        current = self._records.get((collection, key))
-        if current is None:
-            raise RecordNotFound(f"{collection}/{key} does not exist")
-        if version is not None and current.version != version:
-            raise VersionConflict(f"{collection}/{key} is at version {current.version}")
-        del self._records[(collection, key)]
-
-    async def list(self, collection: str, prefix: str = "") -> list[Record]:
-        keys = sorted(key for (c, key) in self._records if c == collection and key.startswith(prefix))
-        return [copy.deepcopy(self._records[(collection, key)]) for key in keys]
+def store_account() -> str:
+    """A system account no other test uses, for an identity store of its own."""
+    return f".identity-{uuid.uuid4().hex[:12]}"
 
 
 def free_port() -> int:
@@ -92,13 +56,14 @@ def free_port() -> int:
 
 @dataclass
 class IdentityServer:
-    """An identity API on 127.0.0.1:port served by a thread's own event loop."""
+    """An identity API on 127.0.0.1:port served by a thread's own event loop, on a real cluster."""
 
-    records: Any
+    cluster_config: ClusterClientConfig
     settings: dict[str, Any] = field(default_factory=dict)
     port: int = 0
     admin: BootstrapResult | None = None
     service: IdentityService | None = None
+    client: ClusterClient | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _runner: web.AppRunner | None = None
@@ -125,7 +90,8 @@ class IdentityServer:
 
     async def _start(self) -> None:
         config = IdentityConfig(bind_port=0, **(CHEAP_PASSWORDS | self.settings))
-        store = IdentityStore(self.records)
+        self.client = await ClusterClient.open(self.cluster_config)
+        store = IdentityStore(Records(self.client, account=store_account()))
         storage_key = identity_storage_key(SECRET)
         self.port = free_port()
         services = [
@@ -150,6 +116,8 @@ class IdentityServer:
                 await self._runner.cleanup()
             if self.service is not None:
                 await close_service(self.service)
+            if self.client is not None:
+                await self.client.close()
 
         self.call(stop)
         assert self._loop is not None and self._thread is not None

@@ -1,7 +1,8 @@
 """The identity API driven by the stock client libraries (keystoneauth1, openstacksdk) over real HTTP.
 
-The server runs identity's real code on the Records contract kept in memory (see
-helpers.identity); tests/integration/identity runs the same API against a real cluster.
+The server runs identity's real code in-process, served over real HTTP and storing through a
+real ClusterClient on the session's development cluster (helpers.identity.IdentityServer);
+test_identity_on_cluster.py drives a real `dolmen identity` process.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ import openstack
 import pytest
 import requests
 from dolmen.identity.tokens import TokenCodec, TokenPayload, new_audit_id
-from helpers.identity import ADMIN_PASSWORD, IdentityServer, MemoryRecords
+from helpers.identity import ADMIN_PASSWORD, IdentityServer
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[IdentityServer]:
+def server(dev_cluster) -> Iterator[IdentityServer]:
     # Failed logins from this one test address: raise the per-address limit, keep the per-user one.
-    identity = IdentityServer(MemoryRecords(), settings={"failed_logins_per_address_max": 1000}).start()
+    identity = IdentityServer(
+        dev_cluster.client_config(), settings={"failed_logins_per_address_max": 1000}
+    ).start()
     yield identity
     identity.stop()
 

@@ -1,11 +1,22 @@
-"""The sharded store's rules: name claims, stale claims, expiry pruning, prefix reads in one shard."""
+"""The sharded store's rules: name claims, stale claims, expiry pruning, prefix reads in one shard.
+
+Each test's store is a real cluster's Records (the session's development cluster) in a
+system account of its own.
+"""
 
 from __future__ import annotations
 
 import pytest
 from dolmen.identity.errors import EntityConflict, EntityNotFound
 from dolmen.identity.store import IdentityStore, name_claim_key, shard_of
-from helpers.identity import MemoryRecords
+from helpers.identity import store_account
+
+from dolmen.cluster import Records
+
+
+@pytest.fixture
+def records(cluster_client) -> Records:
+    return Records(cluster_client, account=store_account())
 
 
 class Clock:
@@ -16,8 +27,8 @@ class Clock:
         return self.now_s
 
 
-async def test_a_name_is_unique_per_domain_and_free_again_after_delete_or_rename() -> None:
-    store = IdentityStore(MemoryRecords())
+async def test_a_name_is_unique_per_domain_and_free_again_after_delete_or_rename(records: Records) -> None:
+    store = IdentityStore(records)
     await store.create_named("users", {"id": "u1", "name": "alice", "domain_id": "d1"}, scope="d1")
     await store.create_named("users", {"id": "u2", "name": "alice", "domain_id": "d2"}, scope="d2")
     with pytest.raises(EntityConflict):
@@ -29,9 +40,11 @@ async def test_a_name_is_unique_per_domain_and_free_again_after_delete_or_rename
     await store.create_named("users", {"id": "u4", "name": "alice", "domain_id": "d1"}, scope="d1")
 
 
-async def test_a_claim_whose_entity_never_appeared_is_taken_over_only_after_the_grace_time() -> None:
+async def test_a_claim_whose_entity_never_appeared_is_taken_over_only_after_the_grace_time(
+    records: Records,
+) -> None:
     clock = Clock()
-    store = IdentityStore(MemoryRecords(), claim_grace_s=30.0, clock=clock)
+    store = IdentityStore(records, claim_grace_s=30.0, clock=clock)
     key = name_claim_key("projects", "d", "orphan")
     await store.put_new("names", key, {"id": "dead", "collection": "projects", "claimed_at_s": clock.now_s})
     with pytest.raises(EntityConflict):
@@ -41,8 +54,8 @@ async def test_a_claim_whose_entity_never_appeared_is_taken_over_only_after_the_
     assert (await store.find_by_name("projects", "d", "orphan"))["id"] == "p1"  # type: ignore[index]
 
 
-async def test_expired_entries_leave_their_shard_with_the_next_write_to_it() -> None:
-    store = IdentityStore(MemoryRecords())
+async def test_expired_entries_leave_their_shard_with_the_next_write_to_it(records: Records) -> None:
+    store = IdentityStore(records)
     same_shard = [
         key
         for key in (f"k{i}" for i in range(200))
@@ -57,8 +70,8 @@ async def test_expired_entries_leave_their_shard_with_the_next_write_to_it() -> 
     assert await store.find("revocations", new) is not None
 
 
-async def test_keys_sharing_a_first_part_share_a_shard_and_list_by_prefix() -> None:
-    store = IdentityStore(MemoryRecords())
+async def test_keys_sharing_a_first_part_share_a_shard_and_list_by_prefix(records: Records) -> None:
+    store = IdentityStore(records)
     for project in ("p1", "p2"):
         for role in ("r1", "r2"):
             key = f"u1.{project}.{role}"
