@@ -92,6 +92,19 @@ CONTAINER_UPDATES_PER_PASS_MAX = 1024  # pending container updates one updater p
 STATS_REPORTS_PER_PASS_MAX = 1024  # container stats reports one reporter pass reads per device
 METADATA_REMOVALS_KEPT_MAX = 90  # removed metadata items remembered (so an older set cannot revive them)
 
+# --- S3 -------------------------------------------------------------------
+S3_CLOCK_SKEW_S_MAX = 900.0  # S3's 15 minutes between a signed request's time and ours
+S3_PRESIGNED_EXPIRES_S_MAX = 7 * 86_400  # S3's longest presigned URL lifetime
+S3_SIGNED_HEADERS_COUNT_MAX = 64  # names in SignedHeaders; well under REQUEST_HEADERS_COUNT_MAX
+S3_CHUNK_BYTES_MAX = 16 * 2**20  # one aws-chunked chunk; SDKs send 8 KiB to 1 MiB
+S3_CHUNK_LINE_BYTES_MAX = 4096  # a chunk header or trailer line: size, signature, checksum
+S3_TRAILERS_COUNT_MAX = 8  # trailing headers of an aws-chunked body
+S3_REQUEST_XML_BYTES_MAX = 2 * 2**20  # DeleteObjects with 1,000 keys of 1,024 bytes fits
+S3_BUCKET_CONFIG_XML_BYTES_MAX = 16 * 2**10  # CreateBucketConfiguration
+S3_DELETE_OBJECTS_KEYS_MAX = 1000  # S3's limit per DeleteObjects request
+S3_LIST_KEYS_MAX = 1000  # S3's max-keys ceiling per listing page
+S3_COPY_SOURCE_BYTES_MAX = 5 * 2**30  # S3's largest single CopyObject source
+
 # --- keys ------------------------------------------------------------------
 CLUSTER_SECRET_BYTES_MIN = 32
 PLACEMENT_KEY_BYTES = 32
@@ -105,6 +118,9 @@ assert ID_BYTES_MAX < 256  # a token stores a textual id's length in one byte
 assert NAME_CHARS_MAX * 4 < 2**16  # a token stores a name's UTF-8 length in two bytes
 assert REGISTER_PAYLOAD_BYTES_MAX + REGISTER_ENVELOPE_BYTES_MAX == REGISTER_VALUE_BYTES_MAX
 assert RECORD_BYTES_MAX + 1024 <= REGISTER_PAYLOAD_BYTES_MAX  # a record's JSON plus its key and version fit
+assert S3_SIGNED_HEADERS_COUNT_MAX <= REQUEST_HEADERS_COUNT_MAX
+assert S3_LIST_KEYS_MAX < LISTING_PAGE_ENTRIES_MAX  # an S3 page and its dropped marker: one cluster page
+assert S3_REQUEST_XML_BYTES_MAX > S3_DELETE_OBJECTS_KEYS_MAX * (OBJECT_NAME_BYTES_MAX + 64)
 assert REGISTER_KEY_BYTES_MAX <= LMDB_KEY_BYTES_MAX
 assert REGISTER_PROPOSER_BYTES_MAX <= 255
 assert PLACEMENT_KEY_BYTES <= 64  # BLAKE2b takes keys up to 64 bytes
