@@ -1,0 +1,108 @@
+"""Object headers in S3 terms, pure: metadata, standard headers, overrides, digests, ranges, conditions.
+
+`x-amz-meta-<name>` is the user metadata item `<name>` (lower-cased), the same
+item the Swift API shows as `X-Object-Meta-<name>`. S3 bounds user metadata to
+2 KiB (names and values, S3_USER_METADATA_BYTES_MAX): MetadataTooLarge past it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+
+from dolmen.proxy.s3.errors import InvalidDigest, InvalidRequest, MetadataTooLarge
+
+from dolmen.limits import METADATA_COUNT_MAX, S3_USER_METADATA_BYTES_MAX
+
+META_PREFIX = "x-amz-meta-"
+# Headers an object keeps from its PUT and returns on GET and HEAD, beside Content-Type.
+STANDARD_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
+CONDITIONAL_HEADERS = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
+RESPONSE_OVERRIDES = {
+    "response-content-type": "Content-Type",
+    "response-content-language": "Content-Language",
+    "response-expires": "Expires",
+    "response-cache-control": "Cache-Control",
+    "response-content-disposition": "Content-Disposition",
+    "response-content-encoding": "Content-Encoding",
+}
+_SINGLE_RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})|bytes=-(\d{1,19})")
+_AWS_CHUNKED = "aws-chunked"
+
+
+def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
+    """The `x-amz-meta-*` items of lower-cased request headers; MetadataTooLarge past S3's 2 KiB."""
+    items = {
+        name[len(META_PREFIX) :]: value.strip()
+        for name, value in headers.items()
+        if name.startswith(META_PREFIX)
+    }
+    size_bytes = sum(len(name.encode()) + len(value.encode()) for name, value in items.items())
+    if size_bytes > S3_USER_METADATA_BYTES_MAX or len(items) > METADATA_COUNT_MAX:
+        raise MetadataTooLarge(Size=str(size_bytes), MaxSizeAllowed=str(S3_USER_METADATA_BYTES_MAX))
+    if any(not name for name in items):
+        raise InvalidRequest("A metadata name cannot be empty")
+    return items
+
+
+def metadata_headers(items: Mapping[str, str]) -> dict[str, str]:
+    return {META_PREFIX + name: value for name, value in items.items()}
+
+
+def standard_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """The standard headers a PUT sets; `aws-chunked` is the transfer's encoding, not the object's."""
+    kept = {name: headers[name].strip() for name in STANDARD_HEADERS if name in headers}
+    if "content-encoding" in kept:
+        codings = [coding.strip() for coding in kept["content-encoding"].split(",")]
+        remaining = ", ".join(coding for coding in codings if coding and coding.lower() != _AWS_CHUNKED)
+        if remaining:
+            kept["content-encoding"] = remaining
+        else:
+            del kept["content-encoding"]
+    return kept
+
+
+def is_aws_chunked(headers: Mapping[str, str]) -> bool:
+    encoding = headers.get("content-encoding", "")
+    return any(coding.strip().lower() == _AWS_CHUNKED for coding in encoding.split(","))
+
+
+def response_overrides(query: Mapping[str, str], *, anonymous: bool) -> dict[str, str]:
+    """The headers a GET's `response-*` parameters replace; S3 refuses them on anonymous requests."""
+    overrides = {header: query[name] for name, header in RESPONSE_OVERRIDES.items() if name in query}
+    if overrides and anonymous:
+        raise InvalidRequest("Request specific response headers cannot be used for anonymous GET requests.")
+    return overrides
+
+
+def content_md5_hex(value: str) -> str:
+    """The MD5 a `Content-MD5` header (base64) claims, as hex; InvalidDigest if it is no MD5."""
+    try:
+        digest = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidDigest() from None
+    if len(digest) != 16:
+        raise InvalidDigest()
+    return digest.hex()
+
+
+def byte_range(value: str | None) -> str | None:
+    """The Range header to pass on: one valid byte range, or None (S3 serves the whole object otherwise)."""
+    if not value:
+        return None
+    match = _SINGLE_RANGE.fullmatch(value.strip().replace(" ", ""))
+    if match is None:
+        return None
+    first, last, suffix = match.groups()
+    if suffix is not None:
+        return f"bytes=-{int(suffix)}" if int(suffix) > 0 else None
+    if last and int(last) < int(first):
+        return None
+    return f"bytes={int(first)}-{int(last) if last else ''}"
+
+
+def conditions(headers: Mapping[str, str]) -> dict[str, str]:
+    """The HTTP conditions of a GET or HEAD, passed to the cluster client as they are."""
+    return {name: headers[name] for name in CONDITIONAL_HEADERS if name in headers}
