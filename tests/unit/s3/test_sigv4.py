@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import time
-import unittest.mock
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-import botocore.auth
-import botocore.awsrequest
-import botocore.credentials
 import pytest
 from dolmen.proxy.s3 import errors
 from dolmen.proxy.s3.sigv4 import (
@@ -30,6 +25,7 @@ from dolmen.proxy.s3.sigv4 import (
     string_to_sign,
     verify,
 )
+from helpers.s3 import NOW_S, REGION, SECRET_KEY, sign_with_botocore, split
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,9 +38,6 @@ INCONSISTENT = {"post-x-www-form-urlencoded", "post-x-www-form-urlencoded-parame
 NORMALISED = {"get-relative", "get-relative-relative", "get-slash", "get-slash-dot-slash",
               "get-slash-pointless-dot", "get-slashes"}  # fmt: skip
 CASES = [case for case in VECTORS["cases"] if case["name"] not in INCONSISTENT | NORMALISED]
-
-ACCESS_KEY, SECRET_KEY, REGION = "AKIAEXAMPLEDOLMEN", "secret/key+example", "us-east-1"
-NOW_S = 1_700_000_000.0
 
 
 def vector_signed_headers(case: dict) -> list[str]:
@@ -109,33 +102,6 @@ def test_the_path_is_encoded_once_whatever_the_client_escaped():
 
 
 # --- botocore signs, we verify ----------------------------------------------
-
-
-def botocore_request(
-    method: str, url: str, headers: dict[str, str], body: bytes
-) -> botocore.awsrequest.AWSRequest:
-    return botocore.awsrequest.AWSRequest(method=method, url=url, headers=headers, data=body)
-
-
-def split(prepared_url: str) -> tuple[str, str]:
-    parts = urlsplit(prepared_url)
-    return parts.path, parts.query
-
-
-def sign_with_botocore(
-    method, url, headers=None, body=b"", now_s=NOW_S, region=REGION, presign_expires_s=None
-):
-    request = botocore_request(method, url, dict(headers or {}), body)
-    credentials = botocore.credentials.Credentials(ACCESS_KEY, SECRET_KEY)
-    if presign_expires_s is None:
-        signer = botocore.auth.S3SigV4Auth(credentials, "s3", region)
-    else:
-        signer = botocore.auth.S3SigV4QueryAuth(credentials, "s3", region, expires=presign_expires_s)
-    signing_time = datetime.datetime.fromtimestamp(now_s, datetime.UTC).replace(tzinfo=None)
-    with unittest.mock.patch("botocore.auth.get_current_datetime", lambda: signing_time):
-        signer.add_auth(request)
-    prepared = request.prepare()
-    return prepared.method, prepared.url, lower_headers(prepared.headers.items()), prepared.body
 
 
 def check(method, url, headers, *, now_s=NOW_S, secret=SECRET_KEY, region=REGION):

@@ -1,0 +1,42 @@
+"""Helpers for S3 tests: requests signed by botocore (an independent SigV4 implementation)."""
+
+from __future__ import annotations
+
+import datetime
+import unittest.mock
+from urllib.parse import urlsplit
+
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
+from dolmen.proxy.s3.sigv4 import lower_headers
+
+ACCESS_KEY, SECRET_KEY, REGION = "AKIAEXAMPLEDOLMEN", "secret/key+example", "us-east-1"
+NOW_S = 1_700_000_000.0
+
+
+def botocore_request(
+    method: str, url: str, headers: dict[str, str], body: bytes
+) -> botocore.awsrequest.AWSRequest:
+    return botocore.awsrequest.AWSRequest(method=method, url=url, headers=headers, data=body)
+
+
+def split(prepared_url: str) -> tuple[str, str]:
+    parts = urlsplit(prepared_url)
+    return parts.path, parts.query
+
+
+def sign_with_botocore(
+    method, url, headers=None, body=b"", now_s=NOW_S, region=REGION, presign_expires_s=None
+):
+    request = botocore_request(method, url, dict(headers or {}), body)
+    credentials = botocore.credentials.Credentials(ACCESS_KEY, SECRET_KEY)
+    if presign_expires_s is None:
+        signer = botocore.auth.S3SigV4Auth(credentials, "s3", region)
+    else:
+        signer = botocore.auth.S3SigV4QueryAuth(credentials, "s3", region, expires=presign_expires_s)
+    signing_time = datetime.datetime.fromtimestamp(now_s, datetime.UTC).replace(tzinfo=None)
+    with unittest.mock.patch("botocore.auth.get_current_datetime", lambda: signing_time):
+        signer.add_auth(request)
+    prepared = request.prepare()
+    return prepared.method, prepared.url, lower_headers(prepared.headers.items()), prepared.body
