@@ -6,10 +6,13 @@ What other services import:
     context: AuthContext = validator.validate(token)      # local; raises InvalidToken
     await validator.close()
     Policy.default() / Policy.load(path); policy.enforce(rule, context, target) -> bool
+    reader = await Ec2CredentialReader.open(client)        # EC2 (S3) credentials, for the S3 listener
+    credential: Ec2Credential | None = await reader.find(access_key)
 """
 
+from dolmen.identity.ec2 import Ec2Credential, Ec2CredentialReader
 from dolmen.identity.errors import InvalidToken
 from dolmen.identity.policy import Policy
 from dolmen.identity.validator import AuthContext, TokenValidator
 
-__all__ = ["AuthContext", "InvalidToken", "Policy", "TokenValidator"]
+__all__ = ["AuthContext", "Ec2Credential", "Ec2CredentialReader", "InvalidToken", "Policy", "TokenValidator"]
