@@ -102,6 +102,7 @@ S3_TRAILERS_COUNT_MAX = 8  # trailing headers of an aws-chunked body
 S3_REQUEST_XML_BYTES_MAX = 2 * 2**20  # DeleteObjects with 1,000 keys of 1,024 bytes fits
 S3_BUCKET_CONFIG_XML_BYTES_MAX = 16 * 2**10  # CreateBucketConfiguration
 S3_DELETE_OBJECTS_KEYS_MAX = 1000  # S3's limit per DeleteObjects request
+S3_DELETE_OBJECTS_CONCURRENCY_MAX = 16  # deletes of one DeleteObjects request in flight at once
 S3_LIST_KEYS_MAX = 1000  # S3's max-keys ceiling per listing page
 S3_COPY_SOURCE_BYTES_MAX = 5 * 2**30  # S3's largest single CopyObject source
 S3_USER_METADATA_BYTES_MAX = 2048  # S3: names and values of x-amz-meta-* together

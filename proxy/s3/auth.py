@@ -1,22 +1,20 @@
 """Who sent an S3 request: SigV4 verified with the access key's secret, held in a short-lived cache.
 
 The secret of an access key lives in identity's records (EC2 credentials); the
-listener reads it through a `CredentialLookup` and keeps it for `ttl_s`, so a
-busy client costs one store read per key and period, never one per request.
-Concurrent misses for one key share one lookup. The cache is bounded
-(`entries_max`, oldest first out); a deleted credential stops working at most
-`ttl_s` later. Keys that do not exist are remembered as such for the same time,
-so a client retrying a bad key cannot turn every request into a store read.
+listener reads it through a `CredentialLookup` and keeps it in a TtlCache, so a
+busy client costs one store read per key and period, never one per request. A
+deleted credential stops working at most the cache's lifetime later; keys that
+do not exist are remembered as such, so a client retrying a bad key cannot turn
+every request into a store read.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from dolmen.identity import Ec2CredentialReader
+from dolmen.proxy.s3.cache import TtlCache
 from dolmen.proxy.s3.errors import InvalidAccessKeyId
 from dolmen.proxy.s3.sigv4 import (
     SignedRequest,
@@ -26,6 +24,8 @@ from dolmen.proxy.s3.sigv4 import (
     parse_auth,
     verify,
 )
+
+from dolmen.limits import S3_CLOCK_SKEW_S_MAX
 
 
 @dataclass(frozen=True)
@@ -50,48 +50,8 @@ class Authenticated:
     signing: SigningContext
 
 
-class CredentialCache:
-    """Access key -> credential (or None: no such key), each entry kept `ttl_s` seconds."""
-
-    def __init__(
-        self,
-        lookup: CredentialLookup,
-        *,
-        ttl_s: float,
-        entries_max: int,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        assert ttl_s >= 0 and entries_max >= 1
-        self._lookup = lookup
-        self._ttl_s = ttl_s
-        self._entries_max = entries_max
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, S3Credential | None]] = OrderedDict()
-        self._pending: dict[str, asyncio.Future[S3Credential | None]] = {}
-
-    async def get(self, access_key: str) -> S3Credential | None:
-        entry = self._entries.get(access_key)
-        if entry is not None and self._clock() < entry[0]:
-            return entry[1]
-        pending = self._pending.get(access_key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[S3Credential | None] = asyncio.get_running_loop().create_future()
-        self._pending[access_key] = future
-        try:
-            credential = await self._lookup(access_key)
-        except BaseException as error:
-            future.set_exception(error)
-            future.exception()  # retrieved: waiters get it, nobody else must
-            raise
-        finally:
-            del self._pending[access_key]
-        future.set_result(credential)
-        self._entries[access_key] = (self._clock() + self._ttl_s, credential)
-        self._entries.move_to_end(access_key)
-        while len(self._entries) > self._entries_max:
-            self._entries.popitem(last=False)
-        return credential
+class CredentialCache(TtlCache[S3Credential]):
+    """Access key -> credential (None: no such key)."""
 
 
 async def authenticate(
@@ -104,6 +64,7 @@ async def authenticate(
     credentials: CredentialCache,
     region: str,
     now_s: float,
+    skew_s_max: float = S3_CLOCK_SKEW_S_MAX,
 ) -> Authenticated | None:
     """The request's verified signer, or None for an anonymous request; S3's auth errors otherwise.
 
@@ -114,7 +75,7 @@ async def authenticate(
     if signed is None:
         return None
     check_scope(signed, region=region)
-    check_time(signed, now_s=now_s)
+    check_time(signed, now_s=now_s, skew_s_max=skew_s_max)
     credential = await credentials.get(signed.credential.access_key)
     if credential is None:
         raise InvalidAccessKeyId(AWSAccessKeyId=signed.credential.access_key)
@@ -122,3 +83,20 @@ async def authenticate(
         signed, credential.secret_key, method=method, raw_path=raw_path, raw_query=raw_query, headers=headers
     )
     return Authenticated(credential=credential, signed=signed, signing=signing)
+
+
+def identity_lookup(reader: Ec2CredentialReader) -> CredentialLookup:
+    """Identity's EC2 credentials as the S3 listener's lookup (wrap it in a CredentialCache)."""
+
+    async def lookup(access_key: str) -> S3Credential | None:
+        found = await reader.find(access_key)
+        if found is None:
+            return None
+        return S3Credential(
+            access_key=found.access,
+            secret_key=found.secret,
+            user_id=found.user_id,
+            project_id=found.project_id,
+        )
+
+    return lookup

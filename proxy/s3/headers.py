@@ -19,7 +19,12 @@ from dolmen.limits import METADATA_COUNT_MAX, S3_USER_METADATA_BYTES_MAX
 META_PREFIX = "x-amz-meta-"
 # Headers an object keeps from its PUT and returns on GET and HEAD, beside Content-Type.
 STANDARD_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
-CONDITIONAL_HEADERS = ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since")
+CONDITIONAL_HEADERS = {
+    "if-match": "If-Match",
+    "if-none-match": "If-None-Match",
+    "if-modified-since": "If-Modified-Since",
+    "if-unmodified-since": "If-Unmodified-Since",
+}
 RESPONSE_OVERRIDES = {
     "response-content-type": "Content-Type",
     "response-content-language": "Content-Language",
@@ -105,4 +110,4 @@ def byte_range(value: str | None) -> str | None:
 
 def conditions(headers: Mapping[str, str]) -> dict[str, str]:
     """The HTTP conditions of a GET or HEAD, passed to the cluster client as they are."""
-    return {name: headers[name] for name in CONDITIONAL_HEADERS if name in headers}
+    return {http_name: headers[name] for name, http_name in CONDITIONAL_HEADERS.items() if name in headers}

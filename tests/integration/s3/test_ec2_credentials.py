@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
+import boto3
+import botocore.config
 import pytest
+from aiohttp import web
 from dolmen.identity import Ec2CredentialReader
+from dolmen.proxy.s3.app import open_s3_app
+from dolmen.proxy.s3.config import S3Config
 from helpers.identity import ADMIN_PASSWORD, IdentityProcess
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
@@ -43,3 +49,41 @@ async def test_a_credential_created_in_identity_is_found_with_its_secret_user_an
         admin["project_id"],
     )
     assert await reader.find("no-such-access-key") is None
+
+
+async def test_boto3_signs_with_an_identity_credential_and_reaches_its_project(identity, cluster_client):
+    admin = identity.admin
+    auth = v3.Password(
+        auth_url=identity.auth_url, username="admin", password=ADMIN_PASSWORD, project_name="admin",
+        user_domain_name="Default", project_domain_name="Default",
+    )  # fmt: skip
+    created = (
+        ks_session.Session(auth=auth)
+        .post(
+            f"{identity.url}/v3/users/{admin['user_id']}/credentials/OS-EC2",
+            json={"tenant_id": admin["project_id"]},
+        )
+        .json()["credential"]
+    )
+    app = await open_s3_app(S3Config(bind_port=0), cluster_client)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+
+        def scenario() -> None:
+            client = boto3.client(
+                "s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                aws_access_key_id=created["access"], aws_secret_access_key=created["secret"],
+                config=botocore.config.Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+            )  # fmt: skip
+            bucket = f"ec2-{created['access'][:12].lower()}"
+            client.create_bucket(Bucket=bucket)
+            client.put_object(Bucket=bucket, Key="k", Body=b"through identity")
+            assert client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"through identity"
+
+        await asyncio.to_thread(scenario)
+    finally:
+        await runner.cleanup()

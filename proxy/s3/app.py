@@ -1,0 +1,194 @@
+"""The S3 listener: an aiohttp application of its own, on its own port, inside the proxy.
+
+Layers, outermost first: `s3_edge` (request id, `x-amz-request-id` and
+`x-amz-id-2` on every answer, the one log line) -> `s3_errors` (every exception
+becomes S3's XML error here and only here) -> `s3_request`, which finds the
+target and the operation (pure), authenticates, and calls one thin handler in
+`handlers.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from dolmen.identity import Ec2CredentialReader
+from dolmen.proxy.s3 import errors as s3
+from dolmen.proxy.s3.auth import CredentialCache, authenticate, identity_lookup
+from dolmen.proxy.s3.buckets import BucketRegistry
+from dolmen.proxy.s3.config import S3Config
+from dolmen.proxy.s3.handlers import HANDLERS, S3Context
+from dolmen.proxy.s3.names import parse_target
+from dolmen.proxy.s3.operations import operation_of
+from dolmen.proxy.s3.render import XML_CONTENT_TYPE, error_xml, request_id_headers
+from dolmen.proxy.s3.sigv4 import lower_headers, query_pairs
+
+from dolmen.cluster import (
+    BadName,
+    ClusterClient,
+    EtagMismatch,
+    NotFound,
+    NotModified,
+    PreconditionFailed,
+    QuorumNotReached,
+    RangeNotSatisfiable,
+    RegisterContention,
+)
+from dolmen.errors import DolmenError
+from dolmen.keys import derive_key, read_secret
+from dolmen.logs import log_request, new_request_id, request_id_var
+
+log = logging.getLogger("dolmen.proxy.s3")
+
+S3_CONTEXT = web.AppKey("s3_context", S3Context)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# Cluster errors as S3 answers them; NotFound depends on what was addressed (s3_errors).
+_CLUSTER_ERRORS: dict[type[DolmenError], type[s3.S3Error]] = {
+    PreconditionFailed: s3.PreconditionFailed,
+    RangeNotSatisfiable: s3.InvalidRange,
+    EtagMismatch: s3.BadDigest,
+    QuorumNotReached: s3.ServiceUnavailable,
+    RegisterContention: s3.ServiceUnavailable,
+    BadName: s3.InvalidArgument,
+}
+
+
+@web.middleware
+async def s3_edge(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Bind the request id and write the request's one log line."""
+    started_s = time.monotonic()
+    request_id = new_request_id()
+    request_id_var.set(request_id)
+    request["request_id"] = request_id
+    status = 500
+    try:
+        response = await handler(request)
+        status = request.get("cut_stream", response.status)
+        return response
+    finally:
+        log_request(
+            log,
+            method=request.method,
+            path=request.raw_path[:512],
+            status=status,
+            bytes_in=request.get("bytes_in", 0),
+            bytes_out=request.get("bytes_out", 0),
+            started_s=started_s,
+            api="s3",
+            **({"error": request["error"]} if "error" in request else {}),
+        )
+
+
+@web.middleware
+async def s3_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every exception as S3's XML error; no traceback reaches a client. After bytes are out, cut."""
+    extra_headers: dict[str, str] = {}
+    try:
+        return await handler(request)
+    except s3.S3Error as s3_error:
+        error = s3_error
+    except NotModified:
+        return web.Response(status=304)
+    except NotFound:
+        key = request.get("key")
+        error = s3.NoSuchKey(Key=key) if key else s3.NoSuchBucket(BucketName=request.get("bucket") or "")
+    except DolmenError as expected:
+        error = _CLUSTER_ERRORS.get(type(expected), s3.InternalError)()
+        if isinstance(expected, RangeNotSatisfiable):
+            extra_headers["Content-Range"] = f"bytes */{expected.length}"
+        if isinstance(error, s3.InternalError):
+            log.warning("s3.failed", extra={"error_type": type(expected).__name__, "reason": str(expected)})
+    except web.HTTPException:
+        raise
+    except ConnectionResetError:
+        error = s3.IncompleteBody("The client closed the connection")  # nobody is left to answer
+    except Exception:
+        log.exception("s3.unhandled")  # the traceback goes to the log only
+        error = s3.InternalError()
+    request["error"] = error.code
+    response: web.StreamResponse | None = request.get("response")
+    if response is not None and response.prepared:
+        request["cut_stream"] = error.status
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    context = request.app[S3_CONTEXT]
+    body = (
+        b""
+        if request.method == "HEAD"
+        else error_xml(
+            error, request_id=request["request_id"], host_id=context.host_id, resource=request.path
+        )
+    )
+    return web.Response(status=error.status, body=body, headers=extra_headers, content_type=XML_CONTENT_TYPE)
+
+
+async def add_request_ids(request: web.Request, response: web.StreamResponse) -> None:
+    request_id = request.get("request_id")
+    if request_id is not None:
+        response.headers.update(request_id_headers(request_id, request.app[S3_CONTEXT].host_id))
+
+
+async def s3_request(request: web.Request) -> web.StreamResponse:
+    """Find the target and operation, authenticate, and run the operation's handler."""
+    context = request.app[S3_CONTEXT]
+    raw_path, _, raw_query = request.raw_path.partition("?")
+    target = parse_target(request.headers.get("Host", ""), raw_path, domain=context.config.domain)
+    request["bucket"], request["key"] = target.bucket, target.key
+    headers = lower_headers(request.headers.items())
+    query = dict(query_pairs(raw_query))
+    operation = operation_of(request.method, target, query, headers)
+    authenticated = await authenticate(
+        method=request.method,
+        raw_path=raw_path,
+        raw_query=raw_query,
+        headers=headers,
+        query=query,
+        credentials=context.credentials,
+        region=context.config.region,
+        now_s=time.time(),
+        skew_s_max=context.config.clock_skew_s_max,
+    )
+    handler = HANDLERS[operation]
+    return await handler(context, request, target, headers, query, authenticated)
+
+
+async def open_s3_app(config: S3Config, client: ClusterClient) -> web.Application:
+    """The S3 application as a proxy worker runs it: secrets from identity's EC2 credentials,
+    listing tokens sealed with a key derived from the cluster secret."""
+    reader = await Ec2CredentialReader.open(client)
+    credentials = CredentialCache(
+        identity_lookup(reader),
+        ttl_s=config.credential_cache_ttl_s,
+        entries_max=config.credential_cache_entries_max,
+    )
+    secret = await asyncio.to_thread(read_secret, client.config.cluster_secret_file)
+    return make_s3_app(config, client, credentials, token_key=derive_key(secret, "s3-continuation-token"))
+
+
+def make_s3_app(
+    config: S3Config,
+    client: ClusterClient,
+    credentials: CredentialCache,
+    *,
+    token_key: bytes,
+    host_id: str | None = None,
+) -> web.Application:
+    """The S3 application; `token_key` seals listing continuation tokens (derived from the cluster secret)."""
+    app = web.Application(middlewares=[s3_edge, s3_errors], client_max_size=2**20)
+    app[S3_CONTEXT] = S3Context(
+        config=config,
+        client=client,
+        credentials=credentials,
+        registry=BucketRegistry(client),
+        token_key=token_key,
+        host_id=host_id or socket.gethostname(),
+    )
+    app.on_response_prepare.append(add_request_ids)
+    app.router.add_route("*", "/{tail:.*}", s3_request)
+    return app

@@ -1,0 +1,439 @@
+"""S3 operations: thin handlers that authorise, call the cluster client and shape the answer.
+
+Every handler takes the listener's context, the request, its target, its
+lower-cased headers and decoded query, and who signed it (None: anonymous).
+A bucket is a container of its owner's account `AUTH_<project_id>`; the bucket
+registry says which account owns a name. For now a request may act on a
+bucket only as a member of the owning project (anonymous access, ACLs and
+bucket policies are later work), so another project's bucket is AccessDenied.
+
+A bucket's name is claimed in the registry before its container is created,
+and released after its container is deleted; a claim whose container is
+missing (a create or delete cut short) is completed by its owner's next create.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+from dolmen.proxy.s3 import errors as s3
+from dolmen.proxy.s3.auth import Authenticated, CredentialCache
+from dolmen.proxy.s3.buckets import BucketClaim, BucketRegistry, new_claim
+from dolmen.proxy.s3.cache import TtlCache
+from dolmen.proxy.s3.config import S3Config
+from dolmen.proxy.s3.copy import (
+    check_not_a_self_copy,
+    metadata_directive,
+    parse_copy_source,
+    source_conditions,
+)
+from dolmen.proxy.s3.headers import (
+    META_PREFIX,
+    STANDARD_HEADERS,
+    byte_range,
+    conditions,
+    content_md5_hex,
+    response_overrides,
+    standard_headers,
+    user_metadata,
+)
+from dolmen.proxy.s3.listing import (
+    ObjectRow,
+    cluster_limit,
+    list_objects_xml,
+    page,
+    parse_list_params,
+    start_marker,
+)
+from dolmen.proxy.s3.names import Target, is_valid_bucket_name
+from dolmen.proxy.s3.payload import PayloadVerifier
+from dolmen.proxy.s3.render import (
+    XML_CONTENT_TYPE,
+    BucketRow,
+    DeleteFailure,
+    Owner,
+    copy_result_xml,
+    delete_result_xml,
+    http_date,
+    list_buckets_xml,
+    location_xml,
+    quoted_etag,
+)
+from dolmen.proxy.s3.requestxml import parse_delete_objects, parse_location_constraint
+
+from dolmen.cluster import ClusterClient, ContainerNotEmpty, ListingQuery, NotFound, ObjectEntry, Subdir
+from dolmen.cluster.objects import ObjectInfo
+from dolmen.errors import DolmenError
+from dolmen.limits import (
+    HTTP_CHUNK_BYTES,
+    LISTING_PAGE_ENTRIES_MAX,
+    S3_BUCKET_CONFIG_XML_BYTES_MAX,
+    S3_COPY_SOURCE_BYTES_MAX,
+    S3_DELETE_OBJECTS_CONCURRENCY_MAX,
+    S3_REQUEST_XML_BYTES_MAX,
+)
+
+ACCOUNT_PREFIX = "AUTH_"
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"  # what S3 stores when a PUT names none
+# Standard headers (Cache-Control...) are kept as metadata items under this prefix, as the
+# Swift API keeps them, so both APIs show them; users cannot set such items.
+KEPT_HEADER_PREFIX = "dolmen-sys-"
+CHECKSUM_FOOTER_PREFIX = "X-Object-Sysmeta-S3-Checksum-"
+
+
+@dataclass
+class S3Context:
+    config: S3Config
+    client: ClusterClient
+    credentials: CredentialCache
+    registry: BucketRegistry
+    token_key: bytes
+    host_id: str
+
+    def __post_init__(self) -> None:
+        self.owners: TtlCache[BucketClaim] = TtlCache(
+            self.registry.lookup, ttl_s=self.config.bucket_cache_ttl_s, entries_max=10_000
+        )
+
+
+Handler = Callable[
+    [S3Context, web.Request, Target, Mapping[str, str], Mapping[str, str], Authenticated | None],
+    Awaitable[web.StreamResponse],
+]
+
+
+def account_of(authenticated: Authenticated) -> str:
+    return ACCOUNT_PREFIX + authenticated.credential.project_id
+
+
+async def owned_bucket(context: S3Context, bucket: str | None, authenticated: Authenticated | None) -> str:
+    """The account holding `bucket`, if the signer may act on it; AccessDenied or NoSuchBucket."""
+    assert bucket is not None
+    if authenticated is None:
+        raise s3.AccessDenied()
+    claim = await context.owners.get(bucket)
+    if claim is None:
+        raise s3.NoSuchBucket(BucketName=bucket)
+    if claim.account != account_of(authenticated):
+        raise s3.AccessDenied()
+    return claim.account
+
+
+async def read_bounded(request: web.Request, size_bytes_max: int) -> bytes:
+    """A small request body (XML), refused past `size_bytes_max` without reading it all."""
+    if request.content_length is not None and request.content_length > size_bytes_max:
+        raise s3.MaxMessageLengthExceeded()
+    body = await request.content.read(size_bytes_max + 1)
+    if len(body) > size_bytes_max:
+        raise s3.MaxMessageLengthExceeded()
+    request["bytes_in"] = len(body)
+    return body
+
+
+# --- buckets ---------------------------------------------------------------
+
+
+async def create_bucket(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    if authenticated is None:
+        raise s3.AccessDenied()
+    bucket = target.bucket
+    assert bucket is not None
+    region = parse_location_constraint(
+        await read_bounded(request, S3_BUCKET_CONFIG_XML_BYTES_MAX), region=context.config.region
+    )
+    account = account_of(authenticated)
+    claim = new_claim(
+        account=account, project_id=authenticated.credential.project_id, region=region, now_s=time.time()
+    )
+    try:
+        held = await context.registry.claim(bucket, claim)
+    except s3.BucketAlreadyOwnedByYou:
+        # Ours already: complete a create that was cut short before its container existed.
+        if not await context.client.put_container(account, bucket):
+            raise
+    else:
+        context.owners.put(bucket, held)
+        await context.client.put_container(account, bucket)
+    return web.Response(status=200, headers={"Location": f"/{bucket}"})
+
+
+async def delete_bucket(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    """Only an empty bucket: the container goes first, then the name's claim."""
+    account = await owned_bucket(context, target.bucket, authenticated)
+    assert target.bucket is not None
+    try:
+        await context.client.delete_container(account, target.bucket)
+    except ContainerNotEmpty:
+        raise s3.BucketNotEmpty(BucketName=target.bucket) from None
+    except NotFound:
+        pass  # a delete cut short after the container went: release the name now
+    await context.registry.release(target.bucket, account)
+    context.owners.invalidate(target.bucket)
+    return web.Response(status=204)
+
+
+async def list_buckets(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    """The project's containers that are buckets: valid bucket names claimed by this account."""
+    if authenticated is None:
+        raise s3.AccessDenied()
+    account = account_of(authenticated)
+    try:
+        listing = await context.client.list_containers(account, ListingQuery(limit=LISTING_PAGE_ENTRIES_MAX))
+    except NotFound:
+        listing = None
+    candidates = [entry for entry in (listing.entries if listing else []) if is_valid_bucket_name(entry.name)]
+    slots = asyncio.Semaphore(S3_DELETE_OBJECTS_CONCURRENCY_MAX)
+
+    async def owned(name: str) -> bool:
+        async with slots:
+            claim = await context.owners.get(name)
+        return claim is not None and claim.account == account
+
+    async with asyncio.TaskGroup() as group:
+        checks = [group.create_task(owned(entry.name)) for entry in candidates]
+    rows = [
+        BucketRow(entry.name, entry.last_modified.seconds)
+        for entry, check in zip(candidates, checks, strict=True)
+        if check.result()
+    ]
+    owner = Owner(id=authenticated.credential.project_id, display_name=authenticated.credential.project_id)
+    return web.Response(body=list_buckets_xml(owner, rows), content_type=XML_CONTENT_TYPE)
+
+
+async def list_objects(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    account = await owned_bucket(context, target.bucket, authenticated)
+    bucket = target.bucket
+    assert bucket is not None and authenticated is not None
+    params = parse_list_params(query, version=2 if query.get("list-type") == "2" else 1)
+    marker = start_marker(params, token_key=context.token_key, bucket=bucket)
+    listing = await context.client.list_objects(
+        account,
+        bucket,
+        ListingQuery(
+            prefix=params.prefix, delimiter=params.delimiter, marker=marker, limit=cluster_limit(params)
+        ),
+    )
+    entries: list[ObjectRow | str] = []
+    for entry in listing.entries:
+        if isinstance(entry, ObjectEntry):
+            entries.append(ObjectRow(entry.name, entry.bytes, entry.etag, entry.last_modified.seconds))
+        elif isinstance(entry, Subdir):
+            entries.append(entry.name)
+    result = page(entries, marker=marker, max_keys=params.max_keys, cluster_truncated=listing.truncated)
+    owner = Owner(id=authenticated.credential.project_id, display_name=authenticated.credential.project_id)
+    body = list_objects_xml(params, result, bucket=bucket, owner=owner, token_key=context.token_key)
+    return web.Response(body=body, content_type=XML_CONTENT_TYPE)
+
+
+async def head_bucket(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    await owned_bucket(context, target.bucket, authenticated)
+    return web.Response(status=200, headers={"x-amz-bucket-region": context.config.region})
+
+
+async def get_bucket_location(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    await owned_bucket(context, target.bucket, authenticated)
+    return web.Response(body=location_xml(context.config.region), content_type=XML_CONTENT_TYPE)
+
+
+# --- objects ---------------------------------------------------------------
+
+
+def stored_metadata(headers: Mapping[str, str]) -> dict[str, str]:
+    """The metadata items a PUT stores: x-amz-meta-* and the standard headers it sets."""
+    items = user_metadata(headers)
+    if any(name.startswith(KEPT_HEADER_PREFIX) for name in items):
+        raise s3.InvalidArgument(f"Metadata names starting with {KEPT_HEADER_PREFIX!r} are reserved")
+    items.update({KEPT_HEADER_PREFIX + name: value for name, value in standard_headers(headers).items()})
+    return items
+
+
+def object_headers(info: ObjectInfo) -> dict[str, str]:
+    """The headers of a GET or HEAD answer for an object."""
+    answer = {
+        "ETag": quoted_etag(info.etag),
+        "Last-Modified": http_date(info.last_modified),
+        "Content-Type": info.content_type,
+        "Accept-Ranges": "bytes",
+    }
+    for name, value in info.metadata.items():
+        if name.startswith(KEPT_HEADER_PREFIX):
+            header = name[len(KEPT_HEADER_PREFIX) :]
+            if header in STANDARD_HEADERS:
+                answer[header] = value
+        else:
+            answer[META_PREFIX + name] = value
+    return answer
+
+
+async def put_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    account = await owned_bucket(context, target.bucket, authenticated)
+    assert authenticated is not None
+    verifier = PayloadVerifier.for_request(
+        headers, payload_hash=authenticated.signed.payload_hash, signing=authenticated.signing
+    )
+    expected_md5 = content_md5_hex(headers["content-md5"]) if "content-md5" in headers else None
+    checksums: dict[str, str] = {}
+
+    async def payload() -> AsyncIterator[bytes]:
+        received_bytes = 0
+        async for raw in request.content.iter_chunked(HTTP_CHUNK_BYTES):
+            received_bytes += len(raw)
+            request["bytes_in"] = received_bytes
+            for piece in verifier.feed(raw):
+                yield piece
+
+    async def check_body() -> None:
+        checksums.update(verifier.finish())
+
+    result = await context.client.put_object(
+        account,
+        target.bucket,
+        target.key,
+        payload(),
+        content_type=headers.get("content-type") or DEFAULT_CONTENT_TYPE,
+        metadata=stored_metadata(headers),
+        length=verifier.payload_length,
+        expected_etag=expected_md5,
+        check_body=check_body,
+        footer_metadata=lambda: {CHECKSUM_FOOTER_PREFIX + name: value for name, value in checksums.items()},
+    )
+    answer = {"ETag": quoted_etag(result.etag)}
+    answer.update({f"x-amz-checksum-{name}": value for name, value in checksums.items()})
+    return web.Response(status=200, headers=answer)
+
+
+async def head_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    account = await owned_bucket(context, target.bucket, authenticated)
+    info = await context.client.head_object(account, target.bucket, target.key, conditions(headers))
+    answer = object_headers(info)
+    answer["Content-Length"] = str(info.length)
+    return web.Response(status=200, headers=answer)
+
+
+async def get_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    account = await owned_bucket(context, target.bucket, authenticated)
+    overrides = response_overrides(query, anonymous=authenticated is None)
+    asked = conditions(headers)
+    requested_range = byte_range(headers.get("range"))
+    if requested_range:
+        asked["Range"] = requested_range
+    async with context.client.get_object(account, target.bucket, target.key, asked) as reader:
+        answer = object_headers(reader.info)
+        answer.update(overrides)
+        assert reader.headers is not None
+        for name in ("Content-Range", "Content-Length"):
+            if name in reader.headers:
+                answer[name] = reader.headers[name]
+        response = web.StreamResponse(status=reader.status, headers=answer)
+        request["response"] = response
+        await response.prepare(request)
+        sent_bytes = 0
+        async for chunk in reader.body:
+            await response.write(chunk)
+            sent_bytes += len(chunk)
+            request["bytes_out"] = sent_bytes
+        await response.write_eof()
+        return response
+
+
+async def delete_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    account = await owned_bucket(context, target.bucket, authenticated)
+    with contextlib.suppress(NotFound):  # S3 deletes are idempotent: a missing key is deleted too
+        await context.client.delete_object(account, target.bucket, target.key)
+    return web.Response(status=204)
+
+
+async def copy_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    account = await owned_bucket(context, target.bucket, authenticated)
+    source = parse_copy_source(headers["x-amz-copy-source"])
+    check_not_a_self_copy(source, target.bucket or "", target.key or "", headers)
+    directive = metadata_directive(headers)
+    source_account = await owned_bucket(context, source.bucket, authenticated)
+    try:
+        opened = context.client.get_object(
+            source_account, source.bucket, source.key, source_conditions(headers)
+        )
+        async with opened as reader:
+            info = reader.info
+            if info.length > S3_COPY_SOURCE_BYTES_MAX:
+                raise s3.InvalidRequest(
+                    "The specified copy source is larger than the maximum allowable size for a copy source: "
+                    f"{S3_COPY_SOURCE_BYTES_MAX}"
+                )
+            if directive == "COPY":
+                content_type, metadata = info.content_type, dict(info.metadata)
+            else:
+                content_type = headers.get("content-type") or DEFAULT_CONTENT_TYPE
+                metadata = stored_metadata(headers)
+            result = await context.client.put_object(
+                account,
+                target.bucket,
+                target.key,
+                reader.body,
+                content_type=content_type,
+                metadata=metadata,
+                length=info.length,
+                expected_etag=info.etag if len(info.etag) == 32 else None,
+            )
+    except NotFound:
+        raise s3.NoSuchKey(Key=source.key) from None
+    return web.Response(
+        body=copy_result_xml(result.etag, result.timestamp.seconds), content_type=XML_CONTENT_TYPE
+    )
+
+
+async def delete_objects(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    account = await owned_bucket(context, target.bucket, authenticated)
+    body = await read_bounded(request, S3_REQUEST_XML_BYTES_MAX)
+    if "content-md5" in headers and content_md5_hex(headers["content-md5"]) != hashlib.md5(body).hexdigest():
+        raise s3.BadDigest()
+    asked = parse_delete_objects(body)
+    slots = asyncio.Semaphore(S3_DELETE_OBJECTS_CONCURRENCY_MAX)
+    deleted: list[str] = []
+    failures: list[DeleteFailure] = []
+
+    async def delete_one(key: str, version_id: str | None) -> None:
+        if version_id not in (None, "null"):
+            failures.append(DeleteFailure(key, "NoSuchVersion", "The specified version does not exist."))
+            return
+        async with slots:
+            try:
+                await context.client.delete_object(account, target.bucket, key)
+            except NotFound:
+                pass
+            except DolmenError as error:
+                failures.append(DeleteFailure(key, "InternalError", type(error).__name__))
+                return
+        deleted.append(key)
+
+    async with asyncio.TaskGroup() as group:
+        for key, version_id in asked.keys:
+            group.create_task(delete_one(key, version_id))
+    order = {key: index for index, (key, _) in enumerate(asked.keys)}
+    deleted.sort(key=order.__getitem__)
+    return web.Response(
+        body=delete_result_xml(deleted, failures, quiet=asked.quiet), content_type=XML_CONTENT_TYPE
+    )
+
+
+HANDLERS: dict[str, Handler] = {
+    "ListBuckets": list_buckets,
+    "CreateBucket": create_bucket,
+    "HeadBucket": head_bucket,
+    "DeleteBucket": delete_bucket,
+    "ListObjects": list_objects,
+    "ListObjectsV2": list_objects,
+    "GetBucketLocation": get_bucket_location,
+    "DeleteObjects": delete_objects,
+    "PutObject": put_object,
+    "GetObject": get_object,
+    "HeadObject": head_object,
+    "DeleteObject": delete_object,
+    "CopyObject": copy_object,
+}

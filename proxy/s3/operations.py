@@ -1,0 +1,62 @@
+"""Which S3 operation a request is, from its method, target and query, pure.
+
+S3 names operations by method, by what the path addresses (service, bucket,
+object) and by subresource query parameters (`?location`, `?delete`,
+`?list-type=2`...). A subresource Dolmen does not serve yet is NotImplemented,
+never silently treated as the plain operation (a `PUT ?acl` must not overwrite
+an object); a method the resource does not have is MethodNotAllowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dolmen.proxy.s3.errors import MethodNotAllowed, S3NotImplemented
+from dolmen.proxy.s3.names import Target
+
+# Subresources of S3's API that change what a request means. Only the ones in
+# SERVED are handled; the others answer NotImplemented.
+SUBRESOURCES = frozenset(
+    {
+        "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption", "intelligent-tiering",
+        "inventory", "legal-hold", "lifecycle", "location", "logging", "metadataTable", "metrics",
+        "notification", "object-lock", "ownershipControls", "partNumber", "policy", "policyStatus",
+        "publicAccessBlock", "replication", "requestPayment", "restore", "retention", "select", "session",
+        "tagging", "torrent", "uploadId", "uploads", "versionId", "versioning", "versions", "website",
+    }
+)  # fmt: skip
+SERVED = frozenset({"delete", "location"})
+
+_OPERATIONS: dict[tuple[str, str, str], str] = {
+    ("service", "GET", ""): "ListBuckets",
+    ("bucket", "PUT", ""): "CreateBucket",
+    ("bucket", "HEAD", ""): "HeadBucket",
+    ("bucket", "DELETE", ""): "DeleteBucket",
+    ("bucket", "GET", ""): "ListObjects",
+    ("bucket", "GET", "location"): "GetBucketLocation",
+    ("bucket", "POST", "delete"): "DeleteObjects",
+    ("object", "PUT", ""): "PutObject",
+    ("object", "GET", ""): "GetObject",
+    ("object", "HEAD", ""): "HeadObject",
+    ("object", "DELETE", ""): "DeleteObject",
+}
+
+
+def operation_of(method: str, target: Target, query: Mapping[str, str], headers: Mapping[str, str]) -> str:
+    """The S3 operation's name (ListObjectsV2 and CopyObject included); lower-cased `headers`."""
+    kind = "service" if target.bucket is None else "bucket" if target.key is None else "object"
+    subresources = sorted(SUBRESOURCES.intersection(query))
+    unserved = [name for name in subresources if name not in SERVED]
+    if unserved:
+        raise S3NotImplemented(f"The {unserved[0]!r} subresource is not implemented.")
+    subresource = subresources[0] if subresources else ""
+    if len(subresources) > 1:
+        raise S3NotImplemented("More than one subresource in one request is not implemented.")
+    operation = _OPERATIONS.get((kind, method, subresource))
+    if operation is None:
+        raise MethodNotAllowed(Method=method, ResourceType=kind.upper())
+    if operation == "ListObjects" and query.get("list-type") == "2":
+        return "ListObjectsV2"
+    if operation == "PutObject" and "x-amz-copy-source" in headers:
+        return "CopyObject"
+    return operation

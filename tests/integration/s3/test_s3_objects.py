@@ -1,0 +1,254 @@
+"""The S3 listener on a real port over a real 3-node cluster, driven by boto3 and plain HTTP.
+
+The credential lookup is a table in the test (identity's EC2 credentials are not
+served yet); everything else is the real path: aiohttp on loopback, the cluster
+client, real storage nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+
+import aiohttp
+import boto3
+import botocore.config
+import botocore.exceptions
+import pytest
+from aiohttp import web
+from dolmen.proxy.s3.app import make_s3_app
+from dolmen.proxy.s3.auth import CredentialCache, S3Credential
+from dolmen.proxy.s3.config import S3Config
+from helpers.cluster import unique
+from helpers.s3 import ACCESS_KEY, SECRET_KEY, sign_with_botocore
+
+DOMAIN = "s3.test"
+OTHER_KEY, OTHER_SECRET = "AKIAOTHERPROJECT", "other-secret"
+CREDENTIALS = {
+    ACCESS_KEY: S3Credential(access_key=ACCESS_KEY, secret_key=SECRET_KEY, user_id="u1", project_id="p1"),
+    OTHER_KEY: S3Credential(access_key=OTHER_KEY, secret_key=OTHER_SECRET, user_id="u2", project_id="p2"),
+}
+
+
+async def lookup(access_key: str) -> S3Credential | None:
+    return CREDENTIALS.get(access_key)
+
+
+@pytest.fixture
+async def s3_endpoint(cluster_client) -> AsyncIterator[str]:
+    config = S3Config(bind_port=0, domain=DOMAIN)
+    credentials = CredentialCache(lookup, ttl_s=10.0, entries_max=100)
+    app = make_s3_app(config, cluster_client, credentials, token_key=b"t" * 32, host_id="test-proxy")
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)  # the kernel picks a free port
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+def s3_client(endpoint: str, access_key: str = ACCESS_KEY, secret: str = SECRET_KEY):
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+        # s3v4: botocore still presigns with SigV2 by default, which Dolmen refuses (InvalidRequest).
+        config=botocore.config.Config(
+            signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1}
+        ),
+    )
+
+
+ACCOUNT_LISTING_LAG_S_MAX = 60.0  # the account hears of new containers within account_update_interval_s
+
+
+def wait_listed(client, buckets: set[str]) -> None:
+    """Until ListBuckets shows `buckets`: account listings follow container creation (as Swift's)."""
+    deadline_s = time.monotonic() + ACCOUNT_LISTING_LAG_S_MAX
+    while not buckets <= {entry["Name"] for entry in client.list_buckets()["Buckets"]}:
+        assert time.monotonic() < deadline_s, f"{buckets} not listed after {ACCOUNT_LISTING_LAG_S_MAX} s"
+        time.sleep(0.2)
+
+
+def error_code(call) -> str:
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        call()
+    return raised.value.response["Error"]["Code"]
+
+
+async def test_boto3_writes_reads_and_deletes_objects(s3_endpoint):
+    def scenario() -> None:
+        client = s3_client(s3_endpoint)
+        bucket = unique("bkt")
+        client.create_bucket(Bucket=bucket)
+        assert error_code(lambda: client.create_bucket(Bucket=bucket)) == "BucketAlreadyOwnedByYou"
+        body = b"hello dolmen " * 1000
+        put = client.put_object(
+            Bucket=bucket, Key="dir/a b+c.txt", Body=body, ContentType="text/plain",
+            Metadata={"Color": "blue"}, CacheControl="no-cache",
+        )  # fmt: skip
+        assert put["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+        got = client.get_object(Bucket=bucket, Key="dir/a b+c.txt")
+        assert got["Body"].read() == body
+        assert got["ContentType"] == "text/plain" and got["Metadata"] == {"color": "blue"}
+        assert got["CacheControl"] == "no-cache"
+        assert got["ResponseMetadata"]["HTTPHeaders"]["x-amz-request-id"].startswith("tx")
+        ranged = client.get_object(Bucket=bucket, Key="dir/a b+c.txt", Range="bytes=6-11")
+        assert ranged["Body"].read() == b"dolmen" and ranged["ContentRange"] == f"bytes 6-11/{len(body)}"
+        head = client.head_object(Bucket=bucket, Key="dir/a b+c.txt")
+        assert head["ContentLength"] == len(body)
+        assert error_code(lambda: client.get_object(Bucket=bucket, Key="dir/a b+c.txt", IfMatch='"nope"')) in (
+            "PreconditionFailed", "412"
+        )  # fmt: skip
+        overridden = client.get_object(Bucket=bucket, Key="dir/a b+c.txt", ResponseContentType="x/y")
+        assert overridden["ContentType"] == "x/y"
+        copied = client.copy_object(
+            Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "dir/a b+c.txt"}
+        )
+        assert copied["CopyObjectResult"]["ETag"] == put["ETag"]
+        assert client.get_object(Bucket=bucket, Key="copy")["Metadata"] == {"color": "blue"}
+        client.delete_object(Bucket=bucket, Key="copy")
+        assert error_code(lambda: client.get_object(Bucket=bucket, Key="copy")) == "NoSuchKey"
+        deleted = client.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": "dir/a b+c.txt"}, {"Key": "never-was"}]}
+        )
+        assert sorted(item["Key"] for item in deleted["Deleted"]) == ["dir/a b+c.txt", "never-was"]
+        assert error_code(lambda: client.head_object(Bucket=bucket, Key="dir/a b+c.txt")) == "404"
+        assert client.get_bucket_location(Bucket=bucket)["LocationConstraint"] is None
+
+    await asyncio.to_thread(scenario)
+
+
+async def test_a_wrong_content_md5_stores_nothing(s3_endpoint):
+    def scenario() -> None:
+        client = s3_client(s3_endpoint)
+        bucket = unique("bkt")
+        client.create_bucket(Bucket=bucket)
+        wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+        assert (
+            error_code(lambda: client.put_object(Bucket=bucket, Key="k", Body=b"data", ContentMD5=wrong))
+            == "BadDigest"
+        )
+        assert error_code(lambda: client.head_object(Bucket=bucket, Key="k")) == "404"
+
+    await asyncio.to_thread(scenario)
+
+
+async def test_another_project_and_anonymous_requests_are_denied(s3_endpoint):
+    def scenario() -> None:
+        owner, other = s3_client(s3_endpoint), s3_client(s3_endpoint, OTHER_KEY, OTHER_SECRET)
+        bucket = unique("bkt")
+        owner.create_bucket(Bucket=bucket)
+        owner.put_object(Bucket=bucket, Key="secret", Body=b"mine")
+        assert error_code(lambda: other.create_bucket(Bucket=bucket)) == "BucketAlreadyExists"
+        assert error_code(lambda: other.get_object(Bucket=bucket, Key="secret")) == "AccessDenied"
+        assert error_code(lambda: other.put_object(Bucket=bucket, Key="x", Body=b"x")) == "AccessDenied"
+        with pytest.raises(urllib.error.HTTPError) as anonymous:
+            urllib.request.urlopen(f"{s3_endpoint}/{bucket}/secret")
+        assert anonymous.value.code == 403 and b"<Code>AccessDenied</Code>" in anonymous.value.read()
+        bad = s3_client(s3_endpoint, ACCESS_KEY, "wrong-secret")
+        assert error_code(lambda: bad.get_object(Bucket=bucket, Key="secret")) == "SignatureDoesNotMatch"
+        unknown = s3_client(s3_endpoint, "AKIAUNKNOWN", "x")
+        assert error_code(lambda: unknown.get_object(Bucket=bucket, Key="secret")) == "InvalidAccessKeyId"
+
+    await asyncio.to_thread(scenario)
+
+
+async def test_presigned_urls_work_with_plain_http_until_they_expire(s3_endpoint):
+    def scenario() -> None:
+        client = s3_client(s3_endpoint)
+        bucket = unique("bkt")
+        client.create_bucket(Bucket=bucket)
+        client.put_object(Bucket=bucket, Key="shared", Body=b"presigned body")
+        url = client.generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": "shared"}, ExpiresIn=60
+        )
+        with urllib.request.urlopen(url) as answer:
+            assert answer.read() == b"presigned body"
+        put_url = client.generate_presigned_url(
+            "put_object", Params={"Bucket": bucket, "Key": "up"}, ExpiresIn=60
+        )
+        request = urllib.request.Request(put_url, data=b"uploaded", method="PUT")
+        with urllib.request.urlopen(request) as answer:
+            assert answer.status == 200
+        assert client.get_object(Bucket=bucket, Key="up")["Body"].read() == b"uploaded"
+        tampered = url.replace("shared", "other")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(tampered)
+        assert refused.value.code == 403
+
+    await asyncio.to_thread(scenario)
+
+
+async def test_virtual_hosted_style_takes_the_bucket_from_the_host(s3_endpoint):
+    client = s3_client(s3_endpoint)
+    bucket = unique("bkt")
+    await asyncio.to_thread(client.create_bucket, Bucket=bucket)
+    await asyncio.to_thread(client.put_object, Bucket=bucket, Key="v/key", Body=b"virtual")
+    port = s3_endpoint.rsplit(":", 1)[1]
+    _, _, headers, _ = sign_with_botocore(
+        "GET", f"http://{bucket}.{DOMAIN}:{port}/v/key", {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"},
+        now_s=time.time(),
+    )  # fmt: skip
+    headers["host"] = f"{bucket}.{DOMAIN}:{port}"  # signed as such; the connection goes to 127.0.0.1
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"{s3_endpoint}/v/key", headers=headers) as answer,
+    ):
+        assert answer.status == 200, await answer.text()
+        assert await answer.read() == b"virtual"
+
+
+async def test_buckets_list_page_and_delete_only_when_empty(s3_endpoint):
+    def scenario() -> None:
+        client, other = s3_client(s3_endpoint), s3_client(s3_endpoint, OTHER_KEY, OTHER_SECRET)
+        bucket, second = unique("bkt"), unique("bkt")
+        client.create_bucket(Bucket=bucket)
+        client.create_bucket(Bucket=second)
+        wait_listed(client, {bucket, second})
+        assert bucket not in {entry["Name"] for entry in other.list_buckets()["Buckets"]}
+        keys = ["a/1", "a/2", "b/1", "c", "d e+f", "z/deep/x"]
+        for key in keys:
+            client.put_object(Bucket=bucket, Key=key, Body=key.encode())
+        listed = [
+            item["Key"]
+            for page in client.get_paginator("list_objects_v2").paginate(
+                Bucket=bucket, PaginationConfig={"PageSize": 2}
+            )
+            for item in page.get("Contents", [])
+        ]
+        assert listed == sorted(keys)
+        v1 = [
+            item["Key"]
+            for page in client.get_paginator("list_objects").paginate(
+                Bucket=bucket, PaginationConfig={"PageSize": 4}
+            )
+            for item in page.get("Contents", [])
+        ]
+        assert v1 == sorted(keys)
+        rolled = client.list_objects_v2(Bucket=bucket, Delimiter="/")
+        assert [p["Prefix"] for p in rolled["CommonPrefixes"]] == ["a/", "b/", "z/"]
+        assert [item["Key"] for item in rolled["Contents"]] == ["c", "d e+f"]
+        assert client.list_objects_v2(Bucket=bucket, Prefix="a/")["KeyCount"] == 2
+        owned = client.list_objects_v2(Bucket=bucket, FetchOwner=True, MaxKeys=1)["Contents"][0]["Owner"]
+        assert owned["ID"] == "p1"
+        assert error_code(lambda: client.delete_bucket(Bucket=bucket)) == "BucketNotEmpty"
+        client.delete_objects(
+            Bucket=bucket, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True}
+        )
+        client.delete_bucket(Bucket=bucket)
+        assert error_code(lambda: client.head_bucket(Bucket=bucket)) == "404"
+        other.create_bucket(Bucket=bucket)  # the name is free again
+        assert error_code(lambda: client.list_objects_v2(Bucket=bucket)) == "AccessDenied"
+
+    await asyncio.to_thread(scenario)
