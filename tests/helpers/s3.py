@@ -13,6 +13,8 @@ from dolmen.proxy.s3.sigv4 import lower_headers
 
 ACCESS_KEY, SECRET_KEY, REGION = "AKIAEXAMPLEDOLMEN", "secret/key+example", "us-east-1"
 NOW_S = 1_700_000_000.0
+OTHER_KEY, OTHER_SECRET = "AKIAOTHERPROJECT", "other-secret"  # a second project's credential
+DOMAIN = "s3.test"  # virtual-hosted style: <bucket>.s3.test
 
 
 def botocore_request(

@@ -225,7 +225,7 @@ def test_a_changed_signed_trailer_is_refused():
         decode(decoder, body)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(body=st.binary(max_size=300), signed=st.booleans(), cuts=st.lists(st.integers(0, 300), max_size=4))
 def test_any_bytes_decode_or_are_refused_with_an_s3_error(body, signed, cuts):
     decoder = AwsChunkedDecoder(

@@ -70,7 +70,7 @@ def test_bad_names_in_targets_are_refused():
         parse_target("h", "/bkt/a%00b", domain="s3.test")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(host=st.text(max_size=30), path=st.text(max_size=60))
 def test_any_host_and_path_parse_or_are_refused_with_an_s3_error(host, path):
     try:
@@ -126,7 +126,7 @@ def test_an_oversized_xml_body_is_refused_before_parsing():
         parse_delete_objects(b"<Delete>" + b" " * (2 * 2**20) + b"</Delete>")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     body=st.binary(max_size=200) | st.text(st.sampled_from("<>/DeleObjcKy&;! x"), max_size=80).map(str.encode)
 )
