@@ -220,3 +220,24 @@ async def test_buckets_list_page_and_delete_only_when_empty(s3_endpoint):
         assert error_code(lambda: client.list_objects_v2(Bucket=bucket)) == "AccessDenied"
 
     await asyncio.to_thread(scenario)
+
+
+async def test_a_body_that_is_not_the_signed_sha256_is_refused_and_not_stored(s3_endpoint):
+    client = s3_client(s3_endpoint)
+    bucket = unique("bkt")
+    await asyncio.to_thread(client.create_bucket, Bucket=bucket)
+    port = s3_endpoint.rsplit(":", 1)[1]
+    signed_body, sent_body = b"A" * 24, b"B" * 24  # same length: only the content differs
+    _, _, headers, _ = sign_with_botocore(
+        "PUT", f"http://127.0.0.1:{port}/{bucket}/k", {}, body=signed_body, now_s=time.time()
+    )
+    assert headers["x-amz-content-sha256"] == hashlib.sha256(signed_body).hexdigest()
+    url = f"{s3_endpoint}/{bucket}/k"
+    async with (
+        aiohttp.ClientSession() as session,
+        session.put(url, headers=headers, data=sent_body) as answer,
+    ):
+        assert answer.status == 400
+        assert b"<Code>XAmzContentSHA256Mismatch</Code>" in await answer.read()
+    stored = await asyncio.to_thread(error_code, lambda: client.head_object(Bucket=bucket, Key="k"))
+    assert stored == "404"
