@@ -10,15 +10,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import io
 import time
 import urllib.error
 import urllib.request
+import zlib
 
 import aiohttp
 import boto3
 import botocore.config
 import botocore.exceptions
 import pytest
+from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
+from dolmen.proxy.s3.sigv4 import SigningContext, authorization_header, signing_key
 from helpers.cluster import unique
 from helpers.s3 import ACCESS_KEY, DOMAIN, OTHER_KEY, OTHER_SECRET, SECRET_KEY, sign_with_botocore
 
@@ -241,3 +245,89 @@ async def test_a_body_that_is_not_the_signed_sha256_is_refused_and_not_stored(s3
         assert b"<Code>XAmzContentSHA256Mismatch</Code>" in await answer.read()
     stored = await asyncio.to_thread(error_code, lambda: client.head_object(Bucket=bucket, Key="k"))
     assert stored == "404"
+
+
+def signed_streaming_headers(s3_endpoint: str, path: str, extra: dict[str, str]) -> dict[str, str]:
+    """Headers of a PUT signed with an x-amz-content-sha256 of our choice (botocore would replace it)."""
+    amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    headers = {"host": s3_endpoint.removeprefix("http://"), "x-amz-date": amz_date, **extra}
+    headers["authorization"] = authorization_header(
+        access_key=ACCESS_KEY, secret_key=SECRET_KEY, method="PUT", raw_path=path, raw_query="",
+        headers=headers, payload_hash=extra["x-amz-content-sha256"], amz_date=amz_date, region="us-east-1",
+    )  # fmt: skip
+    return headers
+
+
+async def put_raw(s3_endpoint: str, path: str, sign_headers: dict[str, str], body: bytes):
+    return await put_body(s3_endpoint, path, signed_streaming_headers(s3_endpoint, path, sign_headers), body)
+
+
+async def put_body(s3_endpoint: str, path: str, headers: dict[str, str], body: bytes):
+    async with (
+        aiohttp.ClientSession() as session,
+        session.put(f"{s3_endpoint}{path}", headers=headers, data=body) as answer,
+    ):
+        return answer.status, answer.headers.copy(), await answer.read()
+
+
+async def test_aws_chunked_bodies_with_a_trailing_checksum_are_stored_decoded(s3_endpoint):
+    client = s3_client(s3_endpoint)
+    bucket = unique("bkt")
+    await asyncio.to_thread(client.create_bucket, Bucket=bucket)
+    data = bytes(range(256)) * 1000
+    wrapped = AwsChunkedWrapper(
+        io.BytesIO(data), checksum_cls=Crc32Checksum, checksum_name="x-amz-checksum-crc32", chunk_size=65536
+    ).read()
+    sign_headers = {
+        "x-amz-content-sha256": "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "x-amz-trailer": "x-amz-checksum-crc32",
+        "x-amz-decoded-content-length": str(len(data)),
+        "content-encoding": "aws-chunked",
+    }
+    status, headers, _ = await put_raw(s3_endpoint, f"/{bucket}/chunked", sign_headers, wrapped)
+    assert status == 200, headers
+    assert headers["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    assert headers["x-amz-checksum-crc32"] == base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    got = await asyncio.to_thread(lambda: client.get_object(Bucket=bucket, Key="chunked"))
+    assert "ContentEncoding" not in got
+    assert await asyncio.to_thread(got["Body"].read) == data
+    corrupt = wrapped.replace(b"x-amz-checksum-crc32:", b"x-amz-checksum-crc32:AAAA")[: len(wrapped)]
+    status, _, body = await put_raw(s3_endpoint, f"/{bucket}/bad", sign_headers, corrupt)
+    assert status == 400, body
+    assert await asyncio.to_thread(error_code, lambda: client.head_object(Bucket=bucket, Key="bad")) == "404"
+
+
+async def test_signed_chunks_are_verified_and_a_wrong_one_stores_nothing(s3_endpoint):
+    client = s3_client(s3_endpoint)
+    bucket = unique("bkt")
+    await asyncio.to_thread(client.create_bucket, Bucket=bucket)
+    data = b"signed chunk data " * 5000
+    sign_headers = {
+        "x-amz-content-sha256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+        "x-amz-decoded-content-length": str(len(data)),
+        "content-encoding": "aws-chunked",
+    }
+    for key, tamper in (("good", False), ("tampered", True)):
+        headers = signed_streaming_headers(s3_endpoint, f"/{bucket}/{key}", sign_headers)
+        seed = headers["authorization"].rsplit("Signature=", 1)[1]
+        scope = headers["authorization"].split("Credential=")[1].split(",")[0].split("/", 1)[1]
+        context = SigningContext(
+            key=signing_key(SECRET_KEY, scope[:8], "us-east-1", "s3"),
+            amz_date=headers["x-amz-date"],
+            scope=scope,
+            seed_signature=seed,
+        )
+        body, previous = b"", seed
+        for piece in [data[i : i + 8192] for i in range(0, len(data), 8192)] + [b""]:
+            previous = context.chunk_signature(previous, hashlib.sha256(piece).hexdigest())
+            sent = piece.replace(b"d", b"D", 1) if tamper and piece else piece
+            body += b"%x;chunk-signature=%s\r\n%s\r\n" % (len(piece), previous.encode(), sent)
+        status, _, answer = await put_body(s3_endpoint, f"/{bucket}/{key}", headers, body)
+        assert status == (403 if tamper else 200), answer
+        assert (b"SignatureDoesNotMatch" in answer) == tamper
+    got = await asyncio.to_thread(lambda: client.get_object(Bucket=bucket, Key="good")["Body"].read())
+    assert got == data
+    assert (
+        await asyncio.to_thread(error_code, lambda: client.head_object(Bucket=bucket, Key="tampered"))
+        == "404"
+    )
