@@ -35,7 +35,7 @@ from dolmen.identity.policy import Policy
 from dolmen.identity.ratelimit import LoginLimiter
 from dolmen.identity.revocations import RevocationEvent
 from dolmen.identity.store import Document, IdentityStore
-from dolmen.identity.tokens import TokenCodec, TokenPayload, new_audit_id
+from dolmen.identity.tokens import TokenCodec, TokenPayload, new_audit_id, whole_microseconds
 from dolmen.identity.validator import AuthContext, TokenValidator
 from dolmen.identity.views import DEFAULT_DOMAIN_ID, catalog_view, token_view
 
@@ -98,8 +98,8 @@ class IdentityService:
 
     async def authenticate(self, request: AuthRequest, *, address: str, catalog: bool = True) -> IssuedToken:
         """Check the credentials of POST /v3/auth/tokens and issue a token; Unauthorized otherwise."""
-        now_s = self.clock()
-        expires_at_s = now_s + self.config.token_lifetime_s
+        now_s = whole_microseconds(self.clock())
+        expires_at_s = whole_microseconds(now_s + self.config.token_lifetime_s)
         if "token" in request.methods:
             assert request.token is not None
             previous = self.validator.validate(request.token)

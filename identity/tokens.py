@@ -65,6 +65,12 @@ class TokenPayload:
         assert self.issued_at_s <= self.expires_at_s
 
 
+def whole_microseconds(seconds: float) -> float:
+    """`seconds` on the token's microsecond grid, so that what a response shows (expires_at)
+    and what the token carries are the same instant, not 1 µs apart after two roundings."""
+    return round(seconds * 1e6) / 1e6
+
+
 def new_audit_id(random_bytes: bytes) -> str:
     """The printable audit id of AUDIT_ID_BYTES random bytes (22 URL-safe base64 characters)."""
     assert len(random_bytes) == AUDIT_ID_BYTES

@@ -15,7 +15,9 @@ from dolmen.identity.tokens import (
     decode_payload,
     encode_payload,
     new_audit_id,
+    whole_microseconds,
 )
+from dolmen.identity.views import iso_time
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -137,3 +139,13 @@ def test_an_unscoped_token_carries_no_project_and_no_roles() -> None:
     payload = sample_payload(project_id=None, project_name=None, project_domain_id=None, role_ids=())
     opened = decode_payload(encode_payload(payload))
     assert opened.project_id is None and opened.role_ids == ()
+
+
+@given(clock_s=st.floats(1.6e9, 2.1e9, allow_nan=False), lifetime_s=st.floats(1.0, 86_400.0))
+def test_the_expiry_a_response_shows_is_the_one_its_token_carries(clock_s: float, lifetime_s: float) -> None:
+    """A re-scoped token's expiry (decoded from the first token) never shows later than the first's."""
+    issued_s = whole_microseconds(clock_s)
+    expires_s = whole_microseconds(issued_s + lifetime_s)
+    decoded = decode_payload(encode_payload(sample_payload(issued_at_s=issued_s, expires_at_s=expires_s)))
+    assert decoded.expires_at_s == expires_s
+    assert iso_time(decoded.expires_at_s) == iso_time(expires_s)
