@@ -15,6 +15,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "ring": ("dolmen.ring.cli", "build and inspect rings: where every byte lives"),
     "storage-node": ("dolmen.storage_node.cli", "serve this host's devices: objects, registers, replication"),
     "identity": ("dolmen.identity.cli", "serve the identity API (Keystone v3): tokens, users, projects, roles"),
+    "proxy": ("dolmen.proxy.cli", "serve the Swift API over the cluster"),
     "up": ("dolmen.up", "start an all-in-one cluster on loopback: storage nodes, identity, proxy"),
     "down": ("dolmen.down", "stop a cluster started by `dolmen up --detach`"),
 }

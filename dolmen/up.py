@@ -50,6 +50,7 @@ LOOPBACK_IP = "127.0.0.1"
 ADMIN_USER = "admin"
 ADMIN_PROJECT = "admin"
 REGION = "RegionOne"
+ACCOUNT_UPDATE_INTERVAL_S = 1.0
 SERVICE_START_TIMEOUT_S = 60.0
 SERVICE_STOP_TIMEOUT_S = 20.0
 DETACH_TIMEOUT_S = 180.0
@@ -195,6 +196,8 @@ class AllInOne:
             nodes=layout.nodes,
             devices_per_node=layout.devices_per_node,
             replicas=REPLICAS,
+            # Containers report their counts to the account this often: the lag of `swift stat`.
+            node_settings={"account_update_interval_s": ACCOUNT_UPDATE_INTERVAL_S},
         )
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -237,8 +240,8 @@ class AllInOne:
             "--admin-password", admin["password"],
             "--public-url", f"identity={identity}/v3",
             "--internal-url", f"identity={identity}/v3",
-            "--public-url", f"object-store={proxy}/v1/AUTH_%(project_id)s",
-            "--internal-url", f"object-store={proxy}/v1/AUTH_%(project_id)s",
+            "--public-url", f"object-store={proxy}/v1/AUTH_$(project_id)s",
+            "--internal-url", f"object-store={proxy}/v1/AUTH_$(project_id)s",
         ]  # fmt: skip
         result = await asyncio.to_thread(
             subprocess.run,
@@ -286,8 +289,8 @@ class AllInOne:
             if new or not (self.data_dir / "bootstrapped").exists():
                 await self.bootstrap(admin)
                 _write_private(self.data_dir / "bootstrapped", "")
-            self.launch("identity", "identity", "--config", str(self.data_dir / "identity.toml"))
-            await self.wait_healthy("identity", self.layout.identity_port, "/v3")
+            self.launch("identity", "identity", "serve", "--config", str(self.data_dir / "identity.toml"))
+            await self.wait_healthy("identity", self.layout.identity_port, "/healthcheck")
             self.launch("proxy", "proxy", "--config", str(self.data_dir / "proxy.toml"))
             await self.wait_healthy("proxy", self.layout.proxy_port, "/healthcheck")
             _write_private(self.data_dir / "openrc", openrc_text(self.layout, admin))
@@ -356,18 +359,21 @@ async def run_foreground(data_dir: Path, layout: Layout, *, proxy_workers: int) 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     admin = await everything.start()
+    pid_file = data_dir / "up.pid"
     try:
+        pid_file.write_text(f"{os.getpid()}\n")
         (data_dir / "up.json").write_text(json.dumps(asdict(layout)) + "\n")
         summary = summary_text(layout, admin, data_dir)
-        _write_private(
-            data_dir / "endpoints.json", json.dumps({"summary": summary, "pid": os.getpid()}) + "\n"
-        )
+        node_pids = [everything.cluster.pid(index) for index in range(layout.nodes)]
+        endpoints = {"summary": summary, "pid": os.getpid(), "node_pids": node_pids}
+        _write_private(data_dir / "endpoints.json", json.dumps(endpoints) + "\n")
         print(summary, flush=True)
         await stop.wait()
         print("Stopping...", flush=True)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            (data_dir / "endpoints.json").unlink()
+        for name in ("endpoints.json", "up.pid"):
+            with contextlib.suppress(FileNotFoundError):
+                (data_dir / name).unlink()
         await everything.stop()
 
 
@@ -425,22 +431,35 @@ def up_main(argv: list[str]) -> int:
         layout = resolve_layout(
             _read_layout(data_dir), port=args.port, nodes=args.nodes, devices=args.devices_per_node
         )
+        running = running_pid(data_dir)
+        if running is not None:
+            raise UpError(
+                f"a cluster is already running in {data_dir} (pid {running}); stop it with dolmen down"
+            )
         if args.detach:
             return detach(data_dir, argv)
-        pid_file = data_dir / "up.pid"
-        pid_file.write_text(f"{os.getpid()}\n")
-        try:
-            import uvloop
+        import uvloop
 
-            uvloop.run(run_foreground(data_dir, layout, proxy_workers=args.proxy_workers))
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                if pid_file.read_text().strip() == str(os.getpid()):
-                    pid_file.unlink()
+        uvloop.run(run_foreground(data_dir, layout, proxy_workers=args.proxy_workers))
     except DolmenError as error:
         print(f"dolmen up: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def running_pid(data_dir: Path) -> int | None:
+    """The pid of the `dolmen up` running in `data_dir`, or None."""
+    try:
+        pid = int((data_dir / "up.pid").read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    if not _alive(pid):
+        return None
+    try:  # a stale file may name a pid that now belongs to another program
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return pid
+    return pid if b"dolmen" in command else None
 
 
 def down_main(argv: list[str]) -> int:

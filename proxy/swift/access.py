@@ -1,0 +1,190 @@
+"""Authentication and authorisation of Swift requests: the I/O around `authorize.decide`.
+
+A token (`X-Auth-Token`, or Swift's older `X-Storage-Token`) is validated
+locally by identity's TokenValidator: no round trip. The requester's rights on
+the addressed account come from identity's policy, rules `object:read` and
+`object:write` with target `project_id` (by default: `admin` anything, a
+project's `member` writes, its `reader` reads). Writers also read, and manage
+the account (set its metadata and ACLs), as keystoneauth's operator roles do.
+Only when those rights
+fall short are the ACLs read (container and account info, cached briefly), so
+owners pay no extra read for authorisation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from dolmen.identity import InvalidToken
+from dolmen.proxy.errors import NotAuthenticated
+from dolmen.proxy.info_cache import InfoCache
+from dolmen.proxy.swift.acl import Requester, account_access, parse_container_acl
+from dolmen.proxy.swift.authorize import NO_RIGHTS, OwnerRights, decide
+from dolmen.proxy.swift.headers import ACCOUNT_ACL_ITEM, sysmeta_item
+from dolmen.proxy.swift.paths import SwiftPath
+
+from dolmen.cluster import AccountInfo, ClusterClient, ContainerInfo, NotFound
+
+READ_RULE = "object:read"
+WRITE_RULE = "object:write"
+READ_ACL_ITEM = sysmeta_item("read")
+WRITE_ACL_ITEM = sysmeta_item("write")
+
+
+class TokenContext(Protocol):
+    """What the proxy reads of identity's AuthContext."""
+
+    user_id: str
+    user_name: str
+    user_domain_id: str
+    project_id: str | None
+    project_name: str | None
+    project_domain_id: str | None
+    roles: frozenset[str]
+
+
+class Validator(Protocol):
+    def validate(self, token: str) -> Any: ...
+
+
+class PolicyRules(Protocol):
+    def enforce(self, rule: str, credentials: Any, target: Mapping[str, str]) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """The outcome of authorisation: who asks and what the policy alone grants them."""
+
+    requester: Requester | None
+    rights: OwnerRights
+
+
+def requester_of(context: TokenContext) -> Requester:
+    return Requester(
+        user_id=context.user_id,
+        user_name=context.user_name,
+        user_domain_id=context.user_domain_id,
+        project_id=context.project_id,
+        project_name=context.project_name,
+        project_domain_id=context.project_domain_id,
+        roles=frozenset(role.lower() for role in context.roles),
+    )
+
+
+class Gatekeeper:
+    """Authenticates and authorises Swift requests; owns the info cache."""
+
+    def __init__(
+        self,
+        client: ClusterClient,
+        validator: Validator,
+        *,
+        policy: PolicyRules,
+        cache_ttl_s: float,
+        cache_entries_max: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self.validator = validator
+        self.policy = policy
+        self.clock = clock
+        self.accounts: InfoCache[AccountInfo | None] = InfoCache(
+            ttl_s=cache_ttl_s, entries_max=cache_entries_max
+        )
+        self.containers: InfoCache[ContainerInfo | None] = InfoCache(
+            ttl_s=cache_ttl_s, entries_max=cache_entries_max
+        )
+
+    def authenticate(self, headers: Mapping[str, str]) -> tuple[Requester | None, Any]:
+        """(requester, identity's context) of a request's token; (None, None) without one."""
+        token = headers.get("X-Auth-Token") or headers.get("X-Storage-Token")
+        if not token:
+            return None, None
+        try:
+            context = self.validator.validate(token)
+        except InvalidToken:  # nothing about the token is logged
+            raise NotAuthenticated("This server could not verify that you are authorized.") from None
+        return requester_of(context), context
+
+    def rights(self, requester: Requester | None, context: Any, project_id: str) -> OwnerRights:
+        if requester is None:
+            return NO_RIGHTS
+        target = {"project_id": project_id}
+        write = self.policy.enforce(WRITE_RULE, context, target)
+        read = write or self.policy.enforce(READ_RULE, context, target)
+        return OwnerRights(read=read, write=write, manage=write)
+
+    async def authorise(
+        self, method: str, path: SwiftPath, headers: Mapping[str, str], *, changes_acls: bool
+    ) -> Access:
+        """Who asks and what they may do; raises NotAuthenticated or AccessDenied."""
+        requester, context = self.authenticate(headers)
+        rights = self.rights(requester, context, path.project_id)
+        if not (rights.read and rights.write and rights.manage) and requester is not None:
+            account = await self.account_info(path.account)
+            if account is not None:
+                rights = rights.raised_by(account_access(account.metadata.get(ACCOUNT_ACL_ITEM), requester))
+        read_acl = write_acl = parse_container_acl(None)
+        needs_acls = path.container is not None and not (
+            rights.read if method in ("GET", "HEAD") else rights.write
+        )
+        if needs_acls:
+            assert path.container is not None
+            container = await self.container_info(path.account, path.container)
+            if container is not None:
+                read_acl = parse_container_acl(container.metadata.get(READ_ACL_ITEM))
+                write_acl = parse_container_acl(container.metadata.get(WRITE_ACL_ITEM))
+        decide(
+            method=method,
+            path=path,
+            requester=requester,
+            rights=rights,
+            read_acl=read_acl,
+            write_acl=write_acl,
+            referrer=headers.get("Referer"),
+            changes_acls=changes_acls,
+        )
+        return Access(requester, rights)
+
+    async def account_info(self, account: str) -> AccountInfo | None:
+        """The account's info (None if it does not exist), at most cache_ttl_s old."""
+        key = (account, None)
+        cached = self.accounts.get(key, now_s=self.clock())
+        if cached is not None:
+            return cached
+        try:
+            info: AccountInfo | None = await self.client.head_account(account)
+        except NotFound:
+            info = None
+        if info is not None:
+            self.accounts.put(key, info, now_s=self.clock())
+        return info
+
+    async def container_info(self, account: str, container: str) -> ContainerInfo | None:
+        """The container's info (None if it does not exist), at most cache_ttl_s old."""
+        key = (account, container)
+        cached = self.containers.get(key, now_s=self.clock())
+        if cached is not None:
+            return cached
+        try:
+            info: ContainerInfo | None = await self.client.head_container(account, container)
+        except NotFound:
+            info = None
+        if info is not None:
+            self.containers.put(key, info, now_s=self.clock())
+        return info
+
+    async def ensure_account(self, account: str) -> None:
+        """Create the account on its first authorised write (Swift's account auto-creation)."""
+        if await self.account_info(account) is None:
+            await self.client.put_account(account)
+            self.accounts.invalidate(account)
+
+    def invalidate(self, account: str, container: str | None = None) -> None:
+        """Forget cached info after this proxy changed it."""
+        self.accounts.invalidate(account)
+        if container is not None:
+            self.containers.invalidate(account, container)

@@ -1,0 +1,506 @@
+"""The Swift v1 API: thin handlers that parse, authorise, call the cluster client and shape the answer.
+
+One catch-all route per API version hands every request to `swift_request`,
+which parses the raw target (never a normalised one), authorises, and
+dispatches on (level, method). Handlers do not catch: the proxy's `errors`
+middleware turns every exception into Swift's status and body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+from aiohttp import web
+from dolmen.proxy.errors import (
+    BadRequest,
+    ClientGone,
+    ClientTooSlow,
+    EntityTooLarge,
+    LengthRequired,
+    MethodNotAllowed,
+)
+from dolmen.proxy.swift import headers as swift_headers
+from dolmen.proxy.swift.access import READ_ACL_ITEM, WRITE_ACL_ITEM, Access, Gatekeeper
+from dolmen.proxy.swift.acl import clean_account_acl, clean_acl
+from dolmen.proxy.swift.headers import (
+    ACCOUNT_ACL_HEADER,
+    ACCOUNT_ACL_ITEM,
+    CONTAINER_ACL_HEADERS,
+    http_date,
+    metadata_headers,
+    swift_timestamp,
+    user_metadata,
+)
+from dolmen.proxy.swift.listings import (
+    TEXT,
+    ListingRequest,
+    container_rows,
+    object_rows,
+    parse_listing_request,
+    render_listing,
+)
+from dolmen.proxy.swift.paths import SwiftPath, parse_copy_target, parse_swift_path
+from dolmen.proxy.swift.requests import parse_query, split_target
+
+from dolmen.cluster import ClusterClient, ListingQuery, NotFound, ObjectInfo
+from dolmen.limits import HTTP_CHUNK_BYTES, OBJECT_BODY_BYTES_MAX
+
+CLIENT = web.AppKey("cluster_client", ClusterClient)
+GATEKEEPER = web.AppKey("gatekeeper", Gatekeeper)
+CLIENT_TIMEOUT_S = web.AppKey("client_timeout_s", float)
+CONDITIONAL_HEADERS = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
+METHODS = {
+    "account": ("GET", "HEAD", "POST"),
+    "container": ("GET", "HEAD", "PUT", "POST", "DELETE"),
+    "object": ("GET", "HEAD", "PUT", "POST", "DELETE", "COPY"),
+}
+
+Handler = Callable[[web.Request, SwiftPath, dict[str, str], Access], Awaitable[web.StreamResponse]]
+
+
+def level(path: SwiftPath) -> str:
+    return "account" if path.container is None else "object" if path.obj is not None else "container"
+
+
+async def swift_request(request: web.Request) -> web.StreamResponse:
+    raw_path, raw_query = split_target(request.raw_path)
+    path = parse_swift_path(raw_path)
+    query = parse_query(raw_query)
+    kind = level(path)
+    if request.method not in METHODS[kind]:
+        raise MethodNotAllowed("The method is not allowed for this resource.")
+    gatekeeper = request.app[GATEKEEPER]
+    changes_acls = request.method in ("PUT", "POST") and _changes_acls(request.headers, kind)
+    # COPY reads the addressed object; copy_object authorises the write at its Destination.
+    method = "GET" if request.method == "COPY" else request.method
+    access = await gatekeeper.authorise(method, path, request.headers, changes_acls=changes_acls)
+    handler: Handler = HANDLERS[(kind, request.method)]
+    return await handler(request, path, query, access)
+
+
+def _changes_acls(headers: Mapping[str, str], kind: str) -> bool:
+    if kind == "account":
+        return ACCOUNT_ACL_HEADER in {name.lower() for name in headers}
+    if kind == "container":
+        return any(name.lower() in CONTAINER_ACL_HEADERS for name in headers)
+    return False
+
+
+# --- accounts ---------------------------------------------------------------------
+
+
+def account_headers(info: Any, access: Access) -> dict[str, str]:
+    headers = {
+        "X-Account-Container-Count": str(info.container_count if info else 0),
+        "X-Account-Object-Count": str(info.object_count if info else 0),
+        "X-Account-Bytes-Used": str(info.bytes_used if info else 0),
+        "X-Timestamp": swift_timestamp(info.timestamp.seconds if info else time.time()),
+    }
+    if info is not None:
+        headers |= metadata_headers(info.metadata, "account")
+        if access.rights.manage and info.metadata.get(ACCOUNT_ACL_ITEM):
+            headers["X-Account-Access-Control"] = info.metadata[ACCOUNT_ACL_ITEM]
+    return headers
+
+
+async def head_account(
+    request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
+) -> web.StreamResponse:
+    info = await request.app[GATEKEEPER].account_info(path.account)
+    return _no_body(204, account_headers(info, access) | {"Content-Type": "text/plain; charset=utf-8"})
+
+
+async def get_account(
+    request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
+) -> web.StreamResponse:
+    listing_request = parse_listing_request(query, request.headers.get("Accept"))
+    info = await request.app[GATEKEEPER].account_info(path.account)
+    rows: list[dict[str, object]] = []
+    if info is not None:
+        listing = await request.app[CLIENT].list_containers(path.account, _listing_query(listing_request))
+        rows = container_rows(listing.entries)
+    return _listing_response(
+        rows, listing_request, account_headers(info, access), root="account", name=path.account
+    )
+
+
+async def post_account(
+    request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
+) -> web.StreamResponse:
+    metadata = user_metadata(request.headers, "account")
+    if ACCOUNT_ACL_HEADER in {name.lower() for name in request.headers}:
+        metadata[ACCOUNT_ACL_ITEM] = clean_account_acl(request.headers[ACCOUNT_ACL_HEADER])
+    gatekeeper = request.app[GATEKEEPER]
+    await gatekeeper.ensure_account(path.account)
+    await request.app[CLIENT].post_account(path.account, metadata)
+    gatekeeper.invalidate(path.account)
+    return _no_body(204, {})
+
+
+# --- containers ---------------------------------------------------------------------
+
+
+def container_metadata(headers: Mapping[str, str]) -> dict[str, str]:
+    """User metadata and cleaned ACLs of a container PUT or POST."""
+    metadata = user_metadata(headers, "container")
+    for name, value in headers.items():
+        item = CONTAINER_ACL_HEADERS.get(name.lower())
+        if item is not None:
+            metadata[swift_headers.sysmeta_item(item)] = clean_acl(name, value)
+    return metadata
+
+
+def container_headers(info: Any, access: Access) -> dict[str, str]:
+    headers = {
+        "X-Container-Object-Count": str(info.object_count),
+        "X-Container-Bytes-Used": str(info.bytes_used),
+        "X-Timestamp": swift_timestamp(info.timestamp.seconds),
+        "X-Storage-Policy": "Policy-0",
+        "Accept-Ranges": "bytes",
+    } | metadata_headers(info.metadata, "container")
+    if access.rights.manage:
+        for header, item in (("X-Container-Read", READ_ACL_ITEM), ("X-Container-Write", WRITE_ACL_ITEM)):
+            if info.metadata.get(item):
+                headers[header] = info.metadata[item]
+    return headers
+
+
+async def _container_or_404(request: web.Request, path: SwiftPath) -> Any:
+    assert path.container is not None
+    info = await request.app[GATEKEEPER].container_info(path.account, path.container)
+    if info is None:
+        raise NotFound(f"no container {path.container!r}")
+    return info
+
+
+async def head_container(
+    request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
+) -> web.StreamResponse:
+    info = await _container_or_404(request, path)
+    return _no_body(204, container_headers(info, access) | {"Content-Type": "text/plain; charset=utf-8"})
+
+
+async def get_container(
+    request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
+) -> web.StreamResponse:
+    assert path.container is not None
+    listing_request = parse_listing_request(query, request.headers.get("Accept"))
+    info = await _container_or_404(request, path)
+    listing = await request.app[CLIENT].list_objects(
+        path.account, path.container, _listing_query(listing_request)
+    )
+    rows = object_rows(listing.entries)
+    return _listing_response(
+        rows, listing_request, container_headers(info, access), root="container", name=path.container
+    )
+
+
+async def put_container(
+    request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
+) -> web.StreamResponse:
+    assert path.container is not None
+    metadata = container_metadata(request.headers)
+    gatekeeper = request.app[GATEKEEPER]
+    await gatekeeper.ensure_account(path.account)
+    created = await request.app[CLIENT].put_container(path.account, path.container, metadata)
+    gatekeeper.invalidate(path.account, path.container)
+    return _no_body(201 if created else 202, {})
+
+
+async def post_container(
+    request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
+) -> web.StreamResponse:
+    assert path.container is not None
+    metadata = container_metadata(request.headers)
+    await request.app[CLIENT].post_container(path.account, path.container, metadata)
+    request.app[GATEKEEPER].invalidate(path.account, path.container)
+    return _no_body(204, {})
+
+
+async def delete_container(
+    request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
+) -> web.StreamResponse:
+    assert path.container is not None
+    gatekeeper = request.app[GATEKEEPER]
+    try:
+        await request.app[CLIENT].delete_container(path.account, path.container)
+    finally:
+        gatekeeper.invalidate(path.account, path.container)
+    return _no_body(204, {})
+
+
+# --- objects ---------------------------------------------------------------------
+
+
+def object_headers(info: ObjectInfo) -> dict[str, str]:
+    headers = {
+        "Content-Type": info.content_type,
+        "Etag": info.etag,
+        "Last-Modified": http_date(info.last_modified),
+        "X-Timestamp": swift_timestamp(info.timestamp.seconds),
+        "Accept-Ranges": "bytes",
+    }
+    headers |= metadata_headers(info.metadata, "object")
+    headers |= swift_headers.object_kept_headers(info.metadata)
+    if info.delete_at is not None:
+        headers["X-Delete-At"] = str(info.delete_at)
+    return headers
+
+
+def _conditional(request: web.Request) -> dict[str, str]:
+    return {name: request.headers[name] for name in CONDITIONAL_HEADERS if name in request.headers}
+
+
+async def head_object(
+    request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
+) -> web.StreamResponse:
+    assert path.container is not None and path.obj is not None
+    info = await request.app[CLIENT].head_object(
+        path.account, path.container, path.obj, headers=_conditional(request)
+    )
+    response = web.StreamResponse(status=200, headers=object_headers(info))
+    response.content_length = info.length
+    await response.prepare(request)
+    await response.write_eof()
+    return response
+
+
+async def get_object(
+    request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
+) -> web.StreamResponse:
+    assert path.container is not None and path.obj is not None
+    asked = _conditional(request)
+    if "Range" in request.headers:
+        asked["Range"] = request.headers["Range"]
+    async with request.app[CLIENT].get_object(
+        path.account, path.container, path.obj, headers=asked
+    ) as reader:
+        headers = object_headers(reader.info)
+        node_headers: Mapping[str, str] = reader.headers or {}
+        for name in ("Content-Range", "Content-Type", "Content-Length"):
+            if name in node_headers:
+                headers[name] = node_headers[name]
+        response = web.StreamResponse(status=reader.status, headers=headers)
+        if "Content-Length" not in node_headers and reader.status == 200:
+            response.content_length = reader.info.length
+        request["response"] = response
+        await response.prepare(request)
+        async for chunk in reader.body:
+            await response.write(chunk)
+            request["bytes_out"] = request.get("bytes_out", 0) + len(chunk)
+        await response.write_eof()
+    return response
+
+
+async def put_object(
+    request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
+) -> web.StreamResponse:
+    assert path.container is not None and path.obj is not None
+    copy_from = request.headers.get("X-Copy-From")
+    if copy_from is not None:
+        source_account = _copy_account(request.headers.get("X-Copy-From-Account"), path)
+        source = parse_copy_target(copy_from, default_account=source_account)
+        await request.app[GATEKEEPER].authorise("GET", source, request.headers, changes_acls=False)
+        return await _copy(request, source, path)
+    length = _body_length(request)
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise BadRequest("If-None-Match only supports *")
+    await _container_or_404(request, path)
+    metadata = user_metadata(request.headers, "object") | swift_headers.object_kept_items(request.headers)
+    result = await request.app[CLIENT].put_object(
+        path.account,
+        path.container,
+        path.obj,
+        _request_body(request),
+        content_type=swift_headers.object_content_type(request.headers, path.obj),
+        metadata=metadata,
+        length=length,
+        delete_at=swift_headers.delete_at_from_headers(request.headers, now_s=time.time()),
+        if_none_match=if_none_match is not None,
+        expected_etag=swift_headers.client_etag(request.headers),
+    )
+    request.app[GATEKEEPER].invalidate(path.account, path.container)
+    return _no_body(201, {"Etag": result.etag, "Last-Modified": http_date(result.timestamp.seconds)})
+
+
+async def copy_object(
+    request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
+) -> web.StreamResponse:
+    destination = request.headers.get("Destination")
+    if destination is None:
+        raise BadRequest("Destination header required")
+    target_account = _copy_account(request.headers.get("Destination-Account"), path)
+    target = parse_copy_target(destination, default_account=target_account)
+    await request.app[GATEKEEPER].authorise("PUT", target, request.headers, changes_acls=False)
+    return await _copy(request, path, target)
+
+
+async def _copy(request: web.Request, source: SwiftPath, target: SwiftPath) -> web.StreamResponse:
+    """Copy `source` to `target` (both authorised), streaming; the request's metadata is laid over the source's."""
+    assert source.container is not None and source.obj is not None
+    assert target.container is not None and target.obj is not None
+    gatekeeper = request.app[GATEKEEPER]
+    await _container_or_404(request, target)
+    client = request.app[CLIENT]
+    async with client.get_object(
+        source.account, source.container, source.obj, headers=_conditional(request)
+    ) as reader:
+        info = reader.info
+        fresh = request.headers.get("X-Fresh-Metadata", "").lower() == "true"
+        metadata = {} if fresh else dict(info.metadata)
+        metadata |= user_metadata(request.headers, "object") | swift_headers.object_kept_items(
+            request.headers
+        )
+        content_type = request.headers.get("Content-Type", "").strip() or info.content_type
+        result = await client.put_object(
+            target.account,
+            target.container,
+            target.obj,
+            reader.body,
+            content_type=content_type,
+            metadata=metadata,
+            length=info.length,
+            delete_at=swift_headers.delete_at_from_headers(request.headers, now_s=time.time()),
+        )
+    gatekeeper.invalidate(target.account, target.container)
+    return _no_body(
+        201,
+        {
+            "Etag": result.etag,
+            "Last-Modified": http_date(result.timestamp.seconds),
+            "X-Copied-From": f"{source.container}/{source.obj}",
+            "X-Copied-From-Account": source.account,
+            "X-Copied-From-Last-Modified": str(info.last_modified),
+        },
+    )
+
+
+def _copy_account(header: str | None, path: SwiftPath) -> str:
+    if header is None:
+        return path.account
+    return parse_swift_path(f"/v1/{header.strip()}").account
+
+
+async def post_object(
+    request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
+) -> web.StreamResponse:
+    assert path.container is not None and path.obj is not None
+    metadata = user_metadata(request.headers, "object") | swift_headers.object_kept_items(request.headers)
+    content_type = request.headers.get("Content-Type", "").strip() or None
+    await request.app[CLIENT].post_object(
+        path.account,
+        path.container,
+        path.obj,
+        metadata,
+        content_type=content_type,
+        delete_at=swift_headers.delete_at_from_headers(request.headers, now_s=time.time()),
+    )
+    return _no_body(202, {})
+
+
+async def delete_object(
+    request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
+) -> web.StreamResponse:
+    assert path.container is not None and path.obj is not None
+    try:
+        await request.app[CLIENT].delete_object(path.account, path.container, path.obj)
+    finally:
+        request.app[GATEKEEPER].invalidate(path.account, path.container)
+    return _no_body(204, {})
+
+
+# --- helpers ---------------------------------------------------------------------
+
+
+def _body_length(request: web.Request) -> int | None:
+    """The announced body length (None for chunked); LengthRequired or EntityTooLarge as Swift."""
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    if request.content_length is None and not chunked:
+        raise LengthRequired("Missing Content-Length header.")
+    if request.content_length is not None and request.content_length > OBJECT_BODY_BYTES_MAX:
+        raise EntityTooLarge("Your request is too large.")
+    return None if chunked else request.content_length
+
+
+async def _request_body(request: web.Request) -> AsyncIterator[bytes]:
+    """The request body in chunks of at most HTTP_CHUNK_BYTES, each read within client_timeout_s.
+
+    A cancel (the cluster client gave up) leaves the rest unread; aiohttp then
+    closes the connection rather than reuse it.
+    """
+    timeout_s = request.app[CLIENT_TIMEOUT_S]
+    total = 0
+    while True:
+        try:
+            async with asyncio.timeout(timeout_s):
+                chunk = await request.content.readany()
+        except TimeoutError:
+            raise ClientTooSlow("The client sent nothing for too long.") from None
+        except ConnectionError:
+            raise ClientGone("The client disconnected.") from None
+        if not chunk:
+            if request.content_length is not None and total < request.content_length:
+                raise ClientGone("The client disconnected.")
+            return
+        total += len(chunk)
+        request["bytes_in"] = total
+        if total > OBJECT_BODY_BYTES_MAX:
+            raise EntityTooLarge("Your request is too large.")
+        for start in range(0, len(chunk), HTTP_CHUNK_BYTES):
+            yield chunk[start : start + HTTP_CHUNK_BYTES]
+
+
+def _listing_query(listing_request: ListingRequest) -> ListingQuery:
+    return ListingQuery(
+        prefix=listing_request.prefix,
+        delimiter=listing_request.delimiter,
+        marker=listing_request.marker,
+        end_marker=listing_request.end_marker,
+        limit=listing_request.limit,
+        reverse=listing_request.reverse,
+    )
+
+
+def _listing_response(
+    rows: list[dict[str, object]],
+    listing_request: ListingRequest,
+    headers: dict[str, str],
+    *,
+    root: str,
+    name: str,
+) -> web.Response:
+    if not rows and listing_request.content_type == TEXT:
+        return _no_body(204, headers | {"Content-Type": "text/plain; charset=utf-8"})
+    body = render_listing(rows, listing_request.content_type, root=root, name=name)
+    return web.Response(
+        status=200,
+        body=body,
+        headers=headers | {"Content-Type": f"{listing_request.content_type}; charset=utf-8"},
+    )
+
+
+def _no_body(status: int, headers: dict[str, str]) -> web.Response:
+    return web.Response(status=status, headers=headers)
+
+
+HANDLERS: dict[tuple[str, str], Handler] = {
+    ("account", "HEAD"): head_account,
+    ("account", "GET"): get_account,
+    ("account", "POST"): post_account,
+    ("container", "HEAD"): head_container,
+    ("container", "GET"): get_container,
+    ("container", "PUT"): put_container,
+    ("container", "POST"): post_container,
+    ("container", "DELETE"): delete_container,
+    ("object", "HEAD"): head_object,
+    ("object", "GET"): get_object,
+    ("object", "PUT"): put_object,
+    ("object", "POST"): post_object,
+    ("object", "DELETE"): delete_object,
+    ("object", "COPY"): copy_object,
+}
+assert all((kind, method) in HANDLERS for kind, methods in METHODS.items() for method in methods)
