@@ -2,20 +2,21 @@
 
 `dolmen up` starts, under one data directory (default ./dolmen-data, locked
 while running), the storage nodes of `dolmen.devcluster` (rings, cluster secret),
-identity (bootstrapped with an admin the first time) and the proxy, prints the
-endpoints, the admin credentials and an example command, and writes `openrc`
-there. Ctrl-C (or SIGTERM) stops everything; running it again resumes with the
+identity (bootstrapped with an admin the first time) and the proxy (Swift and
+S3), prints the endpoints, the admin credentials and an example command, and
+writes `openrc` and `s3.env` there. Ctrl-C (or SIGTERM) stops everything; running it again resumes with the
 same data and credentials. `--detach` returns once every service answers;
 `dolmen down --data DIR` stops a detached cluster.
 
 Ports, from `--port P` (default 8080), consecutive: the proxy P, identity P+1,
-P+2 kept for the S3 API, storage nodes P+3 onwards.
+the S3 API P+2, storage nodes P+3 onwards.
 
 Files in the data directory, beside the cluster's own (see dolmen.devcluster):
 
     up.json         the options the cluster was made with (nodes, devices, port)
-    admin.json      the admin's credentials (mode 0600)
+    admin.json      the admin's credentials (mode 0600), its S3 (EC2) key made once
     openrc          OS_* variables for `openstack` and `swift`
+    s3.env          AWS_* variables for S3 clients (boto3, aws, ...)
     identity.toml, proxy.toml, identity.log, proxy.log, up.log
     up.pid          the pid of a running `dolmen up` (detached or not)
     endpoints.json  written once every service answers; removed at stop
@@ -50,6 +51,7 @@ LOOPBACK_IP = "127.0.0.1"
 ADMIN_USER = "admin"
 ADMIN_PROJECT = "admin"
 REGION = "RegionOne"
+S3_REGION = "us-east-1"
 ACCOUNT_UPDATE_INTERVAL_S = 1.0
 SERVICE_START_TIMEOUT_S = 60.0
 SERVICE_STOP_TIMEOUT_S = 20.0
@@ -160,12 +162,26 @@ def openrc_text(layout: Layout, admin: dict[str, str]) -> str:
     )
 
 
+def s3_env_text(layout: Layout, admin: dict[str, str]) -> str:
+    return "\n".join(
+        [
+            "# S3 clients (boto3, aws, s3cmd, rclone): source this file; the admin's EC2 credentials.",
+            f"export AWS_ACCESS_KEY_ID={admin['s3_access_key']}",
+            f"export AWS_SECRET_ACCESS_KEY={admin['s3_secret_key']}",
+            f"export AWS_ENDPOINT_URL=http://{LOOPBACK_IP}:{layout.s3_port}",
+            f"export AWS_DEFAULT_REGION={S3_REGION}",
+            "",
+        ]
+    )
+
+
 def summary_text(layout: Layout, admin: dict[str, str], data_dir: Path) -> str:
     return "\n".join(
         [
             f"Dolmen is up ({layout.nodes} storage nodes x {layout.devices_per_node} devices, {REPLICAS} replicas).",
             f"  Swift API   http://{LOOPBACK_IP}:{layout.proxy_port}/v1/AUTH_<project_id>",
             f"  v1 auth     http://{LOOPBACK_IP}:{layout.proxy_port}/auth/v1.0",
+            f"  S3 API      http://{LOOPBACK_IP}:{layout.s3_port} (region {S3_REGION}, keys in s3.env)",
             f"  identity    http://{LOOPBACK_IP}:{layout.identity_port}/v3",
             f"  nodes       {LOOPBACK_IP}:{layout.node_base_port}..{layout.last_port}",
             f"  admin       user {admin['user']}, project {admin['project']}, password {admin['password']}",
@@ -173,6 +189,7 @@ def summary_text(layout: Layout, admin: dict[str, str], data_dir: Path) -> str:
             "Try:",
             f"  source {data_dir / 'openrc'}",
             "  openstack container create photos && swift upload photos README.md && swift list photos",
+            f"  source {data_dir / 's3.env'} && aws s3 ls s3://photos",
             "",
         ]
     )
@@ -219,7 +236,8 @@ class AllInOne:
             "identity_url": f"http://{LOOPBACK_IP}:{self.layout.identity_port}",
         }
         _write_toml(self.data_dir / "identity.toml", {"identity": identity, "cluster": self.cluster_table()})
-        _write_toml(self.data_dir / "proxy.toml", {"proxy": proxy, "cluster": self.cluster_table()})
+        s3 = {"bind_ip": LOOPBACK_IP, "bind_port": self.layout.s3_port, "region": S3_REGION}
+        _write_toml(self.data_dir / "proxy.toml", {"proxy": proxy, "s3": s3, "cluster": self.cluster_table()})
 
     def admin_credentials(self) -> tuple[dict[str, str], bool]:
         """The admin's credentials, made (and stored, mode 0600) the first time; (creds, new)."""
@@ -252,6 +270,30 @@ class AllInOne:
         )
         if result.returncode != 0:
             raise UpError("identity bootstrap failed:\n" + result.stderr.decode(errors="replace")[-2000:])
+
+    async def s3_credentials(self, admin: dict[str, str]) -> dict[str, str]:
+        """`admin` with its S3 (EC2) key: made through identity's API once, then stored in admin.json."""
+        if "s3_access_key" in admin:
+            return admin
+        identity = f"http://{LOOPBACK_IP}:{self.layout.identity_port}/v3"
+        scope = {"project": {"name": admin["project"], "domain": {"id": "default"}}}
+        user = {"name": admin["user"], "domain": {"id": "default"}, "password": admin["password"]}
+        auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": user}}, "scope": scope}}
+        timeout = aiohttp.ClientTimeout(total=SERVICE_START_TIMEOUT_S)
+        async with aiohttp.ClientSession(timeout=timeout, raise_for_status=True) as session:
+            async with session.post(f"{identity}/auth/tokens", json=auth) as answer:
+                token = answer.headers["X-Subject-Token"]
+                issued = (await answer.json())["token"]
+            user_id, project_id = issued["user"]["id"], issued["project"]["id"]
+            async with session.post(
+                f"{identity}/users/{user_id}/credentials/OS-EC2",
+                json={"tenant_id": project_id},
+                headers={"X-Auth-Token": token},
+            ) as answer:
+                credential = (await answer.json())["credential"]
+        admin = {**admin, "s3_access_key": credential["access"], "s3_secret_key": credential["secret"]}
+        _write_private(self.data_dir / "admin.json", json.dumps(admin, indent=2) + "\n")
+        return admin
 
     def launch(self, name: str, *args: str) -> None:
         command = [sys.executable, "-c", _DIE_WITH_PARENT, "-m", "dolmen", *args]
@@ -293,7 +335,10 @@ class AllInOne:
             await self.wait_healthy("identity", self.layout.identity_port, "/healthcheck")
             self.launch("proxy", "proxy", "--config", str(self.data_dir / "proxy.toml"))
             await self.wait_healthy("proxy", self.layout.proxy_port, "/healthcheck")
+            await self.wait_healthy("proxy", self.layout.s3_port, "/")
+            admin = await self.s3_credentials(admin)
             _write_private(self.data_dir / "openrc", openrc_text(self.layout, admin))
+            _write_private(self.data_dir / "s3.env", s3_env_text(self.layout, admin))
             return admin
         except BaseException:
             await self.stop()

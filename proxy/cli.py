@@ -1,9 +1,10 @@
-"""`dolmen proxy --config proxy.toml`: the Swift API on one port, served by several worker processes.
+"""`dolmen proxy --config proxy.toml`: the Swift API on one port and S3 on another, served by several worker processes.
 
 The parent reads the configuration, then forks `workers` children (one per core
 by default) before any event loop exists; each opens the cluster client and the
-token validator and listens on the same port (SO_REUSEPORT: the kernel spreads
-connections). The parent forwards SIGTERM/SIGINT to the workers and restarts a
+token validator and listens on the same ports (SO_REUSEPORT: the kernel spreads
+connections): the Swift port, and the S3 port (`[s3] bind_port`, 0 for none),
+whose application shares the worker's cluster client. The parent forwards SIGTERM/SIGINT to the workers and restarts a
 worker that dies, at most worker_restarts_per_minute_max a minute. Exit status:
 0 after a clean stop, 1 if the workers cannot run, 2 for a bad command line or
 configuration.
@@ -18,11 +19,14 @@ import os
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import uvloop
 from aiohttp import web
-from dolmen.proxy.config import ProxyConfig, load_proxy_config, read_tables
+from dolmen.proxy.config import ProxyConfig, load_proxy_config, load_s3_config, read_tables
+from dolmen.proxy.s3.app import open_s3_app
+from dolmen.proxy.s3.config import S3Config
 from dolmen.proxy.server import make_app, runner_options
 from dolmen.proxy.swift.access import Gatekeeper
 
@@ -38,16 +42,19 @@ RESTART_WINDOW_S = 60.0
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="dolmen proxy", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", required=True, type=Path, help="the TOML file with [proxy] and [cluster]")
+    parser.add_argument(
+        "--config", required=True, type=Path, help="the TOML file with [proxy], [cluster] and [s3]"
+    )
     args = parser.parse_args(argv)
     try:
         config = load_proxy_config(args.config)
         cluster_config = load_cluster_table(args.config)
+        s3_config = load_s3_config(args.config)
     except DolmenError as error:
         print(f"dolmen proxy: {error}", file=sys.stderr)
         return 2
     configure_logging("proxy", level=config.log_level)
-    return supervise(config, cluster_config)
+    return supervise(config, cluster_config, s3_config)
 
 
 def load_cluster_table(path: Path) -> ClusterClientConfig:
@@ -62,7 +69,7 @@ def load_cluster_table(path: Path) -> ClusterClientConfig:
     )
 
 
-def supervise(config: ProxyConfig, cluster_config: ClusterClientConfig) -> int:
+def supervise(config: ProxyConfig, cluster_config: ClusterClientConfig, s3_config: S3Config) -> int:
     """Fork the workers, restart those that die (bounded), stop them all on SIGTERM or SIGINT."""
     stopping = False
 
@@ -75,8 +82,11 @@ def supervise(config: ProxyConfig, cluster_config: ClusterClientConfig) -> int:
     workers: set[int] = set()
     restarts_s: list[float] = []
     for _ in range(config.worker_count):
-        workers.add(_fork_worker(config, cluster_config))
-    log.info("proxy.started", extra={"workers": len(workers), "port": config.bind_port})
+        workers.add(_fork_worker(config, cluster_config, s3_config))
+    log.info(
+        "proxy.started",
+        extra={"workers": len(workers), "port": config.bind_port, "s3_port": s3_config.bind_port},
+    )
     status = 0
     while workers:
         if stopping:
@@ -104,7 +114,7 @@ def supervise(config: ProxyConfig, cluster_config: ClusterClientConfig) -> int:
             log.error("proxy.giving_up", extra={"restarts_per_minute": len(restarts_s)})
             stopping, status = True, 1
             continue
-        workers.add(_fork_worker(config, cluster_config))
+        workers.add(_fork_worker(config, cluster_config, s3_config))
     log.info("proxy.stopped")
     return status
 
@@ -119,7 +129,7 @@ def _wait(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-def _fork_worker(config: ProxyConfig, cluster_config: ClusterClientConfig) -> int:
+def _fork_worker(config: ProxyConfig, cluster_config: ClusterClientConfig, s3_config: S3Config) -> int:
     pid = os.fork()
     if pid:
         return pid
@@ -127,7 +137,7 @@ def _fork_worker(config: ProxyConfig, cluster_config: ClusterClientConfig) -> in
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     code = 0
     try:
-        uvloop.run(serve_worker(config, cluster_config))
+        uvloop.run(serve_worker(config, cluster_config, s3_config))
     except DolmenError as error:
         log.error("proxy.worker_failed", extra={"reason": str(error)})
         code = 3  # a worker that cannot start will not start when restarted either
@@ -139,8 +149,8 @@ def _fork_worker(config: ProxyConfig, cluster_config: ClusterClientConfig) -> in
         os._exit(code)
 
 
-async def serve_worker(config: ProxyConfig, cluster_config: ClusterClientConfig) -> None:
-    """One worker: open the client and validator, listen with SO_REUSEPORT until SIGTERM."""
+async def serve_worker(config: ProxyConfig, cluster_config: ClusterClientConfig, s3_config: S3Config) -> None:
+    """One worker: open the client and validator, listen on both ports with SO_REUSEPORT until SIGTERM."""
     from dolmen.identity import Policy, TokenValidator
 
     client = await ClusterClient.open(cluster_config)
@@ -156,21 +166,32 @@ async def serve_worker(config: ProxyConfig, cluster_config: ClusterClientConfig)
                 cache_entries_max=config.info_cache_entries_max,
             )
             app = make_app(config, client, gatekeeper, metrics_registry=Metrics("proxy"))
-            runner = web.AppRunner(app, **runner_options(config))
-            await runner.setup()
-            try:
-                site = web.TCPSite(
-                    runner, config.bind_ip, config.bind_port, reuse_port=True, reuse_address=True
-                )
-                await site.start()
-                log.info("proxy.worker_listening", extra={"ip": config.bind_ip, "port": config.bind_port})
+            async with contextlib.AsyncExitStack() as listeners:
+                await listeners.enter_async_context(serving(app, config, config.bind_ip, config.bind_port))
+                if s3_config.bind_port:
+                    s3_app = await open_s3_app(s3_config, client)
+                    await listeners.enter_async_context(
+                        serving(s3_app, config, s3_config.bind_ip, s3_config.bind_port)
+                    )
                 await wait_stop_signal()
-            finally:
-                await runner.cleanup()
         finally:
             await validator.close()
     finally:
         await client.close()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: web.Application, config: ProxyConfig, ip: str, port: int) -> AsyncIterator[None]:
+    """`app` listening on ip:port with SO_REUSEPORT (shared with the other workers) until the block ends."""
+    runner = web.AppRunner(app, **runner_options(config))
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, ip, port, reuse_port=True, reuse_address=True)
+        await site.start()
+        log.info("proxy.worker_listening", extra={"ip": ip, "port": port})
+        yield
+    finally:
+        await runner.cleanup()
 
 
 async def wait_stop_signal() -> None:

@@ -1,4 +1,4 @@
-"""The proxy's configuration: `[proxy]` in proxy.toml, beside the `[cluster]` table.
+"""The proxy's configuration: `[proxy]` in proxy.toml, beside the `[cluster]` and `[s3]` tables.
 
 `dolmen proxy --config proxy.toml` reads both tables once at start; unknown
 keys or tables and wrong types refuse to start (dolmen.config).
@@ -12,10 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dolmen.proxy.s3.config import S3Config
+
 from dolmen.config import config_from_mapping
 from dolmen.errors import ConfigError
 
-PROXY_TABLES = ("proxy", "cluster")
+PROXY_TABLES = ("proxy", "cluster", "s3")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,7 +83,7 @@ def read_tables(path: Path) -> dict[str, dict[str, Any]]:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     for name, table in raw.items():
         if name not in PROXY_TABLES or not isinstance(table, dict):
-            raise ConfigError(f"{path}: unknown table or key {name!r} (expected [proxy] and [cluster])")
+            raise ConfigError(f"{path}: unknown table or key {name!r} (expected [proxy], [cluster] and [s3])")
     return raw
 
 
@@ -90,4 +92,12 @@ def load_proxy_config(path: Path) -> ProxyConfig:
     tables = read_tables(path)
     return config_from_mapping(
         tables.get("proxy", {}), ProxyConfig, source=str(path), base_dir=path.parent, prefix="proxy"
+    )
+
+
+def load_s3_config(path: Path) -> S3Config:
+    """[s3] of `path` (all defaults if the table is absent; `bind_port = 0` serves no S3)."""
+    tables = read_tables(path)
+    return config_from_mapping(
+        tables.get("s3", {}), S3Config, source=str(path), base_dir=path.parent, prefix="s3"
     )

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from dolmen.up import Layout, UpError, openrc_text, resolve_layout
+from dolmen.up import Layout, UpError, openrc_text, resolve_layout, s3_env_text
 
 
 def test_a_new_directory_takes_the_options_or_the_defaults():
@@ -53,6 +53,16 @@ def test_openrc_names_identity_and_the_admin():
     assert "export OS_AUTH_URL=http://127.0.0.1:9001/v3\n" in text
     assert "export OS_PASSWORD=pw\n" in text and "export OS_PROJECT_NAME=admin\n" in text
     assert "export ST_AUTH" not in text  # swift would prefer v1 auth over OS_* if it were exported
+
+
+def test_s3_env_names_the_s3_port_and_the_admins_key():
+    text = s3_env_text(Layout(port=9000), {"s3_access_key": "AK", "s3_secret_key": "SK"})
+    assert text.splitlines()[1:] == [
+        "export AWS_ACCESS_KEY_ID=AK",
+        "export AWS_SECRET_ACCESS_KEY=SK",
+        "export AWS_ENDPOINT_URL=http://127.0.0.1:9002",
+        "export AWS_DEFAULT_REGION=us-east-1",
+    ]
 
 
 def test_the_command_refuses_a_changed_node_count_before_starting_anything(tmp_path):
