@@ -1,0 +1,50 @@
+"""boto3 with the values of s3.env, and objects crossing between the S3 and Swift APIs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def test_s3_env_points_at_the_s3_port(up_cluster, s3_env):
+    assert s3_env["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{up_cluster.port + 2}"
+    assert s3_env["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert oct((up_cluster.data_dir / "s3.env").stat().st_mode & 0o777) == "0o600"
+
+
+def test_boto3_puts_gets_lists_and_deletes(s3, bucket):
+    body = os.urandom(300_000)
+    s3.put_object(Bucket=bucket, Key="dir/a.bin", Body=body, Metadata={"color": "blue"})
+    s3.put_object(Bucket=bucket, Key="dir/b.txt", Body=b"b")
+    s3.put_object(Bucket=bucket, Key="top", Body=b"")
+    got = s3.get_object(Bucket=bucket, Key="dir/a.bin")
+    assert got["Body"].read() == body
+    assert got["ETag"] == f'"{hashlib.md5(body).hexdigest()}"'
+    assert got["Metadata"] == {"color": "blue"}
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix="dir/")
+    assert [entry["Key"] for entry in listing["Contents"]] == ["dir/a.bin", "dir/b.txt"]
+    assert [entry["Size"] for entry in listing["Contents"]] == [len(body), 1]
+    rolled = s3.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert [entry["Prefix"] for entry in rolled["CommonPrefixes"]] == ["dir/"]
+    assert [entry["Key"] for entry in rolled["Contents"]] == ["top"]
+    s3.delete_object(Bucket=bucket, Key="dir/a.bin")
+    with pytest.raises(ClientError) as caught:
+        s3.get_object(Bucket=bucket, Key="dir/a.bin")
+    assert caught.value.response["Error"]["Code"] == "NoSuchKey"
+
+
+def test_an_object_written_with_s3_is_read_with_swift_and_the_reverse(up_cluster, s3, bucket):
+    swift = up_cluster.connection(up_cluster.admin)
+    s3.put_object(Bucket=bucket, Key="from-s3", Body=b"written by boto3", Metadata={"origin": "s3"})
+    headers, body = swift.get_object(bucket, "from-s3")
+    assert body == b"written by boto3"
+    assert headers["x-object-meta-origin"] == "s3"
+    swift.put_object(
+        bucket, "from-swift", b"written by swiftclient", headers={"X-Object-Meta-Origin": "swift"}
+    )
+    got = s3.get_object(Bucket=bucket, Key="from-swift")
+    assert got["Body"].read() == b"written by swiftclient"
+    assert got["Metadata"] == {"origin": "swift"}
