@@ -4,8 +4,8 @@
 while running), the storage nodes of `dolmen.devcluster` (rings, cluster secret),
 identity (bootstrapped with an admin the first time) and the proxy (Swift and
 S3), prints the endpoints, the admin credentials and an example command, and
-writes `openrc` and `s3.env` there. Ctrl-C (or SIGTERM) stops everything; running it again resumes with the
-same data and credentials. `--detach` returns once every service answers;
+writes `openrc` and `s3.env` there. Ctrl-C (or SIGTERM) stops everything;
+running it again resumes with the same data and credentials. `--detach` returns once every service answers;
 `dolmen down --data DIR` stops a detached cluster.
 
 Ports, from `--port P` (default 8080), consecutive: the proxy P, identity P+1,
@@ -280,17 +280,20 @@ class AllInOne:
         user = {"name": admin["user"], "domain": {"id": "default"}, "password": admin["password"]}
         auth = {"auth": {"identity": {"methods": ["password"], "password": {"user": user}}, "scope": scope}}
         timeout = aiohttp.ClientTimeout(total=SERVICE_START_TIMEOUT_S)
-        async with aiohttp.ClientSession(timeout=timeout, raise_for_status=True) as session:
-            async with session.post(f"{identity}/auth/tokens", json=auth) as answer:
-                token = answer.headers["X-Subject-Token"]
-                issued = (await answer.json())["token"]
-            user_id, project_id = issued["user"]["id"], issued["project"]["id"]
-            async with session.post(
-                f"{identity}/users/{user_id}/credentials/OS-EC2",
-                json={"tenant_id": project_id},
-                headers={"X-Auth-Token": token},
-            ) as answer:
-                credential = (await answer.json())["credential"]
+        try:
+            async with aiohttp.ClientSession(timeout=timeout, raise_for_status=True) as session:
+                async with session.post(f"{identity}/auth/tokens", json=auth) as answer:
+                    token = answer.headers["X-Subject-Token"]
+                    issued = (await answer.json())["token"]
+                user_id, project_id = issued["user"]["id"], issued["project"]["id"]
+                async with session.post(
+                    f"{identity}/users/{user_id}/credentials/OS-EC2",
+                    json={"tenant_id": project_id},
+                    headers={"X-Auth-Token": token},
+                ) as answer:
+                    credential = (await answer.json())["credential"]
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise UpError(f"cannot make the admin's S3 credentials with identity: {error}") from None
         admin = {**admin, "s3_access_key": credential["access"], "s3_secret_key": credential["secret"]}
         _write_private(self.data_dir / "admin.json", json.dumps(admin, indent=2) + "\n")
         return admin

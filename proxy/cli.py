@@ -1,13 +1,13 @@
-"""`dolmen proxy --config proxy.toml`: the Swift API on one port and S3 on another, served by several worker processes.
+"""`dolmen proxy --config proxy.toml`: the Swift and S3 APIs, each on its port, served by worker processes.
 
 The parent reads the configuration, then forks `workers` children (one per core
 by default) before any event loop exists; each opens the cluster client and the
 token validator and listens on the same ports (SO_REUSEPORT: the kernel spreads
 connections): the Swift port, and the S3 port (`[s3] bind_port`, 0 for none),
-whose application shares the worker's cluster client. The parent forwards SIGTERM/SIGINT to the workers and restarts a
-worker that dies, at most worker_restarts_per_minute_max a minute. Exit status:
-0 after a clean stop, 1 if the workers cannot run, 2 for a bad command line or
-configuration.
+whose application shares the worker's cluster client. The parent forwards
+SIGTERM/SIGINT to the workers and restarts a worker that dies, at most
+worker_restarts_per_minute_max a minute. Exit status: 0 after a clean stop, 1
+if the workers cannot run, 2 for a bad command line or configuration.
 """
 
 from __future__ import annotations
