@@ -55,6 +55,7 @@ def test_quorum_with_nodes_down_then_down_and_up_keeps_everything(up_cluster, me
     assert caught.value.http_status == 503
 
     openrc = (up_cluster.data_dir / "openrc").read_text()
+    s3_env = (up_cluster.data_dir / "s3.env").read_text()
     assert f"export OS_PASSWORD={up_cluster.admin.password}\n" in openrc
     already = up_cluster.up()
     assert already.returncode == 1 and "already running" in already.stderr
@@ -64,6 +65,8 @@ def test_quorum_with_nodes_down_then_down_and_up_keeps_everything(up_cluster, me
     assert again.returncode == 0, again.stdout + again.stderr
     assert up_cluster.admin.password in again.stdout
     assert (up_cluster.data_dir / "openrc").read_text() == openrc
+    assert (up_cluster.data_dir / "s3.env").read_text() == s3_env  # the admin's S3 key is made once
+    assert f"S3 API      http://127.0.0.1:{up_cluster.port + 2}" in again.stdout
 
     reconnected = up_cluster.connection(member)  # the member's password survived too
     assert reconnected.get_object(container, "before")[1] == before
