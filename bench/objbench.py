@@ -204,18 +204,23 @@ def run_dolmen(work: Path, scale: float) -> dict[str, dict[str, object]]:
         return asyncio.run(bench_cluster(endpoint, scale))
     finally:
         subprocess.run(
-            [sys.executable, "-m", "dolmen", "down", "--data", str(data)], check=False, timeout=120
+            [sys.executable, "-m", "dolmen", "down", "--data", str(data)],
+            check=False,
+            timeout=120,
+            stdout=subprocess.DEVNULL,  # stdout carries the one JSON object only
         )
 
 
 def run_swift(work: Path, scale: float, daemons: int) -> dict[str, dict[str, object]]:
     data = work / "swift"
-    proxy_port = free_port_block(1)
-    port_base = free_port_block(50) - 10
+    # One block for every port, so that two separately probed "free" ports cannot be the same one.
+    first = free_port_block(2 + 43)
+    proxy_port, memcache_port = first, first + 1
+    port_base = first + 2 - 10  # servers listen on port_base + 10*i (+1, +2), i = 1..4
     environment = os.environ | {
         "SAIO_PROXY_PORT": str(proxy_port),
         "SAIO_PORT_BASE": str(port_base),
-        "SAIO_MEMCACHE_PORT": str(free_port_block(1)),
+        "SAIO_MEMCACHE_PORT": str(memcache_port),
         "SAIO_PROXY_WORKERS": "2",
         "SAIO_DAEMONS": str(daemons),
         "SAIO_LOG_REQUESTS": "0",
