@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from dolmen.identity.bootstrap import ServiceEndpoints, bootstrap, rotate_keys
 from dolmen.identity.config import IdentityConfig
 from dolmen.identity.passwords import Passwords
 from dolmen.identity.policy import Policy
-from dolmen.identity.server import make_app, runner_options
+from dolmen.identity.server import make_app
 from dolmen.identity.service import IdentityService
 from dolmen.identity.store import IdentityStore, open_records
 from dolmen.identity.validator import TokenValidator, storage_key_of
@@ -39,6 +38,7 @@ from dolmen.config import load_config
 from dolmen.errors import DolmenError
 from dolmen.logs import configure_logging
 from dolmen.metrics import Metrics
+from dolmen.serving import runner_options, wait_stop_signal
 
 log = logging.getLogger("dolmen.identity")
 
@@ -193,7 +193,13 @@ async def serve(settings: IdentityFile, policy: Policy) -> None:
     try:
         service = await open_service(client, config, policy)
         try:
-            runner = web.AppRunner(make_app(service, Metrics("identity")), **runner_options(config))
+            runner = web.AppRunner(
+                make_app(service, Metrics("identity")),
+                **runner_options(
+                    keepalive_timeout_s=config.keepalive_timeout_s,
+                    shutdown_timeout_s=config.shutdown_timeout_s,
+                ),
+            )
             await runner.setup()
             try:
                 site = web.TCPSite(runner, config.bind_ip, config.bind_port, reuse_address=True)
@@ -208,15 +214,3 @@ async def serve(settings: IdentityFile, policy: Policy) -> None:
     finally:
         await client.close()
     log.info("identity.stopped")
-
-
-async def wait_stop_signal() -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)

@@ -24,10 +24,7 @@ from dolmen.identity.service import IdentityService
 from dolmen.cluster import BadName, QuorumNotReached, RecordTooLarge, RegisterContention
 from dolmen.errors import DolmenError
 from dolmen.limits import (
-    HEADER_BYTES_MAX,
     IDENTITY_BODY_BYTES_MAX,
-    REQUEST_HEADERS_COUNT_MAX,
-    REQUEST_LINE_BYTES_MAX,
 )
 from dolmen.logs import log_request, request_id_var
 from dolmen.metrics import CONTENT_TYPE, Metrics
@@ -597,15 +594,3 @@ def make_app(service: IdentityService, metrics: Metrics) -> web.Application:
     ]
     app.add_routes(routes)
     return app
-
-
-def runner_options(config: Any) -> dict[str, Any]:
-    return {
-        "access_log": None,
-        "handle_signals": False,
-        "keepalive_timeout": config.keepalive_timeout_s,
-        "shutdown_timeout": config.shutdown_timeout_s,
-        "max_line_size": REQUEST_LINE_BYTES_MAX,
-        "max_field_size": HEADER_BYTES_MAX,
-        "max_headers": REQUEST_HEADERS_COUNT_MAX,
-    }

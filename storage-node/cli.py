@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 
 import uvloop
@@ -24,12 +23,13 @@ from dolmen.storage_node.config import (
     outbound_key_id,
 )
 from dolmen.storage_node.device import DeviceStore
-from dolmen.storage_node.server import NodeMetrics, make_app, runner_options
+from dolmen.storage_node.server import NodeMetrics, make_app
 
 from dolmen.errors import DolmenError
 from dolmen.keys import key_fingerprint, placement_key, read_secret, request_signing_key
 from dolmen.logs import configure_logging
 from dolmen.metrics import Metrics
+from dolmen.serving import runner_options, wait_stop_signal
 
 log = logging.getLogger("dolmen.storage_node")
 
@@ -92,7 +92,12 @@ async def serve(config: StorageNodeConfig, secret: bytes) -> None:
         outbound_id = outbound_key_id(config)
         outbound = (outbound_id, request_signing_key(secret, outbound_id))
         app = make_app(config, stores, signing_keys=keys, metrics=metrics, outbound_key=outbound)
-        runner = web.AppRunner(app, **runner_options(config))
+        runner = web.AppRunner(
+            app,
+            **runner_options(
+                keepalive_timeout_s=config.keepalive_timeout_s, shutdown_timeout_s=config.shutdown_timeout_s
+            ),
+        )
         await runner.setup()
         try:
             site = web.TCPSite(
@@ -111,15 +116,3 @@ async def serve(config: StorageNodeConfig, secret: bytes) -> None:
     finally:
         await close_stores(stores)
     log.info("storage_node.stopped")
-
-
-async def wait_stop_signal() -> None:
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)

@@ -25,7 +25,6 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 from dolmen.storage_node import account_server, container_server, framing, suffixes
 from dolmen.storage_node.config import StorageNodeConfig, outbound_key_id
 from dolmen.storage_node.containers import Keyspaces
@@ -84,13 +83,10 @@ from dolmen.storage_node.verbs import REGISTER_VERBS, ROLES, STANDARD_VERBS, VER
 from dolmen.errors import DolmenError
 from dolmen.limits import (
     FRAME_DATA_BYTES_MAX,
-    HEADER_BYTES_MAX,
     HTTP_CHUNK_BYTES,
     REGISTER_PROPOSER_BYTES_MAX,
     REGISTER_VALUE_BYTES_MAX,
-    REQUEST_HEADERS_COUNT_MAX,
     REQUEST_ID_BYTES_MAX,
-    REQUEST_LINE_BYTES_MAX,
 )
 from dolmen.logs import log_request, request_id_var
 from dolmen.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -808,38 +804,3 @@ def make_app(
 
     app.cleanup_ctx.append(background)
     return app
-
-
-class MalformedRequestFilter(logging.Filter):
-    """aiohttp logs a request it cannot parse as an error with a traceback; for us it is a client's
-    mistake (400 already sent): keep one warning line without the traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, HttpProcessingError):
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
-            record.msg, record.args = "request.malformed", ()
-            record.reason = str(error).replace("\n", " ")[:200]
-            record.exc_info, record.exc_text = None, None
-        return True
-
-
-def runner_options(config: StorageNodeConfig) -> dict[str, Any]:
-    """Limits and timeouts of the HTTP server itself (see dolmen.limits)."""
-    return {
-        "access_log": None,
-        "handle_signals": False,
-        "keepalive_timeout": config.keepalive_timeout_s,
-        "shutdown_timeout": config.shutdown_timeout_s,
-        "max_line_size": REQUEST_LINE_BYTES_MAX,
-        "max_field_size": HEADER_BYTES_MAX,
-        "max_headers": REQUEST_HEADERS_COUNT_MAX,
-        "logger": _server_logger(),
-    }
-
-
-def _server_logger() -> logging.Logger:
-    logger = logging.getLogger("aiohttp.server")
-    if not any(isinstance(existing, MalformedRequestFilter) for existing in logger.filters):
-        logger.addFilter(MalformedRequestFilter())
-    return logger

@@ -28,13 +28,14 @@ from dolmen.identity.bootstrap import BootstrapResult, ServiceEndpoints, bootstr
 from dolmen.identity.cli import close_service, open_service_over
 from dolmen.identity.config import IdentityConfig
 from dolmen.identity.policy import Policy
-from dolmen.identity.server import make_app, runner_options
+from dolmen.identity.server import make_app
 from dolmen.identity.service import IdentityService
 from dolmen.identity.store import IdentityStore
 
 from dolmen.cluster import ClusterClient, ClusterClientConfig, Records
 from dolmen.keys import identity_storage_key
 from dolmen.metrics import Metrics
+from dolmen.serving import runner_options
 
 ADMIN_PASSWORD = "admin-secret"
 STARTUP_TIMEOUT_S = 60.0
@@ -106,7 +107,12 @@ class IdentityServer:
             store, storage_key, admin_password=ADMIN_PASSWORD, services=services, config=config
         )
         self.service = await open_service_over(store, storage_key, config, Policy.default())
-        self._runner = web.AppRunner(make_app(self.service, Metrics("identity")), **runner_options(config))
+        self._runner = web.AppRunner(
+            make_app(self.service, Metrics("identity")),
+            **runner_options(
+                keepalive_timeout_s=config.keepalive_timeout_s, shutdown_timeout_s=config.shutdown_timeout_s
+            ),
+        )
         await self._runner.setup()
         await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
 

@@ -1,0 +1,69 @@
+"""What every Dolmen HTTP service does the same way: its server limits and its stop signal.
+
+`runner_options` gives aiohttp's server the limits of `dolmen.limits` and a logger that
+turns a request aiohttp cannot parse (already answered 400) into one warning line rather
+than an error with a traceback. `wait_stop_signal` returns on SIGTERM or SIGINT, so that a
+service stops gracefully: stop accepting, give in-flight requests `shutdown_timeout_s`,
+close what it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from aiohttp.http_exceptions import HttpProcessingError
+
+from dolmen.limits import HEADER_BYTES_MAX, REQUEST_HEADERS_COUNT_MAX, REQUEST_LINE_BYTES_MAX
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class MalformedRequestFilter(logging.Filter):
+    """aiohttp logs a request it cannot parse as an error with a traceback; for us it is a
+    client's mistake (400 already sent): keep one warning line without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = "request.malformed", ()
+            record.reason = str(error).replace("\n", " ")[:200]
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def server_logger() -> logging.Logger:
+    logger = logging.getLogger("aiohttp.server")
+    if not any(isinstance(existing, MalformedRequestFilter) for existing in logger.filters):
+        logger.addFilter(MalformedRequestFilter())
+    return logger
+
+
+def runner_options(*, keepalive_timeout_s: float, shutdown_timeout_s: float) -> dict[str, Any]:
+    """Keyword arguments for `web.AppRunner`: limits and timeouts of the HTTP server itself."""
+    return {
+        "access_log": None,  # each service writes its own one line per request
+        "handle_signals": False,  # wait_stop_signal does, so that stopping is graceful
+        "keepalive_timeout": keepalive_timeout_s,
+        "shutdown_timeout": shutdown_timeout_s,
+        "max_line_size": REQUEST_LINE_BYTES_MAX,
+        "max_field_size": HEADER_BYTES_MAX,
+        "max_headers": REQUEST_HEADERS_COUNT_MAX,
+        "logger": server_logger(),
+    }
+
+
+async def wait_stop_signal() -> None:
+    """Return once the process receives SIGTERM or SIGINT."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
