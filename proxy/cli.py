@@ -27,7 +27,7 @@ from aiohttp import web
 from dolmen.proxy.config import ProxyConfig, load_proxy_config, load_s3_config, read_tables
 from dolmen.proxy.s3.app import open_s3_app
 from dolmen.proxy.s3.config import S3Config
-from dolmen.proxy.server import make_app, runner_options
+from dolmen.proxy.server import make_app
 from dolmen.proxy.swift.access import Gatekeeper
 
 from dolmen.cluster import ClusterClient, ClusterClientConfig
@@ -35,6 +35,7 @@ from dolmen.config import config_from_mapping
 from dolmen.errors import DolmenError
 from dolmen.logs import configure_logging
 from dolmen.metrics import Metrics
+from dolmen.serving import runner_options, wait_stop_signal
 
 log = logging.getLogger("dolmen.proxy")
 RESTART_WINDOW_S = 60.0
@@ -183,7 +184,12 @@ async def serve_worker(config: ProxyConfig, cluster_config: ClusterClientConfig,
 @contextlib.asynccontextmanager
 async def serving(app: web.Application, config: ProxyConfig, ip: str, port: int) -> AsyncIterator[None]:
     """`app` listening on ip:port with SO_REUSEPORT (shared with the other workers) until the block ends."""
-    runner = web.AppRunner(app, **runner_options(config))
+    runner = web.AppRunner(
+        app,
+        **runner_options(
+            keepalive_timeout_s=config.keepalive_timeout_s, shutdown_timeout_s=config.shutdown_timeout_s
+        ),
+    )
     await runner.setup()
     try:
         site = web.TCPSite(runner, ip, port, reuse_port=True, reuse_address=True)
@@ -192,17 +198,3 @@ async def serving(app: web.Application, config: ProxyConfig, ip: str, port: int)
         yield
     finally:
         await runner.cleanup()
-
-
-async def wait_stop_signal() -> None:
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        await stop.wait()
-    finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(signum)

@@ -44,6 +44,8 @@ class ProxyConfig:
     info_cache_entries_max: int = 10_000
     # A client that sends nothing for this long during a body is cut off (408).
     client_timeout_s: float = 60.0
+    # Idle keep-alive client connections are closed after this long.
+    keepalive_timeout_s: float = 75.0
     # SIGTERM: in-flight requests get this long to finish before they are aborted.
     shutdown_timeout_s: float = 10.0
     # Restarts of crashed workers allowed per minute before the proxy gives up.
@@ -59,6 +61,7 @@ class ProxyConfig:
             "identity_timeout_s",
             "token_refresh_interval_s",
             "client_timeout_s",
+            "keepalive_timeout_s",
             "shutdown_timeout_s",
         ):
             if getattr(self, name) <= 0:

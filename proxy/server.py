@@ -27,7 +27,6 @@ from dolmen.proxy.swift.v1auth import issue_token, parse_v1_credentials, v1_answ
 from dolmen import __version__
 from dolmen.cluster import ClusterClient
 from dolmen.errors import DolmenError
-from dolmen.limits import HEADER_BYTES_MAX, REQUEST_HEADERS_COUNT_MAX, REQUEST_LINE_BYTES_MAX
 from dolmen.logs import log_request, new_request_id, request_id_var
 from dolmen.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from dolmen.metrics import Metrics
@@ -196,15 +195,3 @@ def make_app(
     for version in ("v1", "v1.0"):
         app.router.add_route("*", f"/{version}/{{tail:.*}}", swift_request)
     return app
-
-
-def runner_options(config: ProxyConfig) -> dict[str, Any]:
-    """Limits and timeouts of the HTTP server itself (see dolmen.limits)."""
-    return {
-        "access_log": None,
-        "handle_signals": False,
-        "shutdown_timeout": config.shutdown_timeout_s,
-        "max_line_size": REQUEST_LINE_BYTES_MAX,
-        "max_field_size": HEADER_BYTES_MAX,
-        "max_headers": REQUEST_HEADERS_COUNT_MAX,
-    }
