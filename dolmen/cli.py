@@ -14,7 +14,10 @@ from dolmen import __version__
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "ring": ("dolmen.ring.cli", "build and inspect rings: where every byte lives"),
     "storage-node": ("dolmen.storage_node.cli", "serve this host's devices: objects, registers, replication"),
-    "identity": ("dolmen.identity.cli", "serve the identity API (Keystone v3): tokens, users, projects, roles"),
+    "identity": (
+        "dolmen.identity.cli",
+        "serve the identity API (Keystone v3): tokens, users, projects, roles",
+    ),
     "proxy": ("dolmen.proxy.cli", "serve the Swift API over the cluster"),
     "up": ("dolmen.up", "start an all-in-one cluster on loopback: storage nodes, identity, proxy"),
     "down": ("dolmen.down", "stop a cluster started by `dolmen up --detach`"),
@@ -22,7 +25,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 def usage() -> str:
-    lines = [f"dolmen {__version__}: a storage-centric cloud platform", "", "usage: dolmen COMMAND [ARGS...]", ""]
+    lines = [
+        f"dolmen {__version__}: a storage-centric cloud platform",
+        "",
+        "usage: dolmen COMMAND [ARGS...]",
+        "",
+    ]
     lines += [f"  {name:<14} {summary}" for name, (_, summary) in SUBCOMMANDS.items()]
     lines += ["", "`dolmen COMMAND --help` describes each command."]
     return "\n".join(lines)

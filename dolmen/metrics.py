@@ -25,7 +25,9 @@ class Metrics:
     def counter(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Counter:
         assert name.endswith("_total"), name
         # prometheus_client appends `_total` itself.
-        return Counter(self.prefix + name.removesuffix("_total"), documentation, labels, registry=self.registry)
+        return Counter(
+            self.prefix + name.removesuffix("_total"), documentation, labels, registry=self.registry
+        )
 
     def gauge(self, name: str, documentation: str, labels: tuple[str, ...] = ()) -> Gauge:
         return Gauge(self.prefix + name, documentation, labels, registry=self.registry)

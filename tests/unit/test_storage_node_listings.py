@@ -39,8 +39,10 @@ LONG = "p" * 470  # names built on it cross the 474-byte long-name boundary
 
 # Name pieces that make delimiter, boundary and long-name cases likely.
 pieces = st.sampled_from(["a", "b", "/", "ab", "é", "\U0001f600", "z", "-", LONG, "x" * 20])
-names = st.lists(pieces, min_size=1, max_size=4).map("".join).filter(
-    lambda name: len(name.encode()) <= keycodec.OBJECT_NAME_BYTES_MAX
+names = (
+    st.lists(pieces, min_size=1, max_size=4)
+    .map("".join)
+    .filter(lambda name: len(name.encode()) <= keycodec.OBJECT_NAME_BYTES_MAX)
 )
 bounds = st.one_of(st.just(""), names, st.sampled_from(["a", "a/", "b", LONG, LONG + "b", "é"]))
 
@@ -103,7 +105,9 @@ class SortedSource:
 
 @given(entries=st.dictionaries(names.map(str.encode), st.booleans(), max_size=30), query=queries())
 @settings(max_examples=150, deadline=None)
-def test_listing_over_a_sorted_source_matches_the_oracle(entries: dict[bytes, bool], query: ListingQuery) -> None:
+def test_listing_over_a_sorted_source_matches_the_oracle(
+    entries: dict[bytes, bool], query: ListingQuery
+) -> None:
     rows = list_names(SortedSource(entries), query, listed=bool)
     assert flatten(rows) == oracle(entries, query)
 
@@ -161,7 +165,15 @@ def test_query_parsing_follows_swift() -> None:
     assert parse_listing_query("").limit == 10_000
     with pytest.raises(ListingLimitTooLarge):
         parse_listing_query("limit=10001")
-    for bad in ("limit=-1", "limit=abc", "limit=0", "format=yaml", "marker=%FF", "prefix=%00", "reverse=maybe"):
+    for bad in (
+        "limit=-1",
+        "limit=abc",
+        "limit=0",
+        "format=yaml",
+        "marker=%FF",
+        "prefix=%00",
+        "reverse=maybe",
+    ):
         with pytest.raises(BadRequest):
             parse_listing_query(bad)
 
@@ -206,7 +218,9 @@ def hundred_thousand() -> Iterator[tuple[lmdb.Environment, object, dict[bytes, b
         ListingQuery(marker=b"L" * 1018, end_marker=b"a/b/c/050003/", limit=10_000),  # inside the long names
         ListingQuery(marker=b"photos/50", reverse=True, delimiter=b"/", limit=10_000),
         ListingQuery(prefix=b"a/b/c/", delimiter=b"/", marker=b"a/b/c/099998/"),  # a marker on a roll-up
-        ListingQuery(end_marker=b"plain-050000", marker=b"plain-049990", reverse=True),  # empty: reversed bounds
+        ListingQuery(
+            end_marker=b"plain-050000", marker=b"plain-049990", reverse=True
+        ),  # empty: reversed bounds
     ],
     ids=lambda query: repr(query)[:60],
 )
