@@ -69,6 +69,9 @@ DESCRIPTION_CHARS_MAX = 1024
 URL_CHARS_MAX = 2048  # catalog endpoint URLs
 TOKEN_ROLES_MAX = 64  # roles carried by one token (effective roles on one project)
 TOKEN_CHARS_MAX = 2048  # a longer token is refused before any decryption
+# Opened tokens a validator remembers (per key set): about 2.5 MiB at most, and a client's
+# repeated token then costs no decryption. Expiry and revocation are still checked each time.
+OPENED_TOKENS_MAX = 8192
 IDENTITY_BODY_BYTES_MAX = 64 * 2**10  # request bodies of the identity API
 FERNET_KEYS_MAX = 16  # active keys (staged, primary, secondaries) in the repository
 REVOCATION_EVENTS_MAX = 10_000  # live events; older ones expire with the longest token lifetime

@@ -31,7 +31,7 @@ from cryptography.fernet import Fernet, MultiFernet
 from cryptography.fernet import InvalidToken as FernetInvalidToken
 from dolmen.identity.errors import InvalidToken
 
-from dolmen.limits import ID_BYTES_MAX, NAME_CHARS_MAX, TOKEN_CHARS_MAX, TOKEN_ROLES_MAX
+from dolmen.limits import ID_BYTES_MAX, NAME_CHARS_MAX, OPENED_TOKENS_MAX, TOKEN_CHARS_MAX, TOKEN_ROLES_MAX
 
 PAYLOAD_VERSION = 1
 METHODS = ("password", "token")  # bit i of the methods byte is METHODS[i]
@@ -160,6 +160,10 @@ class TokenCodec:
     def __init__(self, keys: Sequence[bytes]) -> None:
         assert keys
         self._fernet = MultiFernet([Fernet(key) for key in keys])
+        # Tokens these keys opened, oldest first (FIFO, at most OPENED_TOKENS_MAX). A token is
+        # immutable and the cache dies with the key set, so a hit is exactly what opening it
+        # again would give; expiry and revocation are the validator's, checked on every call.
+        self._opened: dict[str, TokenPayload] = {}
 
     def seal(self, payload: TokenPayload) -> str:
         token = self._fernet.encrypt_at_time(encode_payload(payload), int(payload.issued_at_s))
@@ -167,6 +171,9 @@ class TokenCodec:
 
     def open(self, token: str) -> TokenPayload:
         """The payload of `token`; raises InvalidToken if it is malformed or no key opens it."""
+        opened = self._opened.get(token)
+        if opened is not None:
+            return opened
         if not token or len(token) > TOKEN_CHARS_MAX or not token.isascii():
             raise InvalidToken("malformed token")
         padded = token + "=" * (-len(token) % 4)
@@ -174,7 +181,11 @@ class TokenCodec:
             data = self._fernet.decrypt(padded.encode("ascii"))
         except (FernetInvalidToken, binascii.Error, ValueError, TypeError):
             raise InvalidToken("the token does not open under any current key") from None
-        return decode_payload(data)
+        payload = decode_payload(data)
+        if len(self._opened) >= OPENED_TOKENS_MAX:
+            del self._opened[next(iter(self._opened))]
+        self._opened[token] = payload
+        return payload
 
 
 # --- encoding helpers -------------------------------------------------------

@@ -21,6 +21,8 @@ from dolmen.identity.views import iso_time
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dolmen.limits import OPENED_TOKENS_MAX
+
 hex_ids = st.binary(min_size=16, max_size=16).map(bytes.hex)
 text_ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-_", min_size=1, max_size=64)
 ids = hex_ids | text_ids
@@ -149,3 +151,18 @@ def test_the_expiry_a_response_shows_is_the_one_its_token_carries(clock_s: float
     decoded = decode_payload(encode_payload(sample_payload(issued_at_s=issued_s, expires_at_s=expires_s)))
     assert decoded.expires_at_s == expires_s
     assert iso_time(decoded.expires_at_s) == iso_time(expires_s)
+
+
+def test_an_opened_token_is_remembered_boundedly_and_only_by_its_own_key_set() -> None:
+    key = Fernet.generate_key()
+    codec = TokenCodec([key])
+    first = codec.seal(sample_payload())
+    assert codec.open(first) == codec.open(first) == sample_payload()
+    tokens = [codec.seal(sample_payload(audit_id=new_audit_id(bytes([n % 256]) * 16))) for n in range(300)]
+    for token in tokens:
+        codec.open(token)
+    assert len(codec._opened) <= OPENED_TOKENS_MAX  # noqa: SLF001 - the bound is the point
+    with pytest.raises(InvalidToken):  # a rotated-out key: a new key set, nothing remembered
+        TokenCodec([Fernet.generate_key()]).open(first)
+    with pytest.raises(InvalidToken):  # a tampered token is never remembered as valid
+        codec.open(first[:-2] + ("A" if first[-2] != "A" else "B") + first[-1])
