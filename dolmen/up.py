@@ -189,7 +189,8 @@ def summary_text(layout: Layout, admin: dict[str, str], data_dir: Path) -> str:
             "Try:",
             f"  source {data_dir / 'openrc'}",
             "  openstack container create photos && swift upload photos README.md && swift list photos",
-            f"  source {data_dir / 's3.env'} && aws s3 ls s3://photos",
+            f"  source {data_dir / 's3.env'}",
+            "  aws s3 mb s3://pictures && aws s3 cp README.md s3://pictures/ && swift list pictures",
             "",
         ]
     )
