@@ -44,3 +44,23 @@ class Metrics:
     def exposition(self) -> bytes:
         """The text format served at /metrics."""
         return generate_latest(self.registry)
+
+
+class HttpMetrics:
+    """The metrics every HTTP service keeps about the requests it answers."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.registry = metrics
+        self.requests_total = metrics.counter("requests_total", "Requests answered", ("method", "status"))
+        self.request_seconds = metrics.histogram(
+            "request_seconds", "Request duration, to the last byte", ("method",)
+        )
+        self.received_bytes_total = metrics.counter("received_bytes_total", "Request body bytes received")
+        self.sent_bytes_total = metrics.counter("sent_bytes_total", "Response body bytes sent")
+
+    def record(self, method: str, status: int, seconds: float, bytes_in: int, bytes_out: int) -> None:
+        """Count one answered request."""
+        self.requests_total.labels(method, str(status)).inc()
+        self.request_seconds.labels(method).observe(seconds)
+        self.received_bytes_total.inc(bytes_in)
+        self.sent_bytes_total.inc(bytes_out)

@@ -29,27 +29,16 @@ from dolmen.cluster import ClusterClient
 from dolmen.errors import DolmenError
 from dolmen.logs import log_request, new_request_id, request_id_var
 from dolmen.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from dolmen.metrics import Metrics
+from dolmen.metrics import HttpMetrics, Metrics
 
 log = logging.getLogger("dolmen.proxy")
 
 CONFIG = web.AppKey("config", ProxyConfig)
-PROXY_METRICS = web.AppKey("proxy_metrics", object)
+PROXY_METRICS = web.AppKey("proxy_metrics", HttpMetrics)
 IDENTITY_SESSION = web.AppKey("identity_session", aiohttp.ClientSession)
 STANDARD_METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "DELETE", "COPY", "OPTIONS"})
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class ProxyMetrics:
-    def __init__(self, metrics: Metrics) -> None:
-        self.registry = metrics
-        self.requests_total = metrics.counter("requests_total", "Requests answered", ("method", "status"))
-        self.request_seconds = metrics.histogram(
-            "request_seconds", "Request duration, to the last byte", ("method",)
-        )
-        self.received_bytes_total = metrics.counter("received_bytes_total", "Request body bytes received")
-        self.sent_bytes_total = metrics.counter("sent_bytes_total", "Response body bytes sent")
 
 
 @web.middleware
@@ -71,11 +60,9 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         bytes_out = request.get("bytes_out", 0)
         if isinstance(response, web.Response) and isinstance(response.body, bytes):
             bytes_out = len(response.body)
-        metrics: ProxyMetrics = request.app[PROXY_METRICS]  # type: ignore[assignment]
-        metrics.requests_total.labels(method, str(status)).inc()
-        metrics.request_seconds.labels(method).observe(time.monotonic() - started_s)
-        metrics.received_bytes_total.inc(request.get("bytes_in", 0))
-        metrics.sent_bytes_total.inc(bytes_out)
+        request.app[PROXY_METRICS].record(
+            method, status, time.monotonic() - started_s, request.get("bytes_in", 0), bytes_out
+        )
         log_request(
             log,
             method=request.method,
@@ -142,8 +129,8 @@ async def healthcheck(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
-    registry: ProxyMetrics = request.app[PROXY_METRICS]  # type: ignore[assignment]
-    return web.Response(body=registry.registry.exposition(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+    registry = request.app[PROXY_METRICS].registry
+    return web.Response(body=registry.exposition(), headers={"Content-Type": METRICS_CONTENT_TYPE})
 
 
 async def info(request: web.Request) -> web.Response:
@@ -178,7 +165,7 @@ def make_app(
     app[CLIENT] = client
     app[GATEKEEPER] = gatekeeper
     app[CLIENT_TIMEOUT_S] = config.client_timeout_s
-    app[PROXY_METRICS] = ProxyMetrics(metrics_registry or Metrics("proxy"))
+    app[PROXY_METRICS] = HttpMetrics(metrics_registry or Metrics("proxy"))
     app.on_response_prepare.append(add_request_id)
 
     async def identity_session(app: web.Application) -> Any:

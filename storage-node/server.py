@@ -90,7 +90,7 @@ from dolmen.limits import (
 )
 from dolmen.logs import log_request, request_id_var
 from dolmen.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from dolmen.metrics import Metrics
+from dolmen.metrics import HttpMetrics, Metrics
 from dolmen.signing import RequestSignatureError, VerifiedSignature, verify_request
 
 log = logging.getLogger("dolmen.storage_node.server")
@@ -177,17 +177,11 @@ def error_headers(error: BaseException) -> dict[str, str]:
 # --- metrics ------------------------------------------------------------------
 
 
-class NodeMetrics:
+class NodeMetrics(HttpMetrics):
     """The HTTP layer's metrics; the engine's (commits, fsyncs, quarantines) are StoreMetrics."""
 
     def __init__(self, metrics: Metrics) -> None:
-        self.registry = metrics
-        self.requests_total = metrics.counter("requests_total", "Requests answered", ("method", "status"))
-        self.request_seconds = metrics.histogram(
-            "request_seconds", "Request duration, to the last byte", ("method",)
-        )
-        self.received_bytes_total = metrics.counter("received_bytes_total", "Request body bytes received")
-        self.sent_bytes_total = metrics.counter("sent_bytes_total", "Response body bytes sent")
+        super().__init__(metrics)
         self.store = StoreMetrics(metrics)
 
 
@@ -229,10 +223,7 @@ async def edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         # The verb once dispatch parsed it; before that (e.g. unsigned) the method if standard.
         method = request.get("verb") or (request.method if request.method in STANDARD_VERBS else "other")
         metrics: NodeMetrics = request.app[NODE_METRICS]  # type: ignore[assignment]
-        metrics.requests_total.labels(method, str(status)).inc()
-        metrics.request_seconds.labels(method).observe(time.monotonic() - started_s)
-        metrics.received_bytes_total.inc(request["bytes_in"])
-        metrics.sent_bytes_total.inc(bytes_out)
+        metrics.record(method, status, time.monotonic() - started_s, request["bytes_in"], bytes_out)
         log_request(
             log,
             method=request.method,
