@@ -16,9 +16,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
 
-from dolmen.identity import InvalidToken
+from dolmen.identity import AuthContext, InvalidToken, Policy, TokenValidator
 from dolmen.proxy.errors import NotAuthenticated
 from dolmen.proxy.info_cache import InfoCache
 from dolmen.proxy.swift.acl import Requester, account_access, parse_container_acl
@@ -34,26 +33,6 @@ READ_ACL_ITEM = sysmeta_item("read")
 WRITE_ACL_ITEM = sysmeta_item("write")
 
 
-class TokenContext(Protocol):
-    """What the proxy reads of identity's AuthContext."""
-
-    user_id: str
-    user_name: str
-    user_domain_id: str
-    project_id: str | None
-    project_name: str | None
-    project_domain_id: str | None
-    roles: frozenset[str]
-
-
-class Validator(Protocol):
-    def validate(self, token: str) -> Any: ...
-
-
-class PolicyRules(Protocol):
-    def enforce(self, rule: str, credentials: Any, target: Mapping[str, str]) -> bool: ...
-
-
 @dataclass(frozen=True, slots=True)
 class Access:
     """The outcome of authorisation: who asks and what the policy alone grants them."""
@@ -62,7 +41,8 @@ class Access:
     rights: OwnerRights
 
 
-def requester_of(context: TokenContext) -> Requester:
+def requester_of(context: AuthContext) -> Requester:
+    """The ACLs' view of a token's context: role names lower-cased, as Swift matches them."""
     return Requester(
         user_id=context.user_id,
         user_name=context.user_name,
@@ -80,9 +60,9 @@ class Gatekeeper:
     def __init__(
         self,
         client: ClusterClient,
-        validator: Validator,
+        validator: TokenValidator,
         *,
-        policy: PolicyRules,
+        policy: Policy,
         cache_ttl_s: float,
         cache_entries_max: int,
         clock: Callable[[], float] = time.monotonic,
@@ -98,7 +78,7 @@ class Gatekeeper:
             ttl_s=cache_ttl_s, entries_max=cache_entries_max
         )
 
-    def authenticate(self, headers: Mapping[str, str]) -> tuple[Requester | None, Any]:
+    def authenticate(self, headers: Mapping[str, str]) -> tuple[Requester | None, AuthContext | None]:
         """(requester, identity's context) of a request's token; (None, None) without one."""
         token = headers.get("X-Auth-Token") or headers.get("X-Storage-Token")
         if not token:
@@ -109,8 +89,8 @@ class Gatekeeper:
             raise NotAuthenticated("This server could not verify that you are authorized.") from None
         return requester_of(context), context
 
-    def rights(self, requester: Requester | None, context: Any, project_id: str) -> OwnerRights:
-        if requester is None:
+    def rights(self, context: AuthContext | None, project_id: str) -> OwnerRights:
+        if context is None:
             return NO_RIGHTS
         target = {"project_id": project_id}
         write = self.policy.enforce(WRITE_RULE, context, target)
@@ -122,7 +102,7 @@ class Gatekeeper:
     ) -> Access:
         """Who asks and what they may do; raises NotAuthenticated or AccessDenied."""
         requester, context = self.authenticate(headers)
-        rights = self.rights(requester, context, path.project_id)
+        rights = self.rights(context, path.project_id)
         if not (rights.read and rights.write and rights.manage) and requester is not None:
             account = await self.account_info(path.account)
             if account is not None:
