@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from xml.sax.saxutils import escape, quoteattr
 
 from dolmen.proxy.errors import ListingLimitExceeded
@@ -111,41 +111,36 @@ def iso_last_modified(seconds: float) -> str:
 
 def object_rows(entries: Sequence[object]) -> list[dict[str, object]]:
     """JSON-ready rows of object listing entries (objects and subdirs)."""
-    rows: list[dict[str, object]] = []
-    for entry in entries:
-        if _is_subdir(entry):
-            rows.append({"subdir": entry.name})  # type: ignore[attr-defined]
-            continue
-        row: ObjectRow = entry  # type: ignore[assignment]
-        rows.append(
-            {
-                "name": row.name,
-                "bytes": row.bytes,
-                "hash": row.etag,
-                "content_type": row.content_type,
-                "last_modified": iso_last_modified(row.last_modified.seconds),
-            }
-        )
-    return rows
+    return _rows(entries, _object_row)
 
 
 def container_rows(entries: Sequence[object]) -> list[dict[str, object]]:
     """JSON-ready rows of account listing entries (containers and subdirs)."""
-    rows: list[dict[str, object]] = []
-    for entry in entries:
-        if _is_subdir(entry):
-            rows.append({"subdir": entry.name})  # type: ignore[attr-defined]
-            continue
-        row: ContainerRow = entry  # type: ignore[assignment]
-        rows.append(
-            {
-                "name": row.name,
-                "count": row.count,
-                "bytes": row.bytes,
-                "last_modified": iso_last_modified(row.last_modified.seconds),
-            }
-        )
-    return rows
+    return _rows(entries, _container_row)
+
+
+def _object_row(row: ObjectRow) -> dict[str, object]:
+    return {
+        "name": row.name,
+        "bytes": row.bytes,
+        "hash": row.etag,
+        "content_type": row.content_type,
+        "last_modified": iso_last_modified(row.last_modified.seconds),
+    }
+
+
+def _container_row(row: ContainerRow) -> dict[str, object]:
+    return {
+        "name": row.name,
+        "count": row.count,
+        "bytes": row.bytes,
+        "last_modified": iso_last_modified(row.last_modified.seconds),
+    }
+
+
+def _rows(entries: Sequence[object], row_of: Callable[[Any], dict[str, object]]) -> list[dict[str, object]]:
+    """Subdir entries as `{"subdir": name}`, every other entry as `row_of` makes it."""
+    return [{"subdir": entry.name} if _is_subdir(entry) else row_of(entry) for entry in entries]  # type: ignore[attr-defined]
 
 
 def _is_subdir(entry: object) -> bool:
