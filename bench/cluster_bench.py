@@ -15,8 +15,6 @@ import asyncio
 import hashlib
 import json
 import os
-import random
-import socket
 import sys
 import tempfile
 import time
@@ -26,7 +24,7 @@ from pathlib import Path
 import uvloop
 
 from dolmen.cluster import ClusterClient
-from dolmen.devcluster import DevCluster, DevClusterError
+from dolmen.devcluster import DevCluster, DevClusterError, free_port_run
 
 SMALL_BYTES = 4 * 2**10
 LARGE_BYTES = 64 * 2**20
@@ -34,25 +32,6 @@ CHUNK_BYTES = 2**20
 ACCOUNT = "AUTH_bench"
 GIB = 2**30
 START_ATTEMPTS_MAX = 5
-
-
-def free_port_run(count: int) -> int:
-    rng = random.Random()
-    for _ in range(1000):
-        base = rng.randrange(20_000, 60_000)
-        try:
-            sockets = []
-            for port in range(base, base + count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no free ports")
 
 
 async def chunks(data: bytes) -> AsyncIterator[bytes]:

@@ -20,7 +20,6 @@ import asyncio
 import dataclasses
 import json
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,28 +39,11 @@ from dolmen.identity.tokens import TokenCodec, new_audit_id
 from dolmen.identity.validator import ValidationState
 
 from dolmen.cluster import ClusterClient
-from dolmen.devcluster import DevCluster
+from dolmen.devcluster import DevCluster, free_port_run
 from dolmen.limits import OPENED_TOKENS_MAX
 
 PASSWORD = "bench-" + secrets.token_hex(8)
 CHEAP = {"password_time_cost": 1, "password_memory_cost_kib": 64, "password_parallelism": 1}
-
-
-def free_port_run(count: int) -> int:
-    for base in range(30_000, 60_000, 97):
-        try:
-            sockets = []
-            for port in range(base, base + count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no free ports")
 
 
 def percentiles(samples_s: list[float]) -> dict[str, float]:

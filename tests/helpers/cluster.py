@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,27 +18,10 @@ from pathlib import Path
 import pytest
 
 from dolmen.cluster import ClusterClient
-from dolmen.devcluster import DevCluster, DevClusterError
+from dolmen.devcluster import DevCluster, DevClusterError, free_port_run
 
 NODES = 3
 START_ATTEMPTS_MAX = 5  # another process may take one of the free ports before a node binds it
-PORT_RANGE = (20_000, 60_000)
-
-
-def free_port_run(count: int, rng: random.Random | None = None) -> int:
-    """The first of `count` consecutive loopback ports that are free right now."""
-    rng = rng or random.Random()
-    for _ in range(1000):
-        base = rng.randrange(PORT_RANGE[0], PORT_RANGE[1] - count)
-        try:
-            with contextlib.ExitStack() as stack:
-                for port in range(base, base + count):
-                    sock = stack.enter_context(socket.socket())
-                    sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError(f"no run of {count} free ports")
 
 
 def start_dev_cluster(root: Path, **layout) -> DevCluster:
