@@ -78,10 +78,15 @@ def _name(raw: str, what: str, bytes_max: int) -> str:
         raise InvalidName(f"{what} name is not valid UTF-8") from None
 
 
+def is_partition(text: str) -> bool:
+    """A partition as paths and headers spell it: decimal, no sign or leading zero, <= PARTITION_MAX."""
+    return _PARTITION.fullmatch(text) is not None and int(text) <= PARTITION_MAX
+
+
 def _device_and_partition(device: str, partition: str) -> tuple[str, int]:
     if not DEVICE_NAME.fullmatch(device):
         raise BadRequest("malformed device name")
-    if not _PARTITION.fullmatch(partition) or int(partition) > PARTITION_MAX:
+    if not is_partition(partition):
         raise InvalidPartition(f"partition must be a decimal 0..{PARTITION_MAX}")
     return device, int(partition)
 

@@ -23,12 +23,12 @@ from urllib.parse import quote
 from dolmen.storage_node.config import DEVICE_NAME
 from dolmen.storage_node.errors import BadRequest
 from dolmen.storage_node.records import ObjectRecord
+from dolmen.storage_node.request_paths import is_partition
 from dolmen.storage_node.timestamps import Timestamp
 from dolmen.storage_node.verbs import ROLE_HEADER
 
 from dolmen.limits import PARTITION_MAX
 
-_PARTITION = re.compile(r"0|[1-9][0-9]{0,9}")
 _PORT = re.compile(r"[1-9][0-9]{0,4}")
 
 
@@ -71,7 +71,7 @@ def parse_replica(headers: Mapping[str, str], prefix: str) -> Replica | None:
         raise BadRequest(f"{prefix}Host must be ip:port")
     if not DEVICE_NAME.fullmatch(device):
         raise BadRequest(f"{prefix}Device is not a device name")
-    if not _PARTITION.fullmatch(partition) or int(partition) > PARTITION_MAX:
+    if not is_partition(partition):
         raise BadRequest(f"{prefix}Partition must be a decimal 0..{PARTITION_MAX}")
     return Replica(host, device, int(partition))
 
