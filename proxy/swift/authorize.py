@@ -83,20 +83,12 @@ def _allowed(
         if reading:
             return rights.read
         return method == "POST" and rights.manage
-    if path.obj is None:
-        if not reading:
-            return rights.write
-        if rights.read:
+    if not reading:
+        if rights.write:
             return True
-        if requester is not None and grant_matches(read_acl.groups, requester):
-            return True
-        return read_acl.listings and referrer_allowed(referrer, read_acl.referrers)
-    if reading:
-        if rights.read:
-            return True
-        if requester is not None and grant_matches(read_acl.groups, requester):
-            return True
-        return referrer_allowed(referrer, read_acl.referrers)
-    if rights.write:
+        # The container's write ACL grants its objects, never the container itself.
+        return path.obj is not None and requester is not None and grant_matches(write_acl.groups, requester)
+    if rights.read or (requester is not None and grant_matches(read_acl.groups, requester)):
         return True
-    return requester is not None and grant_matches(write_acl.groups, requester)
+    # Referrers read objects; listing the container also needs `.rlistings`.
+    return (path.obj is not None or read_acl.listings) and referrer_allowed(referrer, read_acl.referrers)
