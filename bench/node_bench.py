@@ -516,14 +516,7 @@ async def bench_containers(
                 status, received = await target.listing(connection, marker)
                 return status == 200 and received > LISTING_PAGE * 100
 
-            results[name] = await run_case(
-                operation,
-                listing_target,
-                concurrency=concurrency,
-                duration_s=duration_s,
-                ops_min=concurrency,
-                size=0,
-            )
+            case_target, size = listing_target, 0
         else:
             prefix = f"{name}-{time.time_ns()}"
 
@@ -531,14 +524,15 @@ async def bench_containers(
                 path = target.path(0, f"{prefix}-{index}")
                 return await target.put(connection, path, body, digest, extra=update_headers) == 201
 
-            results[name] = await run_case(
-                operation,
-                target,
-                concurrency=concurrency,
-                duration_s=duration_s,
-                ops_min=concurrency,
-                size=SMALL_BYTES,
-            )
+            case_target, size = target, SMALL_BYTES
+        results[name] = await run_case(
+            operation,
+            case_target,
+            concurrency=concurrency,
+            duration_s=duration_s,
+            ops_min=concurrency,
+            size=size,
+        )
         print(f"{target.name} {name}: {results[name]}", file=sys.stderr)
     stored = sum(
         int(result["ops"] - result["failures"]) for case, result in results.items() if "update" in case
