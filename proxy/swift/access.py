@@ -14,8 +14,9 @@ owners pay no extra read for authorisation.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 
 from dolmen.identity import AuthContext, InvalidToken, Policy, TokenValidator
 from dolmen.proxy.errors import NotAuthenticated
@@ -31,6 +32,7 @@ READ_RULE = "object:read"
 WRITE_RULE = "object:write"
 READ_ACL_ITEM = sysmeta_item("read")
 WRITE_ACL_ITEM = sysmeta_item("write")
+Info = TypeVar("Info", AccountInfo, ContainerInfo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,30 +133,26 @@ class Gatekeeper:
 
     async def account_info(self, account: str) -> AccountInfo | None:
         """The account's info (None if it does not exist), at most cache_ttl_s old."""
-        key = (account, None)
-        cached = self.accounts.get(key, now_s=self.clock())
-        if cached is not None:
-            return cached
-        try:
-            info: AccountInfo | None = await self.client.head_account(account)
-        except NotFound:
-            info = None
-        if info is not None:
-            self.accounts.put(key, info, now_s=self.clock())
-        return info
+        return await self._cached(self.accounts, (account, None), lambda: self.client.head_account(account))
 
     async def container_info(self, account: str, container: str) -> ContainerInfo | None:
         """The container's info (None if it does not exist), at most cache_ttl_s old."""
-        key = (account, container)
-        cached = self.containers.get(key, now_s=self.clock())
+        return await self._cached(
+            self.containers, (account, container), lambda: self.client.head_container(account, container)
+        )
+
+    async def _cached(
+        self, cache: InfoCache[Info | None], key: tuple[str, str | None], head: Callable[[], Awaitable[Info]]
+    ) -> Info | None:
+        """The cached info under `key`, else what `head` says (None for NotFound, which is not cached)."""
+        cached = cache.get(key, now_s=self.clock())
         if cached is not None:
             return cached
         try:
-            info: ContainerInfo | None = await self.client.head_container(account, container)
+            info = await head()
         except NotFound:
-            info = None
-        if info is not None:
-            self.containers.put(key, info, now_s=self.clock())
+            return None
+        cache.put(key, info, now_s=self.clock())
         return info
 
     async def ensure_account(self, account: str) -> None:
