@@ -440,31 +440,28 @@ async def change_password(request: web.Request) -> web.Response:
 # --- role assignments ----------------------------------------------------------------------
 
 
-def grant_of(request: web.Request) -> tuple[str, str, str]:
-    info = request.match_info
-    return info["project_id"], info["user_id"], info["role_id"]
+def authorized_grant(request: web.Request, rule: str) -> tuple[IdentityService, str, str, str]:
+    """The service and the (project, user, role) ids of a grant URL, once `rule` allows the caller."""
+    service, info = service_of(request), request.match_info
+    project_id, user_id, role_id = info["project_id"], info["user_id"], info["role_id"]
+    service.authorize(rule, caller_of(request), {"project_id": project_id})
+    return service, project_id, user_id, role_id
 
 
 async def put_grant(request: web.Request) -> web.Response:
-    service = service_of(request)
-    project_id, user_id, role_id = grant_of(request)
-    service.authorize("identity:create_grant", caller_of(request), {"project_id": project_id})
+    service, project_id, user_id, role_id = authorized_grant(request, "identity:create_grant")
     await service.grant(project_id, user_id, role_id)
     return web.Response(status=204)
 
 
 async def head_grant(request: web.Request) -> web.Response:
-    service = service_of(request)
-    project_id, user_id, role_id = grant_of(request)
-    service.authorize("identity:check_grant", caller_of(request), {"project_id": project_id})
+    service, project_id, user_id, role_id = authorized_grant(request, "identity:check_grant")
     await service.check_grant(project_id, user_id, role_id)
     return web.Response(status=204)
 
 
 async def delete_grant(request: web.Request) -> web.Response:
-    service = service_of(request)
-    project_id, user_id, role_id = grant_of(request)
-    service.authorize("identity:revoke_grant", caller_of(request), {"project_id": project_id})
+    service, project_id, user_id, role_id = authorized_grant(request, "identity:revoke_grant")
     await service.revoke_grant(project_id, user_id, role_id)
     return web.Response(status=204)
 
@@ -498,15 +495,24 @@ async def list_role_assignments(request: web.Request) -> web.Response:
 
 
 async def _add_names(service: IdentityService, assignments: list[dict[str, Any]]) -> None:
-    """Keystone's include_names: names of the user, project and role, and of their domains."""
-    store = service.store
+    """Keystone's include_names: names of the user, project and role, and of their domains.
+
+    Each entity is read once per request, however many assignments name it.
+    """
+    found: dict[tuple[str, str], Any] = {}
+
+    async def find(collection: str, entity_id: str) -> Any:
+        if (collection, entity_id) not in found:
+            found[collection, entity_id] = await service.store.find(collection, entity_id)
+        return found[collection, entity_id]
+
     for view in assignments:
-        user = await store.find("users", view["user"]["id"])
-        project = await store.find("projects", view["scope"]["project"]["id"])
-        role = await store.find("roles", view["role"]["id"])
+        user = await find("users", view["user"]["id"])
+        project = await find("projects", view["scope"]["project"]["id"])
+        role = await find("roles", view["role"]["id"])
         for place, entity in ((view["user"], user), (view["scope"]["project"], project)):
             if entity is not None:
-                domain = await store.find("domains", entity["domain_id"])
+                domain = await find("domains", entity["domain_id"])
                 place["name"] = entity["name"]
                 place["domain"] = {"id": entity["domain_id"], "name": domain["name"] if domain else ""}
         if role is not None:

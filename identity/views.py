@@ -27,11 +27,16 @@ def iso_time(seconds: float) -> str:
 
 
 def error_body(error: IdentityError) -> dict[str, Any]:
-    return {"error": {"code": error.status, "message": str(error), "title": error.title}}
+    return error_body_for(error.status, error.title, str(error))
 
 
 def error_body_for(status: int, title: str, message: str) -> dict[str, Any]:
     return {"error": {"code": status, "message": message, "title": title}}
+
+
+def v3_url(base_url: str, path: str) -> str:
+    """The URL of `path` under identity's /v3 (`base_url` is identity's root, with or without a slash)."""
+    return f"{base_url.rstrip('/')}/v3/{path}"
 
 
 def version_document(base_url: str) -> dict[str, Any]:
@@ -40,17 +45,17 @@ def version_document(base_url: str) -> dict[str, Any]:
         "id": API_VERSION_ID,
         "status": "stable",
         "updated": "2020-04-07T00:00:00Z",
-        "links": [{"rel": "self", "href": f"{base_url.rstrip('/')}/v3/"}],
+        "links": [{"rel": "self", "href": v3_url(base_url, "")}],
         "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}],
     }
 
 
 def link(base_url: str, collection: str, entity_id: str) -> dict[str, str]:
-    return {"self": f"{base_url.rstrip('/')}/v3/{collection}/{entity_id}"}
+    return {"self": v3_url(base_url, f"{collection}/{entity_id}")}
 
 
 def collection_links(base_url: str, collection: str) -> dict[str, Any]:
-    return {"self": f"{base_url.rstrip('/')}/v3/{collection}", "previous": None, "next": None}
+    return {"self": v3_url(base_url, collection), "previous": None, "next": None}
 
 
 def domain_view(domain: Document, base_url: str) -> dict[str, Any]:
@@ -138,9 +143,7 @@ def assignment_view(assignment: Document, base_url: str) -> dict[str, Any]:
         "user": {"id": user_id},
         "scope": {"project": {"id": project_id}},
         "role": {"id": role_id},
-        "links": {
-            "assignment": f"{base_url.rstrip('/')}/v3/projects/{project_id}/users/{user_id}/roles/{role_id}"
-        },
+        "links": {"assignment": v3_url(base_url, f"projects/{project_id}/users/{user_id}/roles/{role_id}")},
     }
 
 
@@ -152,7 +155,7 @@ def ec2_view(credential: Document, secret: str, base_url: str) -> dict[str, Any]
         "tenant_id": credential["project_id"],
         "user_id": user_id,
         "trust_id": None,
-        "links": {"self": f"{base_url.rstrip('/')}/v3/users/{user_id}/credentials/OS-EC2/{access}"},
+        "links": link(base_url, f"users/{user_id}/credentials/OS-EC2", access),
     }
 
 

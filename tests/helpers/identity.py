@@ -18,11 +18,13 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import openstack
 from aiohttp import web
 from dolmen.identity.bootstrap import BootstrapResult, ServiceEndpoints, bootstrap_store
 from dolmen.identity.cli import close_service, open_service_over
@@ -36,6 +38,8 @@ from dolmen.cluster import ClusterClient, ClusterClientConfig, Records
 from dolmen.keys import identity_storage_key
 from dolmen.metrics import Metrics
 from dolmen.serving import runner_options
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
 
 ADMIN_PASSWORD = "admin-secret"
 STARTUP_TIMEOUT_S = 60.0
@@ -47,6 +51,10 @@ CHEAP_PASSWORDS = dict(password_time_cost=1, password_memory_cost_kib=64, passwo
 def store_account() -> str:
     """A system account no other test uses, for an identity store of its own."""
     return f".identity-{uuid.uuid4().hex[:12]}"
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 def free_port() -> int:
@@ -218,3 +226,48 @@ class IdentityProcess:
 
 def _toml(value: Any) -> str:
     return json.dumps(value) if not isinstance(value, bool) else str(value).lower()
+
+
+@contextmanager
+def running_identity_process(root: Path, cluster_config: Any, **settings: Any) -> Iterator[IdentityProcess]:
+    """A bootstrapped, started `dolmen identity` process in `root`, stopped on exit."""
+    process = IdentityProcess(root, cluster_config, settings=settings)
+    process.bootstrap()
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+class Reachable(Protocol):
+    @property
+    def auth_url(self) -> str: ...
+
+
+def password_session(
+    identity: Reachable, user: str, password: str, project: str | None = "admin"
+) -> ks_session.Session:
+    """A keystoneauth session for `user` in the Default domain, scoped to `project` (None: unscoped)."""
+    auth = v3.Password(
+        auth_url=identity.auth_url,
+        username=user,
+        password=password,
+        user_domain_name="Default",
+        project_name=project,
+        project_domain_name="Default" if project else None,
+    )
+    return ks_session.Session(auth=auth)
+
+
+def admin_cloud(identity: Reachable, **options: Any) -> openstack.connection.Connection:
+    """An openstacksdk connection as the bootstrap admin on the admin project."""
+    return openstack.connect(
+        auth_url=identity.auth_url,
+        username="admin",
+        password=ADMIN_PASSWORD,
+        project_name="admin",
+        user_domain_name="Default",
+        project_domain_name="Default",
+        **options,
+    )

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import openstack
 import pytest
-from helpers.identity import ADMIN_PASSWORD, IdentityProcess
+from helpers.identity import ADMIN_PASSWORD, IdentityProcess, admin_cloud, running_identity_process
 
 OPENSTACK = str(Path(sys.executable).parent / "openstack")
 CLI_TIMEOUT_S = 120
@@ -25,15 +24,9 @@ CLI_TIMEOUT_S = 120
 
 @pytest.fixture(scope="module")
 def identity(dev_cluster, tmp_path_factory) -> Iterator[IdentityProcess]:
-    process = IdentityProcess(
-        tmp_path_factory.mktemp("identity-cli"),
-        dev_cluster.client_config(),
-        settings={"failed_logins_per_address_max": 1000},
-    )
-    process.bootstrap()
-    process.start()
-    yield process
-    process.stop()
+    root = tmp_path_factory.mktemp("identity-cli")
+    with running_identity_process(root, dev_cluster.client_config(), failed_logins_per_address_max=1000) as process:
+        yield process
 
 
 def environment(
@@ -92,14 +85,7 @@ def test_a_user_gets_a_role_changes_its_password_and_makes_ec2_credentials(ident
     member = environment(identity, user, "second-pw", project)
     created = openstack_json(member, "ec2", "credentials", "create")
     assert created["project_id"] != identity.admin["project_id"] and len(created["secret"]) == 32
-    cloud = openstack.connect(
-        auth_url=identity.auth_url,
-        username="admin",
-        password=ADMIN_PASSWORD,
-        project_name="admin",
-        user_domain_name="Default",
-        project_domain_name="Default",
-    )
+    cloud = admin_cloud(identity)
     found = cloud.identity.find_project(project)
     assignments = list(cloud.identity.role_assignments(scope_project_id=found.id))
     assert [a.user["id"] for a in assignments] == [cloud.identity.find_user(user).id]

@@ -15,7 +15,7 @@ import openstack
 import pytest
 import requests
 from dolmen.identity.tokens import TokenCodec, TokenPayload, new_audit_id
-from helpers.identity import ADMIN_PASSWORD, IdentityServer
+from helpers.identity import ADMIN_PASSWORD, IdentityServer, admin_cloud, password_session, unique
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
@@ -29,36 +29,6 @@ def server(dev_cluster) -> Iterator[IdentityServer]:
     ).start()
     yield identity
     identity.stop()
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def password_session(
-    server: IdentityServer, user: str, password: str, project: str | None = "admin"
-) -> ks_session.Session:
-    auth = v3.Password(
-        auth_url=server.auth_url,
-        username=user,
-        password=password,
-        user_domain_name="Default",
-        project_name=project,
-        project_domain_name="Default" if project else None,
-    )
-    return ks_session.Session(auth=auth)
-
-
-def admin_cloud(server: IdentityServer) -> openstack.connection.Connection:
-    return openstack.connect(
-        auth_url=server.auth_url,
-        username="admin",
-        password=ADMIN_PASSWORD,
-        project_name="admin",
-        user_domain_name="Default",
-        project_domain_name="Default",
-        region_name="RegionOne",
-    )
 
 
 def make_member(server: IdentityServer, cloud, role: str = "member") -> tuple[str, str, object]:  # type: ignore[no-untyped-def]
@@ -127,7 +97,7 @@ def test_validation_then_revocation_of_a_token(server: IdentityServer) -> None:
 
 
 def test_project_user_and_role_management_through_openstacksdk(server: IdentityServer) -> None:
-    cloud = admin_cloud(server)
+    cloud = admin_cloud(server, region_name="RegionOne")
     name, password, project = make_member(server, cloud)
     found = list(cloud.identity.projects(name=project.name))
     assert [p.id for p in found] == [project.id]
@@ -141,7 +111,7 @@ def test_project_user_and_role_management_through_openstacksdk(server: IdentityS
 
 
 def test_a_member_cannot_do_admin_operations(server: IdentityServer) -> None:
-    cloud = admin_cloud(server)
+    cloud = admin_cloud(server, region_name="RegionOne")
     name, password, project = make_member(server, cloud)
     session = password_session(server, name, password, project.name)
     response = session.post(
@@ -155,14 +125,14 @@ def test_a_member_cannot_do_admin_operations(server: IdentityServer) -> None:
 
 
 def test_a_user_without_a_role_on_the_project_cannot_scope_to_it(server: IdentityServer) -> None:
-    cloud = admin_cloud(server)
+    cloud = admin_cloud(server, region_name="RegionOne")
     name, password, _ = make_member(server, cloud)
     with pytest.raises(ks_exceptions.Unauthorized):
         password_session(server, name, password, "admin").get_token()
 
 
 def test_disabling_a_user_refuses_its_logins_and_revokes_its_tokens(server: IdentityServer) -> None:
-    cloud = admin_cloud(server)
+    cloud = admin_cloud(server, region_name="RegionOne")
     name, password, project = make_member(server, cloud)
     token = password_session(server, name, password, project.name).get_token()
     user = cloud.identity.find_user(name)
@@ -174,7 +144,7 @@ def test_disabling_a_user_refuses_its_logins_and_revokes_its_tokens(server: Iden
 
 
 def test_a_password_change_revokes_old_tokens_and_only_the_new_password_works(server: IdentityServer) -> None:
-    cloud = admin_cloud(server)
+    cloud = admin_cloud(server, region_name="RegionOne")
     name, password, project = make_member(server, cloud)
     old_token = password_session(server, name, password, project.name).get_token()
     user = cloud.identity.find_user(name)
@@ -194,7 +164,7 @@ def test_a_password_change_revokes_old_tokens_and_only_the_new_password_works(se
 
 
 def test_ec2_credentials_create_list_show_delete(server: IdentityServer) -> None:
-    cloud = admin_cloud(server)
+    cloud = admin_cloud(server, region_name="RegionOne")
     name, password, project = make_member(server, cloud)
     session = password_session(server, name, password, project.name)
     user_id = session.get_user_id()
@@ -224,7 +194,7 @@ def test_ec2_credentials_create_list_show_delete(server: IdentityServer) -> None
 
 
 def test_unique_names_conflict_and_concurrent_creations_have_one_winner(server: IdentityServer) -> None:
-    cloud = admin_cloud(server)
+    cloud = admin_cloud(server, region_name="RegionOne")
     name = unique("dup")
     cloud.identity.create_user(name=name, password="pw", domain_id="default")
     session = password_session(server, "admin", ADMIN_PASSWORD)
@@ -288,7 +258,7 @@ def test_an_unscoped_token_rescopes_to_a_project_without_outliving_itself(server
 
 
 def test_repeated_failed_logins_for_one_user_are_refused_with_429(server: IdentityServer) -> None:
-    cloud = admin_cloud(server)
+    cloud = admin_cloud(server, region_name="RegionOne")
     name = unique("locked")
     cloud.identity.create_user(name=name, password="right", domain_id="default")
 

@@ -18,7 +18,14 @@ import openstack
 import pytest
 import requests
 from dolmen.identity import InvalidToken, Policy, TokenValidator
-from helpers.identity import ADMIN_PASSWORD, IdentityProcess
+from helpers.identity import (
+    ADMIN_PASSWORD,
+    IdentityProcess,
+    admin_cloud,
+    password_session,
+    running_identity_process,
+    unique,
+)
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
@@ -26,44 +33,9 @@ from keystoneauth1.identity import v3
 
 @pytest.fixture(scope="module")
 def identity(dev_cluster, tmp_path_factory) -> Iterator[IdentityProcess]:
-    process = IdentityProcess(
-        tmp_path_factory.mktemp("identity"),
-        dev_cluster.client_config(),
-        settings={"failed_logins_per_address_max": 1000},
-    )
-    process.bootstrap()
-    process.start()
-    yield process
-    process.stop()
-
-
-def session_for(
-    identity: IdentityProcess, user: str, password: str, project: str | None = "admin"
-) -> ks_session.Session:
-    auth = v3.Password(
-        auth_url=identity.auth_url,
-        username=user,
-        password=password,
-        user_domain_name="Default",
-        project_name=project,
-        project_domain_name="Default" if project else None,
-    )
-    return ks_session.Session(auth=auth)
-
-
-def admin_cloud(identity: IdentityProcess) -> openstack.connection.Connection:
-    return openstack.connect(
-        auth_url=identity.auth_url,
-        username="admin",
-        password=ADMIN_PASSWORD,
-        project_name="admin",
-        user_domain_name="Default",
-        project_domain_name="Default",
-    )
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+    root = tmp_path_factory.mktemp("identity")
+    with running_identity_process(root, dev_cluster.client_config(), failed_logins_per_address_max=1000) as process:
+        yield process
 
 
 def test_bootstrap_prints_the_admin_credentials_and_is_idempotent(identity: IdentityProcess) -> None:
@@ -78,14 +50,14 @@ def test_bootstrap_prints_the_admin_credentials_and_is_idempotent(identity: Iden
 
 
 def test_a_token_is_issued_validated_and_revoked(identity: IdentityProcess) -> None:
-    admin = session_for(identity, "admin", ADMIN_PASSWORD)
+    admin = password_session(identity, "admin", ADMIN_PASSWORD)
     access = admin.auth.get_access(admin)
     assert access.project_id == identity.admin["project_id"]
     assert set(access.role_names) == {"admin", "member", "reader"}
     assert admin.get_endpoint(service_type="object-store", interface="public").endswith(
         "/AUTH_" + identity.admin["project_id"]
     )
-    subject = session_for(identity, "admin", ADMIN_PASSWORD).get_token()
+    subject = password_session(identity, "admin", ADMIN_PASSWORD).get_token()
     headers = {"X-Subject-Token": subject}
     assert (
         admin.get(identity.auth_url + "/auth/tokens", headers=headers).json()["token"]["user"]["name"]
@@ -105,8 +77,8 @@ async def test_another_services_validator_sees_roles_and_refuses_revoked_tokens(
 ) -> None:
     validator = await TokenValidator.open(cluster_client, refresh_interval_s=0.2)
     try:
-        admin = session_for(identity, "admin", ADMIN_PASSWORD)
-        token = session_for(identity, "admin", ADMIN_PASSWORD).get_token()
+        admin = password_session(identity, "admin", ADMIN_PASSWORD)
+        token = password_session(identity, "admin", ADMIN_PASSWORD).get_token()
         context = validator.validate(token)
         assert context.user_name == "admin" and context.project_id == identity.admin["project_id"]
         assert {"admin", "member", "reader"} <= context.roles
@@ -135,7 +107,7 @@ def test_admin_manages_projects_users_and_roles_and_members_cannot(identity: Ide
     cloud.identity.assign_project_role_to_user(project, user, member_role)
     assert [p.id for p in cloud.identity.projects(name=project.name)] == [project.id]
     assert [a.user["id"] for a in cloud.identity.role_assignments(scope_project_id=project.id)] == [user.id]
-    member = session_for(identity, name, password, project.name)
+    member = password_session(identity, name, password, project.name)
     assert set(member.auth.get_access(member).role_names) == {"member", "reader"}
     forbidden = member.post(
         identity.auth_url + "/users", json={"user": {"name": unique("x")}}, raise_exc=False
@@ -144,7 +116,7 @@ def test_admin_manages_projects_users_and_roles_and_members_cannot(identity: Ide
     token = member.get_token()
     cloud.identity.update_user(user, password="changed")
     with pytest.raises(ks_exceptions.Unauthorized):
-        session_for(identity, name, password, project.name).get_token()
+        password_session(identity, name, password, project.name).get_token()
     assert (
         requests.get(
             identity.auth_url + "/auth/catalog", headers={"X-Auth-Token": token}, timeout=10
@@ -153,11 +125,11 @@ def test_admin_manages_projects_users_and_roles_and_members_cannot(identity: Ide
     )
     cloud.identity.update_user(user, enabled=False)
     with pytest.raises(ks_exceptions.Unauthorized):
-        session_for(identity, name, "changed", project.name).get_token()
+        password_session(identity, name, "changed", project.name).get_token()
 
 
 def test_ec2_credentials_live_in_the_store_encrypted(identity: IdentityProcess) -> None:
-    admin = session_for(identity, "admin", ADMIN_PASSWORD)
+    admin = password_session(identity, "admin", ADMIN_PASSWORD)
     base = identity.auth_url + f"/users/{identity.admin['user_id']}/credentials/OS-EC2"
     created = admin.post(base, json={"tenant_id": identity.admin["project_id"]}).json()["credential"]
     listed = admin.get(base).json()["credentials"]
@@ -168,7 +140,7 @@ def test_ec2_credentials_live_in_the_store_encrypted(identity: IdentityProcess) 
 
 
 def test_concurrent_creations_of_one_name_have_exactly_one_winner(identity: IdentityProcess) -> None:
-    token = session_for(identity, "admin", ADMIN_PASSWORD).get_token()
+    token = password_session(identity, "admin", ADMIN_PASSWORD).get_token()
     name = unique("race")
 
     def create(_: int) -> int:
@@ -186,13 +158,13 @@ def test_concurrent_creations_of_one_name_have_exactly_one_winner(identity: Iden
 
 
 def test_tokens_survive_an_identity_restart_and_a_key_rotation(identity: IdentityProcess) -> None:
-    token = session_for(identity, "admin", ADMIN_PASSWORD).get_token()
+    token = password_session(identity, "admin", ADMIN_PASSWORD).get_token()
     identity.stop()
     subprocess.run(identity.command("rotate-keys"), check=True, capture_output=True, timeout=60)
     identity.start()
     catalog = requests.get(identity.auth_url + "/auth/catalog", headers={"X-Auth-Token": token}, timeout=10)
     assert catalog.status_code == 200
-    fresh = session_for(identity, "admin", ADMIN_PASSWORD).get_token()
+    fresh = password_session(identity, "admin", ADMIN_PASSWORD).get_token()
     assert fresh != token
     assert (
         requests.get(
