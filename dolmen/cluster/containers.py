@@ -40,6 +40,7 @@ from dolmen.storage_node.timestamps import ZERO, Timestamp
 ROLE_HEADER = "X-Backend-Role"
 LISTING_REPLICAS = 2  # listings merge at least this many replicas (fewer only if the ring has fewer)
 CONTAINER_INFO_ENTRIES_MAX = 10_000
+Place = tuple[Ring, int, Callable[[Device], str]]  # a record's ring, partition and path on a device
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,25 +93,18 @@ class Containers:
 
     # --- accounts ------------------------------------------------------------------
 
-    def _account_place(self, account: str) -> tuple[Ring, int, Callable[[Device], str]]:
+    def _account_place(self, account: str) -> Place:
         ring = self.rings.account
         partition = ring.partition(account)
         return ring, partition, lambda device: node_path(device.device, partition, account)
 
     async def put_account(self, account: str, headers: dict[str, str]) -> bool:
-        ring, partition, path_of = self._account_place(account)
-        role = {ROLE_HEADER: "account"}
-        answers = await self.objects.write_small(
-            ring, partition, "PUT", path_of, lambda index: headers | role
-        )
-        return self._created(answers, ring, f"account {account}")
+        place = self._account_place(account)
+        answers = await self._write(place, "PUT", "account", headers)
+        return self._created(answers, place[0], f"account {account}")
 
     async def head_account(self, account: str) -> AccountInfo:
-        ring, partition, path_of = self._account_place(account)
-        answers = await self.objects.head_quorum(ring, partition, path_of, {ROLE_HEADER: "account"})
-        if not answers or not is_live(answers[0][1]):
-            raise NotFound(f"no account {account}")
-        headers = answers[0][1].headers
+        headers = await self._live_headers(self._account_place(account), "account", f"account {account}")
         return AccountInfo(
             container_count=_int(headers, "X-Account-Container-Count"),
             object_count=_int(headers, "X-Account-Object-Count"),
@@ -120,12 +114,9 @@ class Containers:
         )
 
     async def post_account(self, account: str, headers: dict[str, str]) -> None:
-        ring, partition, path_of = self._account_place(account)
-        role = {ROLE_HEADER: "account"}
-        answers = await self.objects.write_small(
-            ring, partition, "POST", path_of, lambda index: headers | role
-        )
-        self._changed(answers, ring, f"account {account}")
+        place = self._account_place(account)
+        answers = await self._write(place, "POST", "account", headers)
+        self._changed(answers, place[0], f"account {account}")
 
     async def list_containers(self, account: str, query: ListingQuery) -> Listing:
         ring, partition, path_of = self._account_place(account)
@@ -133,7 +124,7 @@ class Containers:
 
     # --- containers ------------------------------------------------------------------
 
-    def _container_place(self, account: str, container: str) -> tuple[Ring, int, Callable[[Device], str]]:
+    def _container_place(self, account: str, container: str) -> Place:
         ring = self.rings.container
         partition = ring.partition(account, container)
         return ring, partition, lambda device: node_path(device.device, partition, account, container)
@@ -155,11 +146,8 @@ class Containers:
         return self._created(answers, ring, f"container {account}/{container}")
 
     async def head_container(self, account: str, container: str) -> ContainerInfo:
-        ring, partition, path_of = self._container_place(account, container)
-        answers = await self.objects.head_quorum(ring, partition, path_of, {ROLE_HEADER: "container"})
-        if not answers or not is_live(answers[0][1]):
-            raise NotFound(f"no container {account}/{container}")
-        headers = answers[0][1].headers
+        place = self._container_place(account, container)
+        headers = await self._live_headers(place, "container", f"container {account}/{container}")
         return ContainerInfo(
             object_count=_int(headers, "X-Container-Object-Count"),
             bytes_used=_int(headers, "X-Container-Bytes-Used"),
@@ -187,21 +175,15 @@ class Containers:
 
     async def post_container(self, account: str, container: str, headers: dict[str, str]) -> None:
         self._forget(account, container)
-        ring, partition, path_of = self._container_place(account, container)
-        role = {ROLE_HEADER: "container"}
-        answers = await self.objects.write_small(
-            ring, partition, "POST", path_of, lambda index: headers | role
-        )
-        self._changed(answers, ring, f"container {account}/{container}")
+        place = self._container_place(account, container)
+        answers = await self._write(place, "POST", "container", headers)
+        self._changed(answers, place[0], f"container {account}/{container}")
 
     async def delete_container(self, account: str, container: str, headers: dict[str, str]) -> None:
         self._forget(account, container)
-        ring, partition, path_of = self._container_place(account, container)
-        role = {ROLE_HEADER: "container"}
-        answers = await self.objects.write_small(
-            ring, partition, "DELETE", path_of, lambda index: headers | role
-        )
-        quorum = quorum_size(ring.replicas)
+        place = self._container_place(account, container)
+        answers = await self._write(place, "DELETE", "container", headers)
+        quorum = quorum_size(place[0].replicas)
         if nodes_of(answer for answer in answers if answer.status == 204) >= quorum:
             return
         if any(answer.status == 409 for answer in answers):
@@ -216,7 +198,22 @@ class Containers:
         ring, partition, path_of = self._container_place(account, container)
         return await self._list(ring, partition, path_of, "container", query)
 
-    # --- outcomes ---------------------------------------------------------------------
+    # --- the requests and their outcomes -------------------------------------------------
+
+    async def _write(self, place: Place, method: str, role: str, headers: dict[str, str]) -> list[NodeAnswer]:
+        """The same small write to every replica of a record (`role`: account or container)."""
+        ring, partition, path_of = place
+        return await self.objects.write_small(
+            ring, partition, method, path_of, lambda index: headers | {ROLE_HEADER: role}
+        )
+
+    async def _live_headers(self, place: Place, role: str, what: str) -> Mapping[str, str]:
+        """The headers of the newest of a quorum of replicas; NotFound if that one is not live."""
+        ring, partition, path_of = place
+        answers = await self.objects.head_quorum(ring, partition, path_of, {ROLE_HEADER: role})
+        if not answers or not is_live(answers[0][1]):
+            raise NotFound(f"no {what}")
+        return answers[0][1].headers
 
     @staticmethod
     def _created(answers: list[NodeAnswer], ring: Ring, what: str) -> bool:
