@@ -250,6 +250,11 @@ def object_headers(info: ObjectInfo) -> dict[str, str]:
     return headers
 
 
+def object_metadata(headers: Mapping[str, str]) -> dict[str, str]:
+    """User metadata and kept content headers (Content-Disposition, -Encoding) of an object PUT, POST or copy."""
+    return user_metadata(headers, "object") | swift_headers.object_kept_items(headers)
+
+
 def _conditional(request: web.Request) -> dict[str, str]:
     return {name: request.headers[name] for name in CONDITIONAL_HEADERS if name in request.headers}
 
@@ -310,7 +315,7 @@ async def put_object(
     if if_none_match is not None and if_none_match.strip() != "*":
         raise BadRequest("If-None-Match only supports *")
     await _container_or_404(request, path)
-    metadata = user_metadata(request.headers, "object") | swift_headers.object_kept_items(request.headers)
+    metadata = object_metadata(request.headers)
     result = await request.app[CLIENT].put_object(
         path.account,
         path.container,
@@ -352,9 +357,7 @@ async def _copy(request: web.Request, source: SwiftPath, target: SwiftPath) -> w
         info = reader.info
         fresh = request.headers.get("X-Fresh-Metadata", "").lower() == "true"
         metadata = {} if fresh else dict(info.metadata)
-        metadata |= user_metadata(request.headers, "object") | swift_headers.object_kept_items(
-            request.headers
-        )
+        metadata |= object_metadata(request.headers)
         content_type = request.headers.get("Content-Type", "").strip() or info.content_type
         result = await client.put_object(
             target.account,
@@ -389,7 +392,7 @@ async def post_object(
     request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
 ) -> web.StreamResponse:
     assert path.container is not None and path.obj is not None
-    metadata = user_metadata(request.headers, "object") | swift_headers.object_kept_items(request.headers)
+    metadata = object_metadata(request.headers)
     content_type = request.headers.get("Content-Type", "").strip() or None
     await request.app[CLIENT].post_object(
         path.account,
