@@ -33,13 +33,13 @@ from dolmen.identity.policy import Policy
 from dolmen.identity.server import make_app
 from dolmen.identity.service import IdentityService
 from dolmen.identity.store import IdentityStore
+from keystoneauth1 import session as ks_session
+from keystoneauth1.identity import v3
 
 from dolmen.cluster import ClusterClient, ClusterClientConfig, Records
 from dolmen.keys import identity_storage_key
 from dolmen.metrics import Metrics
 from dolmen.serving import runner_options
-from keystoneauth1 import session as ks_session
-from keystoneauth1.identity import v3
 
 ADMIN_PASSWORD = "admin-secret"
 STARTUP_TIMEOUT_S = 60.0

@@ -25,7 +25,9 @@ CLI_TIMEOUT_S = 120
 @pytest.fixture(scope="module")
 def identity(dev_cluster, tmp_path_factory) -> Iterator[IdentityProcess]:
     root = tmp_path_factory.mktemp("identity-cli")
-    with running_identity_process(root, dev_cluster.client_config(), failed_logins_per_address_max=1000) as process:
+    with running_identity_process(
+        root, dev_cluster.client_config(), failed_logins_per_address_max=1000
+    ) as process:
         yield process
 
 

@@ -11,7 +11,6 @@ import time
 import uuid
 from collections.abc import Iterator
 
-import openstack
 import pytest
 import requests
 from dolmen.identity.tokens import TokenCodec, TokenPayload, new_audit_id

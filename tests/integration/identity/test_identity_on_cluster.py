@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-import openstack
 import pytest
 import requests
 from dolmen.identity import InvalidToken, Policy, TokenValidator
@@ -34,7 +33,9 @@ from keystoneauth1.identity import v3
 @pytest.fixture(scope="module")
 def identity(dev_cluster, tmp_path_factory) -> Iterator[IdentityProcess]:
     root = tmp_path_factory.mktemp("identity")
-    with running_identity_process(root, dev_cluster.client_config(), failed_logins_per_address_max=1000) as process:
+    with running_identity_process(
+        root, dev_cluster.client_config(), failed_logins_per_address_max=1000
+    ) as process:
         yield process
 
 
