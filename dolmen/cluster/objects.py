@@ -604,10 +604,15 @@ CONTAINER_UPDATE_HEADER = "X-Backend-Container-Update"
 
 
 def check_container_updates(answers: list[NodeAnswer], statuses: tuple[int, ...], quorum: int) -> None:
-    """QuorumNotReached unless a quorum of nodes that stored the write also updated their container
-    replica (`done`; `queued` updates arrive later, so the write is not acknowledged yet)."""
-    done = nodes_of(
-        answer
+    """QuorumNotReached unless a quorum of container replicas has the entry (`done`; `queued`
+    updates arrive later, so the write is not acknowledged yet).
+
+    Each answer is one object replica, and each object replica (a handoff included) updates its
+    own container replica, so answers are counted, not their nodes: with three nodes and one
+    down, a handoff beside a primary on one node still updates a container replica elsewhere.
+    """
+    done = sum(
+        1
         for answer in answers
         if answer.status in statuses and answer.headers.get(CONTAINER_UPDATE_HEADER) == "done"
     )

@@ -6,9 +6,11 @@ import pytest
 from dolmen.ring.devices import Device
 from hypothesis import given
 from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from dolmen.cluster.errorlimit import ErrorLimiter
-from dolmen.cluster.objects import HandoffSource
+from dolmen.cluster.errors import QuorumNotReached
+from dolmen.cluster.objects import HandoffSource, check_container_updates
 from dolmen.cluster.placement import affinity_order, quorum_size
 from dolmen.cluster.registers import (
     EMPTY,
@@ -22,6 +24,7 @@ from dolmen.cluster.registers import (
     newest_accepted,
     parse_ballot,
 )
+from dolmen.cluster.transport import NodeAnswer
 from dolmen.limits import REGISTER_OPERATION_ID_BYTES, REGISTER_OPERATIONS_REMEMBERED
 
 
@@ -124,3 +127,23 @@ def test_a_value_accepted_by_a_quorum_at_one_ballot_is_already_chosen():
 def test_backoff_doubles_up_to_its_cap(round_number, unit):
     pause = backoff_s(round_number, minimum_s=0.01, maximum_s=0.5, unit=unit)
     assert 0 <= pause <= min(0.5, 0.01 * 2 ** (round_number - 1))
+
+
+def _answer(node: str, status: int, update: str) -> NodeAnswer:
+    return NodeAnswer(
+        node, status, CIMultiDictProxy(CIMultiDict({"X-Backend-Container-Update": update})), b""
+    )
+
+
+def test_container_updates_count_replicas_not_nodes() -> None:
+    # Three nodes, C down: a primary on B and the handoff beside it on B each updated their
+    # own container replica, so two container replicas hold the entry.
+    check_container_updates(
+        [_answer("A:1", 201, "queued"), _answer("B:1", 201, "done"), _answer("B:1", 201, "done")], (201,), 2
+    )
+    with pytest.raises(QuorumNotReached):
+        check_container_updates(
+            [_answer("A:1", 201, "queued"), _answer("B:1", 201, "done"), _answer("C:1", 503, "done")],
+            (201,),
+            2,
+        )
