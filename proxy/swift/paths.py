@@ -8,7 +8,8 @@ Rules, in order:
   of an object: NoSuchPath (404, as Swift's proxy answers a path it cannot split);
 - bytes that are not UTF-8, or a NUL: InvalidUtf8 (412, "Invalid UTF8 or contains NULL");
 - an account without the `AUTH_` prefix (which also keeps the `.` system
-  accounts out of reach), or a name over Swift's lengths: InvalidName (400).
+  accounts out of reach), a reserved container name (`dolmen.proxy.reserved`),
+  or a name over Swift's lengths: InvalidName (400).
 A trailing slash after the container (`/v1/a/c/`) addresses the container.
 """
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 from dolmen.proxy.errors import InvalidCopySource, InvalidName, InvalidUtf8, NoSuchPath
+from dolmen.proxy.reserved import is_reserved
 
 from dolmen.limits import ACCOUNT_NAME_BYTES_MAX, CONTAINER_NAME_BYTES_MAX, OBJECT_NAME_BYTES_MAX
 
@@ -84,6 +86,8 @@ def check_account_name(account: str) -> None:
 
 
 def check_container_name(container: str) -> None:
+    if is_reserved(container):
+        raise InvalidName("Container name is reserved")
     size = len(container.encode())
     if size > CONTAINER_NAME_BYTES_MAX:
         raise InvalidName(f"Container name length of {size} longer than {CONTAINER_NAME_BYTES_MAX}")
