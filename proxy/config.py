@@ -50,6 +50,12 @@ class ProxyConfig:
     shutdown_timeout_s: float = 10.0
     # Restarts of crashed workers allowed per minute before the proxy gives up.
     worker_restarts_per_minute_max: int = 10
+    # CORS (as Swift's proxy): origins allowed for every container besides each
+    # container's own; strict mode sends CORS headers only to allowed origins;
+    # headers exposed to browsers besides Swift's own and the metadata.
+    cors_allow_origin: tuple[str, ...] = ()
+    strict_cors_mode: bool = True
+    cors_expose_headers: tuple[str, ...] = ()
     log_level: str = "info"
 
     def __post_init__(self) -> None:

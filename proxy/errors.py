@@ -10,12 +10,14 @@
           +-- InvalidUtf8             a path or query that is not UTF-8, or holds NUL (412, as Swift)
           +-- NoSuchPath              not a Swift path at all (404)
           +-- NotAuthenticated        no token, or a token that does not validate (401)
+          |    +-- TempUrlInvalid     a TempURL that is malformed, expired or wrongly signed (401)
           +-- AccessDenied            authenticated, but not allowed (403)
           +-- MethodNotAllowed        a verb the resource does not have (405)
           +-- LengthRequired          a PUT body with neither Content-Length nor chunked encoding (411)
           +-- ListingLimitExceeded    `limit` above the listing maximum (412)
           +-- InvalidCopySource       X-Copy-From / Destination not `container/object` (412)
           +-- EntityTooLarge          a body above the object size limit (413)
+          |    +-- QuotaExceeded      a write that would pass a container or account quota (413)
           +-- IdentityUnavailable     identity did not answer a v1 auth request in time (503)
           +-- ClientTooSlow           no body bytes for client_timeout_s (408)
           +-- ClientGone              the client hung up inside its body (499)
@@ -70,6 +72,10 @@ class NotAuthenticated(ProxyError):
     pass
 
 
+class TempUrlInvalid(NotAuthenticated):
+    pass
+
+
 class AccessDenied(ProxyError):
     pass
 
@@ -91,6 +97,10 @@ class InvalidCopySource(ProxyError):
 
 
 class EntityTooLarge(ProxyError):
+    pass
+
+
+class QuotaExceeded(EntityTooLarge):
     pass
 
 

@@ -18,7 +18,15 @@ import aiohttp
 from aiohttp import web
 from dolmen.proxy.config import ProxyConfig
 from dolmen.proxy.swift.access import Gatekeeper
-from dolmen.proxy.swift.handlers import CLIENT, CLIENT_TIMEOUT_S, GATEKEEPER, swift_request
+from dolmen.proxy.swift.cors import CorsSettings
+from dolmen.proxy.swift.handlers import (
+    CLIENT,
+    CLIENT_TIMEOUT_S,
+    CORS,
+    GATEKEEPER,
+    adjust_answer,
+    swift_request,
+)
 from dolmen.proxy.swift.info import capabilities
 from dolmen.proxy.swift.requests import valid_request_id
 from dolmen.proxy.swift.responses import error_body, error_status
@@ -135,7 +143,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def info(request: web.Request) -> web.Response:
     return web.Response(
-        body=json.dumps(capabilities(version=__version__)).encode(), content_type="application/json"
+        body=json.dumps(capabilities(version=__version__, cors=request.app[CORS])).encode(),
+        content_type="application/json",
     )
 
 
@@ -166,7 +175,13 @@ def make_app(
     app[GATEKEEPER] = gatekeeper
     app[CLIENT_TIMEOUT_S] = config.client_timeout_s
     app[PROXY_METRICS] = HttpMetrics(metrics_registry or Metrics("proxy"))
+    app[CORS] = CorsSettings(
+        allow_origins=config.cors_allow_origin,
+        strict_mode=config.strict_cors_mode,
+        expose_headers=config.cors_expose_headers,
+    )
     app.on_response_prepare.append(add_request_id)
+    app.on_response_prepare.append(adjust_answer)
 
     async def identity_session(app: web.Application) -> Any:
         async with aiohttp.ClientSession() as session:

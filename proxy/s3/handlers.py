@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
+from dolmen.proxy.reserved import list_public_containers
 from dolmen.proxy.s3 import errors as s3
 from dolmen.proxy.s3.auth import Authenticated, CredentialCache
 from dolmen.proxy.s3.buckets import BucketClaim, BucketRegistry, new_claim
@@ -67,7 +68,15 @@ from dolmen.proxy.s3.render import (
 )
 from dolmen.proxy.s3.requestxml import parse_delete_objects, parse_location_constraint
 
-from dolmen.cluster import ClusterClient, ContainerNotEmpty, ListingQuery, NotFound, ObjectEntry, Subdir
+from dolmen.cluster import (
+    ClusterClient,
+    ContainerEntry,
+    ContainerNotEmpty,
+    ListingQuery,
+    NotFound,
+    ObjectEntry,
+    Subdir,
+)
 from dolmen.cluster.objects import ObjectInfo
 from dolmen.errors import DolmenError
 from dolmen.limits import (
@@ -184,10 +193,16 @@ async def list_buckets(context, request, target, headers, query, authenticated) 
         raise s3.AccessDenied()
     account = account_of(authenticated)
     try:
-        listing = await context.client.list_containers(account, ListingQuery(limit=LISTING_PAGE_ENTRIES_MAX))
+        listing = await list_public_containers(
+            context.client, account, ListingQuery(limit=LISTING_PAGE_ENTRIES_MAX)
+        )
     except NotFound:
         listing = None
-    candidates = [entry for entry in (listing.entries if listing else []) if is_valid_bucket_name(entry.name)]
+    candidates = [
+        entry
+        for entry in (listing.entries if listing else [])
+        if isinstance(entry, ContainerEntry) and is_valid_bucket_name(entry.name)
+    ]
     slots = asyncio.Semaphore(S3_DELETE_OBJECTS_CONCURRENCY_MAX)
 
     async def owned(name: str) -> bool:

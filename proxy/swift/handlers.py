@@ -22,6 +22,8 @@ from dolmen.proxy.errors import (
     LengthRequired,
     MethodNotAllowed,
 )
+from dolmen.proxy.reserved import list_public_containers
+from dolmen.proxy.swift import cors, quotas, tempurl
 from dolmen.proxy.swift import headers as swift_headers
 from dolmen.proxy.swift.access import READ_ACL_ITEM, WRITE_ACL_ITEM, Access, Gatekeeper
 from dolmen.proxy.swift.acl import clean_account_acl, clean_acl
@@ -51,6 +53,10 @@ from dolmen.limits import HTTP_CHUNK_BYTES, OBJECT_BODY_BYTES_MAX
 CLIENT = web.AppKey("cluster_client", ClusterClient)
 GATEKEEPER = web.AppKey("gatekeeper", Gatekeeper)
 CLIENT_TIMEOUT_S = web.AppKey("client_timeout_s", float)
+CORS = web.AppKey("cors_settings", cors.CorsSettings)
+TEMPURL = "swift_tempurl"  # request key: the verified TempURL of a request
+OBJECT = "swift_object"  # request key: the object a TempURL addresses
+CORS_METADATA = "swift_cors_metadata"  # request key: the container metadata of a request with Origin
 CONDITIONAL_HEADERS = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
 METHODS = {
     "account": ("GET", "HEAD", "POST"),
@@ -70,15 +76,66 @@ async def swift_request(request: web.Request) -> web.StreamResponse:
     path = parse_swift_path(raw_path)
     query = parse_query(raw_query)
     kind = level(path)
+    gatekeeper = request.app[GATEKEEPER]
+    if request.method == "OPTIONS":  # CORS preflight: no authentication, as Swift
+        return await options(request, path, METHODS[kind])
     if request.method not in METHODS[kind]:
         raise MethodNotAllowed("The method is not allowed for this resource.")
-    gatekeeper = request.app[GATEKEEPER]
-    changes_acls = request.method in ("PUT", "POST") and _changes_acls(request.headers, kind)
-    # COPY reads the addressed object; copy_object authorises the write at its Destination.
-    method = "GET" if request.method == "COPY" else request.method
-    access = await gatekeeper.authorise(method, path, request.headers, changes_acls=changes_acls)
+    if tempurl.requested(query):
+        request[OBJECT] = path.obj
+        request[TEMPURL], access = await tempurl.authorise_tempurl(
+            gatekeeper,
+            method=request.method,
+            path=path,
+            version=raw_path.split("/", 2)[1],
+            query=query,
+            headers=request.headers,
+            client_ip=request.remote,
+            now_s=time.time(),
+        )
+    else:
+        changes_acls = request.method in ("PUT", "POST") and _changes_acls(request.headers, kind)
+        # COPY reads the addressed object; copy_object authorises the write at its Destination.
+        method = "GET" if request.method == "COPY" else request.method
+        access = await gatekeeper.authorise(method, path, request.headers, changes_acls=changes_acls)
+    if "Origin" in request.headers and path.container is not None:
+        request[CORS_METADATA] = await _container_metadata(request, path)
     handler: Handler = HANDLERS[(kind, request.method)]
     return await handler(request, path, query, access)
+
+
+async def options(request: web.Request, path: SwiftPath, methods: tuple[str, ...]) -> web.StreamResponse:
+    """OPTIONS: Swift's CORS preflight against the container's CORS metadata."""
+    metadata = None if path.container is None else await _container_metadata(request, path)
+    status, headers = cors.preflight(
+        metadata=metadata, settings=request.app[CORS], headers=request.headers, allowed_methods=methods
+    )
+    return _no_body(status, headers)
+
+
+async def _container_metadata(request: web.Request, path: SwiftPath) -> Mapping[str, str]:
+    assert path.container is not None
+    info = await request.app[GATEKEEPER].container_info(path.account, path.container)
+    return info.metadata if info is not None else {}
+
+
+async def adjust_answer(request: web.Request, response: web.StreamResponse) -> None:
+    """Headers that TempURL and CORS add to any answer, errors included, just before it goes out."""
+    tempurl_used = request.get(TEMPURL)
+    if tempurl_used is not None:
+        tempurl.adjust_response_headers(
+            response.headers, tempurl_used, method=request.method, status=response.status, obj=request[OBJECT]
+        )
+    metadata = request.get(CORS_METADATA)
+    if metadata is not None:
+        response.headers.update(
+            cors.actual_headers(
+                metadata=metadata,
+                settings=request.app[CORS],
+                origin=request.headers["Origin"],
+                response_headers=response.headers,
+            )
+        )
 
 
 def _changes_acls(headers: Mapping[str, str], kind: str) -> bool:
@@ -120,7 +177,9 @@ async def get_account(
     info = await request.app[GATEKEEPER].account_info(path.account)
     rows: list[dict[str, object]] = []
     if info is not None:
-        listing = await request.app[CLIENT].list_containers(path.account, _listing_query(listing_request))
+        listing = await list_public_containers(
+            request.app[CLIENT], path.account, _listing_query(listing_request)
+        )
         rows = container_rows(listing.entries)
     return _listing_response(
         rows, listing_request, account_headers(info, access), root="account", name=path.account
@@ -131,6 +190,9 @@ async def post_account(
     request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
 ) -> web.StreamResponse:
     metadata = user_metadata(request.headers, "account")
+    quotas.check_account_quota_items(
+        metadata, roles=access.requester.roles if access.requester else frozenset()
+    )
     if ACCOUNT_ACL_HEADER in {name.lower() for name in request.headers}:
         metadata[ACCOUNT_ACL_ITEM] = clean_account_acl(request.headers[ACCOUNT_ACL_HEADER])
     gatekeeper = request.app[GATEKEEPER]
@@ -146,6 +208,7 @@ async def post_account(
 def container_metadata(headers: Mapping[str, str]) -> dict[str, str]:
     """User metadata and cleaned ACLs of a container PUT or POST."""
     metadata = user_metadata(headers, "container")
+    quotas.check_container_quota_items(metadata)
     for name, value in headers.items():
         item = CONTAINER_ACL_HEADERS.get(name.lower())
         if item is not None:
@@ -316,17 +379,19 @@ async def put_object(
         raise BadRequest("If-None-Match only supports *")
     await _container_or_404(request, path)
     metadata = object_metadata(request.headers)
+    guard = await quotas.guard_write(request.app[GATEKEEPER], path.account, path.container, length)
     result = await request.app[CLIENT].put_object(
         path.account,
         path.container,
         path.obj,
-        _request_body(request),
+        guard.wrap(_request_body(request)),
         content_type=swift_headers.object_content_type(request.headers, path.obj),
         metadata=metadata,
         length=length,
         delete_at=swift_headers.delete_at_from_headers(request.headers, now_s=time.time()),
         if_none_match=if_none_match is not None,
         expected_etag=swift_headers.client_etag(request.headers),
+        check_body=guard.check,
     )
     request.app[GATEKEEPER].invalidate(path.account, path.container)
     return _no_body(201, {"Etag": result.etag, "Last-Modified": http_date(result.timestamp.seconds)})
@@ -359,6 +424,7 @@ async def _copy(request: web.Request, source: SwiftPath, target: SwiftPath) -> w
         metadata = {} if fresh else dict(info.metadata)
         metadata |= object_metadata(request.headers)
         content_type = request.headers.get("Content-Type", "").strip() or info.content_type
+        await quotas.guard_write(gatekeeper, target.account, target.container, info.length)
         result = await client.put_object(
             target.account,
             target.container,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dolmen.proxy.swift import tempurl
+from dolmen.proxy.swift.cors import CorsSettings
+
 from dolmen.limits import (
     ACCOUNT_NAME_BYTES_MAX,
     CONTAINER_NAME_BYTES_MAX,
@@ -20,8 +23,8 @@ from dolmen.limits import (
 SWIFT_COMPATIBLE_VERSION = "2.38.0"  # the Swift release whose v1 API this proxy follows
 
 
-def capabilities(*, version: str) -> dict[str, Any]:
-    """The `/info` document: Swift's core section plus the auth middleware's."""
+def capabilities(*, version: str, cors: CorsSettings) -> dict[str, Any]:
+    """The `/info` document: Swift's core section, the auth middleware's and each feature's."""
     return {
         "swift": {
             "version": SWIFT_COMPATIBLE_VERSION,
@@ -42,8 +45,22 @@ def capabilities(*, version: str) -> dict[str, Any]:
             "policies": [{"name": "Policy-0", "aliases": "Policy-0", "default": True}],
             "allow_account_management": False,
             "account_autocreate": True,
-            "strict_cors_mode": True,
+            "strict_cors_mode": cors.strict_mode,
         },
         "tempauth": {"account_acls": True},
         "keystoneauth": {},
+        "tempurl": {
+            "methods": list(tempurl.METHODS),
+            "allowed_digests": list(tempurl.DIGESTS),
+            "incoming_remove_headers": ["x-timestamp"],
+            "incoming_allow_headers": [],
+            "outgoing_remove_headers": ["x-object-meta-*"],
+            "outgoing_allow_headers": ["x-object-meta-public-*"],
+        },
+        "cors": {"allow_origin": list(cors.allow_origins), "expose_headers": list(cors.expose_headers)},
+        "container_quotas": {},
+        "account_quotas": {},
+        "staticweb": {},
+        "versioned_writes": {"allowed_flags": ["x-versions-location", "x-history-location"]},
+        "object_versioning": {},
     }

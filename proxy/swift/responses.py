@@ -41,7 +41,14 @@ REASONS: dict[int, tuple[str, str]] = {
 }
 
 # Errors whose detail is the body (text/plain), as Swift sends them.
-PLAIN_DETAIL = (errors.BadRequest, errors.InvalidUtf8, errors.ListingLimitExceeded, errors.InvalidCopySource)
+PLAIN_DETAIL = (
+    errors.BadRequest,
+    errors.InvalidUtf8,
+    errors.ListingLimitExceeded,
+    errors.InvalidCopySource,
+    errors.TempUrlInvalid,
+    errors.QuotaExceeded,
+)
 
 PROXY_STATUSES: dict[type[errors.ProxyError], int] = {
     errors.BadRequest: 400,

@@ -1,5 +1,6 @@
 import pytest
 from dolmen.proxy.errors import BadRequest, InvalidDeleteAt, InvalidMetadata
+from dolmen.proxy.swift.cors import CorsSettings
 from dolmen.proxy.swift.headers import (
     client_etag,
     delete_at_from_headers,
@@ -120,7 +121,7 @@ def test_errors_map_to_swift_statuses_and_bodies():
 
 
 def test_info_names_the_limits_clients_read():
-    swift = capabilities(version="0.1.0")["swift"]
+    swift = capabilities(version="0.1.0", cors=CorsSettings())["swift"]
     assert swift["max_file_size"] == 5 * 2**30
     assert swift["container_listing_limit"] == 10_000
     assert swift["max_object_name_length"] == 1024

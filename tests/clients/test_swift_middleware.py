@@ -1,0 +1,179 @@
+"""Swift's middleware features through the real proxy: TempURL, CORS and quotas.
+
+`swift tempurl` signs, a plain HTTP client fetches; quotas refuse the write that
+would pass them, whether its length is announced or not.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from swiftclient import ClientException
+
+SWIFT = shutil.which("swift", path=str(Path(sys.executable).parent)) or shutil.which("swift") or ""
+KEY = "tempurl-secret-" + uuid.uuid4().hex
+
+
+def swift(environment: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [SWIFT, *args], env=os.environ | environment, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, f"swift {' '.join(args)}: {result.stdout}\n{result.stderr}"
+    return result.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def stored(member_connection):
+    """A private container with one object, and the account's TempURL key."""
+    container = f"mw-{uuid.uuid4().hex[:8]}"
+    member_connection.post_account({"X-Account-Meta-Temp-URL-Key": KEY})
+    member_connection.put_container(container)
+    member_connection.put_object(
+        container,
+        "report é.txt",
+        b"the report",
+        headers={"X-Object-Meta-Secret": "s", "X-Object-Meta-Public-Tag": "t"},
+    )
+    url, _ = member_connection.get_auth()
+    return url, container
+
+
+@pytest.mark.skipif(not SWIFT, reason="the swift command (python-swiftclient) is not installed")
+def test_swift_tempurl_urls_work_with_a_plain_http_client(up_cluster, stored):
+    url, container = stored
+    path = f"{url.removeprefix(up_cluster.proxy_url)}/{container}/report é.txt"
+    for digest in ("sha1", "sha256", "sha512"):
+        signed = swift({}, "tempurl", "--digest", digest, "GET", "60", path, KEY)
+        answer = requests.get(up_cluster.proxy_url + signed, timeout=10)
+        assert answer.status_code == 200, (digest, answer.text)
+        assert answer.content == b"the report"
+        assert answer.headers["Content-Disposition"].startswith('attachment; filename="report')
+        assert (
+            "X-Object-Meta-Secret" not in answer.headers and answer.headers["X-Object-Meta-Public-Tag"] == "t"
+        )
+    signed = swift({}, "tempurl", "--iso8601", "HEAD", "60", path, KEY)
+    assert requests.head(up_cluster.proxy_url + signed, timeout=10).status_code == 200
+
+    upload = swift({}, "tempurl", "PUT", "60", f"{path.rsplit('/', 1)[0]}/uploaded", KEY)
+    assert requests.put(up_cluster.proxy_url + upload, data=b"via tempurl", timeout=10).status_code == 201
+    assert requests.get(up_cluster.proxy_url + upload, timeout=10).status_code == 401  # signed for PUT only
+
+
+@pytest.mark.skipif(not SWIFT, reason="the swift command (python-swiftclient) is not installed")
+def test_expired_tampered_and_foreign_tempurls_are_refused(up_cluster, identity, stored):
+    url, container = stored
+    path = f"{url.removeprefix(up_cluster.proxy_url)}/{container}/report é.txt"
+    expired = swift({}, "tempurl", "--absolute", "GET", str(int(time.time()) - 10), path, KEY)
+    tampered = swift({}, "tempurl", "GET", "60", path, KEY).replace("report", "rep0rt")
+    wrong_key = swift({}, "tempurl", "GET", "60", path, "not-the-key")
+    # Another account signs with its own key a path in its own account, then aims it at ours.
+    stranger = up_cluster.connection(identity.user_in_new_project("member"))
+    stranger.post_account({"X-Account-Meta-Temp-URL-Key": "stranger-key"})
+    stranger_url, _ = stranger.get_auth()
+    foreign_path = f"{stranger_url.removeprefix(up_cluster.proxy_url)}/{container}/report é.txt"
+    foreign = swift({}, "tempurl", "GET", "60", foreign_path, "stranger-key")
+    foreign_here = foreign.replace(
+        stranger_url.removeprefix(up_cluster.proxy_url), url.removeprefix(up_cluster.proxy_url)
+    )
+    for signed in (expired, tampered, wrong_key, foreign_here):
+        answer = requests.get(up_cluster.proxy_url + signed, timeout=10)
+        assert answer.status_code == 401, signed
+        assert answer.text == "401 Unauthorized: Temp URL invalid\n"
+
+
+def test_cors_preflight_and_actual_requests(up_cluster, member_connection, stored):
+    url, container = stored
+    member_connection.post_container(
+        container,
+        {
+            "X-Container-Meta-Access-Control-Allow-Origin": "https://app.example",
+            "X-Container-Meta-Access-Control-Max-Age": "300",
+            "X-Container-Meta-Access-Control-Expose-Headers": "X-Object-Meta-Public-Tag",
+        },
+    )
+    object_url = f"{url}/{container}/report%20%C3%A9.txt"
+    allowed = requests.options(
+        object_url,
+        headers={"Origin": "https://app.example", "Access-Control-Request-Method": "GET",
+                 "Access-Control-Request-Headers": "X-Auth-Token"},
+        timeout=10,
+    )  # fmt: skip
+    assert allowed.status_code == 200
+    assert allowed.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert allowed.headers["Access-Control-Max-Age"] == "300"
+    assert "GET" in allowed.headers["Access-Control-Allow-Methods"]
+    assert allowed.headers["Access-Control-Allow-Headers"].lower() == "x-auth-token"
+    refused = requests.options(
+        object_url,
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"},
+        timeout=10,
+    )
+    assert refused.status_code == 401 and "Access-Control-Allow-Origin" not in refused.headers
+
+    _, token = member_connection.get_auth()
+    actual = requests.get(
+        object_url, headers={"X-Auth-Token": token, "Origin": "https://app.example"}, timeout=10
+    )
+    assert actual.status_code == 200
+    assert actual.headers["Access-Control-Allow-Origin"] == "https://app.example"
+    assert "x-object-meta-public-tag" in actual.headers["Access-Control-Expose-Headers"]
+    other = requests.get(
+        object_url, headers={"X-Auth-Token": token, "Origin": "https://evil.example"}, timeout=10
+    )
+    assert other.status_code == 200 and "Access-Control-Allow-Origin" not in other.headers
+
+
+def refused_status(call, *args, **kwargs) -> tuple[int, bytes]:
+    with pytest.raises(ClientException) as caught:
+        call(*args, **kwargs)
+    return caught.value.http_status, caught.value.http_response_content
+
+
+def test_container_quotas_refuse_the_write_that_would_exceed_them(member_connection):
+    container = f"quota-{uuid.uuid4().hex[:8]}"
+    member_connection.put_container(
+        container, {"X-Container-Meta-Quota-Bytes": "100", "X-Container-Meta-Quota-Count": "3"}
+    )
+    assert (
+        refused_status(member_connection.post_container, container, {"X-Container-Meta-Quota-Bytes": "lots"})[
+            0
+        ]
+        == 400
+    )
+    member_connection.put_object(container, "a", b"x" * 60)
+    assert refused_status(member_connection.put_object, container, "b", b"x" * 41) == (
+        413,
+        b"Upload exceeds quota.",
+    )
+    # A chunked upload has no announced length: the running count stops it.
+    chunked = iter([b"x" * 20, b"x" * 30])
+    assert refused_status(member_connection.put_object, container, "c", chunked, chunk_size=20)[0] == 413
+    assert refused_status(member_connection.copy_object, container, "a", f"/{container}/a2")[0] == 413
+    member_connection.put_object(container, "b", b"x" * 40)
+    member_connection.put_object(container, "c", b"")
+    assert refused_status(member_connection.put_object, container, "d", b"")[0] == 413  # the count quota
+    names = [row["name"] for row in member_connection.get_container(container)[1]]
+    assert names == ["a", "b", "c"]
+
+
+def test_only_an_admin_sets_the_account_quota_and_it_refuses_writes(up_cluster, identity):
+    owner = up_cluster.connection(identity.user_in_new_project("member"))
+    owner_url, _ = owner.get_auth()
+    assert refused_status(owner.post_account, {"X-Account-Meta-Quota-Bytes": "1000"})[0] == 403
+    owner.put_container("c")
+    admin = up_cluster.connection(up_cluster.admin)
+    admin.get_auth()
+    admin.url = owner_url
+    admin.post_account({"X-Account-Meta-Quota-Bytes": "100"})
+    assert owner.head_account()["x-account-meta-quota-bytes"] == "100"
+    assert refused_status(owner.put_object, "c", "more", b"x" * 101) == (413, b"Upload exceeds quota.")
+    owner.put_object("c", "fits", b"x" * 100)
+    assert refused_status(owner.post_account, {"X-Remove-Account-Meta-Quota-Bytes": "x"})[0] == 403
