@@ -15,15 +15,17 @@ from typing import Any
 
 from aiohttp import web
 from dolmen.proxy.errors import (
+    AccessDenied,
     BadRequest,
     ClientGone,
     ClientTooSlow,
     EntityTooLarge,
     LengthRequired,
     MethodNotAllowed,
+    NotAuthenticated,
 )
 from dolmen.proxy.reserved import list_public_containers
-from dolmen.proxy.swift import cors, quotas, tempurl
+from dolmen.proxy.swift import cors, quotas, staticweb, tempurl
 from dolmen.proxy.swift import headers as swift_headers
 from dolmen.proxy.swift.access import READ_ACL_ITEM, WRITE_ACL_ITEM, Access, Gatekeeper
 from dolmen.proxy.swift.acl import clean_account_acl, clean_acl
@@ -81,6 +83,8 @@ async def swift_request(request: web.Request) -> web.StreamResponse:
         return await options(request, path, METHODS[kind])
     if request.method not in METHODS[kind]:
         raise MethodNotAllowed("The method is not allowed for this resource.")
+    if "Origin" in request.headers and path.container is not None:
+        request[CORS_METADATA] = await _container_metadata(request, path)
     if tempurl.requested(query):
         request[OBJECT] = path.obj
         request[TEMPURL], access = await tempurl.authorise_tempurl(
@@ -94,14 +98,44 @@ async def swift_request(request: web.Request) -> web.StreamResponse:
             now_s=time.time(),
         )
     else:
+        if path.container is not None and staticweb.wants_static_web(request.method, request.headers):
+            served = await _static_web(request, path)
+            if served is not None:
+                return served
         changes_acls = request.method in ("PUT", "POST") and _changes_acls(request.headers, kind)
         # COPY reads the addressed object; copy_object authorises the write at its Destination.
         method = "GET" if request.method == "COPY" else request.method
         access = await gatekeeper.authorise(method, path, request.headers, changes_acls=changes_acls)
-    if "Origin" in request.headers and path.container is not None:
-        request[CORS_METADATA] = await _container_metadata(request, path)
     handler: Handler = HANDLERS[(kind, request.method)]
     return await handler(request, path, query, access)
+
+
+async def _static_web(request: web.Request, path: SwiftPath) -> web.StreamResponse | None:
+    """The static web answer, or None when the container is no web site the requester may read."""
+    assert path.container is not None
+    gatekeeper = request.app[GATEKEEPER]
+    info = await gatekeeper.container_info(path.account, path.container)
+    settings = staticweb.web_settings(info.metadata if info is not None else {})
+    if not settings.active:
+        return None
+    try:
+        access = await gatekeeper.authorise(
+            "GET",
+            SwiftPath(path.account, path.container, settings.index or "index"),
+            request.headers,
+            changes_acls=False,
+        )
+    except (NotAuthenticated, AccessDenied):
+        return None  # not a public site: the ordinary path answers (and refuses)
+    serve = get_object if request.method == "GET" else head_object
+    return await staticweb.StaticWeb(
+        request,
+        path,
+        settings,
+        gatekeeper=gatekeeper,
+        client=request.app[CLIENT],
+        serve_object=lambda target: serve(request, target, {}, access),
+    ).serve()
 
 
 async def options(request: web.Request, path: SwiftPath, methods: tuple[str, ...]) -> web.StreamResponse:

@@ -177,3 +177,47 @@ def test_only_an_admin_sets_the_account_quota_and_it_refuses_writes(up_cluster, 
     assert refused_status(owner.put_object, "c", "more", b"x" * 101) == (413, b"Upload exceeds quota.")
     owner.put_object("c", "fits", b"x" * 100)
     assert refused_status(owner.post_account, {"X-Remove-Account-Meta-Quota-Bytes": "x"})[0] == 403
+
+
+def test_static_web_serves_a_public_container_over_plain_http(member_connection):
+    container = f"site-{uuid.uuid4().hex[:8]}"
+    member_connection.put_container(
+        container,
+        {
+            "X-Container-Read": ".r:*,.rlistings",
+            "X-Container-Meta-Web-Index": "index.html",
+            "X-Container-Meta-Web-Listings": "true",
+            "X-Container-Meta-Web-Error": "error.html",
+        },
+    )
+    for name, body in [
+        ("index.html", b"<h1>home</h1>"),
+        ("404error.html", b"<h1>lost</h1>"),
+        ("docs/guide.txt", b"guide"),
+        ("blog/index.html", b"<h1>blog</h1>"),
+    ]:
+        member_connection.put_object(container, name, body, content_type="text/html")
+    member_connection.put_object(container, "empty", b"", content_type="application/directory")
+    url, token = member_connection.get_auth()
+    site = f"{url}/{container}"
+
+    def get(path: str, **headers: str) -> requests.Response:
+        return requests.get(site + path, headers=headers, allow_redirects=False, timeout=10)
+
+    assert get("").status_code == 301 and get("").headers["Location"].endswith(f"/{container}/")
+    assert get("/").content == b"<h1>home</h1>"
+    assert get("/blog").status_code == 301
+    assert get("/blog/").content == b"<h1>blog</h1>"
+    listing = get("/docs/")
+    assert listing.status_code == 200 and listing.headers["Content-Type"].startswith("text/html")
+    assert 'href="guide.txt"' in listing.text and "Listing of" in listing.text
+    assert get("/docs").status_code == 301
+    missing = get("/nothing/here")
+    assert missing.status_code == 404 and missing.content == b"<h1>lost</h1>"
+    assert get("/empty").status_code == 404  # a directory marker is no page
+    # With a token, the ordinary API answers, unless the request asks for web mode.
+    assert get("/", **{"X-Auth-Token": token}).headers["Content-Type"].startswith("text/plain")
+    assert get("/", **{"X-Auth-Token": token, "X-Web-Mode": "true"}).content == b"<h1>home</h1>"
+    # A private container is no web site.
+    member_connection.post_container(container, {"X-Container-Read": ""})
+    assert get("/").status_code == 401
