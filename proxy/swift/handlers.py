@@ -25,7 +25,7 @@ from dolmen.proxy.errors import (
     NotAuthenticated,
 )
 from dolmen.proxy.reserved import list_public_containers
-from dolmen.proxy.swift import cors, quotas, staticweb, tempurl
+from dolmen.proxy.swift import cors, quotas, staticweb, tempurl, versioning
 from dolmen.proxy.swift import headers as swift_headers
 from dolmen.proxy.swift.access import READ_ACL_ITEM, WRITE_ACL_ITEM, Access, Gatekeeper
 from dolmen.proxy.swift.acl import clean_account_acl, clean_acl
@@ -57,6 +57,7 @@ GATEKEEPER = web.AppKey("gatekeeper", Gatekeeper)
 CLIENT_TIMEOUT_S = web.AppKey("client_timeout_s", float)
 CORS = web.AppKey("cors_settings", cors.CorsSettings)
 TEMPURL = "swift_tempurl"  # request key: the verified TempURL of a request
+VERSION_ID = "swift_version_id"  # request key: the version a `?version-id=` read addresses
 OBJECT = "swift_object"  # request key: the object a TempURL addresses
 CORS_METADATA = "swift_cors_metadata"  # request key: the container metadata of a request with Origin
 CONDITIONAL_HEADERS = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
@@ -160,6 +161,9 @@ async def adjust_answer(request: web.Request, response: web.StreamResponse) -> N
         tempurl.adjust_response_headers(
             response.headers, tempurl_used, method=request.method, status=response.status, obj=request[OBJECT]
         )
+    version = request.get(VERSION_ID)
+    if version is not None and response.status < 300:
+        response.headers["X-Object-Version-Id"] = version
     metadata = request.get(CORS_METADATA)
     if metadata is not None:
         response.headers.update(
@@ -247,7 +251,7 @@ def container_metadata(headers: Mapping[str, str]) -> dict[str, str]:
         item = CONTAINER_ACL_HEADERS.get(name.lower())
         if item is not None:
             metadata[swift_headers.sysmeta_item(item)] = clean_acl(name, value)
-    return metadata
+    return metadata | versioning.container_items(headers)
 
 
 def container_headers(info: Any, access: Access) -> dict[str, str]:
@@ -258,6 +262,7 @@ def container_headers(info: Any, access: Access) -> dict[str, str]:
         "X-Storage-Policy": "Policy-0",
         "Accept-Ranges": "bytes",
     } | metadata_headers(info.metadata, "container")
+    headers |= versioning.container_headers(info.metadata)
     if access.rights.manage:
         for header, item in (("X-Container-Read", READ_ACL_ITEM), ("X-Container-Write", WRITE_ACL_ITEM)):
             if info.metadata.get(item):
@@ -286,10 +291,14 @@ async def get_container(
     assert path.container is not None
     listing_request = parse_listing_request(query, request.headers.get("Accept"))
     info = await _container_or_404(request, path)
-    listing = await request.app[CLIENT].list_objects(
-        path.account, path.container, _listing_query(listing_request)
-    )
-    rows = object_rows(listing.entries)
+    if "versions" in query:
+        versions = _versioning(request, path, info)
+        rows = await versions.list_versions(_listing_query(listing_request), query.get("version_marker", ""))
+    else:
+        listing = await request.app[CLIENT].list_objects(
+            path.account, path.container, _listing_query(listing_request)
+        )
+        rows = object_rows(listing.entries)
     return _listing_response(
         rows, listing_request, container_headers(info, access), root="container", name=path.container
     )
@@ -302,6 +311,7 @@ async def put_container(
     metadata = container_metadata(request.headers)
     gatekeeper = request.app[GATEKEEPER]
     await gatekeeper.ensure_account(path.account)
+    await versioning.before_container_write(request.app[CLIENT], gatekeeper, path, metadata)
     created = await request.app[CLIENT].put_container(path.account, path.container, metadata)
     gatekeeper.invalidate(path.account, path.container)
     return _no_body(201 if created else 202, {})
@@ -312,6 +322,7 @@ async def post_container(
 ) -> web.StreamResponse:
     assert path.container is not None
     metadata = container_metadata(request.headers)
+    await versioning.before_container_write(request.app[CLIENT], request.app[GATEKEEPER], path, metadata)
     await request.app[CLIENT].post_container(path.account, path.container, metadata)
     request.app[GATEKEEPER].invalidate(path.account, path.container)
     return _no_body(204, {})
@@ -322,10 +333,13 @@ async def delete_container(
 ) -> web.StreamResponse:
     assert path.container is not None
     gatekeeper = request.app[GATEKEEPER]
+    versions = _versioning(request, path, await _container_or_404(request, path))
+    await versions.check_container_delete()
     try:
         await request.app[CLIENT].delete_container(path.account, path.container)
     finally:
         gatekeeper.invalidate(path.account, path.container)
+    await versions.after_container_delete()
     return _no_body(204, {})
 
 
@@ -344,6 +358,8 @@ def object_headers(info: ObjectInfo) -> dict[str, str]:
     headers |= swift_headers.object_kept_headers(info.metadata)
     if info.delete_at is not None:
         headers["X-Delete-At"] = str(info.delete_at)
+    if info.metadata.get(versioning.VERSIONED_ITEM):
+        headers["X-Object-Version-Id"] = versioning.version_id(info.timestamp)
     return headers
 
 
@@ -359,6 +375,7 @@ def _conditional(request: web.Request) -> dict[str, str]:
 async def head_object(
     request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
 ) -> web.StreamResponse:
+    path = await _version_path(request, path, query)
     assert path.container is not None and path.obj is not None
     info = await request.app[CLIENT].head_object(
         path.account, path.container, path.obj, headers=_conditional(request)
@@ -373,6 +390,7 @@ async def head_object(
 async def get_object(
     request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
 ) -> web.StreamResponse:
+    path = await _version_path(request, path, query)
     assert path.container is not None and path.obj is not None
     asked = _conditional(request)
     if "Range" in request.headers:
@@ -411,9 +429,15 @@ async def put_object(
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match is not None and if_none_match.strip() != "*":
         raise BadRequest("If-None-Match only supports *")
-    await _container_or_404(request, path)
+    if "version-id" in query:
+        raise BadRequest("version-id is not allowed on PUT")
+    container = await _container_or_404(request, path)
     metadata = object_metadata(request.headers)
     guard = await quotas.guard_write(request.app[GATEKEEPER], path.account, path.container, length)
+    versions = _versioning(request, path, container)
+    metadata |= await versions.before_write(
+        path.obj, request.headers, authorised_by_token=TEMPURL not in request
+    )
     result = await request.app[CLIENT].put_object(
         path.account,
         path.container,
@@ -428,7 +452,7 @@ async def put_object(
         check_body=guard.check,
     )
     request.app[GATEKEEPER].invalidate(path.account, path.container)
-    return _no_body(201, {"Etag": result.etag, "Last-Modified": http_date(result.timestamp.seconds)})
+    return _no_body(201, _written_headers(result, metadata))
 
 
 async def copy_object(
@@ -448,7 +472,7 @@ async def _copy(request: web.Request, source: SwiftPath, target: SwiftPath) -> w
     assert source.container is not None and source.obj is not None
     assert target.container is not None and target.obj is not None
     gatekeeper = request.app[GATEKEEPER]
-    await _container_or_404(request, target)
+    versions = _versioning(request, target, await _container_or_404(request, target))
     client = request.app[CLIENT]
     async with client.get_object(
         source.account, source.container, source.obj, headers=_conditional(request)
@@ -456,9 +480,11 @@ async def _copy(request: web.Request, source: SwiftPath, target: SwiftPath) -> w
         info = reader.info
         fresh = request.headers.get("X-Fresh-Metadata", "").lower() == "true"
         metadata = {} if fresh else dict(info.metadata)
+        metadata.pop(versioning.VERSIONED_ITEM, None)  # the target's container decides its versioning
         metadata |= object_metadata(request.headers)
         content_type = request.headers.get("Content-Type", "").strip() or info.content_type
         await quotas.guard_write(gatekeeper, target.account, target.container, info.length)
+        metadata |= await versions.before_write(target.obj, request.headers, authorised_by_token=True)
         result = await client.put_object(
             target.account,
             target.container,
@@ -472,9 +498,8 @@ async def _copy(request: web.Request, source: SwiftPath, target: SwiftPath) -> w
     gatekeeper.invalidate(target.account, target.container)
     return _no_body(
         201,
-        {
-            "Etag": result.etag,
-            "Last-Modified": http_date(result.timestamp.seconds),
+        _written_headers(result, metadata)
+        | {
             "X-Copied-From": f"{source.container}/{source.obj}",
             "X-Copied-From-Account": source.account,
             "X-Copied-From-Last-Modified": str(info.last_modified),
@@ -492,6 +517,8 @@ async def post_object(
     request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
 ) -> web.StreamResponse:
     assert path.container is not None and path.obj is not None
+    if "version-id" in query:
+        raise BadRequest("version-id is not allowed on POST")
     metadata = object_metadata(request.headers)
     content_type = request.headers.get("Content-Type", "").strip() or None
     await request.app[CLIENT].post_object(
@@ -509,14 +536,42 @@ async def delete_object(
     request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
 ) -> web.StreamResponse:
     assert path.container is not None and path.obj is not None
+    versions = _versioning(request, path, await _container_or_404(request, path))
     try:
-        await request.app[CLIENT].delete_object(path.account, path.container, path.obj)
+        if "version-id" in query:
+            await versions.delete_version(path.obj, query["version-id"])
+            return _no_body(204, {"X-Object-Version-Id": query["version-id"]})
+        answer = await versions.delete(path.obj, request.headers, authorised_by_token=TEMPURL not in request)
+        if answer is None:
+            await request.app[CLIENT].delete_object(path.account, path.container, path.obj)
     finally:
         request.app[GATEKEEPER].invalidate(path.account, path.container)
-    return _no_body(204, {})
+    return _no_body(204, answer or {})
 
 
 # --- helpers ---------------------------------------------------------------------
+
+
+def _versioning(request: web.Request, path: SwiftPath, container: Any) -> versioning.Versioning:
+    return versioning.Versioning(request.app[CLIENT], request.app[GATEKEEPER], path, container.metadata)
+
+
+async def _version_path(request: web.Request, path: SwiftPath, query: dict[str, str]) -> SwiftPath:
+    """Where a read with `?version-id=` finds that version (the object itself when none is asked)."""
+    if "version-id" not in query:
+        return path
+    assert path.obj is not None
+    versions = _versioning(request, path, await _container_or_404(request, path))
+    container, stored = await versions.locate(path.obj, query["version-id"])
+    request[VERSION_ID] = query["version-id"]
+    return SwiftPath(path.account, container, stored)
+
+
+def _written_headers(result: Any, metadata: Mapping[str, str]) -> dict[str, str]:
+    headers = {"Etag": result.etag, "Last-Modified": http_date(result.timestamp.seconds)}
+    if metadata.get(versioning.VERSIONED_ITEM):
+        headers["X-Object-Version-Id"] = versioning.version_id(result.timestamp)
+    return headers
 
 
 def _body_length(request: web.Request) -> int | None:

@@ -221,3 +221,75 @@ def test_static_web_serves_a_public_container_over_plain_http(member_connection)
     # A private container is no web site.
     member_connection.post_container(container, {"X-Container-Read": ""})
     assert get("/").status_code == 401
+
+
+@pytest.mark.skipif(not SWIFT, reason="the swift command (python-swiftclient) is not installed")
+def test_object_versioning_through_the_swift_cli_and_http(up_cluster, member, member_connection, tmp_path):
+    environment = up_cluster.environment(member)
+    container = f"vers-{uuid.uuid4().hex[:8]}"
+    swift(environment, "post", container, "-H", "X-Versions-Enabled: true")
+    for body in (b"first", b"second", b"third"):
+        (tmp_path / "doc.txt").write_bytes(body)
+        swift(environment, "upload", container, str(tmp_path / "doc.txt"), "--object-name", "doc.txt")
+    listing = swift(environment, "list", container, "--versions", "--long")
+    version_ids = [line.split()[3] for line in listing.splitlines() if line.endswith("doc.txt")]
+    assert len(version_ids) == 3, listing
+    oldest = sorted(version_ids)[0]
+    swift(
+        environment, "download", container, "doc.txt", "--version-id", oldest, "-o", str(tmp_path / "old.txt")
+    )
+    assert (tmp_path / "old.txt").read_bytes() == b"first"
+
+    url, token = member_connection.get_auth()
+    auth = {"X-Auth-Token": token}
+    head = requests.head(f"{url}/{container}/doc.txt", headers=auth, timeout=10)
+    assert head.headers["X-Object-Version-Id"] == max(version_ids)
+    deleted = requests.delete(f"{url}/{container}/doc.txt", headers=auth, timeout=10)
+    assert deleted.status_code == 204 and deleted.headers["X-Object-Version-Id"] > max(version_ids)
+    assert requests.get(f"{url}/{container}/doc.txt", headers=auth, timeout=10).status_code == 404
+    rows = requests.get(f"{url}/{container}?versions&format=json", headers=auth, timeout=10).json()
+    assert [row["is_latest"] for row in rows] == [True, False, False, False]
+    assert rows[0]["content_type"] == "application/x-deleted;swift_versions_deleted=1"
+    middle = sorted(version_ids)[1]
+    assert (
+        requests.get(f"{url}/{container}/doc.txt?version-id={middle}", headers=auth, timeout=10).content
+        == b"second"
+    )
+    assert (
+        requests.delete(
+            f"{url}/{container}/doc.txt?version-id={middle}", headers=auth, timeout=10
+        ).status_code
+        == 204
+    )
+    assert (
+        requests.get(f"{url}/{container}/doc.txt?version-id={middle}", headers=auth, timeout=10).status_code
+        == 404
+    )
+    # The hidden container counts in the account but never shows, and the container keeps its versions.
+    assert not any(name.startswith(".dolmen+") for name in swift(environment, "list").split())
+    assert requests.delete(f"{url}/{container}", headers=auth, timeout=10).status_code == 409
+
+
+def test_legacy_versions_and_history_locations(member_connection):
+    container, archive = f"legacy-{uuid.uuid4().hex[:8]}", f"archive-{uuid.uuid4().hex[:8]}"
+    member_connection.put_container(archive)
+    member_connection.put_container(container, {"X-Versions-Location": archive})
+    assert member_connection.head_container(container)["x-versions-location"] == archive
+    for body in (b"v1", b"v2", b"v3"):
+        member_connection.put_object(container, "page", body)
+    archived = [row["name"] for row in member_connection.get_container(archive)[1]]
+    assert len(archived) == 2 and all(name.startswith("004page/") for name in archived)
+    assert member_connection.get_object(archive, archived[0])[1] == b"v1"
+    member_connection.delete_object(container, "page")  # stack mode: v2 comes back
+    assert member_connection.get_object(container, "page")[1] == b"v2"
+    assert len(member_connection.get_container(archive)[1]) == 1
+
+    member_connection.post_container(container, {"X-History-Location": archive})
+    member_connection.delete_object(container, "page")  # history mode: archived, then a delete marker
+    assert refused_status(member_connection.get_object, container, "page")[0] == 404
+    rows = member_connection.get_container(archive)[1]
+    assert [row["content_type"] for row in rows][-1] == "application/x-deleted;swift_versions_deleted=1"
+    assert member_connection.get_object(archive, rows[-2]["name"])[1] == b"v2"
+    assert (
+        refused_status(member_connection.post_container, container, {"X-Versions-Enabled": "true"})[0] == 400
+    )
