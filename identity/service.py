@@ -34,15 +34,14 @@ from dolmen.identity.passwords import Passwords
 from dolmen.identity.policy import Policy
 from dolmen.identity.ratelimit import LoginLimiter
 from dolmen.identity.revocations import RevocationEvent
+from dolmen.identity.roles import effective_roles
 from dolmen.identity.store import Document, IdentityStore
 from dolmen.identity.tokens import TokenCodec, TokenPayload, new_audit_id, whole_microseconds
 from dolmen.identity.validator import AuthContext, TokenValidator
 from dolmen.identity.views import DEFAULT_DOMAIN_ID, catalog_view, token_view
 
-from dolmen.limits import RATE_LIMIT_KEYS_MAX, TOKEN_ROLES_MAX
+from dolmen.limits import RATE_LIMIT_KEYS_MAX
 
-# Effective roles: holding a role grants the ones it implies (Keystone's bootstrap defaults).
-IMPLIED_ROLES: dict[str, tuple[str, ...]] = {"admin": ("member", "reader"), "member": ("reader",)}
 UNAUTHORIZED_MESSAGE = "The request you have made requires authentication."
 
 
@@ -131,7 +130,7 @@ class IdentityService:
             project_domain = await self._enabled_domain(project["domain_id"])
             if not project.get("enabled", True):
                 raise Unauthorized(UNAUTHORIZED_MESSAGE)
-            roles = await self.effective_roles(user["id"], project["id"])
+            roles = await effective_roles(self.store, user["id"], project["id"])
             if not roles:
                 raise Unauthorized(f"User {user['id']} has no access to project {project['id']}.")
         payload = TokenPayload(
@@ -276,21 +275,6 @@ class IdentityService:
         if project is None:
             raise Unauthorized(UNAUTHORIZED_MESSAGE)
         return project
-
-    async def effective_roles(self, user_id: str, project_id: str) -> list[Document]:
-        """The roles `user_id` holds on `project_id`, with the ones they imply; sorted by name."""
-        assigned = {
-            a["role_id"] for a in await self.store.list("assignments", prefix=f"{user_id}.{project_id}.")
-        }
-        roles = {role["id"]: role for role in await self.store.list("roles")}
-        by_name = {role["name"]: role for role in roles.values()}
-        effective = {role_id: roles[role_id] for role_id in assigned if role_id in roles}
-        for role in list(effective.values()):
-            for implied in IMPLIED_ROLES.get(role["name"], ()):
-                if implied in by_name:
-                    effective[by_name[implied]["id"]] = by_name[implied]
-        ordered = sorted(effective.values(), key=lambda role: role["name"])
-        return [{"id": role["id"], "name": role["name"]} for role in ordered][:TOKEN_ROLES_MAX]
 
     async def _set_password_hash(self, user_id: str, password_hash: str, *, revoke: bool) -> None:
         now_s = self.clock()

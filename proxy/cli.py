@@ -166,11 +166,13 @@ async def serve_worker(config: ProxyConfig, cluster_config: ClusterClientConfig,
                 cache_ttl_s=config.info_cache_ttl_s,
                 cache_entries_max=config.info_cache_entries_max,
             )
-            app = make_app(config, client, gatekeeper, metrics_registry=Metrics("proxy"))
+            app = make_app(
+                config, client, gatekeeper, metrics_registry=Metrics("proxy"), bucket_region=s3_config.region
+            )
             async with contextlib.AsyncExitStack() as listeners:
                 await listeners.enter_async_context(serving(app, config, config.bind_ip, config.bind_port))
                 if s3_config.bind_port:
-                    s3_app = await open_s3_app(s3_config, client)
+                    s3_app = await open_s3_app(s3_config, client, gatekeeper)
                     await listeners.enter_async_context(
                         serving(s3_app, config, s3_config.bind_ip, s3_config.bind_port)
                     )

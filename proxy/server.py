@@ -17,9 +17,13 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 from dolmen.proxy.config import ProxyConfig
+from dolmen.proxy.s3.buckets import BucketRegistry
+from dolmen.proxy.s3.config import S3Config
 from dolmen.proxy.swift.access import Gatekeeper
 from dolmen.proxy.swift.cors import CorsSettings
 from dolmen.proxy.swift.handlers import (
+    BUCKET_REGION,
+    BUCKET_REGISTRY,
     CLIENT,
     CLIENT_TIMEOUT_S,
     CORS,
@@ -168,12 +172,15 @@ def make_app(
     gatekeeper: Gatekeeper,
     *,
     metrics_registry: Metrics | None = None,
+    bucket_region: str = S3Config.region,
 ) -> web.Application:
     app = web.Application(middlewares=[edge, errors], client_max_size=2**20)
     app[CONFIG] = config
     app[CLIENT] = client
     app[GATEKEEPER] = gatekeeper
     app[CLIENT_TIMEOUT_S] = config.client_timeout_s
+    app[BUCKET_REGISTRY] = BucketRegistry(client)
+    app[BUCKET_REGION] = bucket_region
     app[PROXY_METRICS] = HttpMetrics(metrics_registry or Metrics("proxy"))
     app[CORS] = CorsSettings(
         allow_origins=config.cors_allow_origin,

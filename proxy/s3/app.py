@@ -26,6 +26,7 @@ from dolmen.proxy.s3.names import parse_target
 from dolmen.proxy.s3.operations import operation_of
 from dolmen.proxy.s3.render import XML_CONTENT_TYPE, error_xml, request_id_headers
 from dolmen.proxy.s3.sigv4 import lower_headers, query_pairs
+from dolmen.proxy.swift.access import Authoriser
 
 from dolmen.cluster import (
     BadName,
@@ -158,7 +159,7 @@ async def s3_request(request: web.Request) -> web.StreamResponse:
     return await handler(context, request, target, headers, query, authenticated)
 
 
-async def open_s3_app(config: S3Config, client: ClusterClient) -> web.Application:
+async def open_s3_app(config: S3Config, client: ClusterClient, authoriser: Authoriser) -> web.Application:
     """The S3 application as a proxy worker runs it: secrets from identity's EC2 credentials,
     listing tokens sealed with a key derived from the cluster secret."""
     reader = await Ec2CredentialReader.open(client)
@@ -168,7 +169,13 @@ async def open_s3_app(config: S3Config, client: ClusterClient) -> web.Applicatio
         entries_max=config.credential_cache_entries_max,
     )
     secret = await asyncio.to_thread(read_secret, client.config.cluster_secret_file)
-    return make_s3_app(config, client, credentials, token_key=derive_key(secret, "s3-continuation-token"))
+    return make_s3_app(
+        config,
+        client,
+        credentials,
+        authoriser=authoriser,
+        token_key=derive_key(secret, "s3-continuation-token"),
+    )
 
 
 def make_s3_app(
@@ -176,15 +183,18 @@ def make_s3_app(
     client: ClusterClient,
     credentials: CredentialCache,
     *,
+    authoriser: Authoriser,
     token_key: bytes,
     host_id: str | None = None,
 ) -> web.Application:
-    """The S3 application; `token_key` seals listing continuation tokens (derived from the cluster secret)."""
+    """The S3 application; `authoriser` is the Swift API's (one per worker: the same rules and caches),
+    `token_key` seals listing continuation tokens (derived from the cluster secret)."""
     app = web.Application(middlewares=[s3_edge, s3_errors], client_max_size=2**20)
     app[S3_CONTEXT] = S3Context(
         config=config,
         client=client,
         credentials=credentials,
+        authoriser=authoriser,
         registry=BucketRegistry(client),
         token_key=token_key,
         host_id=host_id or socket.gethostname(),

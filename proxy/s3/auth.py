@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from dolmen.identity import Ec2CredentialReader
+from dolmen.identity import Ec2Credential, Ec2CredentialReader
 from dolmen.proxy.s3.cache import TtlCache
 from dolmen.proxy.s3.errors import InvalidAccessKeyId
 from dolmen.proxy.s3.sigv4 import (
@@ -27,30 +27,19 @@ from dolmen.proxy.s3.sigv4 import (
 
 from dolmen.limits import S3_CLOCK_SKEW_S_MAX
 
-
-@dataclass(frozen=True)
-class S3Credential:
-    """An EC2 credential: the request acts as `user_id` in `project_id`."""
-
-    access_key: str
-    secret_key: str
-    user_id: str
-    project_id: str
-
-
-CredentialLookup = Callable[[str], Awaitable[S3Credential | None]]
+CredentialLookup = Callable[[str], Awaitable[Ec2Credential | None]]
 
 
 @dataclass(frozen=True)
 class Authenticated:
     """A verified request: whose credential, and what the aws-chunked body's signatures chain from."""
 
-    credential: S3Credential
+    credential: Ec2Credential
     signed: SignedRequest
     signing: SigningContext
 
 
-class CredentialCache(TtlCache[S3Credential]):
+class CredentialCache(TtlCache[Ec2Credential]):
     """Access key -> credential (None: no such key)."""
 
 
@@ -80,23 +69,11 @@ async def authenticate(
     if credential is None:
         raise InvalidAccessKeyId(AWSAccessKeyId=signed.credential.access_key)
     signing = verify(
-        signed, credential.secret_key, method=method, raw_path=raw_path, raw_query=raw_query, headers=headers
+        signed, credential.secret, method=method, raw_path=raw_path, raw_query=raw_query, headers=headers
     )
     return Authenticated(credential=credential, signed=signed, signing=signing)
 
 
 def identity_lookup(reader: Ec2CredentialReader) -> CredentialLookup:
     """Identity's EC2 credentials as the S3 listener's lookup (wrap it in a CredentialCache)."""
-
-    async def lookup(access_key: str) -> S3Credential | None:
-        found = await reader.find(access_key)
-        if found is None:
-            return None
-        return S3Credential(
-            access_key=found.access,
-            secret_key=found.secret,
-            user_id=found.user_id,
-            project_id=found.project_id,
-        )
-
-    return lookup
+    return reader.find

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Protocol
@@ -114,3 +115,16 @@ class BucketRegistry:
 
     async def release(self, bucket: str, account: str) -> None:
         await self._registers.cas(register_key(bucket), release_change(account))
+
+
+async def claim_for_container(
+    registry: BucketRegistry, bucket: str, account: str, project_id: str, *, region: str
+) -> BucketClaim | None:
+    """Make an existing container of `account` the bucket `bucket` if nobody holds the name; the
+    claim in force either way (another account's, if it got there first; None if that one was
+    released meanwhile)."""
+    claim = new_claim(account=account, project_id=project_id, region=region, now_s=time.time())
+    try:
+        return await registry.claim(bucket, claim)
+    except (BucketAlreadyOwnedByYou, BucketAlreadyExists):
+        return await registry.lookup(bucket)

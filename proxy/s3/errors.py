@@ -83,6 +83,11 @@ MalformedXML = _error(
     400,
     "The XML you provided was not well-formed or did not validate against our published schema",
 )
+MalformedACLError = _error(
+    "MalformedACLError",
+    400,
+    "The XML you provided was not well-formed or did not validate against our published schema.",
+)
 MaxMessageLengthExceeded = _error("MaxMessageLengthExceeded", 400, "Your request was too big.")
 MetadataTooLarge = _error(
     "MetadataTooLarge", 400, "Your metadata headers exceed the maximum allowed metadata size."

@@ -3,9 +3,11 @@
 Every handler takes the listener's context, the request, its target, its
 lower-cased headers and decoded query, and who signed it (None: anonymous).
 A bucket is a container of its owner's account `AUTH_<project_id>`; the bucket
-registry says which account owns a name. For now a request may act on a
-bucket only as a member of the owning project (anonymous access, ACLs and
-bucket policies are later work), so another project's bucket is AccessDenied.
+registry says which account owns a name. Authorisation is the Swift API's
+(`Authoriser`, one per worker): identity's policy over the signer's roles on
+the owning project (a reader reads, a member writes), then the container's ACLs,
+which S3 ACLs set (`acl.py`), so a public-read bucket serves anonymous reads and
+another project's user reads or writes what the ACLs grant them.
 
 A bucket's name is claimed in the registry before its container is created,
 and released after its container is deleted; a claim whose container is
@@ -22,10 +24,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
+from dolmen.proxy.errors import AccessDenied, NotAuthenticated
 from dolmen.proxy.reserved import list_public_containers
 from dolmen.proxy.s3 import errors as s3
+from dolmen.proxy.s3.acl import (
+    SwiftAcls,
+    access_control_policy_xml,
+    grants_of,
+    grants_of_headers,
+    swift_acls,
+)
 from dolmen.proxy.s3.auth import Authenticated, CredentialCache
-from dolmen.proxy.s3.buckets import BucketClaim, BucketRegistry, new_claim
+from dolmen.proxy.s3.buckets import BucketClaim, BucketRegistry, claim_for_container, new_claim
 from dolmen.proxy.s3.cache import TtlCache
 from dolmen.proxy.s3.config import S3Config
 from dolmen.proxy.s3.copy import (
@@ -66,7 +76,13 @@ from dolmen.proxy.s3.render import (
     location_xml,
     quoted_etag,
 )
-from dolmen.proxy.s3.requestxml import parse_delete_objects, parse_location_constraint
+from dolmen.proxy.s3.requestxml import (
+    parse_access_control_policy,
+    parse_delete_objects,
+    parse_location_constraint,
+)
+from dolmen.proxy.swift.access import READ_ACL_ITEM, WRITE_ACL_ITEM, Authoriser
+from dolmen.proxy.swift.paths import SwiftPath
 
 from dolmen.cluster import (
     ClusterClient,
@@ -101,6 +117,7 @@ class S3Context:
     config: S3Config
     client: ClusterClient
     credentials: CredentialCache
+    authoriser: Authoriser
     registry: BucketRegistry
     token_key: bytes
     host_id: str
@@ -121,17 +138,65 @@ def account_of(authenticated: Authenticated) -> str:
     return ACCOUNT_PREFIX + authenticated.credential.project_id
 
 
-async def owned_bucket(context: S3Context, bucket: str | None, authenticated: Authenticated | None) -> str:
-    """The account holding `bucket`, if the signer may act on it; AccessDenied or NoSuchBucket."""
+async def authorised_bucket(
+    context: S3Context,
+    bucket: str | None,
+    authenticated: Authenticated | None,
+    *,
+    method: str,
+    key: str | None = None,
+    changes_acls: bool = False,
+) -> BucketClaim:
+    """The claim of `bucket` once the signer (None: anonymous) may `method` it (Swift's verbs:
+    GET and HEAD read, PUT, POST and DELETE write) under the Swift API's rules; NoSuchBucket or
+    AccessDenied otherwise. A container of the signer's own account with a bucket's name and no
+    claim (made through the Swift API) is claimed for it on the way."""
     assert bucket is not None
-    if authenticated is None:
-        raise s3.AccessDenied()
     claim = await context.owners.get(bucket)
+    if claim is None and authenticated is not None:
+        claim = await adopt_container(context, bucket, authenticated)
     if claim is None:
         raise s3.NoSuchBucket(BucketName=bucket)
-    if claim.account != account_of(authenticated):
-        raise s3.AccessDenied()
-    return claim.account
+    credential_context = authenticated.credential.context if authenticated is not None else None
+    try:
+        await context.authoriser.authorise_context(
+            method, SwiftPath(claim.account, bucket, key), credential_context, changes_acls=changes_acls
+        )
+    except (NotAuthenticated, AccessDenied):
+        raise s3.AccessDenied() from None
+    return claim
+
+
+async def authorise_own_account(
+    context: S3Context, authenticated: Authenticated, method: str, bucket: str | None = None
+) -> None:
+    """Whether the signer may `method` its own account (ListBuckets) or a bucket in it (CreateBucket)."""
+    try:
+        await context.authoriser.authorise_context(
+            method, SwiftPath(account_of(authenticated), bucket), authenticated.credential.context
+        )
+    except (NotAuthenticated, AccessDenied):
+        raise s3.AccessDenied() from None
+
+
+async def owned_bucket(context: S3Context, bucket: str | None, authenticated: Authenticated | None) -> str:
+    """The account holding `bucket`, if the signer may write to it (the strictest check)."""
+    return (await authorised_bucket(context, bucket, authenticated, method="PUT")).account
+
+
+async def adopt_container(
+    context: S3Context, bucket: str, authenticated: Authenticated
+) -> BucketClaim | None:
+    """Claim an unclaimed bucket name for the signer's account if a container of that name is there."""
+    account = account_of(authenticated)
+    if await context.authoriser.container_info(account, bucket) is None:
+        return None
+    claim = await claim_for_container(
+        context.registry, bucket, account, authenticated.credential.project_id, region=context.config.region
+    )
+    if claim is not None:
+        context.owners.put(bucket, claim)
+    return claim
 
 
 async def read_bounded(request: web.Request, size_bytes_max: int) -> bytes:
@@ -153,28 +218,30 @@ async def create_bucket(context, request, target, headers, query, authenticated)
         raise s3.AccessDenied()
     bucket = target.bucket
     assert bucket is not None
+    await authorise_own_account(context, authenticated, "PUT", bucket)
     region = parse_location_constraint(
         await read_bounded(request, S3_BUCKET_CONFIG_XML_BYTES_MAX), region=context.config.region
     )
-    account = account_of(authenticated)
-    claim = new_claim(
-        account=account, project_id=authenticated.credential.project_id, region=region, now_s=time.time()
-    )
+    account, project_id = account_of(authenticated), authenticated.credential.project_id
+    grants = grants_of_headers(headers)
+    metadata = acl_metadata(swift_acls(grants, owner_id=project_id)) if grants is not None else {}
+    claim = new_claim(account=account, project_id=project_id, region=region, now_s=time.time())
     try:
         held = await context.registry.claim(bucket, claim)
     except s3.BucketAlreadyOwnedByYou:
         # Ours already: complete a create that was cut short before its container existed.
-        if not await context.client.put_container(account, bucket):
+        if not await context.client.put_container(account, bucket, metadata):
             raise
     else:
         context.owners.put(bucket, held)
-        await context.client.put_container(account, bucket)
+        await context.client.put_container(account, bucket, metadata)
+    context.authoriser.invalidate(account, bucket)
     return web.Response(status=200, headers={"Location": f"/{bucket}"})
 
 
 async def delete_bucket(context, request, target, headers, query, authenticated) -> web.StreamResponse:
     """Only an empty bucket: the container goes first, then the name's claim."""
-    account = await owned_bucket(context, target.bucket, authenticated)
+    account = (await authorised_bucket(context, target.bucket, authenticated, method="DELETE")).account
     assert target.bucket is not None
     try:
         await context.client.delete_container(account, target.bucket)
@@ -191,6 +258,7 @@ async def list_buckets(context, request, target, headers, query, authenticated) 
     """The project's containers that are buckets: valid bucket names claimed by this account."""
     if authenticated is None:
         raise s3.AccessDenied()
+    await authorise_own_account(context, authenticated, "GET")
     account = account_of(authenticated)
     try:
         listing = await list_public_containers(
@@ -222,9 +290,9 @@ async def list_buckets(context, request, target, headers, query, authenticated) 
 
 
 async def list_objects(context, request, target, headers, query, authenticated) -> web.StreamResponse:
-    account = await owned_bucket(context, target.bucket, authenticated)
-    bucket = target.bucket
-    assert bucket is not None and authenticated is not None
+    claim = await authorised_bucket(context, target.bucket, authenticated, method="GET")
+    account, bucket = claim.account, target.bucket
+    assert bucket is not None
     params = parse_list_params(query, version=2 if query.get("list-type") == "2" else 1)
     marker = start_marker(params, token_key=context.token_key, bucket=bucket)
     listing = await context.client.list_objects(
@@ -241,19 +309,86 @@ async def list_objects(context, request, target, headers, query, authenticated) 
         elif isinstance(entry, Subdir):
             entries.append(entry.name)
     result = page(entries, marker=marker, max_keys=params.max_keys, cluster_truncated=listing.truncated)
-    owner = Owner(id=authenticated.credential.project_id, display_name=authenticated.credential.project_id)
+    owner = Owner(id=claim.project_id, display_name=claim.project_id)
     body = list_objects_xml(params, result, bucket=bucket, owner=owner, token_key=context.token_key)
     return web.Response(body=body, content_type=XML_CONTENT_TYPE)
 
 
 async def head_bucket(context, request, target, headers, query, authenticated) -> web.StreamResponse:
-    await owned_bucket(context, target.bucket, authenticated)
+    await authorised_bucket(context, target.bucket, authenticated, method="HEAD")
     return web.Response(status=200, headers={"x-amz-bucket-region": context.config.region})
 
 
 async def get_bucket_location(context, request, target, headers, query, authenticated) -> web.StreamResponse:
-    await owned_bucket(context, target.bucket, authenticated)
+    await authorised_bucket(context, target.bucket, authenticated, method="GET")
     return web.Response(body=location_xml(context.config.region), content_type=XML_CONTENT_TYPE)
+
+
+# --- access control lists --------------------------------------------------
+
+
+def acl_metadata(acls: SwiftAcls) -> dict[str, str]:
+    """The container metadata items that hold a bucket's ACLs (an empty value clears one)."""
+    return {READ_ACL_ITEM: acls.read, WRITE_ACL_ITEM: acls.write}
+
+
+async def bucket_acls(context: S3Context, claim: BucketClaim, bucket: str) -> SwiftAcls:
+    info = await context.client.head_container(claim.account, bucket)
+    return SwiftAcls(read=info.metadata.get(READ_ACL_ITEM, ""), write=info.metadata.get(WRITE_ACL_ITEM, ""))
+
+
+async def asked_acls(request: web.Request, headers: Mapping[str, str], owner_id: str) -> SwiftAcls:
+    """The ACLs a Put*Acl request sets: from its headers, else from its AccessControlPolicy body."""
+    grants = grants_of_headers(headers)
+    if grants is None:
+        grants = parse_access_control_policy(await read_bounded(request, S3_REQUEST_XML_BYTES_MAX))
+    return swift_acls(grants, owner_id=owner_id)
+
+
+async def get_bucket_acl(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    claim = await authorised_bucket(context, target.bucket, authenticated, method="GET", changes_acls=True)
+    acls = await bucket_acls(context, claim, target.bucket)
+    body = access_control_policy_xml(claim.project_id, grants_of(acls))
+    return web.Response(body=body, content_type=XML_CONTENT_TYPE)
+
+
+async def put_bucket_acl(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    claim = await authorised_bucket(context, target.bucket, authenticated, method="POST", changes_acls=True)
+    acls = await asked_acls(request, headers, claim.project_id)
+    await context.client.post_container(claim.account, target.bucket, acl_metadata(acls))
+    context.authoriser.invalidate(claim.account, target.bucket)
+    return web.Response(status=200)
+
+
+async def get_object_acl(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    """An object's ACL is its bucket's (Swift has no per-object ACLs); the object must exist."""
+    claim = await authorised_bucket(
+        context, target.bucket, authenticated, method="GET", key=target.key, changes_acls=True
+    )
+    await context.client.head_object(claim.account, target.bucket, target.key)
+    acls = await bucket_acls(context, claim, target.bucket)
+    return web.Response(
+        body=access_control_policy_xml(claim.project_id, grants_of(acls)), content_type=XML_CONTENT_TYPE
+    )
+
+
+async def put_object_acl(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    """Accepted when it asks for what the bucket grants already (objects share their bucket's ACL)."""
+    claim = await authorised_bucket(
+        context, target.bucket, authenticated, method="POST", key=target.key, changes_acls=True
+    )
+    await context.client.head_object(claim.account, target.bucket, target.key)
+    await check_object_acl(
+        context, claim, target.bucket, await asked_acls(request, headers, claim.project_id)
+    )
+    return web.Response(status=200)
+
+
+async def check_object_acl(context: S3Context, claim: BucketClaim, bucket: str, asked: SwiftAcls) -> None:
+    if not asked.grants_same_as(await bucket_acls(context, claim, bucket)):
+        raise s3.S3NotImplemented(
+            "Objects share their bucket's ACL: set the ACL on the bucket (PutBucketAcl) instead."
+        )
 
 
 # --- objects ---------------------------------------------------------------
@@ -287,8 +422,13 @@ def object_headers(info: ObjectInfo) -> dict[str, str]:
 
 
 async def put_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
-    account = await owned_bucket(context, target.bucket, authenticated)
-    assert authenticated is not None
+    if authenticated is None:
+        raise s3.AccessDenied()  # anonymous writes are not served (S3.md: ACLs)
+    claim = await authorised_bucket(context, target.bucket, authenticated, method="PUT", key=target.key)
+    account = claim.account
+    grants = grants_of_headers(headers)
+    if grants is not None:
+        await check_object_acl(context, claim, target.bucket, swift_acls(grants, owner_id=claim.project_id))
     verifier = PayloadVerifier.for_request(
         headers, payload_hash=authenticated.signed.payload_hash, signing=authenticated.signing
     )
@@ -324,7 +464,8 @@ async def put_object(context, request, target, headers, query, authenticated) ->
 
 
 async def head_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
-    account = await owned_bucket(context, target.bucket, authenticated)
+    claim = await authorised_bucket(context, target.bucket, authenticated, method="HEAD", key=target.key)
+    account = claim.account
     info = await context.client.head_object(account, target.bucket, target.key, conditions(headers))
     answer = object_headers(info)
     answer["Content-Length"] = str(info.length)
@@ -332,7 +473,8 @@ async def head_object(context, request, target, headers, query, authenticated) -
 
 
 async def get_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
-    account = await owned_bucket(context, target.bucket, authenticated)
+    claim = await authorised_bucket(context, target.bucket, authenticated, method="GET", key=target.key)
+    account = claim.account
     overrides = response_overrides(query, anonymous=authenticated is None)
     asked = conditions(headers)
     requested_range = byte_range(headers.get("range"))
@@ -358,18 +500,25 @@ async def get_object(context, request, target, headers, query, authenticated) ->
 
 
 async def delete_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
-    account = await owned_bucket(context, target.bucket, authenticated)
+    claim = await authorised_bucket(context, target.bucket, authenticated, method="DELETE", key=target.key)
+    account = claim.account
     with contextlib.suppress(NotFound):  # S3 deletes are idempotent: a missing key is deleted too
         await context.client.delete_object(account, target.bucket, target.key)
     return web.Response(status=204)
 
 
 async def copy_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
-    account = await owned_bucket(context, target.bucket, authenticated)
+    if authenticated is None:
+        raise s3.AccessDenied()
+    claim = await authorised_bucket(context, target.bucket, authenticated, method="PUT", key=target.key)
+    account = claim.account
     source = parse_copy_source(headers["x-amz-copy-source"])
     check_not_a_self_copy(source, target.bucket or "", target.key or "", headers)
     directive = metadata_directive(headers)
-    source_account = await owned_bucket(context, source.bucket, authenticated)
+    source_claim = await authorised_bucket(
+        context, source.bucket, authenticated, method="GET", key=source.key
+    )
+    source_account = source_claim.account
     try:
         opened = context.client.get_object(
             source_account, source.bucket, source.key, source_conditions(headers)
@@ -404,7 +553,10 @@ async def copy_object(context, request, target, headers, query, authenticated) -
 
 
 async def delete_objects(context, request, target, headers, query, authenticated) -> web.StreamResponse:
-    account = await owned_bucket(context, target.bucket, authenticated)
+    """Each key is authorised on its own (a write ACL grants objects, not the bucket): a key the
+    signer may not delete is an AccessDenied entry of the result, as S3 reports it."""
+    bucket = target.bucket
+    account = (await authorised_bucket(context, bucket, authenticated, method="GET")).account
     body = await read_bounded(request, S3_REQUEST_XML_BYTES_MAX)
     if "content-md5" in headers and content_md5_hex(headers["content-md5"]) != hashlib.md5(body).hexdigest():
         raise s3.BadDigest()
@@ -419,7 +571,11 @@ async def delete_objects(context, request, target, headers, query, authenticated
             return
         async with slots:
             try:
+                await authorised_bucket(context, bucket, authenticated, method="DELETE", key=key)
                 await context.client.delete_object(account, target.bucket, key)
+            except s3.AccessDenied:
+                failures.append(DeleteFailure(key, "AccessDenied", "Access Denied"))
+                return
             except NotFound:
                 pass
             except DolmenError as error:
@@ -451,4 +607,8 @@ HANDLERS: dict[str, Handler] = {
     "HeadObject": head_object,
     "DeleteObject": delete_object,
     "CopyObject": copy_object,
+    "GetBucketAcl": get_bucket_acl,
+    "PutBucketAcl": put_bucket_acl,
+    "GetObjectAcl": get_object_acl,
+    "PutObjectAcl": put_object_acl,
 }

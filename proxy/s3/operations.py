@@ -25,7 +25,7 @@ SUBRESOURCES = frozenset(
         "tagging", "torrent", "uploadId", "uploads", "versionId", "versioning", "versions", "website",
     }
 )  # fmt: skip
-SERVED = frozenset({"delete", "location"})
+SERVED = frozenset({"acl", "delete", "location"})
 
 _OPERATIONS: dict[tuple[str, str, str], str] = {
     ("service", "GET", ""): "ListBuckets",
@@ -34,6 +34,10 @@ _OPERATIONS: dict[tuple[str, str, str], str] = {
     ("bucket", "DELETE", ""): "DeleteBucket",
     ("bucket", "GET", ""): "ListObjects",
     ("bucket", "GET", "location"): "GetBucketLocation",
+    ("bucket", "GET", "acl"): "GetBucketAcl",
+    ("bucket", "PUT", "acl"): "PutBucketAcl",
+    ("object", "GET", "acl"): "GetObjectAcl",
+    ("object", "PUT", "acl"): "PutObjectAcl",
     ("bucket", "POST", "delete"): "DeleteObjects",
     ("object", "PUT", ""): "PutObject",
     ("object", "GET", ""): "GetObject",

@@ -1,4 +1,4 @@
-"""Request bodies in XML (DeleteObjects, CreateBucketConfiguration), parsed safely, pure.
+"""Request bodies in XML (DeleteObjects, CreateBucketConfiguration, AccessControlPolicy), parsed safely, pure.
 
 defusedxml refuses DTDs, entity declarations and external references, so no
 body can expand or fetch anything; the caller reads at most the stated number
@@ -14,7 +14,14 @@ from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree
 from defusedxml import DefusedXmlException
-from dolmen.proxy.s3.errors import InvalidLocationConstraint, MalformedXML, MaxMessageLengthExceeded
+from dolmen.proxy.s3.acl import PERMISSIONS, Grant
+from dolmen.proxy.s3.errors import (
+    InvalidLocationConstraint,
+    MalformedACLError,
+    MalformedXML,
+    MaxMessageLengthExceeded,
+    S3NotImplemented,
+)
 
 from dolmen.limits import S3_BUCKET_CONFIG_XML_BYTES_MAX, S3_DELETE_OBJECTS_KEYS_MAX, S3_REQUEST_XML_BYTES_MAX
 
@@ -88,3 +95,27 @@ def parse_location_constraint(body: bytes, *, region: str) -> str:
             LocationConstraint=constraint,
         )
     return region
+
+
+def parse_access_control_policy(body: bytes) -> tuple[Grant, ...]:
+    """The grants of a PutBucketAcl/PutObjectAcl body (`AccessControlPolicy`)."""
+    root = _parse(body, S3_REQUEST_XML_BYTES_MAX)
+    if _local(root.tag) != "AccessControlPolicy":
+        raise MalformedACLError()
+    grants: list[Grant] = []
+    for acl in _children(root, "AccessControlList"):
+        for grant in _children(acl, "Grant"):
+            grantees, permissions = _children(grant, "Grantee"), _children(grant, "Permission")
+            if len(grantees) != 1 or len(permissions) != 1:
+                raise MalformedACLError()
+            permission = (permissions[0].text or "").strip()
+            if permission not in PERMISSIONS:
+                raise MalformedACLError()
+            uri, user_id = _only_text(grantees[0], "URI"), _only_text(grantees[0], "ID")
+            if uri is not None and user_id is None:
+                grants.append(Grant(permission, group=uri.strip()))
+            elif user_id is not None and uri is None:
+                grants.append(Grant(permission, user_id=user_id.strip()))
+            else:
+                raise S3NotImplemented("Only group and canonical-user grantees are supported.")
+    return tuple(grants)

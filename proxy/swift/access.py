@@ -56,13 +56,16 @@ def requester_of(context: AuthContext) -> Requester:
     )
 
 
-class Gatekeeper:
-    """Authenticates and authorises Swift requests; owns the info cache."""
+class Authoriser:
+    """Decides what an identity (a token's or an access key's) may do to a path; owns the info cache.
+
+    The Swift API and the S3 API share one per proxy worker, so the ACLs and
+    caches are the same whichever API asks.
+    """
 
     def __init__(
         self,
         client: ClusterClient,
-        validator: TokenValidator,
         *,
         policy: Policy,
         cache_ttl_s: float,
@@ -70,7 +73,6 @@ class Gatekeeper:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
-        self.validator = validator
         self.policy = policy
         self.clock = clock
         self.accounts: InfoCache[AccountInfo | None] = InfoCache(
@@ -80,17 +82,6 @@ class Gatekeeper:
             ttl_s=cache_ttl_s, entries_max=cache_entries_max
         )
 
-    def authenticate(self, headers: Mapping[str, str]) -> tuple[Requester | None, AuthContext | None]:
-        """(requester, identity's context) of a request's token; (None, None) without one."""
-        token = headers.get("X-Auth-Token") or headers.get("X-Storage-Token")
-        if not token:
-            return None, None
-        try:
-            context = self.validator.validate(token)
-        except InvalidToken:  # nothing about the token is logged
-            raise NotAuthenticated("This server could not verify that you are authorized.") from None
-        return requester_of(context), context
-
     def rights(self, context: AuthContext | None, project_id: str) -> OwnerRights:
         if context is None:
             return NO_RIGHTS
@@ -99,11 +90,17 @@ class Gatekeeper:
         read = write or self.policy.enforce(READ_RULE, context, target)
         return OwnerRights(read=read, write=write, manage=write)
 
-    async def authorise(
-        self, method: str, path: SwiftPath, headers: Mapping[str, str], *, changes_acls: bool
+    async def authorise_context(
+        self,
+        method: str,
+        path: SwiftPath,
+        context: AuthContext | None,
+        *,
+        referrer: str | None = None,
+        changes_acls: bool = False,
     ) -> Access:
-        """Who asks and what they may do; raises NotAuthenticated or AccessDenied."""
-        requester, context = self.authenticate(headers)
+        """What `context` (None: anonymous) may do to `path`; raises NotAuthenticated or AccessDenied."""
+        requester = None if context is None else requester_of(context)
         rights = self.rights(context, path.project_id)
         if not (rights.read and rights.write and rights.manage) and requester is not None:
             account = await self.account_info(path.account)
@@ -126,7 +123,7 @@ class Gatekeeper:
             rights=rights,
             read_acl=read_acl,
             write_acl=write_acl,
-            referrer=headers.get("Referer"),
+            referrer=referrer,
             changes_acls=changes_acls,
         )
         return Access(requester, rights)
@@ -166,3 +163,44 @@ class Gatekeeper:
         self.accounts.invalidate(account)
         if container is not None:
             self.containers.invalidate(account, container)
+
+
+class Gatekeeper(Authoriser):
+    """The Swift API's door: a request's token validated locally, then the Authoriser's decision."""
+
+    def __init__(
+        self,
+        client: ClusterClient,
+        validator: TokenValidator,
+        *,
+        policy: Policy,
+        cache_ttl_s: float,
+        cache_entries_max: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__(
+            client, policy=policy, cache_ttl_s=cache_ttl_s, cache_entries_max=cache_entries_max, clock=clock
+        )
+        self.validator = validator
+
+    def authenticate(self, headers: Mapping[str, str]) -> AuthContext | None:
+        """Identity's context for a request's token; None without one."""
+        token = headers.get("X-Auth-Token") or headers.get("X-Storage-Token")
+        if not token:
+            return None
+        try:
+            return self.validator.validate(token)
+        except InvalidToken:  # nothing about the token is logged
+            raise NotAuthenticated("This server could not verify that you are authorized.") from None
+
+    async def authorise(
+        self, method: str, path: SwiftPath, headers: Mapping[str, str], *, changes_acls: bool
+    ) -> Access:
+        """Who asks and what they may do; raises NotAuthenticated or AccessDenied."""
+        return await self.authorise_context(
+            method,
+            path,
+            self.authenticate(headers),
+            referrer=headers.get("Referer"),
+            changes_acls=changes_acls,
+        )

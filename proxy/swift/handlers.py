@@ -25,10 +25,12 @@ from dolmen.proxy.errors import (
     NotAuthenticated,
 )
 from dolmen.proxy.reserved import list_public_containers
+from dolmen.proxy.s3.buckets import BucketRegistry
 from dolmen.proxy.swift import cors, quotas, staticweb, tempurl, versioning
 from dolmen.proxy.swift import headers as swift_headers
 from dolmen.proxy.swift.access import READ_ACL_ITEM, WRITE_ACL_ITEM, Access, Gatekeeper
 from dolmen.proxy.swift.acl import clean_account_acl, clean_acl
+from dolmen.proxy.swift.buckets import claim_bucket_name, release_bucket_name
 from dolmen.proxy.swift.headers import (
     ACCOUNT_ACL_HEADER,
     ACCOUNT_ACL_ITEM,
@@ -60,6 +62,8 @@ TEMPURL = "swift_tempurl"  # request key: the verified TempURL of a request
 VERSION_ID = "swift_version_id"  # request key: the version a `?version-id=` read addresses
 OBJECT = "swift_object"  # request key: the object a TempURL addresses
 CORS_METADATA = "swift_cors_metadata"  # request key: the container metadata of a request with Origin
+BUCKET_REGISTRY = web.AppKey("bucket_registry", BucketRegistry)
+BUCKET_REGION = web.AppKey("bucket_region", str)  # the S3 region a container's bucket claim names
 CONDITIONAL_HEADERS = ("If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
 METHODS = {
     "account": ("GET", "HEAD", "POST"),
@@ -314,6 +318,8 @@ async def put_container(
     await versioning.before_container_write(request.app[CLIENT], gatekeeper, path, metadata)
     created = await request.app[CLIENT].put_container(path.account, path.container, metadata)
     gatekeeper.invalidate(path.account, path.container)
+    if created:
+        await claim_bucket_name(request.app[BUCKET_REGISTRY], path, region=request.app[BUCKET_REGION])
     return _no_body(201 if created else 202, {})
 
 
@@ -332,14 +338,18 @@ async def delete_container(
     request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
 ) -> web.StreamResponse:
     assert path.container is not None
-    gatekeeper = request.app[GATEKEEPER]
-    versions = _versioning(request, path, await _container_or_404(request, path))
-    await versions.check_container_delete()
+    gatekeeper, registry = request.app[GATEKEEPER], request.app[BUCKET_REGISTRY]
     try:
+        versions = _versioning(request, path, await _container_or_404(request, path))
+        await versions.check_container_delete()
         await request.app[CLIENT].delete_container(path.account, path.container)
+    except NotFound:
+        await release_bucket_name(registry, path)  # a retry after a failed release completes it
+        raise
     finally:
         gatekeeper.invalidate(path.account, path.container)
     await versions.after_container_delete()
+    await release_bucket_name(registry, path)
     return _no_body(204, {})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 
 import pytest
 from botocore.exceptions import ClientError
@@ -48,3 +49,14 @@ def test_an_object_written_with_s3_is_read_with_swift_and_the_reverse(up_cluster
     got = s3.get_object(Bucket=bucket, Key="from-swift")
     assert got["Body"].read() == b"written by swiftclient"
     assert got["Metadata"] == {"origin": "swift"}
+
+
+def test_a_swift_container_claims_its_bucket_name_and_its_delete_releases_it(s3, member_connection):
+    name = f"s3c-{uuid.uuid4().hex[:10]}"
+    member_connection.put_container(name)  # another project's container, made through Swift only
+    with pytest.raises(ClientError) as taken:
+        s3.create_bucket(Bucket=name)
+    assert taken.value.response["Error"]["Code"] == "BucketAlreadyExists"
+    member_connection.delete_container(name)
+    s3.create_bucket(Bucket=name)  # the name is free again
+    s3.delete_bucket(Bucket=name)

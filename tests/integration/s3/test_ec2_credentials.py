@@ -13,6 +13,7 @@ from dolmen.identity import Ec2CredentialReader
 from dolmen.proxy.s3.app import open_s3_app
 from dolmen.proxy.s3.config import S3Config
 from helpers.identity import ADMIN_PASSWORD, IdentityProcess
+from helpers.s3 import authoriser_for
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
@@ -65,7 +66,7 @@ async def test_boto3_signs_with_an_identity_credential_and_reaches_its_project(i
         )
         .json()["credential"]
     )
-    app = await open_s3_app(S3Config(bind_port=0), cluster_client)
+    app = await open_s3_app(S3Config(bind_port=0), cluster_client, authoriser_for(cluster_client))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -87,3 +88,30 @@ async def test_boto3_signs_with_an_identity_credential_and_reaches_its_project(i
         await asyncio.to_thread(scenario)
     finally:
         await runner.cleanup()
+
+
+async def test_a_credential_acts_with_its_users_roles_and_stops_when_the_user_is_disabled(
+    identity, cluster_client
+):
+    admin = identity.admin
+    auth = v3.Password(
+        auth_url=identity.auth_url, username="admin", password=ADMIN_PASSWORD, project_name="admin",
+        user_domain_name="Default", project_domain_name="Default",
+    )  # fmt: skip
+    session = ks_session.Session(auth=auth)
+    v3_url = f"{identity.url}/v3"
+    user = session.post(
+        f"{v3_url}/users", json={"user": {"name": "ec2-reader", "password": "pw-ec2-reader"}}
+    ).json()["user"]
+    reader_role = session.get(f"{v3_url}/roles?name=reader").json()["roles"][0]
+    session.put(f"{v3_url}/projects/{admin['project_id']}/users/{user['id']}/roles/{reader_role['id']}")
+    created = session.post(
+        f"{v3_url}/users/{user['id']}/credentials/OS-EC2", json={"tenant_id": admin["project_id"]}
+    ).json()["credential"]
+    reader = await Ec2CredentialReader.open(cluster_client)
+    found = await reader.find(created["access"])
+    assert found is not None
+    assert found.context.roles == frozenset({"reader"})
+    assert (found.context.user_name, found.context.project_id) == ("ec2-reader", admin["project_id"])
+    session.patch(f"{v3_url}/users/{user['id']}", json={"user": {"enabled": False}})
+    assert await reader.find(created["access"]) is None  # as Keystone's ec2tokens refuses it

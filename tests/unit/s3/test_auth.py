@@ -6,12 +6,13 @@ import asyncio
 import hashlib
 
 import pytest
+from dolmen.identity import Ec2Credential
 from dolmen.proxy.s3 import errors
-from dolmen.proxy.s3.auth import CredentialCache, S3Credential, authenticate
+from dolmen.proxy.s3.auth import CredentialCache, authenticate
 from dolmen.proxy.s3.sigv4 import lower_headers, query_pairs
-from helpers.s3 import ACCESS_KEY, NOW_S, REGION, SECRET_KEY, sign_with_botocore
+from helpers.s3 import ACCESS_KEY, NOW_S, REGION, SECRET_KEY, credential, sign_with_botocore
 
-CREDENTIAL = S3Credential(access_key=ACCESS_KEY, secret_key=SECRET_KEY, user_id="u1", project_id="p1")
+CREDENTIAL = credential(ACCESS_KEY, SECRET_KEY, user_id="u1", project_id="p1")
 
 
 class Store:
@@ -23,7 +24,7 @@ class Store:
         self.gate = asyncio.Event()
         self.gate.set()
 
-    async def lookup(self, access_key: str) -> S3Credential | None:
+    async def lookup(self, access_key: str) -> Ec2Credential | None:
         self.reads += 1
         await self.gate.wait()
         return self.credentials.get(access_key)
@@ -78,7 +79,7 @@ async def test_the_cache_keeps_at_most_its_bound_oldest_out():
 async def test_a_failed_lookup_is_not_remembered():
     calls = []
 
-    async def failing(access_key: str) -> S3Credential | None:
+    async def failing(access_key: str) -> Ec2Credential | None:
         calls.append(access_key)
         raise ConnectionError("store down")
 
