@@ -1,16 +1,20 @@
-"""Object benchmark through the Swift API: `dolmen up` against OpenStack Swift's all-in-one, same run.
+"""Object benchmark through the Swift or S3 API: `dolmen up` against OpenStack Swift's all-in-one, same run.
 
 Both clusters are started fresh under one temporary directory, like for like:
 4 storage servers with one device each, 3 replicas, 2 proxy workers (Dolmen:
 `dolmen up --nodes 4 --devices-per-node 1 --proxy-workers 2`; Swift:
-`saio-up` with SAIO_PROXY_WORKERS=2). Both are reached through Swift's v1 auth.
+`saio-up` with SAIO_PROXY_WORKERS=2). `--api swift` (the default) reaches both
+through Swift's v1 auth; `--api s3` through S3 (Dolmen's S3 listener, Swift's
+s3api), every request signed with SigV4 and every PUT sent as boto3 sends it:
+`STREAMING-UNSIGNED-PAYLOAD-TRAILER`, aws-chunked in 1 MiB chunks with a
+trailing CRC32.
 
 Cases: 4 KiB x 2,000 objects at concurrency 16, 1 MiB x 200 at 8, 64 MiB x 4
 at 1; for each, PUT all, GET all (every body checked against its MD5), DELETE
 all. Prints one JSON object: per cluster and case ops_per_s, mib_per_s,
 latency_ms_p50, latency_ms_p99, errors; and the Dolmen/Swift ratio of ops_per_s.
 
-    .venv/bin/python bench/objbench.py [--scale 0.1] [--only dolmen|swift] [--saio-daemons 0|1]
+    .venv/bin/python bench/objbench.py [--api swift|s3] [--scale 0.1] [--only dolmen|swift] [--saio-daemons 0|1]
 
 The load generator is this process, on the same 2-core machine as both clusters.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import json
 import os
@@ -29,11 +34,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote, urlsplit
 
 import aiohttp
+from dolmen.proxy.s3.sigv4 import authorization_header
 
 SAIO = Path(os.environ.get("SAIO_SCRIPTS", "/work/shared/peers/swift-saio"))
 CASES = [("4k", 4 * 2**10, 2000, 16), ("1m", 2**20, 200, 8), ("64m", 64 * 2**20, 4, 1)]
@@ -42,10 +51,100 @@ REQUEST_TIMEOUT_S = 300.0
 STARTUP_TIMEOUT_S = 240.0
 
 
+S3_CHUNK_BYTES = 2**20  # boto3's aws-chunked chunk size
+S3_REGION = "us-east-1"
+
+
 @dataclass(frozen=True)
 class Endpoint:
     storage_url: str
     token: str
+
+
+@dataclass(frozen=True)
+class S3Endpoint:
+    url: str
+    access_key: str
+    secret_key: str
+
+
+Answer = AbstractAsyncContextManager[aiohttp.ClientResponse]
+
+
+class SwiftApi:
+    """Objects through the Swift API with a v1 token."""
+
+    put_status, container_statuses = 201, (201, 202)
+
+    def __init__(self, session: aiohttp.ClientSession, endpoint: Endpoint) -> None:
+        self.session, self.endpoint = session, endpoint
+
+    def request(
+        self, method: str, container: str, key: str = "", body: bytes | None = None, etag: str = ""
+    ) -> Answer:
+        headers = {"X-Auth-Token": self.endpoint.token}
+        if body is not None:
+            headers |= {"Content-Type": "application/octet-stream", "ETag": etag}
+        url = f"{self.endpoint.storage_url}/{container}" + (f"/{key}" if key else "")
+        return self.session.request(method, url, headers=headers, data=body)
+
+
+class S3Api:
+    """Objects through S3, signed with SigV4; PUT bodies aws-chunked with a trailing CRC32, as boto3 sends."""
+
+    put_status, container_statuses = 200, (200,)
+
+    def __init__(self, session: aiohttp.ClientSession, endpoint: S3Endpoint) -> None:
+        self.session, self.endpoint = session, endpoint
+        self.host = urlsplit(endpoint.url).netloc
+
+    def request(
+        self, method: str, container: str, key: str = "", body: bytes | None = None, etag: str = ""
+    ) -> Answer:
+        """`etag` is unused: boto3 sends a CRC32 trailer, not Content-MD5."""
+        path = f"/{container}" + (f"/{quote(key)}" if key else "")
+        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        headers = {"host": self.host, "x-amz-date": amz_date}
+        data: bytes | AsyncIterator[bytes] | None = None
+        if body is None:
+            payload_hash = "UNSIGNED-PAYLOAD"
+        else:
+            payload_hash = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+            headers |= {
+                "content-encoding": "aws-chunked",
+                "content-type": "application/octet-stream",
+                "x-amz-decoded-content-length": str(len(body)),
+                "x-amz-trailer": "x-amz-checksum-crc32",
+            }
+            data = aws_chunked(body)
+        headers["x-amz-content-sha256"] = payload_hash
+        headers["authorization"] = authorization_header(
+            access_key=self.endpoint.access_key, secret_key=self.endpoint.secret_key, method=method,
+            raw_path=path, raw_query="", headers=headers, payload_hash=payload_hash, amz_date=amz_date,
+            region=S3_REGION,
+        )  # fmt: skip
+        if body is not None:
+            headers["content-length"] = str(aws_chunked_length(len(body)))
+        return self.session.request(method, f"{self.endpoint.url}{path}", headers=headers, data=data)
+
+
+def aws_chunked_length(size: int) -> int:
+    full, rest = divmod(size, S3_CHUNK_BYTES)
+    frames = full * (len(f"{S3_CHUNK_BYTES:x}") + 4 + S3_CHUNK_BYTES)
+    frames += len(f"{rest:x}") + 4 + rest if rest else 0
+    return frames + len(b"0\r\n") + len("x-amz-checksum-crc32:") + 8 + len(b"\r\n\r\n")
+
+
+async def aws_chunked(body: bytes) -> AsyncIterator[bytes]:
+    """`body` in aws-chunked frames, then the trailer with its CRC32 (computed as it streams)."""
+    crc = 0
+    view = memoryview(body)
+    for offset in range(0, len(body), S3_CHUNK_BYTES):
+        piece = view[offset : offset + S3_CHUNK_BYTES]
+        crc = zlib.crc32(piece, crc)
+        yield f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+    checksum = base64.b64encode(crc.to_bytes(4, "big")).decode()
+    yield f"0\r\nx-amz-checksum-crc32:{checksum}\r\n\r\n".encode()
 
 
 def free_port_block(count: int) -> int:
@@ -117,26 +216,25 @@ async def run_operation(
 
 
 async def bench_case(
-    session: aiohttp.ClientSession, endpoint: Endpoint, label: str, size: int, count: int, concurrency: int
+    api: SwiftApi | S3Api, label: str, size: int, count: int, concurrency: int
 ) -> dict[str, dict[str, object]]:
     """PUT, GET (verified) and DELETE `count` objects of `size` bytes in a fresh container."""
-    headers = {"X-Auth-Token": endpoint.token}
-    container_url = f"{endpoint.storage_url}/bench-{label}-{os.getpid()}"
-    async with session.put(container_url, headers=headers) as answer:
-        assert answer.status in (201, 202), answer.status
+    container = f"bench-{label}-{os.getpid()}"
+    async with api.request("PUT", container) as answer:
+        assert answer.status in api.container_statuses, (answer.status, await answer.text())
     base = os.urandom(size)
     md5s = [hashlib.md5(body_of(size, index, base)).hexdigest() for index in range(count)]
 
     async def put(index: int) -> None:
-        put_headers = headers | {"Content-Type": "application/octet-stream", "ETag": md5s[index]}
-        body = body_of(size, index, base)
-        async with session.put(f"{container_url}/o{index}", data=body, headers=put_headers) as answer:
-            if answer.status != 201:
-                raise RuntimeError(f"PUT answered {answer.status}")
+        async with api.request(
+            "PUT", container, f"o{index}", body_of(size, index, base), md5s[index]
+        ) as answer:
+            if answer.status != api.put_status:
+                raise RuntimeError(f"PUT answered {answer.status}: {(await answer.text())[:300]}")
 
     async def get(index: int) -> None:
         digest = hashlib.md5()
-        async with session.get(f"{container_url}/o{index}", headers=headers) as answer:
+        async with api.request("GET", container, f"o{index}") as answer:
             if answer.status != 200:
                 raise RuntimeError(f"GET answered {answer.status}")
             async for chunk in answer.content.iter_chunked(2**20):
@@ -145,7 +243,7 @@ async def bench_case(
             raise RuntimeError("GET returned other bytes than were stored")
 
     async def delete(index: int) -> None:
-        async with session.delete(f"{container_url}/o{index}", headers=headers) as answer:
+        async with api.request("DELETE", container, f"o{index}") as answer:
             if answer.status != 204:
                 raise RuntimeError(f"DELETE answered {answer.status}")
 
@@ -163,23 +261,24 @@ async def bench_case(
             "errors": errors,
         }
         print(f"  {name}_{label}: {results[f'{name}_{label}']}", file=sys.stderr)
-    async with session.delete(container_url, headers=headers):
+    async with api.request("DELETE", container):
         pass
     return results
 
 
-async def bench_cluster(endpoint: Endpoint, scale: float) -> dict[str, dict[str, object]]:
+async def bench_cluster(endpoint: Endpoint | S3Endpoint, scale: float) -> dict[str, dict[str, object]]:
     results: dict[str, dict[str, object]] = {}
     connector = aiohttp.TCPConnector(limit=64)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        api = SwiftApi(session, endpoint) if isinstance(endpoint, Endpoint) else S3Api(session, endpoint)
         for label, size, full_count, concurrency in CASES:
             count = (
                 max(1, round(full_count * scale))
                 if size > 2**20
                 else max(concurrency, round(full_count * scale))
             )
-            results |= await bench_case(session, endpoint, label, size, count, concurrency)
+            results |= await bench_case(api, label, size, count, concurrency)
     return results
 
 
@@ -188,19 +287,30 @@ async def auth_endpoint(url: str, user: str, key: str) -> Endpoint:
         return await v1_auth(session, url, user, key)
 
 
-def run_dolmen(work: Path, scale: float) -> dict[str, dict[str, object]]:
+def run_dolmen(work: Path, scale: float, api: str) -> dict[str, dict[str, object]]:
     data = work / "dolmen"
     port = free_port_block(3 + 4)
     command = [sys.executable, "-m", "dolmen", "up", "--data", str(data), "--port", str(port),
                "--nodes", "4", "--devices-per-node", "1", "--proxy-workers", "2", "--detach"]  # fmt: skip
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=STARTUP_TIMEOUT_S)
     try:
-        admin = json.loads((data / "admin.json").read_text())
-        endpoint = asyncio.run(
-            auth_endpoint(
-                f"http://127.0.0.1:{port}/auth/v1.0", f"{admin['project']}:{admin['user']}", admin["password"]
+        endpoint: Endpoint | S3Endpoint
+        if api == "s3":
+            variables = s3_variables(data / "s3.env")
+            endpoint = S3Endpoint(
+                variables["AWS_ENDPOINT_URL"],
+                variables["AWS_ACCESS_KEY_ID"],
+                variables["AWS_SECRET_ACCESS_KEY"],
             )
-        )
+        else:
+            admin = json.loads((data / "admin.json").read_text())
+            endpoint = asyncio.run(
+                auth_endpoint(
+                    f"http://127.0.0.1:{port}/auth/v1.0",
+                    f"{admin['project']}:{admin['user']}",
+                    admin["password"],
+                )
+            )
         return asyncio.run(bench_cluster(endpoint, scale))
     finally:
         subprocess.run(
@@ -211,7 +321,13 @@ def run_dolmen(work: Path, scale: float) -> dict[str, dict[str, object]]:
         )
 
 
-def run_swift(work: Path, scale: float, daemons: int) -> dict[str, dict[str, object]]:
+def s3_variables(path: Path) -> dict[str, str]:
+    """The `export NAME=value` lines of the s3.env `dolmen up` writes."""
+    lines = path.read_text().splitlines()
+    return dict(line.removeprefix("export ").split("=", 1) for line in lines if line.startswith("export "))
+
+
+def run_swift(work: Path, scale: float, daemons: int, api: str) -> dict[str, dict[str, object]]:
     data = work / "swift"
     # One block for every port, so that two separately probed "free" ports cannot be the same one.
     first = free_port_block(2 + 43)
@@ -234,9 +350,13 @@ def run_swift(work: Path, scale: float, daemons: int) -> dict[str, dict[str, obj
             stdout=subprocess.DEVNULL,
             timeout=900,
         )
-        endpoint = asyncio.run(
-            auth_endpoint(f"http://127.0.0.1:{proxy_port}/auth/v1.0", "test:tester", "testing")
-        )
+        endpoint: Endpoint | S3Endpoint
+        if api == "s3":  # the all-in-one's s3api: tempauth's test:tester / testing
+            endpoint = S3Endpoint(f"http://127.0.0.1:{proxy_port}", "test:tester", "testing")
+        else:
+            endpoint = asyncio.run(
+                auth_endpoint(f"http://127.0.0.1:{proxy_port}/auth/v1.0", "test:tester", "testing")
+            )
         return asyncio.run(bench_cluster(endpoint, scale))
     finally:
         subprocess.run([str(SAIO / "saio-down"), str(data)], check=False, capture_output=True, timeout=120)
@@ -245,11 +365,15 @@ def run_swift(work: Path, scale: float, daemons: int) -> dict[str, dict[str, obj
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the object counts (quick runs)")
+    parser.add_argument(
+        "--api", choices=("swift", "s3"), default="swift", help="the API both clusters are driven through"
+    )
     parser.add_argument("--only", choices=("dolmen", "swift"))
     parser.add_argument("--saio-daemons", type=int, default=1, choices=(0, 1))
     args = parser.parse_args()
     report: dict[str, object] = {
         "benchmark": "objbench",
+        "api": args.api,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "layout": "4 storage servers x 1 device, 3 replicas, 2 proxy workers",
         "scale": args.scale,
@@ -259,10 +383,10 @@ def main() -> int:
     try:
         if args.only != "swift":
             print("dolmen:", file=sys.stderr)
-            report["dolmen"] = run_dolmen(work, args.scale)
+            report["dolmen"] = run_dolmen(work, args.scale, args.api)
         if args.only != "dolmen":
             print("swift:", file=sys.stderr)
-            report["swift"] = run_swift(work, args.scale, args.saio_daemons)
+            report["swift"] = run_swift(work, args.scale, args.saio_daemons, args.api)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     dolmen, swift = report.get("dolmen"), report.get("swift")

@@ -155,9 +155,10 @@ async def test_post_replaces_metadata_with_a_new_record(client):
 
 async def test_expired_objects_read_as_not_found(client):
     path = new_path()
-    await client.put(path, b"soon gone", extra_headers={"X-Delete-At": str(int(time.time()) + 1)})
+    delete_at = int(time.time()) + 3  # margin for a loaded machine between the PUT and the first GET
+    await client.put(path, b"soon gone", extra_headers={"X-Delete-At": str(delete_at)})
     assert (await client.get(path)).status == 200
-    await asyncio.sleep(1.6)
+    await asyncio.sleep(max(0.0, delete_at + 0.2 - time.time()))
     expired = await client.get(path)
     assert expired.status == 404 and "X-Backend-Timestamp" in expired.headers
     past = await client.put(new_path(), b"x", extra_headers={"X-Delete-At": str(int(time.time()) - 5)})

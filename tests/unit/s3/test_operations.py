@@ -22,13 +22,17 @@ SERVICE, BUCKET, OBJECT = Target(None, None, False), Target("b", None, False), T
         ("PUT", OBJECT, {}, {"x-amz-copy-source": "/b/k2"}, "CopyObject"),
         ("GET", OBJECT, {"response-content-type": "x"}, {}, "GetObject"),
         ("HEAD", OBJECT, {}, {}, "HeadObject"),
+        ("GET", BUCKET, {"acl": ""}, {}, "GetBucketAcl"),
+        ("PUT", BUCKET, {"acl": ""}, {}, "PutBucketAcl"),
+        ("GET", OBJECT, {"acl": ""}, {}, "GetObjectAcl"),
+        ("PUT", OBJECT, {"acl": ""}, {}, "PutObjectAcl"),
     ],
 )
 def test_operations(method, target, query, headers, operation):
     assert operation_of(method, target, query, headers) == operation
 
 
-@pytest.mark.parametrize("query", [{"acl": ""}, {"uploads": ""}, {"tagging": ""}, {"versionId": "3"}])
+@pytest.mark.parametrize("query", [{"lifecycle": ""}, {"uploads": ""}, {"tagging": ""}, {"versionId": "3"}])
 def test_subresources_not_built_yet_are_not_implemented_never_the_plain_operation(query):
     with pytest.raises(errors.S3NotImplemented):
         operation_of("PUT", OBJECT, query, {})
