@@ -374,7 +374,7 @@ def object_headers(info: ObjectInfo) -> dict[str, str]:
 
 
 def object_metadata(headers: Mapping[str, str]) -> dict[str, str]:
-    """User metadata and kept content headers (Content-Disposition, -Encoding) of an object PUT, POST or copy."""
+    """User metadata and kept content headers (OBJECT_KEPT_HEADERS) of an object PUT, POST or copy."""
     return user_metadata(headers, "object") | swift_headers.object_kept_items(headers)
 
 

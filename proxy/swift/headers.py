@@ -6,8 +6,10 @@ a value over 256 bytes, more than 90 items or more than 4,096 bytes in all is
 InvalidMetadata (400). `X-Remove-<Kind>-Meta-<name>` asks to remove an item
 (an empty value, which container and account merges read as removal).
 
-Some headers that Swift keeps beside the user metadata (ACLs,
-`Content-Disposition`, `Content-Encoding`) are stored as metadata items under
+Some headers that Swift keeps beside the user metadata (ACLs, and the content
+headers of Swift's object-server `allowed_headers`: `Content-Disposition`,
+`Content-Encoding`, `Cache-Control`, `Content-Language`, `Expires`,
+`X-Robots-Tag`) are stored as metadata items under
 the reserved prefix SYSMETA_PREFIX; users cannot set items there (400) and
 never see them as `X-*-Meta-*`.
 """
@@ -33,7 +35,15 @@ DEFAULT_CONTENT_TYPE = "application/octet-stream"
 CONTAINER_ACL_HEADERS = {"x-container-read": "read", "x-container-write": "write"}
 ACCOUNT_ACL_HEADER = "x-account-access-control"
 ACCOUNT_ACL_ITEM = SYSMETA_PREFIX + "access-control"
-OBJECT_KEPT_HEADERS = ("Content-Disposition", "Content-Encoding")
+# The S3 API stores its standard headers under the same item names, so both APIs show them.
+OBJECT_KEPT_HEADERS = (
+    "Content-Disposition",
+    "Content-Encoding",
+    "Cache-Control",
+    "Content-Language",
+    "Expires",
+    "X-Robots-Tag",
+)
 
 
 def sysmeta_item(name: str) -> str:
@@ -93,7 +103,7 @@ def metadata_headers(metadata: Mapping[str, str], kind: str) -> dict[str, str]:
 
 
 def object_kept_items(headers: Mapping[str, str]) -> dict[str, str]:
-    """Reserved items for the content headers an object keeps (Content-Disposition, -Encoding)."""
+    """Reserved items for the content headers an object keeps (OBJECT_KEPT_HEADERS)."""
     kept = {sysmeta_item(name): headers[name].strip() for name in OBJECT_KEPT_HEADERS if name in headers}
     for name, value in kept.items():
         if len(value.encode()) > METADATA_VALUE_BYTES_MAX:

@@ -228,9 +228,10 @@ def test_listings_of_a_hundred_thousand_names_are_right_and_each_takes_well_unde
     hundred_thousand: tuple[lmdb.Environment, object, dict[bytes, bool]], query: ListingQuery
 ) -> None:
     env, db, entries = hundred_thousand
-    started_s = time.perf_counter()
+    # The query's own CPU time: what it costs, whatever else the (shared, 2-core) machine runs.
+    started_s = time.thread_time()
     with env.begin(buffers=False) as txn, txn.cursor(db=db) as cursor:
         rows = list_names(_CursorNames(cursor, PREFIX, entry_full_name), query, listed=entry_is_live)
-    elapsed_s = time.perf_counter() - started_s
+    cpu_s = time.thread_time() - started_s
     assert flatten(rows) == oracle(entries, query)
-    assert elapsed_s < 1.0, f"{elapsed_s:.3f} s for {len(rows)} rows"
+    assert cpu_s < 1.0, f"{cpu_s:.3f} CPU seconds for {len(rows)} rows"

@@ -39,16 +39,29 @@ def test_boto3_puts_gets_lists_and_deletes(s3, bucket):
 
 def test_an_object_written_with_s3_is_read_with_swift_and_the_reverse(up_cluster, s3, bucket):
     swift = up_cluster.connection(up_cluster.admin)
-    s3.put_object(Bucket=bucket, Key="from-s3", Body=b"written by boto3", Metadata={"origin": "s3"})
+    s3.put_object(
+        Bucket=bucket, Key="from-s3", Body=b"written by boto3", Metadata={"origin": "s3"},
+        CacheControl="max-age=60", ContentLanguage="fr", ContentDisposition="inline",
+    )  # fmt: skip
     headers, body = swift.get_object(bucket, "from-s3")
     assert body == b"written by boto3"
     assert headers["x-object-meta-origin"] == "s3"
-    swift.put_object(
-        bucket, "from-swift", b"written by swiftclient", headers={"X-Object-Meta-Origin": "swift"}
+    assert (headers["cache-control"], headers["content-language"], headers["content-disposition"]) == (
+        "max-age=60",
+        "fr",
+        "inline",
     )
+    swift.put_object(
+        bucket, "from-swift", b"written by swiftclient",
+        headers={"X-Object-Meta-Origin": "swift", "Cache-Control": "no-cache", "Expires": "Thu, 01 Dec 2044 16:00:00 GMT"},
+    )  # fmt: skip
     got = s3.get_object(Bucket=bucket, Key="from-swift")
     assert got["Body"].read() == b"written by swiftclient"
     assert got["Metadata"] == {"origin": "swift"}
+    assert (got["CacheControl"], got["ResponseMetadata"]["HTTPHeaders"]["expires"]) == (
+        "no-cache",
+        "Thu, 01 Dec 2044 16:00:00 GMT",
+    )
 
 
 def test_a_swift_container_claims_its_bucket_name_and_its_delete_releases_it(s3, member_connection):
