@@ -16,7 +16,7 @@
           +-- LengthRequired          a PUT body with neither Content-Length nor chunked encoding (411)
           +-- ListingLimitExceeded    `limit` above the listing maximum (412)
           +-- InvalidCopySource       X-Copy-From / Destination not `container/object` (412)
-          +-- VersionsLocationMissing X-Versions-Location names a container that does not exist (412)
+          +-- VersionsLocationUnusable the versions container is missing or not writable (412, as Swift)
           +-- EntityTooLarge          a body above the object size limit (413)
           |    +-- QuotaExceeded      a write that would pass a container or account quota (413)
           +-- IdentityUnavailable     identity did not answer a v1 auth request in time (503)
@@ -97,7 +97,7 @@ class InvalidCopySource(ProxyError):
     pass
 
 
-class VersionsLocationMissing(ProxyError):
+class VersionsLocationUnusable(ProxyError):
     pass
 
 

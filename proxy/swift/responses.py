@@ -46,7 +46,7 @@ PLAIN_DETAIL = (
     errors.InvalidUtf8,
     errors.ListingLimitExceeded,
     errors.InvalidCopySource,
-    errors.VersionsLocationMissing,
+    errors.VersionsLocationUnusable,
     errors.TempUrlInvalid,
     errors.QuotaExceeded,
 )
@@ -61,7 +61,7 @@ PROXY_STATUSES: dict[type[errors.ProxyError], int] = {
     errors.LengthRequired: 411,
     errors.ListingLimitExceeded: 412,
     errors.InvalidCopySource: 412,
-    errors.VersionsLocationMissing: 412,
+    errors.VersionsLocationUnusable: 412,
     errors.EntityTooLarge: 413,
     errors.IdentityUnavailable: 503,
     errors.ClientTooSlow: 408,

@@ -8,7 +8,8 @@ naming: the archived copy's own timestamp, `1700000000.12345`, so a name's
 versions sort oldest first). On DELETE, stack mode restores the newest archived
 version (and removes it from the archive); history mode archives the current copy,
 writes a zero-byte delete marker (content type DELETE_MARKER_CONTENT_TYPE) and
-deletes the object. The requester must be allowed to write the versions container.
+deletes the object. The requester must be allowed to write the versions container,
+which must exist: otherwise the write is refused with 412, as Swift does.
 
 **Newer mode** (Swift's object_versioning): `X-Versions-Enabled: true` keeps
 every version in the hidden container `reserved_container("versions", c)` of the
@@ -35,7 +36,7 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 
-from dolmen.proxy.errors import BadRequest, VersionsLocationMissing
+from dolmen.proxy.errors import AccessDenied, BadRequest, NotAuthenticated, VersionsLocationUnusable
 from dolmen.proxy.reserved import reserved_container
 from dolmen.proxy.swift.access import Gatekeeper
 from dolmen.proxy.swift.headers import sysmeta_item
@@ -157,12 +158,35 @@ class VersionRow:
 
 
 def versions_rows(
-    current: Sequence[VersionRow], archived: Sequence[VersionRow], *, limit: int
+    current: Sequence[VersionRow],
+    archived: Sequence[VersionRow],
+    *,
+    limit: int,
+    current_complete: bool = True,
+    archived_complete: bool = True,
+    continued: str | None = None,
 ) -> list[dict[str, object]]:
-    """The `?versions` listing: every version of every name, names in order, newest version first."""
-    merged = sorted([*current, *archived], key=lambda row: (row.name.encode(), -row.timestamp.ticks))
+    """The `?versions` listing: every version of every name, names in order, newest version first.
+
+    A page that stopped short (`*_complete` false) only covers rows up to its last
+    one, so nothing past that is listed yet: the client's next page (marker,
+    version_marker) starts there. `continued` names the object whose newer versions
+    an earlier page listed (none of its rows here is the latest).
+    """
+
+    def key(row: VersionRow) -> tuple[bytes, int]:
+        return row.name.encode(), -row.timestamp.ticks
+
+    merged = sorted([*current, *archived], key=key)
+    bounds = [
+        key(page[-1])
+        for page, complete in ((current, current_complete), (archived, archived_complete))
+        if page and not complete
+    ]
+    if bounds:
+        merged = [row for row in merged if key(row) <= min(bounds)]
     rows: list[dict[str, object]] = []
-    previous = None
+    previous = continued
     for row in merged[:limit]:
         rows.append(
             {
@@ -318,11 +342,14 @@ class Versioning:
         """The requester must be allowed to write the versions container (a TempURL acts as the owner)."""
         if authorised_by_token:
             target = SwiftPath(self.account, self.location, legacy_prefix(obj) + "x")
-            await self.gatekeeper.authorise("PUT", target, headers, changes_acls=False)
+            try:
+                await self.gatekeeper.authorise("PUT", target, headers, changes_acls=False)
+            except (NotAuthenticated, AccessDenied):
+                raise VersionsLocationUnusable("You may not write the versions container") from None
 
     async def _require_location(self) -> None:
         if await self.gatekeeper.container_info(self.account, self.location) is None:
-            raise VersionsLocationMissing("The versions container does not exist")
+            raise VersionsLocationUnusable("The versions container does not exist")
 
     # one version
 
@@ -375,9 +402,9 @@ class Versioning:
                 self.hidden,
                 ListingQuery(prefix=query.prefix, marker=archive_marker, limit=query.limit),
             )
-            archived_entries = archived_page.entries
+            archived_entries, archived_truncated = archived_page.entries, archived_page.truncated
         except NotFound:
-            archived_entries = []
+            archived_entries, archived_truncated = [], False
         current = [
             VersionRow(entry.name, entry.last_modified, entry.bytes, entry.etag, entry.content_type)
             for entry in current_page.entries
@@ -389,7 +416,14 @@ class Versioning:
                 name, timestamp = split_archive_name(entry.name)
                 if not query.end_marker or name.encode() < query.end_marker.encode():
                     archived.append(VersionRow(name, timestamp, entry.bytes, entry.etag, entry.content_type))
-        return versions_rows(current, archived, limit=query.limit)
+        return versions_rows(
+            current,
+            archived,
+            limit=query.limit,
+            current_complete=not current_page.truncated,
+            archived_complete=not archived_truncated,
+            continued=query.marker if query.marker and version_marker else None,
+        )
 
     # helpers
 

@@ -290,6 +290,10 @@ def test_legacy_versions_and_history_locations(member_connection):
     assert (
         refused_status(member_connection.post_container, container, {"X-Versions-Enabled": "true"})[0] == 400
     )
+    member_connection.post_container(container, {"X-Versions-Location": f"gone-{uuid.uuid4().hex[:8]}"})
+    member_connection.put_object(container, "page", b"v4")  # nothing to archive yet
+    assert refused_status(member_connection.put_object, container, "page", b"v5")[0] == 412
+    assert member_connection.get_object(container, "page")[1] == b"v4"
 
 
 def test_info_lists_each_feature(up_cluster):

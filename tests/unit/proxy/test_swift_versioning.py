@@ -90,3 +90,19 @@ def test_the_versions_listing_orders_names_then_newest_and_marks_the_latest():
         ("b", "0000000000.00050", False),
     ]
     assert len(versions_rows([row("b", 300)], [row("a", 1), row("a", 2)], limit=2)) == 2
+
+
+def test_a_short_page_lists_nothing_past_its_last_row_and_a_continued_name_is_not_latest():
+    def row(name, ticks):
+        return VersionRow(name, Timestamp(ticks), 1, "e", "text/plain")
+
+    # The current page stopped at "b": "c"'s archived versions wait for the next page.
+    rows = versions_rows(
+        [row("a", 9), row("b", 9)], [row("a", 5), row("c", 3)], limit=10, current_complete=False
+    )
+    assert [(r["name"], r["version_id"][-3:]) for r in rows] == [("a", "009"), ("a", "005"), ("b", "009")]
+    # The archived page stopped inside "a": "b" waits too.
+    rows = versions_rows([row("a", 9), row("b", 9)], [row("a", 5)], limit=10, archived_complete=False)
+    assert [r["name"] for r in rows] == ["a", "a"]
+    rows = versions_rows([], [row("a", 4), row("b", 2)], limit=10, continued="a")
+    assert [(r["name"], r["is_latest"]) for r in rows] == [("a", False), ("b", True)]
