@@ -44,6 +44,7 @@ HEX_LENGTHS = {40: "sha1", 64: "sha256", 128: "sha512"}
 HEAD_SIGNED_BY = ("HEAD", "GET", "POST", "PUT")
 KEY_ITEMS = ("temp-url-key", "temp-url-key-2")
 EXPIRES_ISO8601_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+EXPIRES_S_MAX = 253_402_300_799  # 9999-12-31T23:59:59Z: the last moment an HTTP date can name
 DISALLOWED_WRITE_HEADERS = ("X-Object-Manifest", "X-Symlink-Target")
 KEPT_META_PREFIX = "x-object-meta-public-"
 REMOVED_META_PREFIX = "x-object-meta-"
@@ -91,11 +92,15 @@ def parse_tempurl(query: Mapping[str, str], *, now_s: float) -> TempUrl:
 def parse_expires(text: str) -> int:
     """Unix seconds of `temp_url_expires`; TempUrlInvalid if neither an integer nor ISO 8601 UTC."""
     if text.isascii() and text.isdigit() and len(text) <= 20:
-        return int(text)
-    try:
-        return calendar.timegm(time.strptime(text, EXPIRES_ISO8601_FORMAT))
-    except ValueError:
-        raise TempUrlInvalid(INVALID_BODY) from None
+        expires_s = int(text)
+    else:
+        try:
+            expires_s = calendar.timegm(time.strptime(text, EXPIRES_ISO8601_FORMAT))
+        except ValueError:
+            raise TempUrlInvalid(INVALID_BODY) from None
+    if expires_s > EXPIRES_S_MAX:
+        raise TempUrlInvalid(INVALID_BODY)
+    return expires_s
 
 
 def signature_digest(signature: str) -> tuple[str, str]:

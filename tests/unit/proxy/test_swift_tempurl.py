@@ -84,6 +84,7 @@ def test_expired_tampered_or_foreign_urls_are_refused():
         {"temp_url_sig": "sha256:not*base64", "temp_url_expires": str(NOW_S + 60)},
         {"temp_url_sig": "sha256:AAAA", "temp_url_expires": str(NOW_S + 60)},
         {"temp_url_sig": "ab" * 20, "temp_url_expires": "tomorrow"},
+        {"temp_url_sig": "ab" * 20, "temp_url_expires": "9" * 20},  # past any HTTP date
     ],
 )
 def test_malformed_parameters_are_refused(query):
