@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import platform
+import random
 import shutil
 import socket
 import subprocess
@@ -147,14 +148,25 @@ async def aws_chunked(body: bytes) -> AsyncIterator[bytes]:
     yield f"0\r\nx-amz-checksum-crc32:{checksum}\r\n\r\n".encode()
 
 
+def ephemeral_port_range() -> tuple[int, int]:
+    """The kernel's range for outgoing connections' local ports (Linux; a common default elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32_768, 60_999
+
+
 def free_port_block(count: int) -> int:
-    """The first of `count` consecutive ports that are free now (checked by binding each)."""
+    """The first of `count` consecutive ports that are free now (checked by binding each), below the
+    ephemeral range: a cluster that takes minutes to start on a busy machine must not find one of
+    its ports taken meanwhile by some outgoing connection's local port."""
+    ephemeral_low, _ = ephemeral_port_range()
+    low = 10_000
+    assert ephemeral_low - low > 10 * count, "no room below the ephemeral port range"
+    generator = random.Random()
     for _ in range(200):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = probe.getsockname()[1]
-        if first + count >= 65_000:
-            continue
+        first = generator.randrange(low, ephemeral_low - count)
         sockets = []
         try:
             for port in range(first, first + count):
@@ -340,7 +352,7 @@ def run_swift(work: Path, scale: float, daemons: int, api: str) -> dict[str, dic
         "SAIO_PROXY_WORKERS": "2",
         "SAIO_DAEMONS": str(daemons),
         "SAIO_LOG_REQUESTS": "0",
-        "SAIO_WAIT_S": "300",  # the shared 2-core machine can take minutes to start 17 processes
+        "SAIO_WAIT_S": os.environ.get("SAIO_WAIT_S", "600"),  # the shared 2-core machine can take minutes
     }
     try:  # saio-down also after a failed saio-up: it may have started some servers
         subprocess.run(
