@@ -109,6 +109,18 @@ S3_DELETE_OBJECTS_CONCURRENCY_MAX = 16  # deletes of one DeleteObjects request i
 S3_LIST_KEYS_MAX = 1000  # S3's max-keys ceiling per listing page
 S3_COPY_SOURCE_BYTES_MAX = 5 * 2**30  # S3's largest single CopyObject source
 S3_USER_METADATA_BYTES_MAX = 2048  # S3: names and values of x-amz-meta-* together
+S3_PARTS_MAX = 10_000  # S3's part numbers 1..10,000 of one multipart upload
+S3_PART_BYTES_MIN = 5 * 2**20  # S3: every part but the last is at least 5 MiB (EntityTooSmall)
+S3_PART_BYTES_MAX = 5 * 2**30  # S3's largest part
+S3_LIST_PARTS_MAX = 1000  # S3's max-parts ceiling of ListParts and GetObjectAttributes
+S3_LIST_UPLOADS_MAX = 1000  # S3's max-uploads ceiling of ListMultipartUploads
+S3_COMPLETE_XML_BYTES_MAX = 2 * 2**20  # CompleteMultipartUpload of 10,000 parts with checksums fits
+S3_PART_HEADS_CONCURRENCY_MAX = 16  # part HEADs in flight for one request (checksums of parts)
+S3_UPLOAD_RECORD_BYTES_MAX = 64 * 2**10  # an upload record: metadata (2 KiB of user items) and names
+S3_POST_FIELDS_BYTES_MAX = 20 * 2**10  # S3: the form fields before the file of a POST Object
+S3_POST_FIELDS_COUNT_MAX = 64  # form fields before the file
+S3_POST_CONDITIONS_MAX = 64  # conditions of one POST policy
+S3_UPLOADS_LISTING_ROUNDS_MAX = 16  # cluster listing pages one ListMultipartUploads reads at most
 
 # --- keys ------------------------------------------------------------------
 CLUSTER_SECRET_BYTES_MIN = 32
@@ -126,6 +138,8 @@ assert RECORD_BYTES_MAX + 1024 <= REGISTER_PAYLOAD_BYTES_MAX  # a record's JSON 
 assert S3_SIGNED_HEADERS_COUNT_MAX <= REQUEST_HEADERS_COUNT_MAX
 assert S3_LIST_KEYS_MAX < LISTING_PAGE_ENTRIES_MAX  # an S3 page and its dropped marker: one cluster page
 assert S3_REQUEST_XML_BYTES_MAX > S3_DELETE_OBJECTS_KEYS_MAX * (OBJECT_NAME_BYTES_MAX + 64)
+assert S3_COMPLETE_XML_BYTES_MAX > S3_PARTS_MAX * 200  # <Part> with number, quoted ETag and a SHA-256
+assert S3_PARTS_MAX * S3_PART_BYTES_MAX >= 5 * 2**40  # objects up to 5 TiB
 assert REGISTER_KEY_BYTES_MAX <= LMDB_KEY_BYTES_MAX
 assert REGISTER_PROPOSER_BYTES_MAX <= 255
 assert PLACEMENT_KEY_BYTES <= 64  # BLAKE2b takes keys up to 64 bytes

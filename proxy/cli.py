@@ -80,10 +80,10 @@ def supervise(config: ProxyConfig, cluster_config: ClusterClientConfig, s3_confi
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    workers: set[int] = set()
+    workers: dict[int, int] = {}  # pid -> worker index (worker 0 runs the S3 upload cleaner)
     restarts_s: list[float] = []
-    for _ in range(config.worker_count):
-        workers.add(_fork_worker(config, cluster_config, s3_config))
+    for index in range(config.worker_count):
+        workers[_fork_worker(config, cluster_config, s3_config, index)] = index
     log.info(
         "proxy.started",
         extra={"workers": len(workers), "port": config.bind_port, "s3_port": s3_config.bind_port},
@@ -95,7 +95,7 @@ def supervise(config: ProxyConfig, cluster_config: ClusterClientConfig, s3_confi
                 _signal(pid, signal.SIGTERM)
             for pid in list(workers):
                 _wait(pid)
-                workers.discard(pid)
+                del workers[pid]
             break
         try:
             pid, wait_status = os.waitpid(-1, os.WNOHANG)
@@ -106,7 +106,7 @@ def supervise(config: ProxyConfig, cluster_config: ClusterClientConfig, s3_confi
             continue
         if pid not in workers:
             continue
-        workers.discard(pid)
+        index = workers.pop(pid)
         now_s = time.monotonic()
         restarts_s = [moment for moment in restarts_s if now_s - moment < RESTART_WINDOW_S] + [now_s]
         code = os.waitstatus_to_exitcode(wait_status)
@@ -115,7 +115,7 @@ def supervise(config: ProxyConfig, cluster_config: ClusterClientConfig, s3_confi
             log.error("proxy.giving_up", extra={"restarts_per_minute": len(restarts_s)})
             stopping, status = True, 1
             continue
-        workers.add(_fork_worker(config, cluster_config, s3_config))
+        workers[_fork_worker(config, cluster_config, s3_config, index)] = index
     log.info("proxy.stopped")
     return status
 
@@ -130,7 +130,9 @@ def _wait(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-def _fork_worker(config: ProxyConfig, cluster_config: ClusterClientConfig, s3_config: S3Config) -> int:
+def _fork_worker(
+    config: ProxyConfig, cluster_config: ClusterClientConfig, s3_config: S3Config, index: int
+) -> int:
     pid = os.fork()
     if pid:
         return pid
@@ -138,7 +140,7 @@ def _fork_worker(config: ProxyConfig, cluster_config: ClusterClientConfig, s3_co
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     code = 0
     try:
-        uvloop.run(serve_worker(config, cluster_config, s3_config))
+        uvloop.run(serve_worker(config, cluster_config, s3_config, index))
     except DolmenError as error:
         log.error("proxy.worker_failed", extra={"reason": str(error)})
         code = 3  # a worker that cannot start will not start when restarted either
@@ -150,8 +152,11 @@ def _fork_worker(config: ProxyConfig, cluster_config: ClusterClientConfig, s3_co
         os._exit(code)
 
 
-async def serve_worker(config: ProxyConfig, cluster_config: ClusterClientConfig, s3_config: S3Config) -> None:
-    """One worker: open the client and validator, listen on both ports with SO_REUSEPORT until SIGTERM."""
+async def serve_worker(
+    config: ProxyConfig, cluster_config: ClusterClientConfig, s3_config: S3Config, index: int = 0
+) -> None:
+    """One worker: open the client and validator, listen on both ports with SO_REUSEPORT until SIGTERM.
+    Worker 0 also runs the S3 upload cleaner (one component, whichever its pid)."""
     from dolmen.identity import Policy, TokenValidator
 
     client = await ClusterClient.open(cluster_config)
@@ -172,7 +177,7 @@ async def serve_worker(config: ProxyConfig, cluster_config: ClusterClientConfig,
             async with contextlib.AsyncExitStack() as listeners:
                 await listeners.enter_async_context(serving(app, config, config.bind_ip, config.bind_port))
                 if s3_config.bind_port:
-                    s3_app = await open_s3_app(s3_config, client, gatekeeper)
+                    s3_app = await open_s3_app(s3_config, client, gatekeeper, run_cleaner=index == 0)
                     await listeners.enter_async_context(
                         serving(s3_app, config, s3_config.bind_ip, s3_config.bind_port)
                     )

@@ -10,20 +10,24 @@ target and the operation (pure), authenticates, and calls one thin handler in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
 from dolmen.identity import Ec2CredentialReader
 from dolmen.proxy.s3 import errors as s3
 from dolmen.proxy.s3.auth import CredentialCache, authenticate, identity_lookup
 from dolmen.proxy.s3.buckets import BucketRegistry
+from dolmen.proxy.s3.cleaner import UploadCleaner
 from dolmen.proxy.s3.config import S3Config
 from dolmen.proxy.s3.handlers import HANDLERS, S3Context
+from dolmen.proxy.s3.multipart import MULTIPART_HANDLERS
 from dolmen.proxy.s3.names import parse_target
 from dolmen.proxy.s3.operations import operation_of
+from dolmen.proxy.s3.post import post_object
 from dolmen.proxy.s3.render import XML_CONTENT_TYPE, error_xml, request_id_headers
 from dolmen.proxy.s3.sigv4 import lower_headers, query_pairs
 from dolmen.proxy.swift.access import Authoriser
@@ -47,6 +51,7 @@ log = logging.getLogger("dolmen.proxy.s3")
 
 S3_CONTEXT = web.AppKey("s3_context", S3Context)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+OPERATIONS = {**HANDLERS, **MULTIPART_HANDLERS, "PostObject": post_object}
 
 # Cluster errors as S3 answers them; NotFound depends on what was addressed (s3_errors).
 _CLUSTER_ERRORS: dict[type[DolmenError], type[s3.S3Error]] = {
@@ -155,13 +160,15 @@ async def s3_request(request: web.Request) -> web.StreamResponse:
         now_s=time.time(),
         skew_s_max=context.config.clock_skew_s_max,
     )
-    handler = HANDLERS[operation]
+    handler = OPERATIONS[operation]
     return await handler(context, request, target, headers, query, authenticated)
 
 
-async def open_s3_app(config: S3Config, client: ClusterClient, authoriser: Authoriser) -> web.Application:
+async def open_s3_app(
+    config: S3Config, client: ClusterClient, authoriser: Authoriser, *, run_cleaner: bool = False
+) -> web.Application:
     """The S3 application as a proxy worker runs it: secrets from identity's EC2 credentials,
-    listing tokens sealed with a key derived from the cluster secret."""
+    listing tokens sealed with a key derived from the cluster secret; `run_cleaner` in one worker."""
     reader = await Ec2CredentialReader.open(client)
     credentials = CredentialCache(
         identity_lookup(reader),
@@ -169,13 +176,33 @@ async def open_s3_app(config: S3Config, client: ClusterClient, authoriser: Autho
         entries_max=config.credential_cache_entries_max,
     )
     secret = await asyncio.to_thread(read_secret, client.config.cluster_secret_file)
-    return make_s3_app(
+    app = make_s3_app(
         config,
         client,
         credentials,
         authoriser=authoriser,
         token_key=derive_key(secret, "s3-continuation-token"),
     )
+    if run_cleaner:
+        app.cleanup_ctx.append(_cleaner_running)
+    return app
+
+
+async def _cleaner_running(app: web.Application) -> AsyncIterator[None]:
+    """The upload cleaner for as long as the application serves; cancelled between two steps."""
+    context = app[S3_CONTEXT]
+    cleaner = UploadCleaner(
+        context.client,
+        upload_expiry_s=context.config.upload_expiry_s,
+        interval_s=context.config.cleaner_interval_s,
+        sweeps_per_pass=context.config.cleaner_sweeps_per_pass,
+        deletes_per_pass=context.config.cleaner_deletes_per_pass,
+    )
+    task = asyncio.create_task(cleaner.run(), name="s3-upload-cleaner")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def make_s3_app(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote_to_bytes
 
-from dolmen.proxy.s3.errors import InvalidArgument, InvalidRequest
+from dolmen.proxy.s3.errors import InvalidArgument, InvalidRange, InvalidRequest
 from dolmen.proxy.s3.names import check_bucket_name, check_key
 
 COPY_SOURCE_HEADER = "x-amz-copy-source"
+COPY_SOURCE_RANGE_HEADER = "x-amz-copy-source-range"
+_COPY_RANGE = re.compile(r"bytes=(\d{1,19})-(\d{1,19})")
 _CONDITIONS = {
     "x-amz-copy-source-if-match": "If-Match",
     "x-amz-copy-source-if-none-match": "If-None-Match",
@@ -68,4 +71,26 @@ def check_not_a_self_copy(source: CopySource, bucket: str, key: str, headers: Ma
         raise InvalidRequest(
             "This copy request is illegal because it is trying to copy an object to itself without changing "
             "the object's metadata, storage class, website redirect location or encryption attributes."
+        )
+
+
+def parse_copy_source_range(value: str | None) -> tuple[int, int] | None:
+    """UploadPartCopy's `bytes=first-last` (inclusive, both given); InvalidArgument for another form."""
+    if value is None:
+        return None
+    match = _COPY_RANGE.fullmatch(value.strip())
+    if match is None or int(match[1]) > int(match[2]):
+        raise InvalidArgument(
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are "
+            "the zero-based offsets of the first and last bytes to copy",
+            ArgumentName=COPY_SOURCE_RANGE_HEADER,
+        )
+    return int(match[1]), int(match[2])
+
+
+def check_copy_range(copy_range: tuple[int, int], length: int) -> None:
+    """InvalidRange unless the range lies within a source of `length` bytes."""
+    if copy_range[1] >= length:
+        raise InvalidRange(
+            ActualObjectSize=str(length), RangeRequested=f"bytes={copy_range[0]}-{copy_range[1]}"
         )

@@ -72,6 +72,8 @@ InvalidAccessKeyId = _error(
 InvalidArgument = _error("InvalidArgument", 400, "Invalid Argument")
 InvalidBucketName = _error("InvalidBucketName", 400, "The specified bucket is not valid.")
 InvalidDigest = _error("InvalidDigest", 400, "The Content-MD5 you specified is not valid.")
+InvalidPart = _error("InvalidPart", 400, "One or more of the specified parts could not be found.")
+InvalidPartOrder = _error("InvalidPartOrder", 400, "The list of parts was not in ascending order.")
 InvalidLocationConstraint = _error(
     "InvalidLocationConstraint", 400, "The specified location constraint is not valid."
 )
@@ -88,6 +90,14 @@ MalformedACLError = _error(
     400,
     "The XML you provided was not well-formed or did not validate against our published schema.",
 )
+MalformedPOSTRequest = _error(
+    "MalformedPOSTRequest", 400, "The body of your POST request is not well-formed multipart/form-data."
+)
+MaxPostPreDataLengthExceeded = _error(
+    "MaxPostPreDataLengthExceeded",
+    400,
+    "Your POST request fields preceding the upload file were too large.",
+)
 MaxMessageLengthExceeded = _error("MaxMessageLengthExceeded", 400, "Your request was too big.")
 MetadataTooLarge = _error(
     "MetadataTooLarge", 400, "Your metadata headers exceed the maximum allowed metadata size."
@@ -97,6 +107,12 @@ MethodNotAllowed = _error(
 )
 MissingContentLength = _error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
 NoSuchBucket = _error("NoSuchBucket", 404, "The specified bucket does not exist")
+NoSuchUpload = _error(
+    "NoSuchUpload",
+    404,
+    "The specified upload does not exist. The upload ID may be invalid, or the upload may have been "
+    "aborted or completed.",
+)
 NoSuchKey = _error("NoSuchKey", 404, "The specified key does not exist.")
 S3NotImplemented = _error(
     "NotImplemented", 501, "A header or query you provided implies functionality that is not implemented."

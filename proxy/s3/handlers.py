@@ -34,9 +34,13 @@ from dolmen.proxy.s3.acl import (
     grants_of_headers,
     swift_acls,
 )
+from dolmen.proxy.s3.attributes import attributes_xml, parse_attributes_request
 from dolmen.proxy.s3.auth import Authenticated, CredentialCache
 from dolmen.proxy.s3.buckets import BucketClaim, BucketRegistry, claim_for_container, new_claim
 from dolmen.proxy.s3.cache import TtlCache
+from dolmen.proxy.s3.checksums import footer_items as checksums_footer
+from dolmen.proxy.s3.checksums import response_headers as checksum_headers
+from dolmen.proxy.s3.checksums import stored_checksum
 from dolmen.proxy.s3.config import S3Config
 from dolmen.proxy.s3.copy import (
     check_not_a_self_copy,
@@ -55,9 +59,12 @@ from dolmen.proxy.s3.headers import (
     user_metadata,
 )
 from dolmen.proxy.s3.listing import (
+    ListParams,
     ObjectRow,
+    Page,
     cluster_limit,
     list_objects_xml,
+    list_versions_xml,
     page,
     parse_list_params,
     start_marker,
@@ -93,7 +100,7 @@ from dolmen.cluster import (
     ObjectEntry,
     Subdir,
 )
-from dolmen.cluster.objects import ObjectInfo
+from dolmen.cluster.objects import ObjectInfo, PutResult
 from dolmen.errors import DolmenError
 from dolmen.limits import (
     HTTP_CHUNK_BYTES,
@@ -109,7 +116,6 @@ DEFAULT_CONTENT_TYPE = "binary/octet-stream"  # what S3 stores when a PUT names 
 # Standard headers (Cache-Control...) are kept as metadata items under this prefix, as the
 # Swift API keeps them, so both APIs show them; users cannot set such items.
 KEPT_HEADER_PREFIX = "dolmen-sys-"
-CHECKSUM_FOOTER_PREFIX = "X-Object-Sysmeta-S3-Checksum-"
 
 
 @dataclass
@@ -289,12 +295,8 @@ async def list_buckets(context, request, target, headers, query, authenticated) 
     return web.Response(body=list_buckets_xml(owner, rows), content_type=XML_CONTENT_TYPE)
 
 
-async def list_objects(context, request, target, headers, query, authenticated) -> web.StreamResponse:
-    claim = await authorised_bucket(context, target.bucket, authenticated, method="GET")
-    account, bucket = claim.account, target.bucket
-    assert bucket is not None
-    params = parse_list_params(query, version=2 if query.get("list-type") == "2" else 1)
-    marker = start_marker(params, token_key=context.token_key, bucket=bucket)
+async def object_page(context: S3Context, account: str, bucket: str, params: ListParams, marker: str) -> Page:
+    """One page of a bucket's keys and common prefixes after `marker`."""
     listing = await context.client.list_objects(
         account,
         bucket,
@@ -308,9 +310,30 @@ async def list_objects(context, request, target, headers, query, authenticated) 
             entries.append(ObjectRow(entry.name, entry.bytes, entry.etag, entry.last_modified.seconds))
         elif isinstance(entry, Subdir):
             entries.append(entry.name)
-    result = page(entries, marker=marker, max_keys=params.max_keys, cluster_truncated=listing.truncated)
+    return page(entries, marker=marker, max_keys=params.max_keys, cluster_truncated=listing.truncated)
+
+
+async def list_objects(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    claim = await authorised_bucket(context, target.bucket, authenticated, method="GET")
+    account, bucket = claim.account, target.bucket
+    assert bucket is not None
+    params = parse_list_params(query, version=2 if query.get("list-type") == "2" else 1)
+    marker = start_marker(params, token_key=context.token_key, bucket=bucket)
+    result = await object_page(context, account, bucket, params, marker)
     owner = Owner(id=claim.project_id, display_name=claim.project_id)
     body = list_objects_xml(params, result, bucket=bucket, owner=owner, token_key=context.token_key)
+    return web.Response(body=body, content_type=XML_CONTENT_TYPE)
+
+
+async def list_object_versions(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    """ListObjectVersions of a bucket without versioning: each object is its only version, `null`."""
+    claim = await authorised_bucket(context, target.bucket, authenticated, method="GET")
+    bucket = target.bucket
+    assert bucket is not None
+    params = parse_list_params({**query, "marker": query.get("key-marker", "")}, version=1)
+    result = await object_page(context, claim.account, bucket, params, params.marker)
+    owner = Owner(id=claim.project_id, display_name=claim.project_id)
+    body = list_versions_xml(params, result, bucket=bucket, owner=owner)
     return web.Response(body=body, content_type=XML_CONTENT_TYPE)
 
 
@@ -403,8 +426,8 @@ def stored_metadata(headers: Mapping[str, str]) -> dict[str, str]:
     return items
 
 
-def object_headers(info: ObjectInfo) -> dict[str, str]:
-    """The headers of a GET or HEAD answer for an object."""
+def object_headers(info: ObjectInfo, headers: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The headers of a GET or HEAD answer for an object; its checksum if `headers` ask for it."""
     answer = {
         "ETag": quoted_etag(info.etag),
         "Last-Modified": http_date(info.last_modified),
@@ -418,19 +441,32 @@ def object_headers(info: ObjectInfo) -> dict[str, str]:
                 answer[header] = value
         else:
             answer[META_PREFIX + name] = value
+    if headers is not None and headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+        answer.update(checksum_headers(info.extra))
     return answer
 
 
-async def put_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
-    if authenticated is None:
-        raise s3.AccessDenied()  # anonymous writes are not served (S3.md: ACLs)
-    claim = await authorised_bucket(context, target.bucket, authenticated, method="PUT", key=target.key)
-    account = claim.account
-    grants = grants_of_headers(headers)
-    if grants is not None:
-        await check_object_acl(context, claim, target.bucket, swift_acls(grants, owner_id=claim.project_id))
+async def put_verified(
+    context: S3Context,
+    request: web.Request,
+    headers: Mapping[str, str],
+    authenticated: Authenticated,
+    account: str,
+    container: str,
+    obj: str,
+    *,
+    content_type: str,
+    metadata: Mapping[str, str],
+    checksum_algorithm: str | None = None,
+) -> tuple[PutResult, dict[str, str]]:
+    """Stream the request's body into an object, committed only if it proves all it claims
+    (signature, Content-MD5, checksum); the result and the checksums stored with it.
+    `checksum_algorithm` is computed and stored even when the request claims none."""
     verifier = PayloadVerifier.for_request(
-        headers, payload_hash=authenticated.signed.payload_hash, signing=authenticated.signing
+        headers,
+        payload_hash=authenticated.signed.payload_hash,
+        signing=authenticated.signing,
+        default_algorithm=checksum_algorithm,
     )
     expected_md5 = content_md5_hex(headers["content-md5"]) if "content-md5" in headers else None
     checksums: dict[str, str] = {}
@@ -448,18 +484,45 @@ async def put_object(context, request, target, headers, query, authenticated) ->
 
     result = await context.client.put_object(
         account,
-        target.bucket,
-        target.key,
+        container,
+        obj,
         payload(),
-        content_type=headers.get("content-type") or DEFAULT_CONTENT_TYPE,
-        metadata=stored_metadata(headers),
+        content_type=content_type,
+        metadata=metadata,
         length=verifier.payload_length,
         expected_etag=expected_md5,
         check_body=check_body,
-        footer_metadata=lambda: {CHECKSUM_FOOTER_PREFIX + name: value for name, value in checksums.items()},
+        footer_metadata=lambda: checksums_footer(checksums),
     )
-    answer = {"ETag": quoted_etag(result.etag)}
-    answer.update({f"x-amz-checksum-{name}": value for name, value in checksums.items()})
+    return result, checksums
+
+
+def checksum_answer(checksums: Mapping[str, str]) -> dict[str, str]:
+    return {f"x-amz-checksum-{name}": value for name, value in checksums.items()}
+
+
+async def put_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
+    if authenticated is None:
+        raise s3.AccessDenied()  # anonymous writes are not served (S3.md: ACLs)
+    claim = await authorised_bucket(context, target.bucket, authenticated, method="PUT", key=target.key)
+    account = claim.account
+    grants = grants_of_headers(headers)
+    if grants is not None:
+        await check_object_acl(context, claim, target.bucket, swift_acls(grants, owner_id=claim.project_id))
+    result, checksums = await put_verified(
+        context,
+        request,
+        headers,
+        authenticated,
+        account,
+        target.bucket,
+        target.key,
+        content_type=headers.get("content-type") or DEFAULT_CONTENT_TYPE,
+        metadata=stored_metadata(headers),
+    )
+    answer = {"ETag": quoted_etag(result.etag), **checksum_answer(checksums)}
+    if checksums:
+        answer["x-amz-checksum-type"] = "FULL_OBJECT"
     return web.Response(status=200, headers=answer)
 
 
@@ -467,9 +530,23 @@ async def head_object(context, request, target, headers, query, authenticated) -
     claim = await authorised_bucket(context, target.bucket, authenticated, method="HEAD", key=target.key)
     account = claim.account
     info = await context.client.head_object(account, target.bucket, target.key, conditions(headers))
-    answer = object_headers(info)
+    answer = object_headers(info, headers)
     answer["Content-Length"] = str(info.length)
     return web.Response(status=200, headers=answer)
+
+
+async def get_object_attributes(
+    context, request, target, headers, query, authenticated
+) -> web.StreamResponse:
+    claim = await authorised_bucket(context, target.bucket, authenticated, method="GET", key=target.key)
+    asked = parse_attributes_request(headers)
+    info = await context.client.head_object(claim.account, target.bucket, target.key)
+    body = attributes_xml(
+        asked, etag=info.etag, size=info.length, checksum=stored_checksum(info.extra), parts=None
+    )
+    return web.Response(
+        body=body, content_type=XML_CONTENT_TYPE, headers={"Last-Modified": http_date(info.last_modified)}
+    )
 
 
 async def get_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
@@ -481,7 +558,7 @@ async def get_object(context, request, target, headers, query, authenticated) ->
     if requested_range:
         asked["Range"] = requested_range
     async with context.client.get_object(account, target.bucket, target.key, asked) as reader:
-        answer = object_headers(reader.info)
+        answer = object_headers(reader.info, None if requested_range else headers)
         answer.update(overrides)
         assert reader.headers is not None
         for name in ("Content-Range", "Content-Length"):
@@ -600,6 +677,7 @@ HANDLERS: dict[str, Handler] = {
     "DeleteBucket": delete_bucket,
     "ListObjects": list_objects,
     "ListObjectsV2": list_objects,
+    "ListObjectVersions": list_object_versions,
     "GetBucketLocation": get_bucket_location,
     "DeleteObjects": delete_objects,
     "PutObject": put_object,
@@ -607,6 +685,7 @@ HANDLERS: dict[str, Handler] = {
     "HeadObject": head_object,
     "DeleteObject": delete_object,
     "CopyObject": copy_object,
+    "GetObjectAttributes": get_object_attributes,
     "GetBucketAcl": get_bucket_acl,
     "PutBucketAcl": put_bucket_acl,
     "GetObjectAcl": get_object_acl,

@@ -202,3 +202,43 @@ def list_objects_xml(
     for prefix in result.common_prefixes:
         parts.append(f"<CommonPrefixes>{element('Prefix', text(prefix))}</CommonPrefixes>")
     return document("ListBucketResult", "".join(parts))
+
+
+def list_versions_xml(params: ListParams, result: Page, *, bucket: str, owner: Owner) -> bytes:
+    """ListVersionsResult for a bucket without versioning: every object once, VersionId `null`."""
+
+    def text(value: str) -> str:
+        return quote(value, safe="/") if params.url_encoded else value
+
+    parts = [
+        element("Name", bucket),
+        element("Prefix", text(params.prefix)),
+        element("KeyMarker", text(params.marker)),
+        element("VersionIdMarker", ""),
+        element("MaxKeys", str(params.max_keys)),
+    ]
+    if params.delimiter:
+        parts.append(element("Delimiter", text(params.delimiter)))
+    if params.url_encoded:
+        parts.append(element("EncodingType", "url"))
+    parts.append(element("IsTruncated", "true" if result.truncated else "false"))
+    if result.truncated:
+        parts.append(
+            element("NextKeyMarker", text(result.last_name)) + element("NextVersionIdMarker", "null")
+        )
+    for row in result.contents:
+        parts.append(
+            "<Version>"
+            + element("Key", text(row.key))
+            + element("VersionId", "null")
+            + element("IsLatest", "true")
+            + element("LastModified", iso8601(row.last_modified_s))
+            + element("ETag", quoted_etag(row.etag))
+            + element("Size", str(row.size_bytes))
+            + owner.xml()
+            + element("StorageClass", "STANDARD")
+            + "</Version>"
+        )
+    for prefix in result.common_prefixes:
+        parts.append(f"<CommonPrefixes>{element('Prefix', text(prefix))}</CommonPrefixes>")
+    return document("ListVersionsResult", "".join(parts))

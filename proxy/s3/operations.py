@@ -25,7 +25,9 @@ SUBRESOURCES = frozenset(
         "tagging", "torrent", "uploadId", "uploads", "versionId", "versioning", "versions", "website",
     }
 )  # fmt: skip
-SERVED = frozenset({"acl", "delete", "location"})
+SERVED = frozenset(
+    {"acl", "attributes", "delete", "location", "partNumber", "uploadId", "uploads", "versions"}
+)
 
 _OPERATIONS: dict[tuple[str, str, str], str] = {
     ("service", "GET", ""): "ListBuckets",
@@ -39,11 +41,24 @@ _OPERATIONS: dict[tuple[str, str, str], str] = {
     ("object", "GET", "acl"): "GetObjectAcl",
     ("object", "PUT", "acl"): "PutObjectAcl",
     ("bucket", "POST", "delete"): "DeleteObjects",
+    ("bucket", "POST", ""): "PostObject",
     ("object", "PUT", ""): "PutObject",
     ("object", "GET", ""): "GetObject",
     ("object", "HEAD", ""): "HeadObject",
     ("object", "DELETE", ""): "DeleteObject",
+    ("object", "GET", "attributes"): "GetObjectAttributes",
+    ("object", "GET", "partNumber"): "GetObject",
+    ("object", "HEAD", "partNumber"): "HeadObject",
+    ("bucket", "GET", "uploads"): "ListMultipartUploads",
+    ("bucket", "GET", "versions"): "ListObjectVersions",
+    ("object", "POST", "uploads"): "CreateMultipartUpload",
+    ("object", "PUT", "partNumber+uploadId"): "UploadPart",
+    ("object", "POST", "uploadId"): "CompleteMultipartUpload",
+    ("object", "DELETE", "uploadId"): "AbortMultipartUpload",
+    ("object", "GET", "uploadId"): "ListParts",
 }
+# Subresources that go together in one request (UploadPart names its upload and its part).
+_COMBINED = frozenset({("partNumber", "uploadId")})
 
 
 def operation_of(method: str, target: Target, query: Mapping[str, str], headers: Mapping[str, str]) -> str:
@@ -53,8 +68,8 @@ def operation_of(method: str, target: Target, query: Mapping[str, str], headers:
     unserved = [name for name in subresources if name not in SERVED]
     if unserved:
         raise S3NotImplemented(f"The {unserved[0]!r} subresource is not implemented.")
-    subresource = subresources[0] if subresources else ""
-    if len(subresources) > 1:
+    subresource = "+".join(subresources)
+    if len(subresources) > 1 and tuple(subresources) not in _COMBINED:
         raise S3NotImplemented("More than one subresource in one request is not implemented.")
     operation = _OPERATIONS.get((kind, method, subresource))
     if operation is None:
@@ -63,4 +78,6 @@ def operation_of(method: str, target: Target, query: Mapping[str, str], headers:
         return "ListObjectsV2"
     if operation == "PutObject" and "x-amz-copy-source" in headers:
         return "CopyObject"
+    if operation == "UploadPart" and "x-amz-copy-source" in headers:
+        return "UploadPartCopy"
     return operation

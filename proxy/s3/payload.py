@@ -18,7 +18,14 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 
-from dolmen.proxy.s3.checksums import Checksum, b64, check_digest, new_checksum, requested_checksums
+from dolmen.proxy.s3.checksums import (
+    Checksum,
+    b64,
+    check_digest,
+    check_sdk_algorithm,
+    new_checksum,
+    requested_checksums,
+)
 from dolmen.proxy.s3.chunked import AwsChunkedDecoder, parse_trailer_names
 from dolmen.proxy.s3.errors import (
     EntityTooLarge,
@@ -65,9 +72,11 @@ class PayloadVerifier:
         *,
         payload_hash: str,
         signing: SigningContext | None,
+        default_algorithm: str | None = None,
     ) -> PayloadVerifier:
         """What this request's body must prove. `headers` are lower-cased; `payload_hash` as signed
-        (UNSIGNED-PAYLOAD for anonymous and presigned requests)."""
+        (UNSIGNED-PAYLOAD for anonymous and presigned requests). `default_algorithm` (a multipart
+        upload's) is computed when the request claims no checksum, and no other may be claimed."""
         claimed = requested_checksums(headers)
         if payload_hash in STREAMING_PAYLOADS:
             length = _length(headers, "x-amz-decoded-content-length")
@@ -84,6 +93,8 @@ class PayloadVerifier:
             )
             algorithm = trailer_checksums[0].removeprefix("x-amz-checksum-") if trailer_checksums else None
             algorithm = algorithm or next(iter(claimed), None)
+            check_sdk_algorithm(headers, algorithm)
+            algorithm = _with_default(algorithm, default_algorithm)
             return cls(
                 payload_length=length,
                 decoder=decoder,
@@ -92,6 +103,8 @@ class PayloadVerifier:
             )
         length = _length(headers, "content-length")
         algorithm = next(iter(claimed), None)
+        check_sdk_algorithm(headers, algorithm)
+        algorithm = _with_default(algorithm, default_algorithm)
         return cls(
             payload_length=length,
             sha256_hex=None if payload_hash == UNSIGNED_PAYLOAD else payload_hash,
@@ -132,6 +145,15 @@ class PayloadVerifier:
         if expected is not None:
             check_digest(self._checksum_algorithm, expected, computed)
         return {self._checksum_algorithm: b64(computed)}
+
+
+def _with_default(claimed: str | None, default: str | None) -> str | None:
+    """The algorithm to compute: the claimed one, which must be the default when there is one."""
+    if claimed is not None and default is not None and claimed != default:
+        raise InvalidRequest(
+            f"Checksum Type mismatch occurred, expected checksum Type: {default}, actual checksum Type: {claimed}"
+        )
+    return claimed or default
 
 
 def _length(headers: Mapping[str, str], name: str) -> int:

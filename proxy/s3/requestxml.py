@@ -1,4 +1,5 @@
-"""Request bodies in XML (DeleteObjects, CreateBucketConfiguration, AccessControlPolicy), parsed safely, pure.
+"""Request bodies in XML (DeleteObjects, CreateBucketConfiguration, AccessControlPolicy,
+CompleteMultipartUpload), parsed safely, pure.
 
 defusedxml refuses DTDs, entity declarations and external references, so no
 body can expand or fetch anything; the caller reads at most the stated number
@@ -22,8 +23,23 @@ from dolmen.proxy.s3.errors import (
     MaxMessageLengthExceeded,
     S3NotImplemented,
 )
+from dolmen.proxy.s3.uploads import RequestedPart
 
-from dolmen.limits import S3_BUCKET_CONFIG_XML_BYTES_MAX, S3_DELETE_OBJECTS_KEYS_MAX, S3_REQUEST_XML_BYTES_MAX
+from dolmen.limits import (
+    S3_BUCKET_CONFIG_XML_BYTES_MAX,
+    S3_COMPLETE_XML_BYTES_MAX,
+    S3_DELETE_OBJECTS_KEYS_MAX,
+    S3_PARTS_MAX,
+    S3_REQUEST_XML_BYTES_MAX,
+)
+
+_PART_CHECKSUMS = {
+    "ChecksumCRC32": "crc32",
+    "ChecksumCRC32C": "crc32c",
+    "ChecksumCRC64NVME": "crc64nvme",
+    "ChecksumSHA1": "sha1",
+    "ChecksumSHA256": "sha256",
+}
 
 
 def _parse(body: bytes, size_bytes_max: int) -> Element:
@@ -119,3 +135,29 @@ def parse_access_control_policy(body: bytes) -> tuple[Grant, ...]:
             else:
                 raise S3NotImplemented("Only group and canonical-user grantees are supported.")
     return tuple(grants)
+
+
+def parse_complete_multipart(body: bytes) -> list[RequestedPart]:
+    """The parts a CompleteMultipartUpload body names, in its order: 1 to 10,000 `<Part>`, each with a
+    `<PartNumber>` (1..10,000) and an `<ETag>`, and optionally its checksum."""
+    root = _parse(body, S3_COMPLETE_XML_BYTES_MAX)
+    if _local(root.tag) != "CompleteMultipartUpload":
+        raise MalformedXML()
+    items = _children(root, "Part")
+    if not 1 <= len(items) <= S3_PARTS_MAX:
+        raise MalformedXML()
+    parts = []
+    for item in items:
+        number = (_only_text(item, "PartNumber") or "").strip()
+        etag = _only_text(item, "ETag")
+        if not number.isascii() or not number.isdigit() or len(number) > 5 or etag is None:
+            raise MalformedXML()
+        if not 1 <= int(number) <= S3_PARTS_MAX:
+            raise MalformedXML()
+        checksums = {}
+        for element_name, algorithm in _PART_CHECKSUMS.items():
+            value = _only_text(item, element_name)
+            if value is not None:
+                checksums[algorithm] = value.strip()
+        parts.append(RequestedPart(int(number), etag, checksums))
+    return parts

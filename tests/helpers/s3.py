@@ -1,17 +1,24 @@
-"""Helpers for S3 tests: requests signed by botocore (an independent SigV4 implementation)."""
+"""Helpers for S3 tests: requests signed by botocore (an independent SigV4 implementation), boto3
+clients of a test listener, raw PUTs with the payload hash of our choice."""
 
 from __future__ import annotations
 
 import datetime
 import math
+import time
 import unittest.mock
 from urllib.parse import urlsplit
 
+import aiohttp
+import boto3
 import botocore.auth
 import botocore.awsrequest
+import botocore.config
 import botocore.credentials
+import botocore.exceptions
+import pytest
 from dolmen.identity import AuthContext, Ec2Credential, Policy
-from dolmen.proxy.s3.sigv4 import lower_headers
+from dolmen.proxy.s3.sigv4 import authorization_header, lower_headers
 from dolmen.proxy.swift.access import Authoriser
 
 from dolmen.cluster import ClusterClient
@@ -74,3 +81,57 @@ def credential(
 def authoriser_for(client: ClusterClient) -> Authoriser:
     """The authoriser a proxy worker shares between its Swift and S3 APIs, with identity's default policy."""
     return Authoriser(client, policy=Policy.default(), cache_ttl_s=5.0, cache_entries_max=1_000)
+
+
+def s3_client(endpoint: str, access_key: str = ACCESS_KEY, secret: str = SECRET_KEY):
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret,
+        region_name="us-east-1",
+        # s3v4: botocore still presigns with SigV2 by default, which Dolmen refuses (InvalidRequest).
+        config=botocore.config.Config(
+            signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1}
+        ),
+    )
+
+
+ACCOUNT_LISTING_LAG_S_MAX = 60.0  # the account hears of new containers within account_update_interval_s
+
+
+def wait_listed(client, buckets: set[str]) -> None:
+    """Until ListBuckets shows `buckets`: account listings follow container creation (as Swift's)."""
+    deadline_s = time.monotonic() + ACCOUNT_LISTING_LAG_S_MAX
+    while not buckets <= {entry["Name"] for entry in client.list_buckets()["Buckets"]}:
+        assert time.monotonic() < deadline_s, f"{buckets} not listed after {ACCOUNT_LISTING_LAG_S_MAX} s"
+        time.sleep(0.2)
+
+
+def error_code(call) -> str:
+    with pytest.raises(botocore.exceptions.ClientError) as raised:
+        call()
+    return raised.value.response["Error"]["Code"]
+
+
+def signed_streaming_headers(s3_endpoint: str, path: str, extra: dict[str, str]) -> dict[str, str]:
+    """Headers of a PUT signed with an x-amz-content-sha256 of our choice (botocore would replace it)."""
+    amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    headers = {"host": s3_endpoint.removeprefix("http://"), "x-amz-date": amz_date, **extra}
+    headers["authorization"] = authorization_header(
+        access_key=ACCESS_KEY, secret_key=SECRET_KEY, method="PUT", raw_path=path, raw_query="",
+        headers=headers, payload_hash=extra["x-amz-content-sha256"], amz_date=amz_date, region="us-east-1",
+    )  # fmt: skip
+    return headers
+
+
+async def put_raw(s3_endpoint: str, path: str, sign_headers: dict[str, str], body: bytes):
+    return await put_body(s3_endpoint, path, signed_streaming_headers(s3_endpoint, path, sign_headers), body)
+
+
+async def put_body(s3_endpoint: str, path: str, headers: dict[str, str], body: bytes):
+    async with (
+        aiohttp.ClientSession() as session,
+        session.put(f"{s3_endpoint}{path}", headers=headers, data=body) as answer,
+    ):
+        return answer.status, answer.headers.copy(), await answer.read()

@@ -17,45 +17,24 @@ import urllib.request
 import zlib
 
 import aiohttp
-import boto3
-import botocore.config
-import botocore.exceptions
 import pytest
 from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
-from dolmen.proxy.s3.sigv4 import SigningContext, authorization_header, signing_key
+from dolmen.proxy.s3.sigv4 import SigningContext, signing_key
 from helpers.cluster import unique
-from helpers.s3 import ACCESS_KEY, DOMAIN, OTHER_KEY, OTHER_SECRET, SECRET_KEY, sign_with_botocore
-
-
-def s3_client(endpoint: str, access_key: str = ACCESS_KEY, secret: str = SECRET_KEY):
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret,
-        region_name="us-east-1",
-        # s3v4: botocore still presigns with SigV2 by default, which Dolmen refuses (InvalidRequest).
-        config=botocore.config.Config(
-            signature_version="s3v4", s3={"addressing_style": "path"}, retries={"max_attempts": 1}
-        ),
-    )
-
-
-ACCOUNT_LISTING_LAG_S_MAX = 60.0  # the account hears of new containers within account_update_interval_s
-
-
-def wait_listed(client, buckets: set[str]) -> None:
-    """Until ListBuckets shows `buckets`: account listings follow container creation (as Swift's)."""
-    deadline_s = time.monotonic() + ACCOUNT_LISTING_LAG_S_MAX
-    while not buckets <= {entry["Name"] for entry in client.list_buckets()["Buckets"]}:
-        assert time.monotonic() < deadline_s, f"{buckets} not listed after {ACCOUNT_LISTING_LAG_S_MAX} s"
-        time.sleep(0.2)
-
-
-def error_code(call) -> str:
-    with pytest.raises(botocore.exceptions.ClientError) as raised:
-        call()
-    return raised.value.response["Error"]["Code"]
+from helpers.s3 import (
+    ACCESS_KEY,
+    DOMAIN,
+    OTHER_KEY,
+    OTHER_SECRET,
+    SECRET_KEY,
+    error_code,
+    put_body,
+    put_raw,
+    s3_client,
+    sign_with_botocore,
+    signed_streaming_headers,
+    wait_listed,
+)
 
 
 async def test_boto3_writes_reads_and_deletes_objects(s3_endpoint):
@@ -245,29 +224,6 @@ async def test_a_body_that_is_not_the_signed_sha256_is_refused_and_not_stored(s3
         assert b"<Code>XAmzContentSHA256Mismatch</Code>" in await answer.read()
     stored = await asyncio.to_thread(error_code, lambda: client.head_object(Bucket=bucket, Key="k"))
     assert stored == "404"
-
-
-def signed_streaming_headers(s3_endpoint: str, path: str, extra: dict[str, str]) -> dict[str, str]:
-    """Headers of a PUT signed with an x-amz-content-sha256 of our choice (botocore would replace it)."""
-    amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    headers = {"host": s3_endpoint.removeprefix("http://"), "x-amz-date": amz_date, **extra}
-    headers["authorization"] = authorization_header(
-        access_key=ACCESS_KEY, secret_key=SECRET_KEY, method="PUT", raw_path=path, raw_query="",
-        headers=headers, payload_hash=extra["x-amz-content-sha256"], amz_date=amz_date, region="us-east-1",
-    )  # fmt: skip
-    return headers
-
-
-async def put_raw(s3_endpoint: str, path: str, sign_headers: dict[str, str], body: bytes):
-    return await put_body(s3_endpoint, path, signed_streaming_headers(s3_endpoint, path, sign_headers), body)
-
-
-async def put_body(s3_endpoint: str, path: str, headers: dict[str, str], body: bytes):
-    async with (
-        aiohttp.ClientSession() as session,
-        session.put(f"{s3_endpoint}{path}", headers=headers, data=body) as answer,
-    ):
-        return answer.status, answer.headers.copy(), await answer.read()
 
 
 async def test_aws_chunked_bodies_with_a_trailing_checksum_are_stored_decoded(s3_endpoint):

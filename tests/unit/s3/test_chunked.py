@@ -240,4 +240,4 @@ def test_header_checksum_names_and_lookups():
         "x-amz-trailer": "x-amz-checksum-crc32"
     }
     with pytest.raises(errors.InvalidRequest):
-        new_checksum("crc64nvme")
+        new_checksum("xxhash64")

@@ -26,13 +26,32 @@ SERVICE, BUCKET, OBJECT = Target(None, None, False), Target("b", None, False), T
         ("PUT", BUCKET, {"acl": ""}, {}, "PutBucketAcl"),
         ("GET", OBJECT, {"acl": ""}, {}, "GetObjectAcl"),
         ("PUT", OBJECT, {"acl": ""}, {}, "PutObjectAcl"),
+        ("GET", OBJECT, {"attributes": ""}, {}, "GetObjectAttributes"),
+        ("GET", OBJECT, {"partNumber": "2"}, {}, "GetObject"),
+        ("HEAD", OBJECT, {"partNumber": "2"}, {}, "HeadObject"),
+        ("GET", BUCKET, {"uploads": ""}, {}, "ListMultipartUploads"),
+        ("POST", OBJECT, {"uploads": ""}, {}, "CreateMultipartUpload"),
+        ("PUT", OBJECT, {"partNumber": "1", "uploadId": "u"}, {}, "UploadPart"),
+        (
+            "PUT",
+            OBJECT,
+            {"partNumber": "1", "uploadId": "u"},
+            {"x-amz-copy-source": "/b/k"},
+            "UploadPartCopy",
+        ),
+        ("POST", OBJECT, {"uploadId": "u"}, {}, "CompleteMultipartUpload"),
+        ("DELETE", OBJECT, {"uploadId": "u"}, {}, "AbortMultipartUpload"),
+        ("GET", OBJECT, {"uploadId": "u"}, {}, "ListParts"),
     ],
 )
 def test_operations(method, target, query, headers, operation):
     assert operation_of(method, target, query, headers) == operation
 
 
-@pytest.mark.parametrize("query", [{"lifecycle": ""}, {"uploads": ""}, {"tagging": ""}, {"versionId": "3"}])
+@pytest.mark.parametrize(
+    "query",
+    [{"lifecycle": ""}, {"retention": ""}, {"tagging": ""}, {"versionId": "3"}, {"uploadId": "u", "acl": ""}],
+)
 def test_subresources_not_built_yet_are_not_implemented_never_the_plain_operation(query):
     with pytest.raises(errors.S3NotImplemented):
         operation_of("PUT", OBJECT, query, {})

@@ -92,7 +92,8 @@ def test_a_body_shorter_or_longer_than_announced_is_incomplete():
             STREAMING_UNSIGNED_TRAILER,
             errors.InvalidRequest,
         ),  # two checksums
-        ({"content-length": "1", "x-amz-checksum-crc64nvme": "AAAAAAAAAAA="}, UNSIGNED_PAYLOAD, errors.InvalidRequest),
+        ({"content-length": "1", "x-amz-checksum-sha512": "AAAAAAAAAAA="}, UNSIGNED_PAYLOAD, errors.InvalidRequest),
+        ({"content-length": "1", "x-amz-sdk-checksum-algorithm": "CRC32"}, UNSIGNED_PAYLOAD, errors.InvalidRequest),
     ],
 )  # fmt: skip
 def test_bodies_that_cannot_prove_what_they_claim_are_refused_before_any_byte(headers, payload_hash, error):
