@@ -28,9 +28,7 @@ import hashlib
 import json
 import os
 import platform
-import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +42,8 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 from dolmen.proxy.s3.sigv4 import authorization_header
+
+from dolmen.devcluster import free_port_run
 
 SAIO = Path(os.environ.get("SAIO_SCRIPTS", "/work/shared/peers/swift-saio"))
 CASES = [("4k", 4 * 2**10, 2000, 16), ("1m", 2**20, 200, 8), ("64m", 64 * 2**20, 4, 1)]
@@ -146,40 +146,6 @@ async def aws_chunked(body: bytes) -> AsyncIterator[bytes]:
         yield f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
     checksum = base64.b64encode(crc.to_bytes(4, "big")).decode()
     yield f"0\r\nx-amz-checksum-crc32:{checksum}\r\n\r\n".encode()
-
-
-def ephemeral_port_range() -> tuple[int, int]:
-    """The kernel's range for outgoing connections' local ports (Linux; a common default elsewhere)."""
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32_768, 60_999
-
-
-def free_port_block(count: int) -> int:
-    """The first of `count` consecutive ports that are free now (checked by binding each), below the
-    ephemeral range: a cluster that takes minutes to start on a busy machine must not find one of
-    its ports taken meanwhile by some outgoing connection's local port."""
-    ephemeral_low, _ = ephemeral_port_range()
-    low = 10_000
-    assert ephemeral_low - low > 10 * count, "no room below the ephemeral port range"
-    generator = random.Random()
-    for _ in range(200):
-        first = generator.randrange(low, ephemeral_low - count)
-        sockets = []
-        try:
-            for port in range(first, first + count):
-                sock = socket.socket()
-                sock.bind(("127.0.0.1", port))
-                sockets.append(sock)
-            return first
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-    raise RuntimeError("no block of free ports")
 
 
 def body_of(size: int, index: int, base: bytes) -> bytes:
@@ -301,7 +267,7 @@ async def auth_endpoint(url: str, user: str, key: str) -> Endpoint:
 
 def run_dolmen(work: Path, scale: float, api: str) -> dict[str, dict[str, object]]:
     data = work / "dolmen"
-    port = free_port_block(3 + 4)
+    port = free_port_run(3 + 4)
     command = [sys.executable, "-m", "dolmen", "up", "--data", str(data), "--port", str(port),
                "--nodes", "4", "--devices-per-node", "1", "--proxy-workers", "2", "--detach"]  # fmt: skip
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL, timeout=STARTUP_TIMEOUT_S)
@@ -342,7 +308,7 @@ def s3_variables(path: Path) -> dict[str, str]:
 def run_swift(work: Path, scale: float, daemons: int, api: str) -> dict[str, dict[str, object]]:
     data = work / "swift"
     # One block for every port, so that two separately probed "free" ports cannot be the same one.
-    first = free_port_block(2 + 43)
+    first = free_port_run(2 + 43)
     proxy_port, memcache_port = first, first + 1
     port_base = first + 2 - 10  # servers listen on port_base + 10*i (+1, +2), i = 1..4
     environment = os.environ | {
