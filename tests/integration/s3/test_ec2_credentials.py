@@ -27,15 +27,20 @@ def identity(dev_cluster, tmp_path_factory) -> Iterator[IdentityProcess]:
     process.stop()
 
 
-async def test_a_credential_created_in_identity_is_found_with_its_secret_user_and_project(
-    identity, cluster_client
-):
-    admin = identity.admin
+def admin_session(identity: IdentityProcess) -> ks_session.Session:
+    """A keystoneauth session of identity's bootstrapped admin."""
     auth = v3.Password(
         auth_url=identity.auth_url, username="admin", password=ADMIN_PASSWORD, project_name="admin",
         user_domain_name="Default", project_domain_name="Default",
     )  # fmt: skip
-    session = ks_session.Session(auth=auth)
+    return ks_session.Session(auth=auth)
+
+
+async def test_a_credential_created_in_identity_is_found_with_its_secret_user_and_project(
+    identity, cluster_client
+):
+    admin = identity.admin
+    session = admin_session(identity)
     answer = session.post(
         f"{identity.url}/v3/users/{admin['user_id']}/credentials/OS-EC2",
         json={"tenant_id": admin["project_id"]},
@@ -54,12 +59,8 @@ async def test_a_credential_created_in_identity_is_found_with_its_secret_user_an
 
 async def test_boto3_signs_with_an_identity_credential_and_reaches_its_project(identity, cluster_client):
     admin = identity.admin
-    auth = v3.Password(
-        auth_url=identity.auth_url, username="admin", password=ADMIN_PASSWORD, project_name="admin",
-        user_domain_name="Default", project_domain_name="Default",
-    )  # fmt: skip
     created = (
-        ks_session.Session(auth=auth)
+        admin_session(identity)
         .post(
             f"{identity.url}/v3/users/{admin['user_id']}/credentials/OS-EC2",
             json={"tenant_id": admin["project_id"]},
@@ -94,11 +95,7 @@ async def test_a_credential_acts_with_its_users_roles_and_stops_when_the_user_is
     identity, cluster_client
 ):
     admin = identity.admin
-    auth = v3.Password(
-        auth_url=identity.auth_url, username="admin", password=ADMIN_PASSWORD, project_name="admin",
-        user_domain_name="Default", project_domain_name="Default",
-    )  # fmt: skip
-    session = ks_session.Session(auth=auth)
+    session = admin_session(identity)
     v3_url = f"{identity.url}/v3"
     user = session.post(
         f"{v3_url}/users", json={"user": {"name": "ec2-reader", "password": "pw-ec2-reader"}}
