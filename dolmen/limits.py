@@ -95,6 +95,12 @@ CONTAINER_UPDATES_PER_PASS_MAX = 1024  # pending container updates one updater p
 STATS_REPORTS_PER_PASS_MAX = 1024  # container stats reports one reporter pass reads per device
 METADATA_REMOVALS_KEPT_MAX = 90  # removed metadata items remembered (so an older set cannot revive them)
 
+# --- large objects (Swift SLO/DLO, S3 multipart: proxy/LARGE_OBJECTS.md) -------
+LARGE_OBJECT_NESTING_MAX = 10  # Swift's max_slo_recursion_depth: manifests within manifests
+LARGE_OBJECT_SEGMENTS_MAX = 1000  # Swift's max_manifest_segments for ?multipart-manifest=put
+# A stored manifest is read whole into memory; 10,000 S3 parts with names of ~1.6 KiB fit.
+LARGE_OBJECT_MANIFEST_BYTES_MAX = 16 * 2**20
+
 # --- S3 -------------------------------------------------------------------
 S3_CLOCK_SKEW_S_MAX = 900.0  # S3's 15 minutes between a signed request's time and ours
 S3_PRESIGNED_EXPIRES_S_MAX = 7 * 86_400  # S3's longest presigned URL lifetime
@@ -135,6 +141,7 @@ assert ID_BYTES_MAX < 256  # a token stores a textual id's length in one byte
 assert NAME_CHARS_MAX * 4 < 2**16  # a token stores a name's UTF-8 length in two bytes
 assert REGISTER_PAYLOAD_BYTES_MAX + REGISTER_ENVELOPE_BYTES_MAX == REGISTER_VALUE_BYTES_MAX
 assert RECORD_BYTES_MAX + 1024 <= REGISTER_PAYLOAD_BYTES_MAX  # a record's JSON plus its key and version fit
+assert LARGE_OBJECT_MANIFEST_BYTES_MAX > 10_000 * (OBJECT_NAME_BYTES_MAX + CONTAINER_NAME_BYTES_MAX + 200)
 assert S3_SIGNED_HEADERS_COUNT_MAX <= REQUEST_HEADERS_COUNT_MAX
 assert S3_LIST_KEYS_MAX < LISTING_PAGE_ENTRIES_MAX  # an S3 page and its dropped marker: one cluster page
 assert S3_REQUEST_XML_BYTES_MAX > S3_DELETE_OBJECTS_KEYS_MAX * (OBJECT_NAME_BYTES_MAX + 64)

@@ -7,6 +7,7 @@
           |    +-- InvalidMetadata    too many, too long or malformed metadata items
           |    +-- InvalidAcl         an ACL header that does not parse
           |    +-- InvalidDeleteAt    X-Delete-At / X-Delete-After not an integer or in the past
+          |    +-- ManifestInvalid    a large-object manifest Swift would refuse (per-segment messages)
           +-- InvalidUtf8             a path or query that is not UTF-8, or holds NUL (412, as Swift)
           +-- NoSuchPath              not a Swift path at all (404)
           +-- NotAuthenticated        no token, or a token that does not validate (401)
@@ -19,6 +20,8 @@
           +-- VersionsLocationUnusable the versions container is missing or not writable (412, as Swift)
           +-- EntityTooLarge          a body above the object size limit (413)
           |    +-- QuotaExceeded      a write that would pass a container or account quota (413)
+          +-- SegmentInvalid          a large object's segment is missing or changed (409 before the
+          |                           first byte; after it, the connection is cut)
           +-- IdentityUnavailable     identity did not answer a v1 auth request in time (503)
           +-- ClientTooSlow           no body bytes for client_timeout_s (408)
           +-- ClientGone              the client hung up inside its body (499)
@@ -59,6 +62,14 @@ class InvalidAcl(BadRequest):
 
 class InvalidDeleteAt(BadRequest):
     pass
+
+
+class ManifestInvalid(BadRequest):
+    """A manifest Swift would refuse; `problems` lists (segment name, reason) as Swift reports them."""
+
+    def __init__(self, detail: str = "", problems: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(detail)
+        self.problems = problems or []
 
 
 class InvalidUtf8(ProxyError):
@@ -107,6 +118,10 @@ class EntityTooLarge(ProxyError):
 
 class QuotaExceeded(EntityTooLarge):
     pass
+
+
+class SegmentInvalid(ProxyError):
+    """A large object's segment is missing or no longer matches its manifest entry."""
 
 
 class IdentityUnavailable(ProxyError):

@@ -63,6 +63,7 @@ PROXY_STATUSES: dict[type[errors.ProxyError], int] = {
     errors.InvalidCopySource: 412,
     errors.VersionsLocationUnusable: 412,
     errors.EntityTooLarge: 413,
+    errors.SegmentInvalid: 409,
     errors.IdentityUnavailable: 503,
     errors.ClientTooSlow: 408,
     errors.ClientGone: 499,

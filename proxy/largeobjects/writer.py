@@ -1,0 +1,51 @@
+"""Storing a manifest object with the items that make it a large object (proxy/LARGE_OBJECTS.md)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+
+from dolmen.proxy.errors import ManifestInvalid
+from dolmen.proxy.largeobjects.manifest import (
+    SLO_ITEM,
+    SLO_SIZE_ITEM,
+    Segment,
+    manifest_body,
+    slo_etag,
+    total_length,
+)
+
+from dolmen.cluster import ClusterClient, PutResult
+from dolmen.limits import LARGE_OBJECT_MANIFEST_BYTES_MAX
+
+EMPTY: Mapping[str, str] = {}
+
+
+async def put_manifest(
+    client: ClusterClient,
+    account: str,
+    container: str,
+    obj: str,
+    segments: Sequence[Segment],
+    *,
+    content_type: str,
+    metadata: Mapping[str, str] = EMPTY,
+    extra_sysmeta: Mapping[str, str] = EMPTY,
+) -> PutResult:
+    """Store the manifest of `segments` (checked by the caller) as `obj`; the cluster client's errors.
+
+    The result's `etag` is the manifest body's MD5; the large object's ETag is
+    `slo_etag(segments)`, stored as the `dolmen-sys-slo` item.
+    """
+    body = manifest_body(segments)
+    if len(body) > LARGE_OBJECT_MANIFEST_BYTES_MAX:
+        raise ManifestInvalid("Manifest is too large")
+    items = {**metadata, **extra_sysmeta}
+    items[SLO_ITEM] = slo_etag(segments)
+    items[SLO_SIZE_ITEM] = str(total_length(segments))
+    return await client.put_object(
+        account, container, obj, _one_chunk(body), content_type=content_type, metadata=items, length=len(body)
+    )
+
+
+async def _one_chunk(body: bytes) -> AsyncIterator[bytes]:
+    yield body
