@@ -100,6 +100,16 @@ LARGE_OBJECT_NESTING_MAX = 10  # Swift's max_slo_recursion_depth: manifests with
 LARGE_OBJECT_SEGMENTS_MAX = 1000  # Swift's max_manifest_segments for ?multipart-manifest=put
 # A stored manifest is read whole into memory; 10,000 S3 parts with names of ~1.6 KiB fit.
 LARGE_OBJECT_MANIFEST_BYTES_MAX = 16 * 2**20
+SLO_MANIFEST_REQUEST_BYTES_MAX = 8 * 2**20  # Swift's max_manifest_size: the body of ?multipart-manifest=put
+SLO_SEGMENT_HEADS_CONCURRENCY_MAX = 8  # segment HEADs of one manifest PUT in flight at once
+DLO_SEGMENTS_MAX = 10_000  # a DLO's listing is read in one page, Swift's container_listing_limit
+SYMLINK_HOPS_MAX = 2  # Swift's symloop_max: symlinks followed by one request
+# --- bulk (Swift's bulk middleware defaults) --------------------------------
+BULK_DELETES_MAX = 10_000  # max_deletes_per_request
+BULK_FAILED_DELETES_MAX = 1_000  # max_failed_deletes
+BULK_DELETES_CONCURRENCY_MAX = 8  # deletes of one request in flight at once
+BULK_EXTRACT_CONTAINERS_MAX = 10_000  # max_containers_per_extraction
+BULK_FAILED_EXTRACTIONS_MAX = 1_000  # max_failed_extractions
 
 # --- S3 -------------------------------------------------------------------
 S3_CLOCK_SKEW_S_MAX = 900.0  # S3's 15 minutes between a signed request's time and ours

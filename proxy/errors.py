@@ -20,6 +20,7 @@
           +-- VersionsLocationUnusable the versions container is missing or not writable (412, as Swift)
           +-- EntityTooLarge          a body above the object size limit (413)
           |    +-- QuotaExceeded      a write that would pass a container or account quota (413)
+          |    +-- ManifestTooLarge   an SLO manifest over Swift's size or segment count (413, detail shown)
           +-- SegmentInvalid          a large object's segment is missing or changed (409 before the
           |                           first byte; after it, the connection is cut)
           +-- IdentityUnavailable     identity did not answer a v1 auth request in time (503)
@@ -117,6 +118,10 @@ class EntityTooLarge(ProxyError):
 
 
 class QuotaExceeded(EntityTooLarge):
+    pass
+
+
+class ManifestTooLarge(EntityTooLarge):
     pass
 
 

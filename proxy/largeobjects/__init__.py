@@ -18,6 +18,7 @@ from dolmen.proxy.largeobjects.reader import (
     LargeObjectBody,
     large_object_length,
     open_large_object,
+    open_segments,
     read_manifest,
     stream_segments,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "large_object_length",
     "manifest_body",
     "open_large_object",
+    "open_segments",
     "parse_manifest",
     "pieces",
     "put_manifest",

@@ -83,17 +83,33 @@ async def open_large_object(
     *,
     range_header: str | None = None,
 ) -> LargeObjectBody:
-    """Start serving the large object whose manifest `info` describes.
+    """Start serving the large object whose manifest `info` describes (see `open_segments`).
 
-    A single satisfiable range is a 206 that skips whole segments; no range, a
-    malformed one or several ranges serve the whole object (200).
     Raises RangeNotSatisfiable, SegmentInvalid (the first segment), NotFound,
     or SegmentInvalid when the manifest changed since `info` was read.
     """
     stored, segments = await read_manifest(client, account, container, obj)
     if stored.metadata.get(SLO_ITEM) != info.metadata.get(SLO_ITEM):
         raise SegmentInvalid(f"/{container}/{obj} changed while it was read")
-    length = large_object_length(stored, segments)
+    return await open_segments(
+        client, account, segments, large_object_length(stored, segments), range_header=range_header
+    )
+
+
+async def open_segments(
+    client: ClusterClient,
+    account: str,
+    segments: Sequence[Segment],
+    length: int,
+    *,
+    range_header: str | None = None,
+) -> LargeObjectBody:
+    """Start serving the `length` bytes `segments` make up (a manifest's, or a DLO's listing).
+
+    A single satisfiable range is a 206 that skips whole segments; no range, a
+    malformed one or several ranges serve the whole object (200). Raises
+    RangeNotSatisfiable, or SegmentInvalid for the first segment.
+    """
     try:
         ranges = http_ranges.parse_range(range_header, length)
     except http_ranges.RangeNotSatisfiable:
@@ -104,12 +120,8 @@ async def open_large_object(
         (byte_range,) = ranges
         start, stop, status = byte_range.start, byte_range.stop, 206
         content_range = byte_range.content_range(length)
-    return LargeObjectBody(
-        status,
-        stop - start,
-        content_range,
-        await primed(stream_segments(client, account, segments, start, stop)),
-    )
+    chunks = await primed(stream_segments(client, account, segments, start, stop))
+    return LargeObjectBody(status, stop - start, content_range, chunks)
 
 
 async def primed(chunks: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:

@@ -21,12 +21,13 @@ from dolmen.proxy.errors import (
     ClientTooSlow,
     EntityTooLarge,
     LengthRequired,
+    ManifestTooLarge,
     MethodNotAllowed,
     NotAuthenticated,
 )
 from dolmen.proxy.reserved import list_public_containers
 from dolmen.proxy.s3.buckets import BucketRegistry
-from dolmen.proxy.swift import cors, quotas, staticweb, tempurl, versioning
+from dolmen.proxy.swift import bulk, cors, dlo, manifests, quotas, slo, staticweb, tempurl, versioning
 from dolmen.proxy.swift import headers as swift_headers
 from dolmen.proxy.swift.access import READ_ACL_ITEM, WRITE_ACL_ITEM, Access, Gatekeeper
 from dolmen.proxy.swift.acl import clean_account_acl, clean_acl
@@ -51,8 +52,16 @@ from dolmen.proxy.swift.listings import (
 from dolmen.proxy.swift.paths import SwiftPath, parse_copy_target, parse_swift_path
 from dolmen.proxy.swift.requests import parse_query, split_target
 
-from dolmen.cluster import ClusterClient, ListingQuery, NotFound, ObjectInfo
-from dolmen.limits import HTTP_CHUNK_BYTES, OBJECT_BODY_BYTES_MAX
+from dolmen.cluster import (
+    ClusterClient,
+    ListingQuery,
+    NotFound,
+    NotModified,
+    ObjectInfo,
+    PreconditionFailed,
+    RangeNotSatisfiable,
+)
+from dolmen.limits import HTTP_CHUNK_BYTES, OBJECT_BODY_BYTES_MAX, SLO_MANIFEST_REQUEST_BYTES_MAX
 
 CLIENT = web.AppKey("cluster_client", ClusterClient)
 GATEKEEPER = web.AppKey("gatekeeper", Gatekeeper)
@@ -90,6 +99,11 @@ async def swift_request(request: web.Request) -> web.StreamResponse:
         raise MethodNotAllowed("The method is not allowed for this resource.")
     if "Origin" in request.headers and path.container is not None:
         request[CORS_METADATA] = await _container_metadata(request, path)
+    if request.method == "POST" and "bulk-delete" in query and path.obj is None:
+        # Each name is authorised as a DELETE of its own, as Swift's bulk middleware does.
+        return await bulk.bulk_delete(
+            request, request.app[CLIENT], path, authorise=_authoriser(request, "DELETE")
+        )
     if tempurl.requested(query):
         request[OBJECT] = path.obj
         request[TEMPURL], access = await tempurl.authorise_tempurl(
@@ -178,6 +192,15 @@ async def adjust_answer(request: web.Request, response: web.StreamResponse) -> N
                 response_headers=response.headers,
             )
         )
+
+
+def _authoriser(request: web.Request, method: str) -> bulk.Authorise:
+    """Authorise `method` on another path for the same requester (segments, bulk names)."""
+
+    async def authorise(target: SwiftPath) -> Access:
+        return await request.app[GATEKEEPER].authorise(method, target, request.headers, changes_acls=False)
+
+    return authorise
 
 
 def _changes_acls(headers: Mapping[str, str], kind: str) -> bool:
@@ -366,6 +389,7 @@ def object_headers(info: ObjectInfo) -> dict[str, str]:
     }
     headers |= metadata_headers(info.metadata, "object")
     headers |= swift_headers.object_kept_headers(info.metadata)
+    headers |= dlo.manifest_headers(info.metadata)
     if info.delete_at is not None:
         headers["X-Delete-At"] = str(info.delete_at)
     if info.metadata.get(versioning.VERSIONED_ITEM):
@@ -375,7 +399,11 @@ def object_headers(info: ObjectInfo) -> dict[str, str]:
 
 def object_metadata(headers: Mapping[str, str]) -> dict[str, str]:
     """User metadata and kept content headers (OBJECT_KEPT_HEADERS) of an object PUT, POST or copy."""
-    return user_metadata(headers, "object") | swift_headers.object_kept_items(headers)
+    return (
+        user_metadata(headers, "object")
+        | swift_headers.object_kept_items(headers)
+        | dlo.manifest_items(headers)
+    )
 
 
 def _conditional(request: web.Request) -> dict[str, str]:
@@ -387,9 +415,13 @@ async def head_object(
 ) -> web.StreamResponse:
     path = await _version_path(request, path, query)
     assert path.container is not None and path.obj is not None
-    info = await request.app[CLIENT].head_object(
-        path.account, path.container, path.obj, headers=_conditional(request)
-    )
+    client = request.app[CLIENT]
+    try:
+        info = await client.head_object(path.account, path.container, path.obj, headers=_conditional(request))
+    except (NotModified, PreconditionFailed) as refused:
+        info = await manifests.info_despite_conditions(client, path, query, refused)
+    if manifests.stands_for_others(info, query):
+        return await _manifest_read(request, path, query, info)
     response = web.StreamResponse(status=200, headers=object_headers(info))
     response.content_length = info.length
     await response.prepare(request)
@@ -405,24 +437,47 @@ async def get_object(
     asked = _conditional(request)
     if "Range" in request.headers:
         asked["Range"] = request.headers["Range"]
-    async with request.app[CLIENT].get_object(
-        path.account, path.container, path.obj, headers=asked
-    ) as reader:
-        headers = object_headers(reader.info)
-        node_headers: Mapping[str, str] = reader.headers or {}
-        for name in ("Content-Range", "Content-Type", "Content-Length"):
-            if name in node_headers:
-                headers[name] = node_headers[name]
-        response = web.StreamResponse(status=reader.status, headers=headers)
-        if "Content-Length" not in node_headers and reader.status == 200:
-            response.content_length = reader.info.length
-        request["response"] = response
-        await response.prepare(request)
-        async for chunk in reader.body:
-            await response.write(chunk)
-            request["bytes_out"] = request.get("bytes_out", 0) + len(chunk)
-        await response.write_eof()
+    client = request.app[CLIENT]
+    try:
+        async with client.get_object(path.account, path.container, path.obj, headers=asked) as reader:
+            if not manifests.stands_for_others(reader.info, query):
+                return await _send_object(request, reader)
+            info = reader.info
+    except (NotModified, PreconditionFailed, RangeNotSatisfiable) as refused:
+        info = await manifests.info_despite_conditions(client, path, query, refused)
+    return await _manifest_read(request, path, query, info)
+
+
+async def _send_object(request: web.Request, reader: Any) -> web.StreamResponse:
+    headers = object_headers(reader.info)
+    node_headers: Mapping[str, str] = reader.headers or {}
+    for name in ("Content-Range", "Content-Type", "Content-Length"):
+        if name in node_headers:
+            headers[name] = node_headers[name]
+    response = web.StreamResponse(status=reader.status, headers=headers)
+    if "Content-Length" not in node_headers and reader.status == 200:
+        response.content_length = reader.info.length
+    request["response"] = response
+    await response.prepare(request)
+    async for chunk in reader.body:
+        await response.write(chunk)
+        request["bytes_out"] = request.get("bytes_out", 0) + len(chunk)
+    await response.write_eof()
     return response
+
+
+async def _manifest_read(
+    request: web.Request, path: SwiftPath, query: dict[str, str], info: ObjectInfo
+) -> web.StreamResponse:
+    return await manifests.respond(
+        request,
+        request.app[CLIENT],
+        path,
+        query,
+        info,
+        object_headers(info),
+        authorise_read=_authoriser(request, "GET"),
+    )
 
 
 async def put_object(
@@ -436,6 +491,8 @@ async def put_object(
         await request.app[GATEKEEPER].authorise("GET", source, request.headers, changes_acls=False)
         return await _copy(request, source, path)
     length = _body_length(request)
+    if query.get("multipart-manifest") == "put":
+        return await _put_slo(request, path)
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match is not None and if_none_match.strip() != "*":
         raise BadRequest("If-None-Match only supports *")
@@ -463,6 +520,29 @@ async def put_object(
     )
     request.app[GATEKEEPER].invalidate(path.account, path.container)
     return _no_body(201, _written_headers(result, metadata))
+
+
+async def _put_slo(request: web.Request, path: SwiftPath) -> web.StreamResponse:
+    assert path.obj is not None
+    if (request.content_length or 0) > SLO_MANIFEST_REQUEST_BYTES_MAX:
+        raise ManifestTooLarge(f"Manifest File > {SLO_MANIFEST_REQUEST_BYTES_MAX} bytes")
+    body = bytearray()
+    async for chunk in _request_body(request):
+        body += chunk
+        if len(body) > SLO_MANIFEST_REQUEST_BYTES_MAX:
+            raise ManifestTooLarge(f"Manifest File > {SLO_MANIFEST_REQUEST_BYTES_MAX} bytes")
+    await _container_or_404(request, path)
+    response = await slo.put_slo(
+        request,
+        request.app[CLIENT],
+        path,
+        bytes(body),
+        authorise_read=_authoriser(request, "HEAD"),
+        content_type=swift_headers.object_content_type(request.headers, path.obj),
+        metadata=object_metadata(request.headers),
+    )
+    request.app[GATEKEEPER].invalidate(path.account, path.container)
+    return response
 
 
 async def copy_object(
@@ -546,6 +626,13 @@ async def delete_object(
     request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
 ) -> web.StreamResponse:
     assert path.container is not None and path.obj is not None
+    if query.get("multipart-manifest") == "delete":
+        try:
+            return await slo.delete_slo(
+                request, request.app[CLIENT], path, authorise_delete=_authoriser(request, "DELETE")
+            )
+        finally:
+            request.app[GATEKEEPER].invalidate(path.account, path.container)
     versions = _versioning(request, path, await _container_or_404(request, path))
     try:
         if "version-id" in query:

@@ -9,8 +9,14 @@ from dolmen.proxy.swift.cors import CorsSettings
 
 from dolmen.limits import (
     ACCOUNT_NAME_BYTES_MAX,
+    BULK_DELETES_MAX,
+    BULK_EXTRACT_CONTAINERS_MAX,
+    BULK_FAILED_DELETES_MAX,
+    BULK_FAILED_EXTRACTIONS_MAX,
     CONTAINER_NAME_BYTES_MAX,
+    DLO_SEGMENTS_MAX,
     HEADER_BYTES_MAX,
+    LARGE_OBJECT_SEGMENTS_MAX,
     LISTING_PAGE_ENTRIES_MAX,
     METADATA_COUNT_MAX,
     METADATA_NAME_BYTES_MAX,
@@ -18,9 +24,31 @@ from dolmen.limits import (
     METADATA_VALUE_BYTES_MAX,
     OBJECT_BODY_BYTES_MAX,
     OBJECT_NAME_BYTES_MAX,
+    SLO_MANIFEST_REQUEST_BYTES_MAX,
 )
 
 SWIFT_COMPATIBLE_VERSION = "2.38.0"  # the Swift release whose v1 API this proxy follows
+
+
+def large_object_capabilities() -> dict[str, Any]:
+    """The sections Swift's slo, dlo, symlink and bulk middlewares add to `/info`."""
+    return {
+        "slo": {
+            "max_manifest_segments": LARGE_OBJECT_SEGMENTS_MAX,
+            "max_manifest_size": SLO_MANIFEST_REQUEST_BYTES_MAX,
+            "min_segment_size": 1,
+            "allow_async_delete": False,
+        },
+        "dlo": {"max_segments": DLO_SEGMENTS_MAX},
+        "bulk_delete": {
+            "max_deletes_per_request": BULK_DELETES_MAX,
+            "max_failed_deletes": BULK_FAILED_DELETES_MAX,
+        },
+        "bulk_upload": {
+            "max_containers_per_extraction": BULK_EXTRACT_CONTAINERS_MAX,
+            "max_failed_extractions": BULK_FAILED_EXTRACTIONS_MAX,
+        },
+    }
 
 
 def capabilities(*, version: str, cors: CorsSettings) -> dict[str, Any]:
@@ -57,6 +85,7 @@ def capabilities(*, version: str, cors: CorsSettings) -> dict[str, Any]:
             "outgoing_remove_headers": ["x-object-meta-*"],
             "outgoing_allow_headers": ["x-object-meta-public-*"],
         },
+        **large_object_capabilities(),
         "cors": {"allow_origin": list(cors.allow_origins), "expose_headers": list(cors.expose_headers)},
         "container_quotas": {},
         "account_quotas": {},

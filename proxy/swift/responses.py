@@ -49,6 +49,7 @@ PLAIN_DETAIL = (
     errors.VersionsLocationUnusable,
     errors.TempUrlInvalid,
     errors.QuotaExceeded,
+    errors.ManifestTooLarge,
 )
 
 PROXY_STATUSES: dict[type[errors.ProxyError], int] = {
