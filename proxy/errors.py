@@ -21,6 +21,7 @@
           +-- EntityTooLarge          a body above the object size limit (413)
           |    +-- QuotaExceeded      a write that would pass a container or account quota (413)
           |    +-- ManifestTooLarge   an SLO manifest over Swift's size or segment count (413, detail shown)
+          +-- SymlinkConflict         a symlink loop too long, or a static link's target changed (409)
           +-- SegmentInvalid          a large object's segment is missing or changed (409 before the
           |                           first byte; after it, the connection is cut)
           +-- IdentityUnavailable     identity did not answer a v1 auth request in time (503)
@@ -122,6 +123,10 @@ class QuotaExceeded(EntityTooLarge):
 
 
 class ManifestTooLarge(EntityTooLarge):
+    pass
+
+
+class SymlinkConflict(ProxyError):
     pass
 
 

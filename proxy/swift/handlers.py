@@ -27,7 +27,18 @@ from dolmen.proxy.errors import (
 )
 from dolmen.proxy.reserved import list_public_containers
 from dolmen.proxy.s3.buckets import BucketRegistry
-from dolmen.proxy.swift import bulk, cors, dlo, manifests, quotas, slo, staticweb, tempurl, versioning
+from dolmen.proxy.swift import (
+    bulk,
+    cors,
+    dlo,
+    manifests,
+    quotas,
+    slo,
+    staticweb,
+    symlinks,
+    tempurl,
+    versioning,
+)
 from dolmen.proxy.swift import headers as swift_headers
 from dolmen.proxy.swift.access import READ_ACL_ITEM, WRITE_ACL_ITEM, Access, Gatekeeper
 from dolmen.proxy.swift.acl import clean_account_acl, clean_acl
@@ -182,6 +193,9 @@ async def adjust_answer(request: web.Request, response: web.StreamResponse) -> N
     version = request.get(VERSION_ID)
     if version is not None and response.status < 300:
         response.headers["X-Object-Version-Id"] = version
+    location = request.get(symlinks.LOCATION)
+    if location is not None:
+        response.headers["Content-Location"] = location
     metadata = request.get(CORS_METADATA)
     if metadata is not None:
         response.headers.update(
@@ -389,7 +403,7 @@ def object_headers(info: ObjectInfo) -> dict[str, str]:
     }
     headers |= metadata_headers(info.metadata, "object")
     headers |= swift_headers.object_kept_headers(info.metadata)
-    headers |= dlo.manifest_headers(info.metadata)
+    headers |= dlo.manifest_headers(info.metadata) | symlinks.link_headers(info.metadata)
     if info.delete_at is not None:
         headers["X-Delete-At"] = str(info.delete_at)
     if info.metadata.get(versioning.VERSIONED_ITEM):
@@ -421,7 +435,7 @@ async def head_object(
     except (NotModified, PreconditionFailed) as refused:
         info = await manifests.info_despite_conditions(client, path, query, refused)
     if manifests.stands_for_others(info, query):
-        return await _manifest_read(request, path, query, info)
+        return await _manifest_read(request, path, query, info, access)
     response = web.StreamResponse(status=200, headers=object_headers(info))
     response.content_length = info.length
     await response.prepare(request)
@@ -445,7 +459,7 @@ async def get_object(
             info = reader.info
     except (NotModified, PreconditionFailed, RangeNotSatisfiable) as refused:
         info = await manifests.info_despite_conditions(client, path, query, refused)
-    return await _manifest_read(request, path, query, info)
+    return await _manifest_read(request, path, query, info, access)
 
 
 async def _send_object(request: web.Request, reader: Any) -> web.StreamResponse:
@@ -467,7 +481,7 @@ async def _send_object(request: web.Request, reader: Any) -> web.StreamResponse:
 
 
 async def _manifest_read(
-    request: web.Request, path: SwiftPath, query: dict[str, str], info: ObjectInfo
+    request: web.Request, path: SwiftPath, query: dict[str, str], info: ObjectInfo, access: Access
 ) -> web.StreamResponse:
     return await manifests.respond(
         request,
@@ -477,6 +491,9 @@ async def _manifest_read(
         info,
         object_headers(info),
         authorise_read=_authoriser(request, "GET"),
+        serve=lambda target: (get_object if request.method == "GET" else head_object)(
+            request, target, {}, access
+        ),
     )
 
 
@@ -493,6 +510,9 @@ async def put_object(
     length = _body_length(request)
     if query.get("multipart-manifest") == "put":
         return await _put_slo(request, path)
+    target = symlinks.requested_target(request.headers, path)
+    if target is not None:
+        return await _put_symlink(request, path, target)
     if_none_match = request.headers.get("If-None-Match")
     if if_none_match is not None and if_none_match.strip() != "*":
         raise BadRequest("If-None-Match only supports *")
@@ -543,6 +563,28 @@ async def _put_slo(request: web.Request, path: SwiftPath) -> web.StreamResponse:
     )
     request.app[GATEKEEPER].invalidate(path.account, path.container)
     return response
+
+
+async def _put_symlink(request: web.Request, path: SwiftPath, target: SwiftPath) -> web.StreamResponse:
+    assert path.container is not None and path.obj is not None
+    if request.content_length != 0:
+        raise BadRequest("Symlink requests require a zero byte body")
+    await _container_or_404(request, path)
+    if "X-Symlink-Target-Etag" in request.headers:
+        await _authoriser(request, "HEAD")(target)
+    target_info = await symlinks.static_target_info(request.app[CLIENT], target, request.headers)
+    result = await request.app[CLIENT].put_object(
+        path.account,
+        path.container,
+        path.obj,
+        _request_body(request),
+        content_type=request.headers.get("Content-Type", "").strip() or symlinks.CONTENT_TYPE,
+        metadata=object_metadata(request.headers) | symlinks.link_items(target, path, target_info),
+        length=0,
+        delete_at=swift_headers.delete_at_from_headers(request.headers, now_s=time.time()),
+    )
+    request.app[GATEKEEPER].invalidate(path.account, path.container)
+    return _no_body(201, {"Etag": result.etag, "Last-Modified": http_date(result.timestamp.seconds)})
 
 
 async def copy_object(

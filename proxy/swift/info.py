@@ -25,6 +25,7 @@ from dolmen.limits import (
     OBJECT_BODY_BYTES_MAX,
     OBJECT_NAME_BYTES_MAX,
     SLO_MANIFEST_REQUEST_BYTES_MAX,
+    SYMLINK_HOPS_MAX,
 )
 
 SWIFT_COMPATIBLE_VERSION = "2.38.0"  # the Swift release whose v1 API this proxy follows
@@ -40,6 +41,7 @@ def large_object_capabilities() -> dict[str, Any]:
             "allow_async_delete": False,
         },
         "dlo": {"max_segments": DLO_SEGMENTS_MAX},
+        "symlink": {"symloop_max": SYMLINK_HOPS_MAX, "static_links": True},
         "bulk_delete": {
             "max_deletes_per_request": BULK_DELETES_MAX,
             "max_failed_deletes": BULK_FAILED_DELETES_MAX,

@@ -50,6 +50,7 @@ PLAIN_DETAIL = (
     errors.TempUrlInvalid,
     errors.QuotaExceeded,
     errors.ManifestTooLarge,
+    errors.SymlinkConflict,
 )
 
 PROXY_STATUSES: dict[type[errors.ProxyError], int] = {
@@ -65,6 +66,7 @@ PROXY_STATUSES: dict[type[errors.ProxyError], int] = {
     errors.VersionsLocationUnusable: 412,
     errors.EntityTooLarge: 413,
     errors.SegmentInvalid: 409,
+    errors.SymlinkConflict: 409,
     errors.IdentityUnavailable: 503,
     errors.ClientTooSlow: 408,
     errors.ClientGone: 499,

@@ -217,7 +217,9 @@ def test_dlo_assembles_its_listing_and_multipart_manifest_get_returns_the_manife
     _, ranged = member_connection.get_object(container, "dlo", headers={"Range": "bytes=298-306"})
     assert ranged == b"".join(parts)[298:307]
     headers = member_connection.head_object(container, "dlo")
-    assert int(headers["content-length"]) == 1005 and headers["x-object-manifest"] == f"{container}/parts/", headers
+    assert int(headers["content-length"]) == 1005 and headers["x-object-manifest"] == f"{container}/parts/", (
+        headers
+    )
     headers, body = member_connection.get_object(container, "dlo", query_string="multipart-manifest=get")
     assert body == b"" and headers["x-object-manifest"] == f"{container}/parts/"
     with pytest.raises(ClientException) as caught:
@@ -260,3 +262,48 @@ def test_info_lists_the_large_object_and_bulk_features(up_cluster):
     assert info["slo"]["max_manifest_size"] == 8 * MIB
     assert info["bulk_delete"]["max_deletes_per_request"] == 10_000
     assert info["dlo"]["max_segments"] == 10_000 and "bulk_upload" in info
+    assert info["symlink"] == {"symloop_max": 2, "static_links": True}
+
+
+def test_symlinks_over_plain_http(member_connection, container):
+    url, token = member_connection.get_auth()
+    auth = {"X-Auth-Token": token}
+    base = f"{url}/{container}"
+    assert requests.put(f"{base}/target", data=b"hello", headers=auth, timeout=10).status_code == 201
+
+    def link(name: str, target: str, **headers: str) -> requests.Response:
+        return requests.put(
+            f"{base}/{name}", data=b"", headers=auth | {"X-Symlink-Target": target} | headers, timeout=10
+        )
+
+    assert link("link", f"{container}/target").status_code == 201
+    followed = requests.get(f"{base}/link", headers=auth, timeout=10)
+    assert followed.content == b"hello" and followed.headers["Content-Location"].endswith(
+        f"/{container}/target"
+    )
+    itself = requests.get(f"{base}/link?symlink=get", headers=auth, timeout=10)
+    assert itself.content == b"" and itself.headers["X-Symlink-Target"] == f"{container}/target"
+    assert itself.headers["Content-Type"] == "application/symlink"
+    assert requests.head(f"{base}/link", headers=auth, timeout=10).headers["Content-Length"] == "5"
+
+    assert link("hop2", f"{container}/link").status_code == 201
+    assert requests.get(f"{base}/hop2", headers=auth, timeout=10).content == b"hello"  # two links: allowed
+    assert link("hop3", f"{container}/hop2").status_code == 201
+    assert requests.get(f"{base}/hop3", headers=auth, timeout=10).status_code == 409  # symloop_max is 2
+    assert link("dangling", f"{container}/nothing").status_code == 201
+    assert requests.get(f"{base}/dangling", headers=auth, timeout=10).status_code == 404
+
+    etag = md5(b"hello")
+    assert link("static", f"{container}/target", **{"X-Symlink-Target-Etag": etag}).status_code == 201
+    assert requests.get(f"{base}/static", headers=auth, timeout=10).content == b"hello"
+    assert link("wrong", f"{container}/target", **{"X-Symlink-Target-Etag": "0" * 32}).status_code == 409
+    assert link("gone", f"{container}/nothing", **{"X-Symlink-Target-Etag": etag}).status_code == 409
+    requests.put(f"{base}/target", data=b"changed", headers=auth, timeout=10)
+    assert requests.get(f"{base}/static", headers=auth, timeout=10).status_code == 409
+    assert requests.get(f"{base}/link", headers=auth, timeout=10).content == b"changed"
+
+    bad_body = requests.put(
+        f"{base}/bad", data=b"x", headers=auth | {"X-Symlink-Target": f"{container}/target"}, timeout=10
+    )
+    assert bad_body.status_code == 400
+    assert link("bad", "no-object").status_code == 412
