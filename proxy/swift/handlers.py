@@ -28,6 +28,7 @@ from dolmen.proxy.errors import (
 from dolmen.proxy.reserved import list_public_containers
 from dolmen.proxy.s3.buckets import BucketRegistry
 from dolmen.proxy.swift import (
+    archive,
     bulk,
     cors,
     dlo,
@@ -106,15 +107,24 @@ async def swift_request(request: web.Request) -> web.StreamResponse:
     gatekeeper = request.app[GATEKEEPER]
     if request.method == "OPTIONS":  # CORS preflight: no authentication, as Swift
         return await options(request, path, METHODS[kind])
+    # Bulk requests run before the request's own authorisation, as Swift's bulk middleware does:
+    # each name in them is authorised as a request of its own.
+    if request.method == "POST" and "bulk-delete" in query and path.obj is None:
+        return await bulk.bulk_delete(
+            request, request.app[CLIENT], path, authorise=_authoriser(request, "DELETE")
+        )
+    if request.method == "PUT" and "extract-archive" in query:
+        return await archive.extract_archive(
+            request,
+            request.app[CLIENT],
+            path,
+            query["extract-archive"],
+            authorise_put=_authoriser(request, "PUT"),
+        )
     if request.method not in METHODS[kind]:
         raise MethodNotAllowed("The method is not allowed for this resource.")
     if "Origin" in request.headers and path.container is not None:
         request[CORS_METADATA] = await _container_metadata(request, path)
-    if request.method == "POST" and "bulk-delete" in query and path.obj is None:
-        # Each name is authorised as a DELETE of its own, as Swift's bulk middleware does.
-        return await bulk.bulk_delete(
-            request, request.app[CLIENT], path, authorise=_authoriser(request, "DELETE")
-        )
     if tempurl.requested(query):
         request[OBJECT] = path.obj
         request[TEMPURL], access = await tempurl.authorise_tempurl(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import uuid
 from pathlib import Path
 
@@ -227,33 +229,78 @@ def test_dlo_assembles_its_listing_and_multipart_manifest_get_returns_the_manife
     assert caught.value.http_status == 400
 
 
-def test_bulk_delete_of_a_thousand_objects_over_plain_http(up_cluster, member_connection, container):
-    from concurrent.futures import ThreadPoolExecutor
+def tar_of(files: dict[str, bytes], compression: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=f"w:{compression}") as archive:
+        directory = tarfile.TarInfo("a-directory")
+        directory.type = tarfile.DIRTYPE
+        archive.addfile(directory)
+        for name, data in files.items():
+            member = tarfile.TarInfo(name)
+            member.size = len(data)
+            archive.addfile(member, io.BytesIO(data))
+    return buffer.getvalue()
 
-    names = [f"obj {index:04d}" for index in range(1000)]
-    with ThreadPoolExecutor(16) as pool:
-        list(pool.map(lambda name: member_connection.put_object(container, name, b"x"), names))
+
+def test_extract_archive_then_bulk_delete_a_thousand_objects_over_plain_http(member_connection, container):
     url, token = member_connection.get_auth()
-    lines = [requests.utils.quote(f"/{container}/{name}") for name in names] + [f"/{container}/not-there"]
+    auth = {"X-Auth-Token": token}
+    # At the account: the first path component names the container, created on the way.
+    fresh = f"ex-{uuid.uuid4().hex[:8]}"
+    names = [f"obj {index:04d}" for index in range(1000)]
+    archive = tar_of(
+        {f"{fresh}/{name}": name.encode() for name in names} | {"top-level.txt": b"skipped"}, "gz"
+    )
+    answer = requests.put(
+        f"{url}?extract-archive=tar.gz",
+        data=archive,
+        headers=auth | {"Accept": "application/json"},
+        timeout=300,
+    )
+    assert answer.status_code == 200
+    summary = answer.json()
+    assert (summary["Number Files Created"], summary["Response Status"], summary["Errors"]) == (
+        1000,
+        "201 Created",
+        [],
+    )
+    listed = member_connection.get_container(fresh, full_listing=True)[1]
+    assert [row["name"] for row in listed] == names
+    assert member_connection.get_object(fresh, "obj 0007")[1] == b"obj 0007"
+
+    lines = [requests.utils.quote(f"/{fresh}/{name}") for name in names] + [f"/{fresh}/not-there"]
     answer = requests.post(
         f"{url}?bulk-delete",
         data="\n".join(lines),
-        headers={"X-Auth-Token": token, "Content-Type": "text/plain", "Accept": "application/json"},
+        headers=auth | {"Content-Type": "text/plain", "Accept": "application/json"},
         timeout=120,
     )
     assert answer.status_code == 200
     summary = answer.json()
     assert summary["Number Deleted"] == 1000 and summary["Number Not Found"] == 1
     assert summary["Response Status"] == "200 OK" and summary["Errors"] == []
-    assert member_connection.get_container(container)[1] == []
-    # The container itself, and a name the requester may not delete, in the plain-text format.
+    assert member_connection.get_container(fresh)[1] == []
+    # The container itself, and a name Swift refuses, in the plain-text format.
     answer = requests.post(
-        f"{url}?bulk-delete",
-        data=f"/{container}\n/.dolmen+uploads+x/y",
-        headers={"X-Auth-Token": token},
-        timeout=30,
+        f"{url}?bulk-delete", data=f"/{fresh}\n/.dolmen+uploads+x/y", headers=auth, timeout=30
     )
     assert answer.status_code == 200 and "Response Status: 400 Bad Request" in answer.text
+    assert "Number Deleted: 1" in answer.text
+
+    # Into a container with a prefix, bzip2; a bad archive and an unknown format are refused.
+    archive = tar_of({"x/one.txt": b"1", "two.txt": b"22"}, "bz2")
+    answer = requests.put(
+        f"{url}/{container}/pre?extract-archive=tar.bz2", data=archive, headers=auth, timeout=30
+    )
+    assert "Number Files Created: 2" in answer.text and "Response Status: 201 Created" in answer.text
+    assert member_connection.get_object(container, "pre/x/one.txt")[1] == b"1"
+    answer = requests.put(
+        f"{url}/{container}?extract-archive=tar", data=b"not a tar" * 100, headers=auth, timeout=30
+    )
+    assert answer.status_code == 200 and "Response Status: 400 Bad Request" in answer.text
+    assert "Invalid Tar File" in answer.text
+    answer = requests.put(f"{url}/{container}?extract-archive=zip", data=b"", headers=auth, timeout=30)
+    assert answer.status_code == 400
 
 
 def test_info_lists_the_large_object_and_bulk_features(up_cluster):
