@@ -44,8 +44,9 @@ class LargeObjectBody:
     chunks: AsyncIterator[bytes]
 
     async def aclose(self) -> None:
-        if isinstance(self.chunks, AsyncGenerator):
-            await self.chunks.aclose()
+        close = getattr(self.chunks, "aclose", None)
+        if close is not None:
+            await close()
 
 
 async def read_manifest(
@@ -124,7 +125,7 @@ async def open_segments(
     return LargeObjectBody(status, stop - start, content_range, chunks)
 
 
-async def primed(chunks: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+async def primed(chunks: AsyncGenerator[bytes, None]) -> Primed:
     """`chunks`, its first chunk already fetched, so that a bad first segment fails before any header."""
     try:
         first = await anext(chunks)
@@ -133,17 +134,26 @@ async def primed(chunks: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, N
     except BaseException:
         await chunks.aclose()
         raise
+    return Primed(first, chunks)
 
-    async def rest() -> AsyncGenerator[bytes, None]:
-        try:
-            if first is not None:
-                yield first
-                async for chunk in chunks:
-                    yield chunk
-        finally:
-            await chunks.aclose()
 
-    return rest()
+class Primed:
+    """An async iterator over a first chunk and then the rest of `chunks`; `aclose` releases them."""
+
+    def __init__(self, first: bytes | None, chunks: AsyncGenerator[bytes, None]) -> None:
+        self._first, self._chunks = first, chunks
+
+    def __aiter__(self) -> Primed:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return await anext(self._chunks)
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()
 
 
 async def stream_segments(
