@@ -15,6 +15,13 @@ all. Prints one JSON object: per cluster and case ops_per_s, mib_per_s,
 latency_ms_p50, latency_ms_p99, errors; and the Dolmen/Swift ratio of ops_per_s.
 
     .venv/bin/python bench/objbench.py [--api swift|s3] [--scale 0.1] [--only dolmen|swift] [--saio-daemons 0|1]
+        [--cases 4k,1m,64m,lo]
+
+The large-object case `lo` (Swift API only): a 1 GiB file uploaded by `swift upload
+--use-slo --segment-size 64MiB` (an SLO of 16 segments, the client's 10 segment
+threads) and downloaded by `swift download` (checked against its MD5), both with
+the cluster's token. `--scale` shrinks the file (segments stay 64 MiB unless the
+file is smaller). Its ratio is of MiB/s (`ratio_mib_per_s_lo`).
 
 The load generator is this process, on the same 2-core machine as both clusters.
 """
@@ -54,6 +61,9 @@ STARTUP_TIMEOUT_S = 240.0
 
 S3_CHUNK_BYTES = 2**20  # boto3's aws-chunked chunk size
 S3_REGION = "us-east-1"
+LARGE_OBJECT_BYTES = 2**30
+LARGE_OBJECT_SEGMENT_BYTES = 64 * 2**20
+SWIFT_CLI = shutil.which("swift", path=str(Path(sys.executable).parent)) or shutil.which("swift") or "swift"
 
 
 @dataclass(frozen=True)
@@ -244,19 +254,73 @@ async def bench_case(
     return results
 
 
-async def bench_cluster(endpoint: Endpoint | S3Endpoint, scale: float) -> dict[str, dict[str, object]]:
+def bench_large_object(endpoint: Endpoint, scale: float) -> dict[str, dict[str, object]]:
+    """`swift upload --use-slo --segment-size` of one large file, then `swift download` of it."""
+    size = max(2**20, round(LARGE_OBJECT_BYTES * scale))
+    segment = min(LARGE_OBJECT_SEGMENT_BYTES, size)
+    auth = ["--os-storage-url", endpoint.storage_url, "--os-auth-token", endpoint.token]
+    container = f"bench-lo-{os.getpid()}"
+    results: dict[str, dict[str, object]] = {}
+    with tempfile.TemporaryDirectory(prefix="objbench-lo-") as work:
+        source, back = Path(work) / "large.bin", Path(work) / "large.back"
+        digest = hashlib.md5()
+        with source.open("wb") as out:
+            for start in range(0, size, 2**24):
+                block = os.urandom(min(2**24, size - start))
+                digest.update(block)
+                out.write(block)
+        for name, arguments in (
+            ("put", ["upload", "--use-slo", "--segment-size", str(segment), "--object-name", "large", container, str(source)]),
+            ("get", ["download", container, "large", "-o", str(back)]),
+        ):  # fmt: skip
+            started = time.perf_counter()
+            done = subprocess.run(
+                [SWIFT_CLI, *auth, *arguments], capture_output=True, text=True, timeout=REQUEST_TIMEOUT_S * 4
+            )
+            elapsed_s = time.perf_counter() - started
+            errors = int(done.returncode != 0 or (name == "get" and file_md5(back) != digest.hexdigest()))
+            if errors:
+                print(f"  error: swift {arguments[0]}: {done.stderr.strip()[-300:]}", file=sys.stderr)
+            results[f"{name}_lo"] = {
+                "bytes": size,
+                "segment_bytes": segment,
+                "seconds": round(elapsed_s, 2),
+                "ops_per_s": round(1 / elapsed_s, 3),
+                "mib_per_s": round(size / elapsed_s / 2**20, 1),
+                "errors": errors,
+            }
+            print(f"  {name}_lo: {results[f'{name}_lo']}", file=sys.stderr)
+    subprocess.run([SWIFT_CLI, *auth, "delete", container], capture_output=True, timeout=REQUEST_TIMEOUT_S)
+    return results
+
+
+def file_md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with path.open("rb") as source:
+        while block := source.read(2**24):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+async def bench_cluster(
+    endpoint: Endpoint | S3Endpoint, scale: float, cases: list[str]
+) -> dict[str, dict[str, object]]:
     results: dict[str, dict[str, object]] = {}
     connector = aiohttp.TCPConnector(limit=64)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         api = SwiftApi(session, endpoint) if isinstance(endpoint, Endpoint) else S3Api(session, endpoint)
         for label, size, full_count, concurrency in CASES:
+            if label not in cases:
+                continue
             count = (
                 max(1, round(full_count * scale))
                 if size > 2**20
                 else max(concurrency, round(full_count * scale))
             )
             results |= await bench_case(api, label, size, count, concurrency)
+    if "lo" in cases and isinstance(endpoint, Endpoint):
+        results |= await asyncio.to_thread(bench_large_object, endpoint, scale)
     return results
 
 
@@ -265,7 +329,7 @@ async def auth_endpoint(url: str, user: str, key: str) -> Endpoint:
         return await v1_auth(session, url, user, key)
 
 
-def run_dolmen(work: Path, scale: float, api: str) -> dict[str, dict[str, object]]:
+def run_dolmen(work: Path, scale: float, api: str, cases: list[str]) -> dict[str, dict[str, object]]:
     data = work / "dolmen"
     port = free_port_run(3 + 4)
     command = [sys.executable, "-m", "dolmen", "up", "--data", str(data), "--port", str(port),
@@ -289,7 +353,7 @@ def run_dolmen(work: Path, scale: float, api: str) -> dict[str, dict[str, object
                     admin["password"],
                 )
             )
-        return asyncio.run(bench_cluster(endpoint, scale))
+        return asyncio.run(bench_cluster(endpoint, scale, cases))
     finally:
         subprocess.run(
             [sys.executable, "-m", "dolmen", "down", "--data", str(data)],
@@ -305,7 +369,9 @@ def s3_variables(path: Path) -> dict[str, str]:
     return dict(line.removeprefix("export ").split("=", 1) for line in lines if line.startswith("export "))
 
 
-def run_swift(work: Path, scale: float, daemons: int, api: str) -> dict[str, dict[str, object]]:
+def run_swift(
+    work: Path, scale: float, daemons: int, api: str, cases: list[str]
+) -> dict[str, dict[str, object]]:
     data = work / "swift"
     # One block for every port, so that two separately probed "free" ports cannot be the same one.
     first = free_port_run(2 + 43)
@@ -335,7 +401,7 @@ def run_swift(work: Path, scale: float, daemons: int, api: str) -> dict[str, dic
             endpoint = asyncio.run(
                 auth_endpoint(f"http://127.0.0.1:{proxy_port}/auth/v1.0", "test:tester", "testing")
             )
-        return asyncio.run(bench_cluster(endpoint, scale))
+        return asyncio.run(bench_cluster(endpoint, scale, cases))
     finally:
         subprocess.run([str(SAIO / "saio-down"), str(data)], check=False, capture_output=True, timeout=120)
 
@@ -348,7 +414,9 @@ def main() -> int:
     )
     parser.add_argument("--only", choices=("dolmen", "swift"))
     parser.add_argument("--saio-daemons", type=int, default=1, choices=(0, 1))
+    parser.add_argument("--cases", default="4k,1m,64m,lo", help="comma-separated: 4k, 1m, 64m, lo")
     args = parser.parse_args()
+    cases = args.cases.split(",")
     report: dict[str, object] = {
         "benchmark": "objbench",
         "api": args.api,
@@ -361,14 +429,19 @@ def main() -> int:
     try:
         if args.only != "swift":
             print("dolmen:", file=sys.stderr)
-            report["dolmen"] = run_dolmen(work, args.scale, args.api)
+            report["dolmen"] = run_dolmen(work, args.scale, args.api, cases)
         if args.only != "dolmen":
             print("swift:", file=sys.stderr)
-            report["swift"] = run_swift(work, args.scale, args.saio_daemons, args.api)
+            report["swift"] = run_swift(work, args.scale, args.saio_daemons, args.api, cases)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     dolmen, swift = report.get("dolmen"), report.get("swift")
     if isinstance(dolmen, dict) and isinstance(swift, dict):
+        report["ratio_mib_per_s_lo"] = {
+            case: round(dolmen[case]["mib_per_s"] / swift[case]["mib_per_s"], 2)  # type: ignore[index,operator]
+            for case in ("put_lo", "get_lo")
+            if case in dolmen and case in swift and swift[case]["mib_per_s"]  # type: ignore[index]
+        }
         report["ratio_ops_per_s"] = {
             case: round(dolmen[case]["ops_per_s"] / swift[case]["ops_per_s"], 2)  # type: ignore[index,operator]
             for case in dolmen

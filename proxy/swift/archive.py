@@ -22,7 +22,7 @@ import mimetypes
 import tarfile
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
@@ -38,6 +38,8 @@ from dolmen.limits import BULK_EXTRACT_CONTAINERS_MAX, BULK_FAILED_EXTRACTIONS_M
 
 MODES = {"tar": "r|", "tar.gz": "r|gz", "tar.bz2": "r|bz2"}
 ARCHIVE_QUEUE_ITEMS_MAX = 8  # chunks between the tar thread and the loop
+SMALL_FILE_BYTES = HTTP_CHUNK_BYTES  # files read whole and stored concurrently
+ARCHIVE_PUTS_CONCURRENCY_MAX = 8  # small files being stored at once (8 x 256 KiB held at most)
 THREAD_WAIT_S = 1.0  # how often a blocked tar thread checks whether the request was given up
 
 
@@ -119,6 +121,22 @@ def _read_archive(
             return
 
 
+@dataclass(slots=True)
+class Outcome:
+    """What an extraction did so far: files created, and the (quoted name, status line) of each failure."""
+
+    created: int = 0
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def record(self, name: str, problem: str | None) -> bool:
+        """Count one file; True once BULK_FAILED_EXTRACTIONS_MAX files failed."""
+        if problem is None:
+            self.created += 1
+        else:
+            self.errors.append((quote(name), problem))
+        return len(self.errors) >= BULK_FAILED_EXTRACTIONS_MAX
+
+
 async def extract_archive(
     request: web.Request,
     client: ClusterClient,
@@ -127,12 +145,15 @@ async def extract_archive(
     *,
     authorise_put: Authorise,
 ) -> web.Response:
-    """`PUT ?extract-archive=<format>`: always 200 (400 for an unknown format); the outcome in the body."""
+    """`PUT ?extract-archive=<format>`: always 200 (400 for an unknown format); the outcome in the body.
+
+    Files of at most SMALL_FILE_BYTES are read whole and stored ARCHIVE_PUTS_CONCURRENCY_MAX
+    at a time while the archive is read on; larger ones stream, one at a time.
+    """
     out_format = bulkformat.best_format(request.headers.get("Accept"))
     if archive_format not in MODES:
         return web.Response(status=400, text="Unsupported archive format")
-    created = 0
-    errors: list[tuple[str, str]] = []
+    outcome = Outcome()
     status, detail = 201, ""
     containers: dict[str, str | None] = {}  # container -> None when ready, else its refusal
     loop = asyncio.get_running_loop()
@@ -142,13 +163,24 @@ async def extract_archive(
         None, _read_archive, _BodyFile(request, loop, stop), MODES[archive_format], queue, loop, stop
     )
     events = Events(queue)
+    pending: set[asyncio.Task[tuple[str, str | None]]] = set()
+
+    async def settle(most: int) -> bool:
+        """Wait until at most `most` small files are in flight; True once too many failed."""
+        failed_too_often = False
+        while len(pending) > most:
+            done, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                pending.discard(task)
+                failed_too_often |= outcome.record(*task.result())
+        return failed_too_often
+
     try:
         while True:
             event = await events.next()
-            if event[0] == "done":
-                break
-            if event[0] == "error":
-                status, detail = 400, event[1]
+            if event[0] in ("done", "error"):
+                if event[0] == "error":
+                    status, detail = 400, event[1]
                 break
             member: Member = event[1]
             target = destination(path, member.name)
@@ -156,29 +188,37 @@ async def extract_archive(
                 await events.skip_rest()
                 continue
             problem = await _ready(client, target, containers, authorise_put)
-            if problem is None:
-                problem = await _store(client, target, member, events.body())
-            await events.skip_rest()  # what a failed PUT left unread
-            if problem is None:
-                created += 1
-                continue
-            errors.append((quote(member.name), problem))
-            if len(errors) >= BULK_FAILED_EXTRACTIONS_MAX:
+            if problem is None and member.size <= SMALL_FILE_BYTES:
+                data = b"".join([chunk async for chunk in events.body()])
+                await events.skip_rest()
+                pending.add(asyncio.create_task(_store_small(client, target, member, data)))
+                failed_too_often = await settle(ARCHIVE_PUTS_CONCURRENCY_MAX - 1)
+            else:
+                if problem is None:
+                    problem = await _store(client, target, member, events.body())
+                await events.skip_rest()  # what a failed PUT left unread
+                failed_too_often = outcome.record(member.name, problem)
+            if failed_too_often:
                 status, detail = 400, "Max failed extractions exceeded"
                 break
+        if await settle(0):
+            status, detail = 400, "Max failed extractions exceeded"
     finally:
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         stop.set()
         await asyncio.shield(reader)
-    if errors and status == 201:
+    if outcome.errors and status == 201:
         status = 400
-    if status == 201 and not created:
+    if status == 201 and not outcome.created:
         status, detail = 400, "Invalid Tar File: No Valid Files"
     summary = {
-        "Number Files Created": created,
+        "Number Files Created": outcome.created,
         "Response Status": bulkformat.status_line(status),
         "Response Body": detail,
     }
-    body = bulkformat.response_body(out_format, summary, errors, "extract")
+    body = bulkformat.response_body(out_format, summary, outcome.errors, "extract")
     return web.Response(status=200, body=body, content_type=out_format, charset="utf-8")
 
 
@@ -206,6 +246,15 @@ async def _ready(
     except DolmenError as error:
         return bulkformat.status_line(error_status(error))
     return containers[target.container]
+
+
+async def _store_small(
+    client: ClusterClient, target: SwiftPath, member: Member, data: bytes
+) -> tuple[str, str | None]:
+    async def one_chunk() -> AsyncIterator[bytes]:
+        yield data
+
+    return member.name, await _store(client, target, member, one_chunk())
 
 
 async def _store(
