@@ -15,7 +15,7 @@ async def map_bounded(
 ) -> list[Result]:
     """`[await function(item) for item in items]`, at most `concurrency` at a time, results in order.
 
-    The first exception cancels the rest (TaskGroup) and propagates; a cancel
+    The first exception cancels the rest and propagates in an ExceptionGroup (TaskGroup); a cancel
     leaves the calls already finished done and the others cancelled.
     """
     assert concurrency >= 1
