@@ -232,8 +232,9 @@ async def put_slo(
     wanted = parse_put_body(body, container=path.container, obj=path.obj)
     if len(wanted) > LARGE_OBJECT_SEGMENTS_MAX:
         raise ManifestTooLarge(f"Number of object-backed segments must be <= {LARGE_OBJECT_SEGMENTS_MAX}")
-    for container in sorted({segment.container for segment in wanted}):
-        await authorise_read(SwiftPath(path.account, container, wanted[0].obj))
+    one_per_container = {segment.container: segment.obj for segment in wanted}
+    for container, obj in sorted(one_per_container.items()):  # ACLs are per container
+        await authorise_read(SwiftPath(path.account, container, obj))
     distinct = sorted({(segment.container, segment.obj) for segment in wanted})
 
     async def head(name: tuple[str, str]) -> ObjectInfo | str:
