@@ -67,11 +67,7 @@ class InvalidDeleteAt(BadRequest):
 
 
 class ManifestInvalid(BadRequest):
-    """A manifest Swift would refuse; `problems` lists (segment name, reason) as Swift reports them."""
-
-    def __init__(self, detail: str = "", problems: list[tuple[str, str]] | None = None) -> None:
-        super().__init__(detail)
-        self.problems = problems or []
+    """A manifest Swift would refuse; `detail` holds Swift's message (one line per bad entry)."""
 
 
 class InvalidUtf8(ProxyError):
