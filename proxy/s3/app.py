@@ -28,6 +28,7 @@ from dolmen.proxy.s3.multipart import MULTIPART_HANDLERS
 from dolmen.proxy.s3.names import parse_target
 from dolmen.proxy.s3.operations import operation_of
 from dolmen.proxy.s3.post import post_object
+from dolmen.proxy.s3.reads import READ_HANDLERS
 from dolmen.proxy.s3.render import XML_CONTENT_TYPE, error_xml, request_id_headers
 from dolmen.proxy.s3.sigv4 import lower_headers, query_pairs
 from dolmen.proxy.swift.access import Authoriser
@@ -51,7 +52,7 @@ log = logging.getLogger("dolmen.proxy.s3")
 
 S3_CONTEXT = web.AppKey("s3_context", S3Context)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-OPERATIONS = {**HANDLERS, **MULTIPART_HANDLERS, "PostObject": post_object}
+OPERATIONS = {**HANDLERS, **READ_HANDLERS, **MULTIPART_HANDLERS, "PostObject": post_object}
 
 # Cluster errors as S3 answers them; NotFound depends on what was addressed (s3_errors).
 _CLUSTER_ERRORS: dict[type[DolmenError], type[s3.S3Error]] = {

@@ -155,9 +155,8 @@ def stored_checksum(extra: Mapping[str, str]) -> tuple[str, str, str] | None:
     return None
 
 
-def response_headers(extra: Mapping[str, str]) -> dict[str, str]:
-    """`x-amz-checksum-<algorithm>` and `x-amz-checksum-type` for a GET or HEAD asked with checksum mode."""
-    stored = stored_checksum(extra)
+def response_headers(stored: tuple[str, str, str] | None) -> dict[str, str]:
+    """`x-amz-checksum-<algorithm>` and `x-amz-checksum-type` of a stored (algorithm, value, type)."""
     if stored is None:
         return {}
     algorithm, value, checksum_type = stored

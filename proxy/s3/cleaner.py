@@ -30,10 +30,13 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+from dolmen.proxy.errors import ManifestInvalid
+from dolmen.proxy.largeobjects import read_manifest
 from dolmen.proxy.reserved import reserved_container
+from dolmen.proxy.s3.mpobjects import upload_id_of
 from dolmen.proxy.s3.uploads import initiated_s, parse_part_entry, parts_prefix, record_name
 
 from dolmen.cluster import ClusterClient, ListingQuery, NotFound, ObjectEntry
@@ -93,13 +96,35 @@ async def schedule_sweep(
     )
 
 
-# What a completed upload's object still uses: the part names, or None when the key holds no
-# object of that upload. Set by the large-object wiring; without it nothing counts as used.
-UsedParts = Callable[[ClusterClient, Sweep], Awaitable[frozenset[str]]]
+async def used_parts(client: ClusterClient, sweep: Sweep) -> frozenset[str]:
+    """The parts of `sweep`'s upload that the object at its key uses (none unless it is that upload's)."""
+    try:
+        info, segments = await read_manifest(client, sweep.account, sweep.bucket, sweep.key)
+    except (NotFound, ManifestInvalid):
+        return frozenset()
+    if upload_id_of(info) != sweep.upload_id:
+        return frozenset()
+    container = reserved_container("uploads", sweep.bucket)
+    return frozenset(segment.obj for segment in segments if segment.container == container)
 
 
-async def no_parts_used(client: ClusterClient, sweep: Sweep) -> frozenset[str]:
-    return frozenset()
+async def replaced_upload(client: ClusterClient, account: str, bucket: str, key: str) -> str | None:
+    """The upload whose completed object `key` holds now; call before replacing or deleting `key`."""
+    try:
+        info = await client.head_object(account, bucket, key)
+    except NotFound:
+        return None
+    return upload_id_of(info)
+
+
+async def sweep_replaced(
+    client: ClusterClient, account: str, bucket: str, key: str, upload_id: str | None
+) -> None:
+    """After `key` was replaced or deleted: the upload it held (if any) is swept now, all its parts."""
+    if upload_id is not None:
+        await schedule_sweep(
+            client, account=account, bucket=bucket, key=key, upload_id=upload_id, due_s=time.time()
+        )
 
 
 class UploadCleaner:
@@ -113,14 +138,12 @@ class UploadCleaner:
         interval_s: float,
         sweeps_per_pass: int,
         deletes_per_pass: int,
-        used_parts: UsedParts = no_parts_used,
     ) -> None:
         self._client = client
         self._upload_expiry_s = upload_expiry_s
         self._interval_s = interval_s
         self._sweeps_per_pass = sweeps_per_pass
         self._deletes_per_pass = deletes_per_pass
-        self._used_parts = used_parts
 
     async def run(self) -> None:
         """Pass after pass until cancelled; a failed pass is logged, never fatal."""
@@ -184,7 +207,7 @@ class UploadCleaner:
             with contextlib.suppress(NotFound):
                 await self._client.delete_object(sweep.account, container, record)
             log.info("s3.cleaner.expired", extra={"upload_id": sweep.upload_id})
-        used = await self._used_parts(self._client, sweep)
+        used = await used_parts(self._client, sweep)
         marker = ""
         while True:
             try:

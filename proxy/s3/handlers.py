@@ -34,13 +34,11 @@ from dolmen.proxy.s3.acl import (
     grants_of_headers,
     swift_acls,
 )
-from dolmen.proxy.s3.attributes import attributes_xml, parse_attributes_request
 from dolmen.proxy.s3.auth import Authenticated, CredentialCache
 from dolmen.proxy.s3.buckets import BucketClaim, BucketRegistry, claim_for_container, new_claim
 from dolmen.proxy.s3.cache import TtlCache
 from dolmen.proxy.s3.checksums import footer_items as checksums_footer
-from dolmen.proxy.s3.checksums import response_headers as checksum_headers
-from dolmen.proxy.s3.checksums import stored_checksum
+from dolmen.proxy.s3.cleaner import replaced_upload, sweep_replaced
 from dolmen.proxy.s3.config import S3Config
 from dolmen.proxy.s3.copy import (
     check_not_a_self_copy,
@@ -49,12 +47,8 @@ from dolmen.proxy.s3.copy import (
     source_conditions,
 )
 from dolmen.proxy.s3.headers import (
-    META_PREFIX,
     STANDARD_HEADERS,
-    byte_range,
-    conditions,
     content_md5_hex,
-    response_overrides,
     standard_headers,
     user_metadata,
 )
@@ -69,6 +63,7 @@ from dolmen.proxy.s3.listing import (
     parse_list_params,
     start_marker,
 )
+from dolmen.proxy.s3.mpobjects import is_large
 from dolmen.proxy.s3.names import Target, is_valid_bucket_name
 from dolmen.proxy.s3.payload import PayloadVerifier
 from dolmen.proxy.s3.render import (
@@ -78,7 +73,6 @@ from dolmen.proxy.s3.render import (
     Owner,
     copy_result_xml,
     delete_result_xml,
-    http_date,
     list_buckets_xml,
     location_xml,
     quoted_etag,
@@ -88,6 +82,7 @@ from dolmen.proxy.s3.requestxml import (
     parse_delete_objects,
     parse_location_constraint,
 )
+from dolmen.proxy.s3.sources import object_body
 from dolmen.proxy.swift.access import READ_ACL_ITEM, WRITE_ACL_ITEM, Authoriser
 from dolmen.proxy.swift.paths import SwiftPath
 
@@ -100,7 +95,7 @@ from dolmen.cluster import (
     ObjectEntry,
     Subdir,
 )
-from dolmen.cluster.objects import ObjectInfo, PutResult
+from dolmen.cluster.objects import PutResult
 from dolmen.errors import DolmenError
 from dolmen.limits import (
     HTTP_CHUNK_BYTES,
@@ -417,6 +412,15 @@ async def check_object_acl(context: S3Context, claim: BucketClaim, bucket: str, 
 # --- objects ---------------------------------------------------------------
 
 
+def copied_metadata(items: Mapping[str, str]) -> dict[str, str]:
+    """What a copy keeps of its source's metadata: user items and standard headers, no system item."""
+    return {
+        name: value
+        for name, value in items.items()
+        if not name.startswith(KEPT_HEADER_PREFIX) or name[len(KEPT_HEADER_PREFIX) :] in STANDARD_HEADERS
+    }
+
+
 def stored_metadata(headers: Mapping[str, str]) -> dict[str, str]:
     """The metadata items a PUT stores: x-amz-meta-* and the standard headers it sets."""
     items = user_metadata(headers)
@@ -424,26 +428,6 @@ def stored_metadata(headers: Mapping[str, str]) -> dict[str, str]:
         raise s3.InvalidArgument(f"Metadata names starting with {KEPT_HEADER_PREFIX!r} are reserved")
     items.update({KEPT_HEADER_PREFIX + name: value for name, value in standard_headers(headers).items()})
     return items
-
-
-def object_headers(info: ObjectInfo, headers: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The headers of a GET or HEAD answer for an object; its checksum if `headers` ask for it."""
-    answer = {
-        "ETag": quoted_etag(info.etag),
-        "Last-Modified": http_date(info.last_modified),
-        "Content-Type": info.content_type,
-        "Accept-Ranges": "bytes",
-    }
-    for name, value in info.metadata.items():
-        if name.startswith(KEPT_HEADER_PREFIX):
-            header = name[len(KEPT_HEADER_PREFIX) :]
-            if header in STANDARD_HEADERS:
-                answer[header] = value
-        else:
-            answer[META_PREFIX + name] = value
-    if headers is not None and headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
-        answer.update(checksum_headers(info.extra))
-    return answer
 
 
 async def put_verified(
@@ -509,6 +493,7 @@ async def put_object(context, request, target, headers, query, authenticated) ->
     grants = grants_of_headers(headers)
     if grants is not None:
         await check_object_acl(context, claim, target.bucket, swift_acls(grants, owner_id=claim.project_id))
+    replaced = await replaced_upload(context.client, account, target.bucket, target.key)
     result, checksums = await put_verified(
         context,
         request,
@@ -520,67 +505,20 @@ async def put_object(context, request, target, headers, query, authenticated) ->
         content_type=headers.get("content-type") or DEFAULT_CONTENT_TYPE,
         metadata=stored_metadata(headers),
     )
+    await sweep_replaced(context.client, account, target.bucket, target.key, replaced)
     answer = {"ETag": quoted_etag(result.etag), **checksum_answer(checksums)}
     if checksums:
         answer["x-amz-checksum-type"] = "FULL_OBJECT"
     return web.Response(status=200, headers=answer)
 
 
-async def head_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
-    claim = await authorised_bucket(context, target.bucket, authenticated, method="HEAD", key=target.key)
-    account = claim.account
-    info = await context.client.head_object(account, target.bucket, target.key, conditions(headers))
-    answer = object_headers(info, headers)
-    answer["Content-Length"] = str(info.length)
-    return web.Response(status=200, headers=answer)
-
-
-async def get_object_attributes(
-    context, request, target, headers, query, authenticated
-) -> web.StreamResponse:
-    claim = await authorised_bucket(context, target.bucket, authenticated, method="GET", key=target.key)
-    asked = parse_attributes_request(headers)
-    info = await context.client.head_object(claim.account, target.bucket, target.key)
-    body = attributes_xml(
-        asked, etag=info.etag, size=info.length, checksum=stored_checksum(info.extra), parts=None
-    )
-    return web.Response(
-        body=body, content_type=XML_CONTENT_TYPE, headers={"Last-Modified": http_date(info.last_modified)}
-    )
-
-
-async def get_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
-    claim = await authorised_bucket(context, target.bucket, authenticated, method="GET", key=target.key)
-    account = claim.account
-    overrides = response_overrides(query, anonymous=authenticated is None)
-    asked = conditions(headers)
-    requested_range = byte_range(headers.get("range"))
-    if requested_range:
-        asked["Range"] = requested_range
-    async with context.client.get_object(account, target.bucket, target.key, asked) as reader:
-        answer = object_headers(reader.info, None if requested_range else headers)
-        answer.update(overrides)
-        assert reader.headers is not None
-        for name in ("Content-Range", "Content-Length"):
-            if name in reader.headers:
-                answer[name] = reader.headers[name]
-        response = web.StreamResponse(status=reader.status, headers=answer)
-        request["response"] = response
-        await response.prepare(request)
-        sent_bytes = 0
-        async for chunk in reader.body:
-            await response.write(chunk)
-            sent_bytes += len(chunk)
-            request["bytes_out"] = sent_bytes
-        await response.write_eof()
-        return response
-
-
 async def delete_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
     claim = await authorised_bucket(context, target.bucket, authenticated, method="DELETE", key=target.key)
     account = claim.account
+    replaced = await replaced_upload(context.client, account, target.bucket, target.key)
     with contextlib.suppress(NotFound):  # S3 deletes are idempotent: a missing key is deleted too
         await context.client.delete_object(account, target.bucket, target.key)
+    await sweep_replaced(context.client, account, target.bucket, target.key, replaced)
     return web.Response(status=204)
 
 
@@ -596,19 +534,23 @@ async def copy_object(context, request, target, headers, query, authenticated) -
         context, source.bucket, authenticated, method="GET", key=source.key
     )
     source_account = source_claim.account
+    replaced = await replaced_upload(context.client, account, target.bucket, target.key)
     try:
-        opened = context.client.get_object(
-            source_account, source.bucket, source.key, source_conditions(headers)
+        opened = object_body(
+            context.client,
+            source_account,
+            source.bucket,
+            source.key,
+            http_conditions=source_conditions(headers),
         )
-        async with opened as reader:
-            info = reader.info
-            if info.length > S3_COPY_SOURCE_BYTES_MAX:
+        async with opened as (info, length, chunks):
+            if length > S3_COPY_SOURCE_BYTES_MAX:
                 raise s3.InvalidRequest(
                     "The specified copy source is larger than the maximum allowable size for a copy source: "
                     f"{S3_COPY_SOURCE_BYTES_MAX}"
                 )
             if directive == "COPY":
-                content_type, metadata = info.content_type, dict(info.metadata)
+                content_type, metadata = info.content_type, copied_metadata(info.metadata)
             else:
                 content_type = headers.get("content-type") or DEFAULT_CONTENT_TYPE
                 metadata = stored_metadata(headers)
@@ -616,14 +558,15 @@ async def copy_object(context, request, target, headers, query, authenticated) -
                 account,
                 target.bucket,
                 target.key,
-                reader.body,
+                chunks,
                 content_type=content_type,
                 metadata=metadata,
-                length=info.length,
-                expected_etag=info.etag if len(info.etag) == 32 else None,
+                length=length,
+                expected_etag=None if is_large(info) else info.etag,
             )
     except NotFound:
         raise s3.NoSuchKey(Key=source.key) from None
+    await sweep_replaced(context.client, account, target.bucket, target.key, replaced)
     return web.Response(
         body=copy_result_xml(result.etag, result.timestamp.seconds), content_type=XML_CONTENT_TYPE
     )
@@ -649,7 +592,9 @@ async def delete_objects(context, request, target, headers, query, authenticated
         async with slots:
             try:
                 await authorised_bucket(context, bucket, authenticated, method="DELETE", key=key)
+                replaced = await replaced_upload(context.client, account, target.bucket, key)
                 await context.client.delete_object(account, target.bucket, key)
+                await sweep_replaced(context.client, account, target.bucket, key, replaced)
             except s3.AccessDenied:
                 failures.append(DeleteFailure(key, "AccessDenied", "Access Denied"))
                 return
@@ -681,11 +626,8 @@ HANDLERS: dict[str, Handler] = {
     "GetBucketLocation": get_bucket_location,
     "DeleteObjects": delete_objects,
     "PutObject": put_object,
-    "GetObject": get_object,
-    "HeadObject": head_object,
     "DeleteObject": delete_object,
     "CopyObject": copy_object,
-    "GetObjectAttributes": get_object_attributes,
     "GetBucketAcl": get_bucket_acl,
     "PutBucketAcl": put_bucket_acl,
     "GetObjectAcl": get_object_acl,

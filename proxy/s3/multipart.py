@@ -19,18 +19,23 @@ import time
 from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
+from dolmen.proxy.largeobjects import Segment, put_manifest
 from dolmen.proxy.reserved import reserved_container
 from dolmen.proxy.s3 import errors as s3
 from dolmen.proxy.s3.buckets import BucketClaim
 from dolmen.proxy.s3.checksums import (
+    FULL_OBJECT,
     b64,
     check_algorithm,
     check_multipart_type,
+    composite,
+    decode,
+    full_object,
     new_checksum,
     stored_checksum,
 )
 from dolmen.proxy.s3.checksums import footer_items as checksums_footer
-from dolmen.proxy.s3.cleaner import schedule_sweep
+from dolmen.proxy.s3.cleaner import replaced_upload, schedule_sweep
 from dolmen.proxy.s3.copy import (
     COPY_SOURCE_RANGE_HEADER,
     check_copy_range,
@@ -45,20 +50,26 @@ from dolmen.proxy.s3.handlers import (
     authorised_bucket,
     checksum_answer,
     put_verified,
+    read_bounded,
     stored_metadata,
 )
 from dolmen.proxy.s3.listing import parse_list_params
+from dolmen.proxy.s3.mpobjects import manifest_items
 from dolmen.proxy.s3.render import XML_CONTENT_TYPE, Owner
+from dolmen.proxy.s3.requestxml import parse_complete_multipart
 from dolmen.proxy.s3.uploads import (
     PART_PREFIX,
     UPLOAD_PREFIX,
+    RequestedPart,
     StoredPart,
     UploadRecord,
     check_part_number,
     check_upload_id,
     check_upload_key,
+    choose_parts,
     common_prefix,
     latest_parts,
+    multipart_etag,
     new_upload_id,
     page_parts,
     parse_part_entry,
@@ -70,6 +81,7 @@ from dolmen.proxy.s3.uploads import (
 from dolmen.proxy.s3.uploads_xml import (
     PartsPage,
     UploadsPage,
+    complete_xml,
     copy_part_xml,
     initiate_xml,
     list_parts_xml,
@@ -79,6 +91,7 @@ from dolmen.proxy.s3.uploads_xml import (
 from dolmen.cluster import ListingQuery, NotFound, ObjectEntry
 from dolmen.limits import (
     LISTING_PAGE_ENTRIES_MAX,
+    S3_COMPLETE_XML_BYTES_MAX,
     S3_LIST_PARTS_MAX,
     S3_LIST_UPLOADS_MAX,
     S3_PART_BYTES_MAX,
@@ -319,6 +332,83 @@ async def keep_part_if_live(
         raise s3.NoSuchUpload(UploadId=upload_id) from None
 
 
+async def complete_multipart_upload(
+    context, request, target, headers, query, authenticated
+) -> web.StreamResponse:
+    """Assemble the named parts into the object: a manifest over them, no copy of the data."""
+    account = (
+        await authorised_bucket(context, target.bucket, authenticated, method="PUT", key=target.key)
+    ).account
+    container, key = upload_target(target)
+    upload_id = check_upload_id(query.get("uploadId"))
+    requested = parse_complete_multipart(await read_bounded(request, S3_COMPLETE_XML_BYTES_MAX))
+    record = await load_record(context, account, container, key, upload_id)
+    newest, _ = latest_parts(await list_stored_parts(context, account, container, upload_id))
+    chosen = choose_parts(requested, newest)
+    etag = multipart_etag([part.etag for part in chosen])
+    checksum = await upload_checksum(context, account, container, record, requested, chosen, headers)
+    segments = [
+        Segment(container=container, obj=part.name, etag=part.etag, length=part.size, range=None)
+        for part in chosen
+    ]
+    replaced = await replaced_upload(context.client, account, target.bucket, key)
+    await put_manifest(
+        context.client,
+        account,
+        target.bucket,
+        key,
+        segments,
+        content_type=record.content_type,
+        metadata=record.metadata,
+        extra_sysmeta=manifest_items(
+            etag=etag, part_sizes=[part.size for part in chosen], upload_id=upload_id, checksum=checksum
+        ),
+    )
+    with contextlib.suppress(NotFound):
+        await context.client.delete_object(account, container, record_name(key, upload_id))
+    for ended in {upload_id, replaced} - {None}:  # this upload's unused parts; the replaced one's all
+        assert ended is not None
+        await schedule_sweep(
+            context.client, account=account, bucket=target.bucket, key=key, upload_id=ended, due_s=time.time()
+        )
+    location = f"/{target.bucket}/{key}"
+    body = complete_xml(location=location, bucket=target.bucket, key=key, etag=etag, checksum=checksum)
+    return web.Response(body=body, content_type=XML_CONTENT_TYPE)
+
+
+async def upload_checksum(
+    context: S3Context,
+    account: str,
+    container: str,
+    record: UploadRecord,
+    requested: list[RequestedPart],
+    chosen: list[StoredPart],
+    headers: Mapping[str, str],
+) -> tuple[str, str, str] | None:
+    """The object's checksum from its parts' (COMPOSITE or FULL_OBJECT), checked against the request's."""
+    algorithm = record.checksum_algorithm
+    if algorithm is None:
+        return None
+    values = await part_checksums(context, account, container, chosen)
+    for asked, value in zip(requested, values, strict=True):
+        claimed = asked.checksums.get(algorithm)
+        if value is None or (claimed is not None and claimed != value):
+            raise s3.InvalidPart(
+                f"The checksum of part {asked.number} does not match.", PartNumber=str(asked.number)
+            )
+    digests = [decode(algorithm, value or "") for value in values]
+    if record.checksum_type == FULL_OBJECT:
+        value = full_object(
+            algorithm, [(digest, part.size) for digest, part in zip(digests, chosen, strict=True)]
+        )
+    else:
+        value = composite(algorithm, digests)
+    claimed_whole = headers.get(f"x-amz-checksum-{algorithm}")
+    if claimed_whole is not None and claimed_whole.strip() != value:
+        raise s3.BadDigest(f"The {algorithm.upper()} you specified did not match the calculated checksum.")
+    return algorithm, value, record.checksum_type or FULL_OBJECT
+
+
 async def abort_multipart_upload(
     context, request, target, headers, query, authenticated
 ) -> web.StreamResponse:
@@ -443,6 +533,7 @@ MULTIPART_HANDLERS: dict[str, Handler] = {
     "CreateMultipartUpload": create_multipart_upload,
     "UploadPart": upload_part,
     "UploadPartCopy": upload_part_copy,
+    "CompleteMultipartUpload": complete_multipart_upload,
     "AbortMultipartUpload": abort_multipart_upload,
     "ListParts": list_parts,
     "ListMultipartUploads": list_multipart_uploads,

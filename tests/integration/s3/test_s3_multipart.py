@@ -4,13 +4,16 @@ with "nothing left" checked on every storage node's container replica and object
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
+import os
 import time
 import zlib
 
+from boto3.s3.transfer import TransferConfig
 from dolmen.proxy.reserved import reserved_container
-from dolmen.proxy.s3.checksums import b64
+from dolmen.proxy.s3.checksums import b64, new_checksum
 from dolmen.proxy.s3.cleaner import UploadCleaner
 from dolmen.proxy.s3.uploads import PART_PREFIX
 from helpers.cluster import unique
@@ -54,6 +57,12 @@ async def object_replicas_left(client, container: str, names: set[str]) -> list[
             if answer.status == 200:
                 left.append(f"{name} on {device.device}")
     return left
+
+
+def checksum_of(algorithm: str, data: bytes) -> bytes:
+    checksum = new_checksum(algorithm)
+    checksum.update(data)
+    return checksum.digest()
 
 
 def cleaner(client, **settings) -> UploadCleaner:
@@ -184,3 +193,133 @@ async def test_parts_list_replace_and_abort_and_the_cleaner_leaves_no_part(s3_en
     assert not await names_on_every_replica(cluster_client, uploads, PART_PREFIX)
     listed = await asyncio.to_thread(client.list_multipart_uploads, Bucket=bucket)
     assert listed.get("Uploads", []) == []
+
+
+MIB = 2**20
+
+
+async def test_completed_uploads_read_whole_by_range_and_by_part_and_their_parts_go_with_them(
+    s3_endpoint, cluster_client, tmp_path
+):
+    client = s3_client(s3_endpoint)
+    bucket = unique("mpc")
+    uploads = reserved_container("uploads", bucket)
+    data = os.urandom(12 * MIB + 12_345)
+    source, copy = tmp_path / "source", tmp_path / "copy"
+    source.write_bytes(data)
+    transfer = TransferConfig(multipart_threshold=5 * MIB, multipart_chunksize=5 * MIB, max_concurrency=3)
+
+    def scenario() -> None:
+        client.create_bucket(Bucket=bucket)
+        client.upload_file(str(source), bucket, "big", Config=transfer)
+        head = client.head_object(Bucket=bucket, Key="big")
+        md5s = b"".join(hashlib.md5(data[i : i + 5 * MIB]).digest() for i in range(0, len(data), 5 * MIB))
+        assert head["ETag"] == f'"{hashlib.md5(md5s).hexdigest()}-3"' and head["ContentLength"] == len(data)
+        client.download_file(bucket, "big", str(copy), Config=transfer)
+        assert copy.read_bytes() == data
+        ranged = client.get_object(Bucket=bucket, Key="big", Range=f"bytes={5 * MIB - 3}-{5 * MIB + 2}")
+        assert ranged["Body"].read() == data[5 * MIB - 3 : 5 * MIB + 3]
+        second = client.get_object(Bucket=bucket, Key="big", PartNumber=2)
+        assert (
+            second["PartsCount"] == 3
+            and second["ContentRange"] == f"bytes {5 * MIB}-{10 * MIB - 1}/{len(data)}"
+        )
+        assert second["Body"].read() == data[5 * MIB : 10 * MIB]
+        assert (
+            client.head_object(Bucket=bucket, Key="big", PartNumber=3)["ContentLength"]
+            == len(data) - 10 * MIB
+        )
+        assert error_code(lambda: client.head_object(Bucket=bucket, Key="big", PartNumber=4)) == "416"
+        assert (
+            error_code(lambda: client.get_object(Bucket=bucket, Key="big", IfMatch='"nope"'))
+            == "PreconditionFailed"
+        )
+        attributes = client.get_object_attributes(
+            Bucket=bucket, Key="big", ObjectAttributes=["ObjectParts", "ETag"]
+        )
+        assert attributes["ObjectParts"]["TotalPartsCount"] == 3 and attributes["ETag"] == head["ETag"].strip(
+            '"'
+        )
+        client.copy_object(Bucket=bucket, Key="copied", CopySource={"Bucket": bucket, "Key": "big"})
+        assert (
+            client.get_object(Bucket=bucket, Key="copied")["Body"].read() == data
+        )  # the data, not the manifest
+
+    await asyncio.to_thread(scenario)
+    kept = {name for name in await names_on_every_replica(cluster_client, uploads, PART_PREFIX)}
+    assert len(kept) == 3
+    await cleaner(cluster_client).run_pass(now_s=time.time())
+    assert await names_on_every_replica(cluster_client, uploads, PART_PREFIX) == kept  # in use: kept
+    await asyncio.to_thread(client.put_object, Bucket=bucket, Key="big", Body=b"replaced")
+    await cleaner(cluster_client).run_pass(now_s=time.time())
+    assert not await names_on_every_replica(cluster_client, uploads, PART_PREFIX)
+    assert await object_replicas_left(cluster_client, uploads, kept) == []
+
+
+async def test_complete_refuses_what_s3_refuses_and_computes_checksums(s3_endpoint, cluster_client):
+    client = s3_client(s3_endpoint)
+    bucket = unique("mpr")
+    uploads = reserved_container("uploads", bucket)
+    first, last = os.urandom(5 * MIB), b"tail"
+
+    def scenario() -> None:
+        client.create_bucket(Bucket=bucket)
+        for algorithm, checksum_type, combine in (
+            ("CRC32", "COMPOSITE", None),
+            ("CRC64NVME", "FULL_OBJECT", "crc64nvme"),
+            ("SHA256", "COMPOSITE", None),
+        ):
+            key = f"sum-{algorithm}"
+            upload = client.create_multipart_upload(
+                Bucket=bucket, Key=key, ChecksumAlgorithm=algorithm, ChecksumType=checksum_type
+            )["UploadId"]
+            member = "Checksum" + algorithm
+            parts = []
+            for number, body in ((1, first), (2, last)):
+                answer = client.upload_part(
+                    Bucket=bucket,
+                    Key=key,
+                    UploadId=upload,
+                    PartNumber=number,
+                    Body=body,
+                    ChecksumAlgorithm=algorithm,
+                )
+                parts.append({"PartNumber": number, "ETag": answer["ETag"], member: answer[member]})
+            done = client.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
+            )
+            digests = [base64.b64decode(part[member]) for part in parts]
+            if combine:
+                expected = b64(checksum_of(combine, first + last))
+            else:
+                expected = b64(hashlib.new(algorithm.lower(), b"".join(digests)).digest() if algorithm == "SHA256"
+                               else zlib.crc32(b"".join(digests)).to_bytes(4, "big")) + "-2"  # fmt: skip
+            assert done[member] == expected and done["ChecksumType"] == checksum_type
+            head = client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+            assert head[member] == expected and head["ContentLength"] == len(first) + len(last)
+
+        upload = client.create_multipart_upload(Bucket=bucket, Key="rules")["UploadId"]
+        small = client.upload_part(Bucket=bucket, Key="rules", UploadId=upload, PartNumber=1, Body=b"small")
+        end = client.upload_part(Bucket=bucket, Key="rules", UploadId=upload, PartNumber=2, Body=b"end")
+
+        def complete(parts):
+            return lambda: client.complete_multipart_upload(
+                Bucket=bucket, Key="rules", UploadId=upload, MultipartUpload={"Parts": parts}
+            )
+
+        one = {"PartNumber": 1, "ETag": small["ETag"]}
+        two = {"PartNumber": 2, "ETag": end["ETag"]}
+        assert error_code(complete([one, two])) == "EntityTooSmall"
+        assert error_code(complete([two, one])) == "InvalidPartOrder"
+        assert error_code(complete([{"PartNumber": 1, "ETag": end["ETag"]}])) == "InvalidPart"
+        assert error_code(complete([{"PartNumber": 3, "ETag": end["ETag"]}])) == "InvalidPart"
+        client.complete_multipart_upload(
+            Bucket=bucket, Key="rules", UploadId=upload, MultipartUpload={"Parts": [one]}
+        )
+        assert client.get_object(Bucket=bucket, Key="rules")["Body"].read() == b"small"
+        assert error_code(complete([one])) == "NoSuchUpload"
+
+    await asyncio.to_thread(scenario)
+    await cleaner(cluster_client).run_pass(now_s=time.time())
+    left = await names_on_every_replica(cluster_client, uploads, PART_PREFIX)
+    assert len(left) == 2 * 3 + 1  # the parts in use; the unused part 2 of "rules" is gone

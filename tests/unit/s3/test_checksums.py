@@ -101,7 +101,7 @@ def test_stored_checksums_come_back_whatever_the_case_of_the_footer_names():
     items = footer_items({"crc32c": "yZRlqg=="})
     shouted = {name.title(): value for name, value in items.items()}
     assert stored_checksum(shouted) == ("crc32c", "yZRlqg==", "FULL_OBJECT")
-    assert response_headers(shouted) == {
+    assert response_headers(stored_checksum(shouted)) == {
         "x-amz-checksum-crc32c": "yZRlqg==",
         "x-amz-checksum-type": "FULL_OBJECT",
     }
