@@ -73,7 +73,6 @@ InvalidArgument = _error("InvalidArgument", 400, "Invalid Argument")
 InvalidBucketName = _error("InvalidBucketName", 400, "The specified bucket is not valid.")
 InvalidDigest = _error("InvalidDigest", 400, "The Content-MD5 you specified is not valid.")
 InvalidPart = _error("InvalidPart", 400, "One or more of the specified parts could not be found.")
-InvalidPartNumber = _error("InvalidPartNumber", 416, "The requested partnumber is not satisfiable")
 InvalidPartOrder = _error("InvalidPartOrder", 400, "The list of parts was not in ascending order.")
 InvalidLocationConstraint = _error(
     "InvalidLocationConstraint", 400, "The specified location constraint is not valid."

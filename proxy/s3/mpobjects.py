@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 
 from dolmen.proxy.largeobjects import S3_ETAG_ITEM, S3_PARTS_ITEM, SLO_ITEM, SLO_SIZE_ITEM
 from dolmen.proxy.s3.checksums import ALGORITHMS, FULL_OBJECT
-from dolmen.proxy.s3.errors import InvalidPartNumber
+from dolmen.proxy.s3.errors import InvalidPart
 
 from dolmen.cluster.objects import ObjectInfo
 
@@ -70,12 +70,17 @@ def upload_id_of(info: ObjectInfo) -> str | None:
 
 
 def part_range(sizes: Sequence[int] | None, number: int, length: int) -> tuple[int, int] | None:
-    """Part `number`'s inclusive byte range; None for an empty object; InvalidPartNumber past the parts.
+    """Part `number`'s inclusive byte range; None for an empty object; InvalidPart (400, as S3 answers)
+    past the parts.
 
     An object that is not a multipart upload has one part: itself."""
     parts = list(sizes) if sizes is not None else [length]
     if not 1 <= number <= len(parts):
-        raise InvalidPartNumber(PartNumberRequested=str(number), ActualPartCount=str(len(parts)))
+        raise InvalidPart(
+            "The requested partnumber is not satisfiable",
+            PartNumberRequested=str(number),
+            ActualPartCount=str(len(parts)),
+        )
     first = sum(parts[: number - 1])
     if parts[number - 1] == 0:
         return None

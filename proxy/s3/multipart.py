@@ -54,7 +54,7 @@ from dolmen.proxy.s3.handlers import (
     stored_metadata,
 )
 from dolmen.proxy.s3.listing import parse_list_params
-from dolmen.proxy.s3.mpobjects import manifest_items
+from dolmen.proxy.s3.mpobjects import manifest_items, metadata_checksum, s3_etag, upload_id_of
 from dolmen.proxy.s3.render import XML_CONTENT_TYPE, Owner
 from dolmen.proxy.s3.requestxml import parse_complete_multipart
 from dolmen.proxy.s3.uploads import (
@@ -342,7 +342,10 @@ async def complete_multipart_upload(
     container, key = upload_target(target)
     upload_id = check_upload_id(query.get("uploadId"))
     requested = parse_complete_multipart(await read_bounded(request, S3_COMPLETE_XML_BYTES_MAX))
-    record = await load_record(context, account, container, key, upload_id)
+    try:
+        record = await load_record(context, account, container, key, upload_id)
+    except s3.NoSuchUpload:
+        return await completed_again(context, account, target.bucket, key, upload_id)
     newest, _ = latest_parts(await list_stored_parts(context, account, container, upload_id))
     chosen = choose_parts(requested, newest)
     etag = multipart_etag([part.etag for part in chosen])
@@ -373,6 +376,26 @@ async def complete_multipart_upload(
         )
     location = f"/{target.bucket}/{key}"
     body = complete_xml(location=location, bucket=target.bucket, key=key, etag=etag, checksum=checksum)
+    return web.Response(body=body, content_type=XML_CONTENT_TYPE)
+
+
+async def completed_again(
+    context: S3Context, account: str, bucket: str, key: str, upload_id: str
+) -> web.Response:
+    """A Complete of an upload that is the key's object already answers as the first did (S3 does)."""
+    try:
+        info = await context.client.head_object(account, bucket, key)
+    except NotFound:
+        raise s3.NoSuchUpload(UploadId=upload_id) from None
+    if upload_id_of(info) != upload_id:
+        raise s3.NoSuchUpload(UploadId=upload_id)
+    body = complete_xml(
+        location=f"/{bucket}/{key}",
+        bucket=bucket,
+        key=key,
+        etag=s3_etag(info),
+        checksum=metadata_checksum(info.metadata),
+    )
     return web.Response(body=body, content_type=XML_CONTENT_TYPE)
 
 

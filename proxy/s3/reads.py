@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
-from dolmen.proxy.largeobjects import open_large_object
+from dolmen.proxy.largeobjects import open_large_object, read_manifest
 from dolmen.proxy.s3 import errors as s3
 from dolmen.proxy.s3.attributes import PartAttributes, attributes_xml, parse_attributes_request
 from dolmen.proxy.s3.checksums import response_headers, stored_checksum
@@ -25,7 +25,7 @@ from dolmen.proxy.s3.render import XML_CONTENT_TYPE, http_date, quoted_etag
 from dolmen.proxy.s3.sources import judge_conditions
 from dolmen.proxy.s3.uploads import check_part_number
 
-from dolmen.cluster import NotModified, PreconditionFailed, RangeNotSatisfiable
+from dolmen.cluster import ClusterClient, NotModified, PreconditionFailed, RangeNotSatisfiable
 from dolmen.cluster.objects import ObjectInfo
 
 
@@ -49,7 +49,7 @@ def object_headers(info: ObjectInfo, headers: Mapping[str, str] | None = None) -
                 answer[header] = value
         else:
             answer[META_PREFIX + name] = value
-    if headers is not None and headers.get("x-amz-checksum-mode", "").upper() == "ENABLED":
+    if headers is not None and checksum_mode(headers):
         answer.update(response_headers(object_checksum(info)))
     return answer
 
@@ -67,6 +67,25 @@ def part_answer(info: ObjectInfo, number: int) -> tuple[str | None, dict[str, st
     return (f"bytes={span[0]}-{span[1]}" if span else None), extra
 
 
+def checksum_mode(headers: Mapping[str, str]) -> bool:
+    return headers.get("x-amz-checksum-mode", "").upper() == "ENABLED"
+
+
+async def part_checksum_headers(
+    client: ClusterClient, account: str, bucket: str, key: str, info: ObjectInfo, number: int
+) -> dict[str, str]:
+    """A multipart object's part `number`'s own checksum (its type is the object's), or nothing."""
+    whole = metadata_checksum(info.metadata)
+    if whole is None or part_sizes(info) is None:
+        return {}
+    _, segments = await read_manifest(client, account, bucket, key)
+    if not 1 <= number <= len(segments):
+        return {}
+    part = await client.head_object(account, segments[number - 1].container, segments[number - 1].obj)
+    stored = stored_checksum(part.extra)
+    return response_headers((stored[0], stored[1], whole[2])) if stored is not None else {}
+
+
 async def head_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
     claim = await authorised_bucket(context, target.bucket, authenticated, method="HEAD", key=target.key)
     account = claim.account
@@ -77,8 +96,13 @@ async def head_object(context, request, target, headers, query, authenticated) -
     answer["Content-Length"] = str(length)
     if "partNumber" not in query:
         return web.Response(status=200, headers=answer)
-    part_header, extra = part_answer(info, check_part_number(query["partNumber"]))
+    number = check_part_number(query["partNumber"])
+    part_header, extra = part_answer(info, number)
     answer.update(extra)
+    if checksum_mode(headers):
+        answer.update(
+            await part_checksum_headers(context.client, account, target.bucket, target.key, info, number)
+        )
     if part_header is None:
         return web.Response(status=200, headers=answer)
     first, last = (int(bound) for bound in part_header.removeprefix("bytes=").split("-"))
@@ -100,6 +124,10 @@ async def get_object(context, request, target, headers, query, authenticated) ->
         info = await context.client.head_object(account, target.bucket, target.key)
         check_conditions(headers, info, "GET")
         requested_range, extra = part_answer(info, number)
+        if checksum_mode(headers):
+            extra.update(
+                await part_checksum_headers(context.client, account, target.bucket, target.key, info, number)
+            )
         asked: dict[str, str] = {}
     else:
         asked = conditions(headers)

@@ -85,7 +85,7 @@ def test_a_digest_is_checked_and_a_malformed_one_is_invalid():
     with pytest.raises(errors.BadDigest):
         check_digest("crc64nvme", b64(bytes(8)), digest)
     for malformed in ("not base64!", b64(bytes(4))):  # a CRC32-sized value for a CRC64
-        with pytest.raises(errors.InvalidRequest):
+        with pytest.raises(errors.BadDigest):
             check_digest("crc64nvme", malformed, digest)
 
 
