@@ -37,7 +37,13 @@ from dolmen.proxy.errors import ManifestInvalid
 from dolmen.proxy.largeobjects import read_manifest
 from dolmen.proxy.reserved import reserved_container
 from dolmen.proxy.s3.mpobjects import upload_id_of
-from dolmen.proxy.s3.uploads import initiated_s, parse_part_entry, parts_prefix, record_name
+from dolmen.proxy.s3.uploads import (
+    initiated_s,
+    parse_part_entry,
+    parse_record_name,
+    parts_prefix,
+    record_name,
+)
 
 from dolmen.cluster import ClusterClient, ListingQuery, NotFound, ObjectEntry
 from dolmen.errors import DolmenError
@@ -65,7 +71,11 @@ class Sweep:
 
     @classmethod
     def decode(cls, body: bytes) -> Sweep:
-        return cls(**json.loads(body))
+        """ValueError or TypeError for a body that is not a sweep Dolmen wrote."""
+        sweep = cls(**json.loads(body))
+        if parse_record_name(record_name(sweep.key, sweep.upload_id)) != (sweep.key, sweep.upload_id):
+            raise ValueError("not an upload id")
+        return sweep
 
 
 def entry_name(due_s: float, upload_id: str) -> str:
@@ -152,6 +162,8 @@ class UploadCleaner:
                 await self.run_pass(now_s=time.time())
             except DolmenError as error:
                 log.warning("s3.cleaner.pass_failed", extra={"reason": f"{type(error).__name__}: {error}"})
+            except Exception:  # a bug must not end the only cleaner: logged, retried next pass
+                log.exception("s3.cleaner.pass_crashed")
             await asyncio.sleep(self._interval_s)
 
     async def run_pass(self, *, now_s: float) -> int:
@@ -177,9 +189,13 @@ class UploadCleaner:
                 body = b"".join([chunk async for chunk in reader.body])[:_ENTRY_BYTES_MAX]
         except NotFound:
             return False
-        sweep = Sweep.decode(body)
-        if not await self._sweep(sweep, now_s=now_s, budget=budget):
-            return False
+        try:
+            sweep = Sweep.decode(body)
+        except (ValueError, TypeError):
+            log.error("s3.cleaner.bad_entry", extra={"entry": name[:200]})  # dropped: it names nothing
+        else:
+            if not await self._sweep(sweep, now_s=now_s, budget=budget):
+                return False
         with contextlib.suppress(NotFound):
             await self._client.delete_object(QUEUE_ACCOUNT, QUEUE_CONTAINER, name, internal=True)
         return True

@@ -161,3 +161,14 @@ def test_any_complete_body_parses_or_is_an_s3_error(parts, root, noise, cut):
             parse_complete_multipart(candidate)
         except errors.S3Error as error:
             assert error.status < 500
+
+
+def test_sweep_entries_round_trip_and_garbage_is_refused():
+    from dolmen.proxy.s3.cleaner import Sweep, due_of, entry_name
+
+    sweep = Sweep(account="AUTH_p", bucket="b", key="k", upload_id=new_upload_id(1e9, b"12345678"))
+    assert Sweep.decode(sweep.encode()) == sweep
+    assert due_of(entry_name(1234.5, sweep.upload_id)) == 1234
+    for garbage in (b"{}", b"[]", b'{"account":"a","bucket":"b","key":"k","upload_id":"zz"}', b"\xff"):
+        with pytest.raises((ValueError, TypeError)):
+            Sweep.decode(garbage)
