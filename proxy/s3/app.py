@@ -77,6 +77,9 @@ async def s3_edge(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await handler(request)
         status = request.get("cut_stream", response.status)
         return response
+    except web.HTTPException as answer:  # a bare HTTP answer (304 with the object's ETag)
+        status = answer.status
+        raise
     finally:
         log_request(
             log,

@@ -55,8 +55,17 @@ def object_headers(info: ObjectInfo, headers: Mapping[str, str] | None = None) -
 
 
 def check_conditions(headers: Mapping[str, str], info: ObjectInfo, method: str) -> None:
-    """NotModified or PreconditionFailed as the request's conditions decide on the object's S3 ETag."""
-    judge_conditions(conditions(headers), info, method)
+    """NotModified (with the object's ETag) or PreconditionFailed as the request's conditions decide
+    on the object's S3 ETag."""
+    try:
+        judge_conditions(conditions(headers), info, method)
+    except NotModified:
+        raise web.HTTPNotModified(headers=not_modified_headers(info)) from None
+
+
+def not_modified_headers(info: ObjectInfo) -> dict[str, str]:
+    """What a 304 still says of the object, as S3 sends it."""
+    return {"ETag": quoted_etag(s3_etag(info)), "Last-Modified": http_date(info.last_modified)}
 
 
 def part_answer(info: ObjectInfo, number: int) -> tuple[str | None, dict[str, str]]:
@@ -145,8 +154,10 @@ async def get_object(context, request, target, headers, query, authenticated) ->
                     if name in reader.headers:
                         answer[name] = reader.headers[name]
                 return await stream_answer(request, reader.status, answer, reader.body)
-    except (NotModified, PreconditionFailed, RangeNotSatisfiable):
+    except (NotModified, PreconditionFailed, RangeNotSatisfiable) as refused:
         info = await context.client.head_object(account, target.bucket, target.key)
+        if isinstance(refused, NotModified) and not is_large(info):
+            raise web.HTTPNotModified(headers=not_modified_headers(info)) from None
         if not is_large(info):
             raise
     check_conditions(headers, info, "GET")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 
+import botocore.exceptions
 import pytest
 from botocore.httpchecksum import (
     AwsChunkedWrapper,
@@ -84,6 +85,11 @@ async def test_each_checksum_is_verified_in_a_header_and_a_trailer_and_returned(
             lambda key=key: client.get_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
         )
         assert got[member] == expected and await asyncio.to_thread(got["Body"].read) == DATA
+        with pytest.raises(botocore.exceptions.ClientError) as unchanged:
+            await asyncio.to_thread(
+                lambda key=key, etag=got["ETag"]: client.get_object(Bucket=bucket, Key=key, IfNoneMatch=etag)
+            )
+        assert unchanged.value.response["ResponseMetadata"]["HTTPHeaders"]["etag"] == got["ETag"]
         plain = await asyncio.to_thread(lambda key=key: client.head_object(Bucket=bucket, Key=key))
         assert member not in plain  # only asked for
         attributes = await asyncio.to_thread(

@@ -11,6 +11,8 @@ import os
 import time
 import zlib
 
+import botocore.exceptions
+import pytest
 from boto3.s3.transfer import TransferConfig
 from dolmen.proxy.reserved import reserved_container
 from dolmen.proxy.s3.checksums import b64, new_checksum
@@ -235,6 +237,10 @@ async def test_completed_uploads_read_whole_by_range_and_by_part_and_their_parts
             error_code(lambda: client.get_object(Bucket=bucket, Key="big", IfMatch='"nope"'))
             == "PreconditionFailed"
         )
+        with pytest.raises(botocore.exceptions.ClientError) as unchanged:
+            client.get_object(Bucket=bucket, Key="big", IfNoneMatch=head["ETag"])
+        assert unchanged.value.response["ResponseMetadata"]["HTTPStatusCode"] == 304
+        assert unchanged.value.response["ResponseMetadata"]["HTTPHeaders"]["etag"] == head["ETag"]
         attributes = client.get_object_attributes(
             Bucket=bucket, Key="big", ObjectAttributes=["ObjectParts", "ETag"]
         )
