@@ -663,6 +663,8 @@ async def post_object(
         raise BadRequest("version-id is not allowed on POST")
     metadata = object_metadata(request.headers)
     content_type = request.headers.get("Content-Type", "").strip() or None
+    current = await request.app[CLIENT].head_object(path.account, path.container, path.obj)
+    metadata |= manifests.kept_on_post(current.metadata)
     await request.app[CLIENT].post_object(
         path.account,
         path.container,

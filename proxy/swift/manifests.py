@@ -12,13 +12,24 @@ from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import quote
 
 from aiohttp import web
-from dolmen.proxy.largeobjects import is_large_object
+from dolmen.proxy.largeobjects import S3_ETAG_ITEM, S3_PARTS_ITEM, SLO_ITEM, SLO_SIZE_ITEM, is_large_object
 from dolmen.proxy.swift import dlo, slo, symlinks
 from dolmen.proxy.swift.bulk import Authorise
 from dolmen.proxy.swift.paths import SwiftPath
 
 from dolmen.cluster import ClusterClient, ObjectInfo
 from dolmen.errors import DolmenError
+
+KEPT_ON_POST = frozenset(
+    {SLO_ITEM, SLO_SIZE_ITEM, S3_ETAG_ITEM, S3_PARTS_ITEM, symlinks.TARGET_ITEM, symlinks.ACCOUNT_ITEM}
+    | {symlinks.ETAG_ITEM, symlinks.BYTES_ITEM}
+)
+
+
+def kept_on_post(metadata: Mapping[str, str]) -> dict[str, str]:
+    """The reserved items that make an object a large object or a symlink: a POST, which replaces
+    the metadata, keeps them (as Swift keeps its sysmeta), so the object stays what it is."""
+    return {name: value for name, value in metadata.items() if name in KEPT_ON_POST}
 
 
 def stands_for_others(info: ObjectInfo, query: Mapping[str, str]) -> bool:

@@ -129,6 +129,9 @@ def test_slo_get_head_ranges_conditionals_and_the_manifest_views(member_connecti
     outer = [{"path": f"/{container}/slo"}, {"path": entries[0]["path"]}]
     assert put_manifest(member_connection, container, "outer", outer)["status"] == 201
     assert member_connection.get_object(container, "outer")[1] == whole + parts[0]
+    member_connection.post_object(container, "outer", {"X-Object-Meta-Color": "blue"})  # stays an SLO
+    headers, body = member_connection.get_object(container, "outer")
+    assert body == whole + parts[0] and headers["x-object-meta-color"] == "blue"
     member_connection.copy_object(container, "outer", f"/{container}/outer-copy")
     headers, body = member_connection.get_object(container, "outer-copy")
     assert body == whole + parts[0] and headers["x-static-large-object"] == "True"
@@ -343,6 +346,8 @@ def test_symlinks_over_plain_http(member_connection, container):
     etag = md5(b"hello")
     assert link("static", f"{container}/target", **{"X-Symlink-Target-Etag": etag}).status_code == 201
     assert requests.get(f"{base}/static", headers=auth, timeout=10).content == b"hello"
+    requests.post(f"{base}/static?symlink=get", headers=auth | {"X-Object-Meta-A": "b"}, timeout=10)
+    assert requests.get(f"{base}/static", headers=auth, timeout=10).content == b"hello"  # still a link
     assert link("wrong", f"{container}/target", **{"X-Symlink-Target-Etag": "0" * 32}).status_code == 409
     assert link("gone", f"{container}/nothing", **{"X-Symlink-Target-Etag": etag}).status_code == 409
     requests.put(f"{base}/target", data=b"changed", headers=auth, timeout=10)
