@@ -27,7 +27,7 @@ from dolmen.storage_node.request_paths import is_partition
 from dolmen.storage_node.timestamps import Timestamp
 from dolmen.storage_node.verbs import ROLE_HEADER
 
-from dolmen.limits import PARTITION_MAX
+from dolmen.limits import ETAG_BYTES_MAX, PARTITION_MAX
 
 _PORT = re.compile(r"[1-9][0-9]{0,4}")
 
@@ -110,11 +110,31 @@ class PendingUpdate:
         return replace(self, attempts=attempts, next_attempt_s=now_s + backoff_s(attempts, base_s, max_s))
 
 
+# Footer metadata items that make the container entry show other values than the stored body's
+# (a large object's manifest lists as the whole object: its total size and its own ETag).
+LISTING_SIZE_OVERRIDE = "X-Object-Sysmeta-Container-Update-Override-Size"
+LISTING_ETAG_OVERRIDE = "X-Object-Sysmeta-Container-Update-Override-Etag"
+
+
+def listed_size_and_etag(record: ObjectRecord) -> tuple[int, str]:
+    """What the container entry of `record` shows: its length and ETag, or the footer's overrides
+    (a size that is not a decimal in range, or an empty or overlong ETag, is ignored)."""
+    size, etag = record.content_length, record.etag
+    size_text = record.extra.get(LISTING_SIZE_OVERRIDE, "")
+    if size_text.isascii() and size_text.isdecimal() and int(size_text) < 2**63:
+        size = int(size_text)
+    etag_text = record.extra.get(LISTING_ETAG_OVERRIDE, "")
+    if 0 < len(etag_text) <= ETAG_BYTES_MAX and '"' not in etag_text:
+        etag = etag_text
+    return size, etag
+
+
 def update_for(
     replica: Replica, account: str, container: str, obj: str, record: ObjectRecord, *, due_s: float
 ) -> PendingUpdate:
     """The container update an object record calls for; the updater takes it over from `due_s`
     (after the request path had its try)."""
+    size, etag = listed_size_and_etag(record)
     return PendingUpdate(
         replica,
         account,
@@ -122,8 +142,8 @@ def update_for(
         obj,
         record.timestamp,
         record.tombstone,
-        record.content_length,
-        record.etag,
+        size,
+        etag,
         record.content_type,
         next_attempt_s=due_s,
     )

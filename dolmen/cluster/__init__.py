@@ -27,8 +27,11 @@ from dolmen.cluster.listing import ContainerEntry, Listing, ListingQuery, Object
 from dolmen.cluster.objects import ObjectInfo, ObjectReader, PutResult
 from dolmen.cluster.records import Record, Records
 from dolmen.storage_node.timestamps import Timestamp
+from dolmen.storage_node.updates import LISTING_ETAG_OVERRIDE, LISTING_SIZE_OVERRIDE
 
 __all__ = [
+    "LISTING_ETAG_OVERRIDE",
+    "LISTING_SIZE_OVERRIDE",
     "AccountInfo",
     "BadName",
     "BodyCheckFailed",

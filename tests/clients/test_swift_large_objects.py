@@ -108,6 +108,8 @@ def test_slo_get_head_ranges_conditionals_and_the_manifest_views(member_connecti
     headers, body = member_connection.get_object(container, "slo")
     assert body == whole and headers["etag"] == f'"{slo_etag}"'
     assert int(headers["content-length"]) == len(whole) and headers["x-static-large-object"] == "True"
+    listed = {entry["name"]: entry for entry in member_connection.get_container(container)[1]}
+    assert (listed["slo"]["bytes"], listed["slo"]["hash"]) == (len(whole), slo_etag)  # the whole object
     headers, body = member_connection.get_object(container, "slo", headers={"Range": "bytes=990-1009"})
     assert body == whole[990:1010] and headers["content-range"] == f"bytes 990-1009/{len(whole)}"
     with pytest.raises(ClientException) as caught:

@@ -26,7 +26,10 @@ from dolmen.cluster import ClusterClient
 ACCESS_KEY, SECRET_KEY, REGION = "AKIAEXAMPLEDOLMEN", "secret/key+example", "us-east-1"
 NOW_S = 1_700_000_000.0
 OTHER_KEY, OTHER_SECRET = "AKIAOTHERPROJECT", "other-secret"  # a second project's credential
-READER_KEY, READER_SECRET = "AKIAREADERONLY", "reader-secret"  # the first project's, with the reader role only
+READER_KEY, READER_SECRET = (
+    "AKIAREADERONLY",
+    "reader-secret",
+)  # the first project's, with the reader role only
 MEMBER_ROLES = frozenset({"member", "reader"})
 DOMAIN = "s3.test"  # virtual-hosted style: <bucket>.s3.test
 

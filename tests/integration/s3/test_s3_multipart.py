@@ -217,6 +217,8 @@ async def test_completed_uploads_read_whole_by_range_and_by_part_and_their_parts
         head = client.head_object(Bucket=bucket, Key="big")
         md5s = b"".join(hashlib.md5(data[i : i + 5 * MIB]).digest() for i in range(0, len(data), 5 * MIB))
         assert head["ETag"] == f'"{hashlib.md5(md5s).hexdigest()}-3"' and head["ContentLength"] == len(data)
+        (listed,) = client.list_objects_v2(Bucket=bucket)["Contents"]  # the whole object, not its manifest
+        assert (listed["Key"], listed["Size"], listed["ETag"]) == ("big", len(data), head["ETag"])
         client.download_file(bucket, "big", str(copy), Config=transfer)
         assert copy.read_bytes() == data
         ranged = client.get_object(Bucket=bucket, Key="big", Range=f"bytes={5 * MIB - 3}-{5 * MIB + 2}")
