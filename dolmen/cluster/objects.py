@@ -389,7 +389,16 @@ class Objects:
     def _put_outcome(answers: list[NodeAnswer], quorum: int, result: PutResult) -> PutResult:
         stored = nodes_of(answer for answer in answers if answer.status == 201)
         if stored >= quorum:
-            check_container_updates(answers, (201,), quorum)
+            try:
+                check_container_updates(answers, (201,), quorum)
+            except QuorumNotReached:
+                if any(answer.status == 409 for answer in answers):
+                    # A newer write of this name is stored beside ours: its entry supersedes ours in
+                    # every listing, so ours missing from a quorum of them is that write's to settle.
+                    raise Conflict(
+                        "a newer record of this name is stored: this write is superseded"
+                    ) from None
+                raise
             return result
         if any(answer.status == 412 for answer in answers):
             raise PreconditionFailed("an object exists (If-None-Match: *)")
