@@ -25,6 +25,7 @@ from dolmen.proxy.swift.acl import Requester, account_access, parse_container_ac
 from dolmen.proxy.swift.authorize import NO_RIGHTS, OwnerRights, decide
 from dolmen.proxy.swift.headers import ACCOUNT_ACL_ITEM, sysmeta_item
 from dolmen.proxy.swift.paths import SwiftPath
+from dolmen.proxy.swift.quotas import usage_watched
 
 from dolmen.cluster import AccountInfo, ClusterClient, ContainerInfo, NotFound
 
@@ -157,6 +158,29 @@ class Authoriser:
         if await self.account_info(account) is None:
             await self.client.put_account(account)
             self.accounts.invalidate(account)
+
+    async def fresh_account_info(self, account: str) -> AccountInfo | None:
+        """The account's info read now (what a HEAD or a listing shows), cached again."""
+        self.accounts.invalidate(account)
+        return await self.account_info(account)
+
+    async def fresh_container_info(self, account: str, container: str) -> ContainerInfo | None:
+        """The container's info read now (what a HEAD or a listing shows), cached again."""
+        self.containers.invalidate(account, container)
+        return await self.container_info(account, container)
+
+    def object_written(self, account: str, container: str) -> None:
+        """After this proxy wrote or deleted an object in `container`. Its usage is read afresh
+        by HEADs and listings; the cached copy, which authorisation and quotas read, goes only
+        where a quota watches it (each small write would otherwise cost two quorum reads)."""
+        now_s = self.clock()
+        account_info = self.accounts.get((account, None), now_s=now_s)
+        container_info = self.containers.get((account, container), now_s=now_s)
+        if usage_watched(
+            account_info.metadata if account_info is not None else {},
+            container_info.metadata if container_info is not None else {},
+        ):
+            self.invalidate(account, container)
 
     def invalidate(self, account: str, container: str | None = None) -> None:
         """Forget cached info after this proxy changed it."""

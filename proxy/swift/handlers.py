@@ -255,7 +255,7 @@ def account_headers(info: Any, access: Access) -> dict[str, str]:
 async def head_account(
     request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
 ) -> web.StreamResponse:
-    info = await request.app[GATEKEEPER].account_info(path.account)
+    info = await request.app[GATEKEEPER].fresh_account_info(path.account)
     return _no_body(204, account_headers(info, access) | {"Content-Type": "text/plain; charset=utf-8"})
 
 
@@ -263,7 +263,7 @@ async def get_account(
     request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
 ) -> web.StreamResponse:
     listing_request = parse_listing_request(query, request.headers.get("Accept"))
-    info = await request.app[GATEKEEPER].account_info(path.account)
+    info = await request.app[GATEKEEPER].fresh_account_info(path.account)
     rows: list[dict[str, object]] = []
     if info is not None:
         listing = await list_public_containers(
@@ -321,9 +321,12 @@ def container_headers(info: Any, access: Access) -> dict[str, str]:
     return headers
 
 
-async def _container_or_404(request: web.Request, path: SwiftPath) -> Any:
+async def _container_or_404(request: web.Request, path: SwiftPath, *, fresh: bool = False) -> Any:
+    """The container's info (`fresh`: read now, for HEADs and listings that show its usage)."""
     assert path.container is not None
-    info = await request.app[GATEKEEPER].container_info(path.account, path.container)
+    gatekeeper = request.app[GATEKEEPER]
+    read = gatekeeper.fresh_container_info if fresh else gatekeeper.container_info
+    info = await read(path.account, path.container)
     if info is None:
         raise NotFound(f"no container {path.container!r}")
     return info
@@ -332,7 +335,7 @@ async def _container_or_404(request: web.Request, path: SwiftPath) -> Any:
 async def head_container(
     request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
 ) -> web.StreamResponse:
-    info = await _container_or_404(request, path)
+    info = await _container_or_404(request, path, fresh=True)
     return _no_body(204, container_headers(info, access) | {"Content-Type": "text/plain; charset=utf-8"})
 
 
@@ -341,7 +344,7 @@ async def get_container(
 ) -> web.StreamResponse:
     assert path.container is not None
     listing_request = parse_listing_request(query, request.headers.get("Accept"))
-    info = await _container_or_404(request, path)
+    info = await _container_or_404(request, path, fresh=True)
     if "versions" in query:
         versions = _versioning(request, path, info)
         rows = await versions.list_versions(_listing_query(listing_request), query.get("version_marker", ""))
@@ -548,7 +551,7 @@ async def put_object(
         expected_etag=swift_headers.client_etag(request.headers),
         check_body=guard.check,
     )
-    request.app[GATEKEEPER].invalidate(path.account, path.container)
+    request.app[GATEKEEPER].object_written(path.account, path.container)
     return _no_body(201, _written_headers(result, metadata))
 
 
@@ -571,7 +574,7 @@ async def _put_slo(request: web.Request, path: SwiftPath) -> web.StreamResponse:
         content_type=swift_headers.object_content_type(request.headers, path.obj),
         metadata=object_metadata(request.headers),
     )
-    request.app[GATEKEEPER].invalidate(path.account, path.container)
+    request.app[GATEKEEPER].object_written(path.account, path.container)
     return response
 
 
@@ -593,7 +596,7 @@ async def _put_symlink(request: web.Request, path: SwiftPath, target: SwiftPath)
         length=0,
         delete_at=swift_headers.delete_at_from_headers(request.headers, now_s=time.time()),
     )
-    request.app[GATEKEEPER].invalidate(path.account, path.container)
+    request.app[GATEKEEPER].object_written(path.account, path.container)
     return _no_body(201, {"Etag": result.etag, "Last-Modified": http_date(result.timestamp.seconds)})
 
 
@@ -637,7 +640,7 @@ async def _copy(request: web.Request, source: SwiftPath, target: SwiftPath) -> w
             length=info.length,
             delete_at=swift_headers.delete_at_from_headers(request.headers, now_s=time.time()),
         )
-    gatekeeper.invalidate(target.account, target.container)
+    gatekeeper.object_written(target.account, target.container)
     return _no_body(
         201,
         _written_headers(result, metadata)
@@ -686,7 +689,7 @@ async def delete_object(
                 request, request.app[CLIENT], path, authorise_delete=_authoriser(request, "DELETE")
             )
         finally:
-            request.app[GATEKEEPER].invalidate(path.account, path.container)
+            request.app[GATEKEEPER].object_written(path.account, path.container)
     versions = _versioning(request, path, await _container_or_404(request, path))
     try:
         if "version-id" in query:
@@ -696,7 +699,7 @@ async def delete_object(
         if answer is None:
             await request.app[CLIENT].delete_object(path.account, path.container, path.obj)
     finally:
-        request.app[GATEKEEPER].invalidate(path.account, path.container)
+        request.app[GATEKEEPER].object_written(path.account, path.container)
     return _no_body(204, answer or {})
 
 

@@ -12,15 +12,20 @@
   by a running count that stops the body once it passes the budget and then
   aborts the write on every replica (the cluster client's `check_body`).
 Usage comes from the info cache (at most `info_cache_ttl_s` old), so, as in
-Swift, writes racing each other may together pass a quota by a little.
+Swift, writes racing each other may together pass a quota by a little. A proxy's
+own object writes forget the cached usage of a container or account that a quota
+watches (`usage_watched`), so its next write is measured afresh.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from typing import TYPE_CHECKING
 
 from dolmen.proxy.errors import AccessDenied, BadRequest, QuotaExceeded
-from dolmen.proxy.swift.access import Gatekeeper
+
+if TYPE_CHECKING:
+    from dolmen.proxy.swift.access import Gatekeeper
 
 QUOTA_BYTES_ITEM = "quota-bytes"
 QUOTA_COUNT_ITEM = "quota-count"
@@ -48,6 +53,18 @@ def check_account_quota_items(metadata: Mapping[str, str], *, roles: frozenset[s
     value = metadata[QUOTA_BYTES_ITEM]
     if value and not (value.isascii() and value.isdigit()):
         raise BadRequest("Invalid quota value.")
+
+
+def usage_watched(account_metadata: Mapping[str, str], container_metadata: Mapping[str, str]) -> bool:
+    """True when a quota of the account or the container reads its usage."""
+    return any(
+        _quota(metadata, item) is not None
+        for metadata, item in (
+            (container_metadata, QUOTA_BYTES_ITEM),
+            (container_metadata, QUOTA_COUNT_ITEM),
+            (account_metadata, QUOTA_BYTES_ITEM),
+        )
+    )
 
 
 def _quota(metadata: Mapping[str, str], item: str) -> int | None:

@@ -446,13 +446,13 @@ class Versioning:
                 metadata=dict(info.metadata),
                 length=info.length,
             )
-        self.gatekeeper.invalidate(self.account, target_container)
+        self.gatekeeper.object_written(self.account, target_container)
 
     async def _marker(self, container: str, name: str) -> None:
         await self.client.put_object(
             self.account, container, name, _nothing(), content_type=DELETE_MARKER_CONTENT_TYPE, length=0
         )
-        self.gatekeeper.invalidate(self.account, container)
+        self.gatekeeper.object_written(self.account, container)
 
 
 def _now_ticks() -> int:

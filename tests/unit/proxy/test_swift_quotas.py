@@ -8,6 +8,7 @@ from dolmen.proxy.swift.quotas import (
     QuotaGuard,
     check_account_quota_items,
     check_container_quota_items,
+    usage_watched,
     write_budget,
 )
 from hypothesis import given
@@ -76,3 +77,12 @@ async def test_a_chunked_body_stops_and_fails_its_check_once_past_the_budget(siz
     else:
         assert len(passed) == sum(sizes)
         await guard.check()
+
+
+def test_usage_is_watched_only_where_a_quota_reads_it():
+    assert not usage_watched({}, {})
+    assert not usage_watched({"color": "blue"}, {"quota-bytes": ""})  # an empty value is no quota
+    assert usage_watched({}, {"quota-bytes": "100"})
+    assert usage_watched({}, {"quota-count": "3"})
+    assert usage_watched({"quota-bytes": "1000"}, {})
+    assert not usage_watched({"quota-count": "3"}, {})  # accounts have no count quota
