@@ -197,6 +197,15 @@ def data_frame_header(payload_bytes: int) -> bytes:
     return FRAME_HEADER.pack(FRAME_DATA, payload_bytes)
 
 
+def data_frames(data: bytes) -> bytes:
+    """`data` as whole DATA frames in memory (none for no data): for small bodies only."""
+    parts: list[bytes] = []
+    for start in range(0, len(data), FRAME_DATA_BYTES_MAX):
+        piece = data[start : start + FRAME_DATA_BYTES_MAX]
+        parts += [data_frame_header(len(piece)), piece]
+    return b"".join(parts)
+
+
 def encode_footer(footer: Footer, *, key: bytes, request_signature_hex: str) -> bytes:
     """The whole FOOTER frame (header, HMAC, JSON) for `footer`, signed for this request."""
     if footer.action == ACTION_ABORT:
@@ -219,10 +228,5 @@ def encode_footer(footer: Footer, *, key: bytes, request_signature_hex: str) -> 
 
 def frame_body(chunks: list[bytes], footer: Footer, *, key: bytes, request_signature_hex: str) -> bytes:
     """A whole framed body in memory: for tests and small bodies only."""
-    parts: list[bytes] = []
-    for chunk in chunks:
-        for start in range(0, len(chunk), FRAME_DATA_BYTES_MAX):
-            piece = chunk[start : start + FRAME_DATA_BYTES_MAX]
-            parts += [data_frame_header(len(piece)), piece]
-    parts.append(encode_footer(footer, key=key, request_signature_hex=request_signature_hex))
-    return b"".join(parts)
+    frames = b"".join(data_frames(chunk) for chunk in chunks)
+    return frames + encode_footer(footer, key=key, request_signature_hex=request_signature_hex)

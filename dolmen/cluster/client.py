@@ -200,12 +200,15 @@ class ClusterClient:
         if if_none_match:
             headers["If-None-Match"] = "*"
         headers.update(prefixed("X-Object-Meta-", metadata))
+        payload: AsyncIterable[bytes] | bytes = body
+        if length is not None and length <= self.config.put_whole_bytes_max:
+            payload = await read_at_most(body, length + 1)  # a byte more than announced: the nodes refuse it
         return await self.objects.put(
             ring,
             account,
             container,
             obj,
-            body,
+            payload,
             headers_for=self._with_container_update(account, container, headers),
             timestamp=timestamp,
             expected_etag=expected_etag,
@@ -303,6 +306,16 @@ class ClusterClient:
             timestamp = Timestamp(self._last_timestamp.ticks + 1)
         self._last_timestamp = timestamp
         return timestamp
+
+
+async def read_at_most(body: AsyncIterable[bytes], size_max: int) -> bytes:
+    """The first `size_max` bytes of `body` (all of it if shorter), as one bytes object."""
+    data = bytearray()
+    async for chunk in body:
+        data += chunk[: size_max - len(data)]
+        if len(data) >= size_max:
+            break
+    return bytes(data)
 
 
 def prefixed(prefix: str, metadata: Mapping[str, str]) -> dict[str, str]:

@@ -50,6 +50,9 @@ class ClusterClientConfig:
     handoffs_checked_on_404: int = 2
     # A write tries at most this many handoffs in place of primaries that are down.
     write_handoffs_max: int = 3
+    # An object write of a known length up to this many bytes is read whole, checked, and sent
+    # to each replica in one request (no per-chunk streaming); longer ones stream.
+    put_whole_bytes_max: int = 64 * 2**10
     # Chunks of a write body queued for one node before the writer waits for it.
     write_queue_chunks: int = 4
     # A compare-and-swap runs at most this many Paxos rounds before RegisterContention ...
@@ -91,6 +94,7 @@ class ClusterClientConfig:
             ("handoffs_checked_on_404", 0, 64),
             ("write_handoffs_max", 0, 64),
             ("write_queue_chunks", 1, 64),
+            ("put_whole_bytes_max", 0, 16 * 2**20),
             ("register_rounds_max", 1, 1000),
             ("listing_pages_max", 1, 1000),
         ):

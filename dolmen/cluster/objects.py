@@ -321,7 +321,7 @@ class Objects:
         account: str,
         container: str,
         obj: str,
-        body: AsyncIterable[bytes],
+        body: AsyncIterable[bytes] | bytes,
         *,
         headers_for: Callable[[int], dict[str, str]],
         timestamp: Timestamp,
@@ -329,6 +329,20 @@ class Objects:
         check_body: Callable[[], Awaitable[None]] | None,
         footer_metadata: Callable[[], Mapping[str, str]] | None,
     ) -> PutResult:
+        """Store `body` (a stream, or small bytes already whole: `_put_whole`) on a quorum."""
+        if isinstance(body, bytes):
+            return await self._put_whole(
+                ring,
+                account,
+                container,
+                obj,
+                body,
+                headers_for=headers_for,
+                timestamp=timestamp,
+                expected_etag=expected_etag,
+                check_body=check_body,
+                footer_metadata=footer_metadata,
+            )
         partition = ring.partition(account, container, obj)
         quorum = quorum_size(ring.replicas)
         uploads = await self._connect_uploads(
@@ -526,6 +540,54 @@ class Objects:
 
     # --- DELETE, POST ------------------------------------------------------------
 
+    async def _put_whole(
+        self,
+        ring: Ring,
+        account: str,
+        container: str,
+        obj: str,
+        body: bytes,
+        *,
+        headers_for: Callable[[int], dict[str, str]],
+        timestamp: Timestamp,
+        expected_etag: str | None,
+        check_body: Callable[[], Awaitable[None]] | None,
+        footer_metadata: Callable[[], Mapping[str, str]] | None,
+    ) -> PutResult:
+        """`put` of a body already whole in memory (at most put_whole_bytes_max): checked before
+        anything is sent, then one request per replica carrying every frame and the footer.
+        The same outcomes as `put`; a refused body sends nothing at all."""
+        etag = hashlib.md5(body).hexdigest()
+        if expected_etag is not None and expected_etag.strip('"').lower() != etag:
+            raise EtagMismatch(f"the body's MD5 {etag} is not the expected {expected_etag}")
+        if check_body is not None:
+            await check_body()
+        footer = framing.Footer(
+            action=framing.ACTION_COMMIT,
+            etag=etag,
+            body_bytes=len(body),
+            body_xxh3_64=xxhash.xxh3_64_hexdigest(body),
+            metadata=dict(footer_metadata()) if footer_metadata else {},
+        )
+        frames = framing.data_frames(body)
+        partition = ring.partition(account, container, obj)
+
+        async def send(index: int, device: Device) -> NodeAnswer:
+            path = node_path(device.device, partition, account, container, obj)
+            signed = self.transport.signed_headers("PUT", path, "", headers_for(index))
+            signature = signed["X-Backend-Signature"]
+            footer_frame = framing.encode_footer(
+                footer, key=self.transport.signing_key, request_signature_hex=signature
+            )
+            return await self.transport.request(
+                node_of(device), "PUT", path, headers=signed, body=frames + footer_frame, signed=True
+            )
+
+        answers = await self._to_replicas(ring, partition, send)
+        return self._put_outcome(
+            answers, quorum_size(ring.replicas), PutResult(etag=etag, timestamp=timestamp, bytes=len(body))
+        )
+
     async def write_small(
         self,
         ring: Ring,
@@ -540,18 +602,29 @@ class Objects:
         `headers_for(index)` are the headers for replica `index` (a handoff gets those of the
         primary it stands in for: the 1:1 replica mappings go with it).
         """
+
+        async def send(index: int, device: Device) -> NodeAnswer:
+            return await self.transport.request(
+                node_of(device), method, path_of(device), headers=headers_for(index)
+            )
+
+        return await self._to_replicas(ring, partition, send)
+
+    async def _to_replicas(
+        self, ring: Ring, partition: int, send: Callable[[int, Device], Awaitable[NodeAnswer]]
+    ) -> list[NodeAnswer]:
+        """`send(replica index, device)` to every primary at once, the next handoff standing in
+        for one that cannot be reached (or is error-limited); the answers of those that answered."""
         primaries = ring.primaries(partition)
         next_handoff = HandoffSource(ring.handoffs(partition), primaries, self.config.write_handoffs_max)
         for device in primaries:
             if self.transport.is_limited(node_of(device)):
                 next_handoff.unusable.add(node_of(device))
 
-        async def send(index: int, device: Device | None) -> NodeAnswer | None:
+        async def send_one(index: int, device: Device | None) -> NodeAnswer | None:
             while device is not None:
                 try:
-                    return await self.transport.request(
-                        node_of(device), method, path_of(device), headers=headers_for(index)
-                    )
+                    return await send(index, device)
                 except NodeUnreachable:
                     next_handoff.unusable.add(node_of(device))
                     device = next_handoff()
@@ -562,7 +635,7 @@ class Objects:
         firsts = [
             device if node_of(device) not in next_handoff.unusable else next_handoff() for device in primaries
         ]
-        results = await asyncio.gather(*(send(index, device) for index, device in enumerate(firsts)))
+        results = await asyncio.gather(*(send_one(index, device) for index, device in enumerate(firsts)))
         return [answer for answer in results if answer is not None]
 
     async def delete(

@@ -192,9 +192,10 @@ class Transport:
         headers: Mapping[str, str],
         body: bytes | None = None,
         body_bytes_max: int = SMALL_BODY_BYTES_MAX,
+        signed: bool = False,
     ) -> NodeAnswer:
         """A request whose answer is small: read whole (at most `body_bytes_max`)."""
-        response = await self.open(node, method, path, query=query, headers=headers, body=body)
+        response = await self.open(node, method, path, query=query, headers=headers, body=body, signed=signed)
         try:
             chunks: list[bytes] = []
             size = 0

@@ -33,14 +33,24 @@ async def read_all(client, container, name) -> bytes:
         return b"".join([chunk async for chunk in reader.body])
 
 
-async def test_with_one_node_stopped_writes_land_on_a_handoff_and_reads_succeed(dev_cluster, cluster_client):
+@pytest.mark.parametrize("size", [300_000, 4096], ids=["streamed", "whole"])
+async def test_with_one_node_stopped_writes_land_on_a_handoff_and_reads_succeed(
+    dev_cluster, cluster_client, size
+):
     name = unique("handoff")
     ring = cluster_client.rings.object(0)
     partition, primaries = ring.get_nodes(ACCOUNT, "faults", name)
     down = node_index(dev_cluster, node_of(primaries[0]))
-    data = os.urandom(300_000)
+    data = os.urandom(size)
     async with nodes_down(dev_cluster, down):
-        await cluster_client.put_object(ACCOUNT, "faults", name, chunks_of(data), content_type="a/b")
+        await cluster_client.put_object(
+            ACCOUNT,
+            "faults",
+            name,
+            chunks_of(data),
+            content_type="a/b",
+            length=size if size < 2**16 else None,
+        )
         assert await read_all(cluster_client, "faults", name) == data
         handoff = next(
             device

@@ -14,6 +14,7 @@ from dolmen.cluster import (
     NotFound,
     NotModified,
     PreconditionFailed,
+    QuorumNotReached,
     RangeNotSatisfiable,
     SystemAccountRefused,
 )
@@ -120,11 +121,26 @@ async def test_deletes_leave_nothing_and_a_second_delete_is_not_found(cluster_cl
         await cluster_client.delete_object(ACCOUNT, "deletes", name)
 
 
-async def test_a_refused_body_is_aborted_on_every_replica_and_nothing_is_stored(cluster_client):
+# A known length up to put_whole_bytes_max goes whole in one request per replica; else it streams.
+WRITE_PATHS = pytest.mark.parametrize("whole", [False, True], ids=["streamed", "whole"])
+
+
+def length_if(whole: bool, data: bytes) -> int | None:
+    return len(data) if whole else None
+
+
+@WRITE_PATHS
+async def test_a_refused_body_is_aborted_on_every_replica_and_nothing_is_stored(cluster_client, whole):
     name = unique("refused")
     with pytest.raises(EtagMismatch):
         await cluster_client.put_object(
-            ACCOUNT, "refused", name, chunks_of(b"data"), content_type="a/b", expected_etag="0" * 32
+            ACCOUNT,
+            "refused",
+            name,
+            chunks_of(b"data"),
+            content_type="a/b",
+            expected_etag="0" * 32,
+            length=length_if(whole, b"data"),
         )
 
     async def refuse() -> None:
@@ -132,20 +148,52 @@ async def test_a_refused_body_is_aborted_on_every_replica_and_nothing_is_stored(
 
     with pytest.raises(BodyCheckFailed):
         await cluster_client.put_object(
-            ACCOUNT, "refused", name, chunks_of(b"data"), content_type="a/b", check_body=refuse
+            ACCOUNT,
+            "refused",
+            name,
+            chunks_of(b"data"),
+            content_type="a/b",
+            check_body=refuse,
+            length=length_if(whole, b"data"),
         )
     with pytest.raises(NotFound):
         await cluster_client.head_object(ACCOUNT, "refused", name)
 
 
-async def test_if_none_match_refuses_to_overwrite(cluster_client):
+@pytest.mark.parametrize("announced", [3, 5, 2**20], ids=["body-longer", "body-shorter", "body-shorter-streamed"])
+async def test_a_body_of_another_length_than_announced_is_refused_and_nothing_is_stored(
+    cluster_client, announced
+):
+    name = unique("mislength")
+    with pytest.raises(QuorumNotReached):
+        await cluster_client.put_object(
+            ACCOUNT, "refused", name, chunks_of(b"data"), content_type="a/b", length=announced
+        )
+    with pytest.raises(NotFound):
+        await cluster_client.head_object(ACCOUNT, "refused", name)
+
+
+@WRITE_PATHS
+async def test_if_none_match_refuses_to_overwrite(cluster_client, whole):
     name = unique("once")
     await cluster_client.put_object(
-        ACCOUNT, "once", name, chunks_of(b"1"), content_type="a/b", if_none_match=True
+        ACCOUNT,
+        "once",
+        name,
+        chunks_of(b"1"),
+        content_type="a/b",
+        if_none_match=True,
+        length=length_if(whole, b"1"),
     )
     with pytest.raises(PreconditionFailed):
         await cluster_client.put_object(
-            ACCOUNT, "once", name, chunks_of(b"2"), content_type="a/b", if_none_match=True
+            ACCOUNT,
+            "once",
+            name,
+            chunks_of(b"2"),
+            content_type="a/b",
+            if_none_match=True,
+            length=length_if(whole, b"2"),
         )
     assert (await read_all(cluster_client, ACCOUNT, "once", name))[1] == b"1"
 
