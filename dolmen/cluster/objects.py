@@ -46,7 +46,14 @@ from dolmen.cluster.errors import (
 )
 from dolmen.cluster.names import node_path
 from dolmen.cluster.placement import affinity_order, node_of, quorum_size
-from dolmen.cluster.transport import NodeAnswer, NodeError, NodeFailed, NodeUnreachable, Transport
+from dolmen.cluster.transport import (
+    SMALL_BODY_BYTES_MAX,
+    NodeAnswer,
+    NodeError,
+    NodeFailed,
+    NodeUnreachable,
+    Transport,
+)
 from dolmen.limits import FRAME_DATA_BYTES_MAX
 from dolmen.ring.devices import Device
 from dolmen.ring.ring import Ring
@@ -474,17 +481,22 @@ class Objects:
         partition: int,
         path_of: Callable[[Device], str],
         headers: dict[str, str] | None = None,
+        *,
+        known: list[tuple[Device, NodeAnswer]] | None = None,
+        asked: list[Device] | None = None,
     ) -> list[tuple[Device, NodeAnswer]]:
         """HEAD answers of a quorum of primaries, newest first, plus handoffs' if nothing is live.
 
         Asks `quorum` primaries (nearest first), and more only to replace failures; when the
         newest answer is not a live object, also up to handoffs_checked_on_404 handoffs.
-        Raises QuorumNotReached when nothing live was found and fewer than a quorum answered.
+        `known`: answers in hand already (a GET's), from devices among `asked`, which are
+        not asked again. Raises QuorumNotReached when nothing live was found and fewer than
+        a quorum answered.
         """
         primaries = self.read_order(ring.primaries(partition))
         quorum = quorum_size(len(primaries))
-        answers: list[tuple[Device, NodeAnswer]] = []
-        remaining = list(primaries)
+        answers = list(known or [])
+        remaining = [device for device in primaries if device not in (asked or [])]
         while remaining and len(answers) < quorum:
             wanted = quorum - len(answers)
             answers += await self._ask(remaining[:wanted], "HEAD", path_of, headers or {})
@@ -517,11 +529,28 @@ class Objects:
         def path_of(device: Device) -> str:
             return node_path(device.device, partition, account, container, obj)
 
-        answers = await self.head_quorum(ring, partition, path_of)
-        if not answers or not is_live(answers[0][1]):
-            raise NotFound(f"no object {account}/{container}/{obj}")
-        info = object_info(answers[0][1].headers)
-        check_conditions("GET", headers, info)
+        nearest, opened = None, None
+        known: list[tuple[Device, NodeAnswer]] = []
+        asked: list[Device] = []
+        if not any(name.lower() == "range" for name in headers):
+            # A whole GET of the nearest primary stands for its HEAD, asked beside the quorum's
+            # other HEADs: one request and one round trip fewer when it holds the newest copy.
+            primaries = self.read_order(ring.primaries(partition))
+            nearest, asked = primaries[0], primaries[: quorum_size(len(primaries))]
+            opened, heads = await asyncio.gather(
+                self._open_whole(nearest, path_of(nearest)), self._ask(asked[1:], "HEAD", path_of, {})
+            )
+            known = heads if opened is None else [(nearest, opened[0]), *heads]
+        try:
+            answers = await self.head_quorum(ring, partition, path_of, known=known, asked=asked)
+            if not answers or not is_live(answers[0][1]):
+                raise NotFound(f"no object {account}/{container}/{obj}")
+            info = object_info(answers[0][1].headers)
+            check_conditions("GET", headers, info)
+        except BaseException:
+            if opened is not None and opened[1] is not None:
+                opened[1].close()
+            raise
         # Replicas known to hold the newest copy first (nearest first), then the others
         # (their answers are checked for the same timestamp before a byte is used).
         holders = [device for device, answer in answers if answer_timestamp(answer) == info.timestamp]
@@ -535,8 +564,40 @@ class Objects:
         ]
         candidates = self.read_order(holders) + self.read_order(others)
         reader = ObjectReader(self.transport, self.config, info, candidates, path_of, headers)
+        if opened is not None and opened[1] is not None:
+            if answer_timestamp(opened[0]) == info.timestamp:
+                assert nearest is not None
+                reader.adopt(nearest, opened[1])
+                return reader
+            opened[1].close()  # an older copy: its stream is not used
         await reader.start()
         return reader
+
+    async def _open_whole(
+        self, device: Device, path: str
+    ) -> tuple[NodeAnswer, aiohttp.ClientResponse | None] | None:
+        """A whole GET: its answer's headers as a HEAD's, and its open stream if it is a 200;
+        None if the node failed (or answered 5xx)."""
+        node = node_of(device)
+        try:
+            response = await self.transport.open(node, "GET", path, headers={})
+        except NodeError:
+            return None
+        answer = NodeAnswer(node, response.status, response.headers, b"")
+        if response.status == 200:
+            return answer, response
+        self.transport.record_status(node, response.status)
+        if response.status >= 500:
+            response.close()
+            return None
+        try:  # a 404's small body, read so that the connection is kept
+            async with asyncio.timeout(self.config.chunk_timeout_s):
+                await response.content.read(SMALL_BODY_BYTES_MAX)
+        except (aiohttp.ClientError, TimeoutError, OSError):
+            response.close()
+            return answer, None
+        response.release()
+        return answer, None
 
     # --- DELETE, POST ------------------------------------------------------------
 
@@ -749,23 +810,29 @@ class ObjectReader:
             response = await self._open(device, self._request_headers)
             if response is None:
                 continue
-            self._node = node_of(device)
             if response.status == 416:
                 response.release()
                 raise RangeNotSatisfiable(self.info.length)
-            self._response = response
-            self.status = response.status
-            self.headers = response.headers
-            if response.status == 200:
-                self._range = (0, self.info.length)
-                self._resumable = True
-            else:
-                parsed = _parse_content_range(response.headers.get("Content-Range"))
-                self._resumable = parsed is not None
-                if parsed is not None:
-                    self._range = (parsed[0], parsed[1] + 1)
+            self.adopt(device, response)
             return
         raise QuorumNotReached("no replica holding the newest copy could be read")
+
+    def adopt(self, device: Device, response: aiohttp.ClientResponse) -> None:
+        """Read the body from `response`, a 200 or 206 of `device` with the newest timestamp."""
+        if device in self._candidates:
+            self._candidates.remove(device)  # a resume tries the others
+        self._node = node_of(device)
+        self._response = response
+        self.status = response.status
+        self.headers = response.headers
+        if response.status == 200:
+            self._range = (0, self.info.length)
+            self._resumable = True
+        else:
+            parsed = _parse_content_range(response.headers.get("Content-Range"))
+            self._resumable = parsed is not None
+            if parsed is not None:
+                self._range = (parsed[0], parsed[1] + 1)
 
     async def _open(self, device: Device, headers: dict[str, str]) -> aiohttp.ClientResponse | None:
         """A GET answered 200/206/416 with the expected timestamp, or None (try the next replica)."""

@@ -102,3 +102,25 @@ async def test_a_node_killed_in_the_middle_of_a_get_stream_is_resumed_from_anoth
     finally:
         if killed is not None:
             await dev_cluster.start_node(killed)
+
+
+@pytest.mark.parametrize("nearest_holds", ["an older copy", "nothing"])
+async def test_a_get_whose_nearest_replica_is_stale_reads_the_newest_copy(
+    dev_cluster, cluster_client, nearest_holds
+):
+    """A whole GET asks the nearest primary for the body and the quorum's others for HEADs at
+    once: a stale nearest answer (an older copy, or none) loses to a newer one, whose holder
+    then serves the body."""
+    name = unique("stale")
+    _, primaries = cluster_client.rings.object(0).get_nodes(ACCOUNT, "faults", name)
+    nearest = node_index(dev_cluster, node_of(primaries[0]))
+    old, new = os.urandom(5000), os.urandom(70_000)
+    if nearest_holds == "an older copy":
+        await cluster_client.put_object(ACCOUNT, "faults", name, chunks_of(old), content_type="a/b")
+    async with nodes_down(dev_cluster, nearest):
+        await cluster_client.put_object(ACCOUNT, "faults", name, chunks_of(new), content_type="a/b")
+    async with await ClusterClient.open(dev_cluster.client_config()) as fresh:  # no error-limit memory
+        async with fresh.get_object(ACCOUNT, "faults", name) as reader:
+            assert reader.status == 200 and reader.info.length == len(new)
+            assert node_index(dev_cluster, reader.node) != nearest
+            assert b"".join([chunk async for chunk in reader.body]) == new

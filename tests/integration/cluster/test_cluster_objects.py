@@ -160,7 +160,9 @@ async def test_a_refused_body_is_aborted_on_every_replica_and_nothing_is_stored(
         await cluster_client.head_object(ACCOUNT, "refused", name)
 
 
-@pytest.mark.parametrize("announced", [3, 5, 2**20], ids=["body-longer", "body-shorter", "body-shorter-streamed"])
+@pytest.mark.parametrize(
+    "announced", [3, 5, 2**20], ids=["body-longer", "body-shorter", "body-shorter-streamed"]
+)
 async def test_a_body_of_another_length_than_announced_is_refused_and_nothing_is_stored(
     cluster_client, announced
 ):
