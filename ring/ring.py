@@ -48,6 +48,7 @@ class Ring:
         ids = np.array(sorted(data.devices), dtype=np.int64)
         self._device_ids = ids
         self._device_salts = _mix(ids.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15))
+        self._primaries: dict[int, tuple[Device, ...]] = {}  # filled as asked: at most one per partition
 
     # --- answers ------------------------------------------------------------
 
@@ -76,8 +77,14 @@ class Ring:
 
     def primaries(self, partition: int) -> list[Device]:
         """The `replicas` devices of a partition, replica 0 first."""
-        assert 0 <= partition < self.data.partition_count, partition
-        return [self.data.devices[int(device_id)] for device_id in self.data.assignment[:, partition]]
+        primaries = self._primaries.get(partition)
+        if primaries is None:
+            assert 0 <= partition < self.data.partition_count, partition
+            primaries = tuple(
+                self.data.devices[int(device_id)] for device_id in self.data.assignment[:, partition]
+            )
+            self._primaries[partition] = primaries
+        return list(primaries)
 
     def get_nodes(
         self, account: str, container: str | None = None, obj: str | None = None
