@@ -119,8 +119,10 @@ async def test_a_get_whose_nearest_replica_is_stale_reads_the_newest_copy(
         await cluster_client.put_object(ACCOUNT, "faults", name, chunks_of(old), content_type="a/b")
     async with nodes_down(dev_cluster, nearest):
         await cluster_client.put_object(ACCOUNT, "faults", name, chunks_of(new), content_type="a/b")
-    async with await ClusterClient.open(dev_cluster.client_config()) as fresh:  # no error-limit memory
-        async with fresh.get_object(ACCOUNT, "faults", name) as reader:
-            assert reader.status == 200 and reader.info.length == len(new)
-            assert node_index(dev_cluster, reader.node) != nearest
-            assert b"".join([chunk async for chunk in reader.body]) == new
+    async with (
+        await ClusterClient.open(dev_cluster.client_config()) as fresh,  # no error-limit memory
+        fresh.get_object(ACCOUNT, "faults", name) as reader,
+    ):
+        assert reader.status == 200 and reader.info.length == len(new)
+        assert node_index(dev_cluster, reader.node) != nearest
+        assert b"".join([chunk async for chunk in reader.body]) == new
