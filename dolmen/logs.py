@@ -22,6 +22,7 @@ REDACTED_FIELDS = frozenset(
     {"password", "secret", "token", "signature", "key", "authorization", "x-auth-token", "x-subject-token"}
 )
 _RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 def new_request_id() -> str:
@@ -53,11 +54,19 @@ class JsonLineFormatter(logging.Formatter):
             line[name] = "<redacted>" if name.lower() in REDACTED_FIELDS else value
         if record.exc_info:
             line["traceback"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, ensure_ascii=False)
+        return _ENCODER.encode(line)
 
 
 def configure_logging(service: str, *, level: str = "info", stream: Any = None) -> None:
-    """Send every logger's records to `stream` (default stderr) as JSON lines."""
+    """Send every logger's records to `stream` (default stderr) as JSON lines.
+
+    The lines never show the caller's file and line, thread or process, so records skip
+    collecting them (the logging documentation's optimisations): a line per request is cheap.
+    """
+    logging._srcfile = None  # no stack walk per record
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonLineFormatter(service))
     root = logging.getLogger()

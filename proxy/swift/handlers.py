@@ -556,7 +556,7 @@ async def put_object(
 
 
 async def _put_slo(request: web.Request, path: SwiftPath) -> web.StreamResponse:
-    assert path.obj is not None
+    assert path.container is not None and path.obj is not None
     if (request.content_length or 0) > SLO_MANIFEST_REQUEST_BYTES_MAX:
         raise ManifestTooLarge(f"Manifest File > {SLO_MANIFEST_REQUEST_BYTES_MAX} bytes")
     body = bytearray()
