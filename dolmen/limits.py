@@ -91,6 +91,8 @@ RECORD_LIST_ENTRIES_MAX = 10_000  # Records.list returns at most this many recor
 
 # --- containers and accounts ------------------------------------------------
 STORAGE_POLICY_INDEX_MAX = 2**16 - 1  # object-N.ring: policy indexes are small numbers
+UPDATE_BATCH_ENTRIES_MAX = 256  # container updates one UPDATE request carries to a container replica
+UPDATE_BATCH_BYTES_MAX = 4 * 2**20  # and its body's bytes (256 entries of the longest names, JSON-escaped)
 CONTAINER_UPDATES_PER_PASS_MAX = 1024  # pending container updates one updater pass reads per device
 STATS_REPORTS_PER_PASS_MAX = 1024  # container stats reports one reporter pass reads per device
 METADATA_REMOVALS_KEPT_MAX = 90  # removed metadata items remembered (so an older set cannot revive them)

@@ -20,14 +20,16 @@ from dolmen.storage_node.handler_context import (
     disk,
     keyspaces_for,
     prefixed_metadata,
+    read_small_body,
     required_timestamp,
 )
 from dolmen.storage_node.listing_formats import CONTENT_TYPES, render
 from dolmen.storage_node.listings import parse_listing_query
 from dolmen.storage_node.request_paths import NamePath, parse_name_path, split_target
+from dolmen.storage_node.update_batches import BODY_SHA256_HEADER, UPDATE_VERB, parse_batch
 from dolmen.storage_node.updates import parse_replica
 
-from dolmen.limits import STORAGE_POLICY_INDEX_MAX
+from dolmen.limits import STORAGE_POLICY_INDEX_MAX, UPDATE_BATCH_BYTES_MAX
 
 Handler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
 LISTING_HEADER = "X-Backend-Listing"
@@ -194,6 +196,24 @@ async def _entry_update(request: web.Request, where: NamePath, entry: ObjectEntr
     return web.Response(status=201 if applied else 202)
 
 
+async def container_update(request: web.Request, path: str) -> web.StreamResponse:
+    """UPDATE: object entry updates of the container, several in one commit (update_batches.py)."""
+    where = role_path(path, CONTAINER)
+    if is_child(where, CONTAINER):
+        raise MethodNotAllowed("UPDATE applies to the container, not to an object entry")
+    assert where.container is not None
+    ctx = context(request)
+    body = await read_small_body(request, ctx, UPDATE_BATCH_BYTES_MAX)
+    entries = parse_batch(body, request.headers.get(BODY_SHA256_HEADER))
+    await disk(
+        ctx,
+        keyspaces_for(ctx, where.device).update_objects(
+            where.partition, where.account, where.container, entries
+        ),
+    )
+    return web.Response(status=204)
+
+
 async def container_post(request: web.Request, path: str) -> web.StreamResponse:
     where = role_path(path, CONTAINER)
     if is_child(where, CONTAINER):
@@ -214,4 +234,5 @@ HANDLERS: dict[str, Handler] = {
     "DELETE": container_delete,
     "HEAD": container_head_or_get,
     "GET": container_head_or_get,
+    UPDATE_VERB: container_update,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,18 @@ CONTEXT = web.AppKey("context", object)
 
 class DiskTimeout(DolmenError):
     """A disk step took longer than disk_timeout_s (503; a write may still land, whole)."""
+
+
+class ClientGone(DolmenError):
+    """The client disconnected before its request was complete (499; nothing stored)."""
+
+
+class ClientTooSlow(DolmenError):
+    """The client sent nothing for client_timeout_s (408; nothing stored)."""
+
+
+class BodyTooLarge(DolmenError):
+    """A request body over its bound, e.g. a register value over 64 KiB (413)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,3 +102,21 @@ def decimal_header(headers: Mapping[str, str], name: str, *, maximum: int, defau
     if not text.isascii() or not text.isdigit() or len(text) > 20 or int(text) > maximum:
         raise BadRequest(f"{name} must be a decimal 0..{maximum}")
     return int(text)
+
+
+async def read_small_body(request: web.Request, ctx: Context, bytes_max: int) -> bytes:
+    """A whole request body known to be small (Content-Length required, at most `bytes_max`)."""
+    length = request.content_length
+    if length is None:
+        raise BadRequest("Content-Length is required")
+    if length > bytes_max:
+        raise BodyTooLarge(f"body over {bytes_max} bytes")
+    try:
+        with ctx.deadlines.within(ctx.config.client_timeout_s):
+            data = await request.content.readexactly(length)
+    except TimeoutError:
+        raise ClientTooSlow("body not received within client_timeout_s") from None
+    except (asyncio.IncompleteReadError, ConnectionError, web.RequestPayloadError):
+        raise ClientGone("body shorter than Content-Length") from None
+    request["bytes_in"] += len(data)
+    return data

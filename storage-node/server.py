@@ -46,12 +46,16 @@ from dolmen.storage_node.errors import (
 )
 from dolmen.storage_node.handler_context import (
     CONTEXT,
+    BodyTooLarge,
+    ClientGone,
+    ClientTooSlow,
     Context,
     DiskTimeout,
     context,
     disk,
     keyspaces_for,
     prefixed_metadata,
+    read_small_body,
     required_timestamp,
     store_for,
 )
@@ -115,20 +119,8 @@ _request_numbers = itertools.count()
 # --- errors the HTTP layer itself raises (the engine's are in errors.py) -------------
 
 
-class ClientGone(DolmenError):
-    """The client disconnected before its request was complete (499; nothing stored)."""
-
-
-class ClientTooSlow(DolmenError):
-    """The client sent nothing for client_timeout_s (408; nothing stored)."""
-
-
 class PutAborted(DolmenError):
     """The footer said `abort`: the body was dropped as asked (499)."""
-
-
-class BodyTooLarge(DolmenError):
-    """A request body over its bound, e.g. a register value over 64 KiB (413)."""
 
 
 # The one place where exceptions become statuses. Order matters: subclasses first.
@@ -705,24 +697,6 @@ async def register_read(request: web.Request, path: str) -> web.StreamResponse:
         "X-Backend-Register-Has-Value": "true" if state.value is not None else "false",
     }
     return web.Response(status=200, headers=headers, body=state.value or b"")
-
-
-async def read_small_body(request: web.Request, ctx: Context, bytes_max: int) -> bytes:
-    """A whole request body known to be small (Content-Length required, at most `bytes_max`)."""
-    length = request.content_length
-    if length is None:
-        raise BadRequest("Content-Length is required")
-    if length > bytes_max:
-        raise BodyTooLarge(f"body over {bytes_max} bytes")
-    try:
-        with ctx.deadlines.within(ctx.config.client_timeout_s):
-            data = await request.content.readexactly(length)
-    except TimeoutError:
-        raise ClientTooSlow("body not received within client_timeout_s") from None
-    except (asyncio.IncompleteReadError, ConnectionError, web.RequestPayloadError):
-        raise ClientGone("body shorter than Content-Length") from None
-    request["bytes_in"] += len(data)
-    return data
 
 
 PathHandler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]

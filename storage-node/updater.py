@@ -2,7 +2,10 @@
 
 `Updater.send_update` is the request path's one try of a container update (bounded by
 container_update_timeout_s); a container replica on this node is updated in place, others
-over HTTP. `Updater.run` is the background work, one task per device
+over HTTP. Updates bound for one container replica go together: while one request to it
+is under way, the next ones wait and then leave in one UPDATE (update_batches.py; at most
+UPDATE_BATCH_ENTRIES_MAX each), so a busy container costs one request per round trip, not
+one per object write, and a lone update leaves at once. `Updater.run` is the background work, one task per device
 and kind in a TaskGroup:
 
 * drain: every container_updater_interval_s (or as soon as a request queued one) read up
@@ -31,10 +34,11 @@ import aiohttp
 from dolmen.storage_node.config import StorageNodeConfig
 from dolmen.storage_node.containers import Info, Keyspaces, ObjectEntry
 from dolmen.storage_node.errors import StorageNodeError
+from dolmen.storage_node.update_batches import batch_request, destination
 from dolmen.storage_node.updates import PendingUpdate, backoff_s
 from dolmen.storage_node.verbs import ROLE_HEADER
 
-from dolmen.limits import CONTAINER_UPDATES_PER_PASS_MAX, STATS_REPORTS_PER_PASS_MAX
+from dolmen.limits import CONTAINER_UPDATES_PER_PASS_MAX, STATS_REPORTS_PER_PASS_MAX, UPDATE_BATCH_ENTRIES_MAX
 from dolmen.logs import request_id_var
 from dolmen.signing import sign_request
 
@@ -66,6 +70,7 @@ class Updater:
         self._wake = {device: asyncio.Event() for device in keyspaces}
         self._host_due_s: dict[str, float] = {}  # stats reports: account hosts backing off
         self._host_failures: dict[str, int] = {}
+        self._batches: dict[tuple[object, str, str], _Batch] = {}  # container updates by destination
         # Replicas at this address are on this node (bind_port 0, any free port: never known).
         self.own_host = f"{config.bind_ip}:{config.bind_port}" if config.bind_port else None
 
@@ -82,7 +87,9 @@ class Updater:
         assert self._session is not None
         await self._session.close()
 
-    async def send(self, method: str, host: str, path: str, headers: dict[str, str]) -> int | None:
+    async def send(
+        self, method: str, host: str, path: str, headers: dict[str, str], body: bytes | None = None
+    ) -> int | None:
         """One signed request; its status, or None if it failed or took over container_update_timeout_s."""
         assert self._session is not None
         headers = headers | {"X-Trans-Id": request_id_var.get() or "updater"}
@@ -93,7 +100,10 @@ class Updater:
             async with (
                 asyncio.timeout(self.config.container_update_timeout_s),
                 self._session.request(
-                    method, aiohttp.client.URL(f"http://{host}{path}", encoded=True), headers=headers
+                    method,
+                    aiohttp.client.URL(f"http://{host}{path}", encoded=True),
+                    headers=headers,
+                    data=body,
                 ) as answer,
             ):
                 await answer.read()
@@ -129,9 +139,38 @@ class Updater:
                 log.info("updater.local_update_failed", extra={"reason": type(error).__name__})
                 return False
             return True
-        method, path, headers = update.request()
-        status = await self.send(method, replica.host, path, headers)
-        return status is not None and 200 <= status < 300
+        return await self._batched(update)
+
+    async def _batched(self, update: PendingUpdate) -> bool:
+        """Send `update` with whatever else is waiting for its container replica; True once
+        acknowledged. Waits container_update_timeout_s at most (a later answer is not waited for)."""
+        key = destination(update)
+        batch = self._batches.get(key)
+        if batch is None:
+            batch = self._batches[key] = _Batch()
+        acknowledged: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        batch.waiting.append((update, acknowledged))
+        if batch.sender is None:
+            batch.sender = asyncio.create_task(self._send_batches(key, batch))
+        await asyncio.wait([acknowledged], timeout=self.config.container_update_timeout_s)
+        return acknowledged.done() and not acknowledged.cancelled() and acknowledged.result()
+
+    async def _send_batches(self, key: tuple[object, str, str], batch: _Batch) -> None:
+        """Send what waits for one container replica, a batch at a time, until nothing waits."""
+        taken: list[tuple[PendingUpdate, asyncio.Future[bool]]] = []
+        try:
+            while batch.waiting:
+                taken = batch.waiting[:UPDATE_BATCH_ENTRIES_MAX]
+                del batch.waiting[: len(taken)]
+                method, path, headers, body = batch_request([update for update, _ in taken])
+                status = await self.send(method, taken[0][0].replica.host, path, headers, body)
+                _settle(taken, status is not None and 200 <= status < 300)
+                taken = []
+        finally:  # also on cancel (shutdown): every waiter hears "not acknowledged" (it stays queued)
+            _settle(taken + batch.waiting, False)
+            batch.waiting.clear()
+            batch.sender = None
+            del self._batches[key]
 
     async def run(self) -> None:
         """The background tasks, until cancelled."""
@@ -211,6 +250,22 @@ class Updater:
             async with asyncio.TaskGroup() as group:
                 for key, info in due:
                     group.create_task(one(key, info))
+
+
+class _Batch:
+    """Container updates waiting for one container replica, and the task sending them."""
+
+    __slots__ = ("sender", "waiting")
+
+    def __init__(self) -> None:
+        self.waiting: list[tuple[PendingUpdate, asyncio.Future[bool]]] = []
+        self.sender: asyncio.Task[None] | None = None
+
+
+def _settle(waiters: list[tuple[PendingUpdate, asyncio.Future[bool]]], acknowledged: bool) -> None:
+    for _, future in waiters:
+        if not future.done():
+            future.set_result(acknowledged)
 
 
 def report_headers(info: Info) -> dict[str, str]:

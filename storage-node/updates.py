@@ -25,7 +25,6 @@ from dolmen.storage_node.errors import BadRequest
 from dolmen.storage_node.records import ObjectRecord
 from dolmen.storage_node.request_paths import is_partition
 from dolmen.storage_node.timestamps import Timestamp
-from dolmen.storage_node.verbs import ROLE_HEADER
 
 from dolmen.limits import ETAG_BYTES_MAX, PARTITION_MAX
 
@@ -91,18 +90,6 @@ class PendingUpdate:
     content_type: str = ""
     attempts: int = 0
     next_attempt_s: float = 0.0
-
-    def request(self) -> tuple[str, str, dict[str, str]]:
-        """(method, raw path, headers) of the object entry update (PROTOCOL.md, container server)."""
-        headers = {"X-Timestamp": self.timestamp.internal, ROLE_HEADER: "container"}
-        if self.deleted:
-            return "DELETE", self.replica.path(self.account, self.container, self.obj), headers
-        headers |= {
-            "X-Backend-Object-Size": str(self.size),
-            "X-Backend-Object-Etag": self.etag,
-            "X-Backend-Object-Content-Type": self.content_type,
-        }
-        return "PUT", self.replica.path(self.account, self.container, self.obj), headers
 
     def failed(self, *, now_s: float, base_s: float, max_s: float) -> PendingUpdate:
         """This update after one more failed try: due again after the back-off."""

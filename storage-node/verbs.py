@@ -20,7 +20,13 @@ ROLES = ("object", "container", "account")
 STANDARD_VERBS = ("PUT", "GET", "HEAD", "DELETE", "POST")
 REGISTER_VERBS = ("PREPARE", "ACCEPT", "READ")
 # Extension verb -> the method it travels over.
-EXTENSION_VERBS: Mapping[str, str] = {"REPLICATE": "POST", "PREPARE": "POST", "ACCEPT": "POST", "READ": "GET"}
+EXTENSION_VERBS: Mapping[str, str] = {
+    "REPLICATE": "POST",
+    "PREPARE": "POST",
+    "ACCEPT": "POST",
+    "READ": "GET",
+    "UPDATE": "POST",
+}
 VERBS = (*STANDARD_VERBS, *EXTENSION_VERBS)
 assert set(REGISTER_VERBS) <= set(EXTENSION_VERBS)
 

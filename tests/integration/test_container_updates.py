@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
+import json
 
 import aiohttp
 import pytest
@@ -152,3 +154,57 @@ async def test_kill_9_during_concurrent_writes_loses_no_acknowledged_update(node
 
 async def _at_least(answers: dict[str, tuple[int, str]], count: int) -> bool:
     return len(answers) >= count
+
+
+async def test_concurrent_writes_send_their_updates_together_and_all_are_listed(nodes):
+    """Updates waiting for one container replica leave together in one UPDATE request."""
+    object_node, container_node = nodes
+    async with SignedClient(object_node.url) as objects, SignedClient(container_node.url) as container_client:
+        containers = RoleClient(container_client, "container")
+        assert (await containers.put("AUTH_u", "photos", timestamp_text=ts())).status == 201
+        names = [f"together-{index:03d}" for index in range(64)]
+        answers = await asyncio.gather(*(put_object(objects, container_node, name, ts()) for name in names))
+        assert set(answers) == {(201, "done")}
+        assert await listed(containers) == {name: len(name) for name in names}
+        metrics = (await container_client.request("GET", "/metrics", sign=False)).body.decode()
+        update_requests = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in metrics.splitlines()
+            if line.startswith("dolmen_storage_node_requests_total{") and 'method="UPDATE"' in line
+        )
+        assert 1 <= update_requests < len(names)
+
+
+async def test_an_update_request_is_checked_whole_before_anything_is_applied(nodes):
+    _, container_node = nodes
+    async with SignedClient(container_node.url) as container_client:
+        containers = RoleClient(container_client, "container")
+        assert (await containers.put("AUTH_u", "photos", timestamp_text=ts())).status == 201
+        entry = {
+            "name": "a",
+            "timestamp": ts(),
+            "deleted": False,
+            "size": 3,
+            "etag": "e",
+            "content_type": "t",
+        }
+
+        async def update(path_names: tuple[str, ...], entries: object, *, tamper: bool = False) -> int:
+            body = json.dumps(entries).encode()
+            headers = {
+                "X-Backend-Role": "container",
+                "X-Timestamp": ts(),
+                "X-Backend-Body-Sha256": hashlib.sha256(body).hexdigest(),
+            }
+            answer = await container_client.request(
+                "UPDATE", containers.path(*path_names), headers=headers, body=body + (b" " if tamper else b"")
+            )
+            return answer.status
+
+        assert await update(("AUTH_u", "photos"), [entry], tamper=True) == 422
+        assert await update(("AUTH_u", "photos"), [entry, {"name": "b"}]) == 400
+        assert await update(("AUTH_u", "photos", "a"), [entry]) == 405
+        assert await update(("AUTH_u", "elsewhere"), [entry]) == 404
+        assert await listed(containers) == {}
+        assert await update(("AUTH_u", "photos"), [entry, entry | {"name": "b", "deleted": True}]) == 204
+        assert await listed(containers) == {"a": 3}

@@ -1,0 +1,96 @@
+"""Container updates sent together, pure: the body of an `UPDATE` and its parsing.
+
+An object node sends the container updates bound for one container replica in one
+request when several are waiting (updater.py): `POST` with `X-Backend-Verb: UPDATE` on
+the container's path, a JSON array of entries as the body, and the body's SHA-256 in
+`X-Backend-Body-Sha256` so that the request signature covers it (PROTOCOL.md, "Container
+server"). The container applies the whole array in one commit, or nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+
+from dolmen.storage_node.containers import ObjectEntry
+from dolmen.storage_node.errors import BadRequest, UploadChecksumMismatch
+from dolmen.storage_node.timestamps import Timestamp
+from dolmen.storage_node.updates import PendingUpdate
+from dolmen.storage_node.verbs import ROLE_HEADER, VERB_HEADER
+
+from dolmen.limits import UPDATE_BATCH_BYTES_MAX, UPDATE_BATCH_ENTRIES_MAX
+
+UPDATE_VERB = "UPDATE"
+BODY_SHA256_HEADER = "X-Backend-Body-Sha256"
+_FIELDS = {"name": str, "timestamp": str, "deleted": bool, "size": int, "etag": str, "content_type": str}
+
+
+def batch_request(updates: list[PendingUpdate]) -> tuple[str, str, dict[str, str], bytes]:
+    """(method, raw path, headers, body) of the UPDATE carrying `updates`, all bound for one
+    container replica (at most UPDATE_BATCH_ENTRIES_MAX)."""
+    first = updates[0]
+    assert 0 < len(updates) <= UPDATE_BATCH_ENTRIES_MAX
+    assert all((update.replica, update.account, update.container) == destination(first) for update in updates)
+    entries = [
+        {
+            "name": update.obj,
+            "timestamp": update.timestamp.internal,
+            "deleted": update.deleted,
+            "size": update.size,
+            "etag": update.etag,
+            "content_type": update.content_type,
+        }
+        for update in updates
+    ]
+    body = json.dumps(entries, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    headers = {
+        "X-Timestamp": max(update.timestamp for update in updates).internal,
+        ROLE_HEADER: "container",
+        VERB_HEADER: UPDATE_VERB,
+        BODY_SHA256_HEADER: hashlib.sha256(body).hexdigest(),
+    }
+    return "POST", first.replica.path(first.account, first.container), headers, body
+
+
+def destination(update: PendingUpdate) -> tuple[object, str, str]:
+    """What updates must share to travel in one UPDATE: the container replica and its names."""
+    return update.replica, update.account, update.container
+
+
+def parse_batch(body: bytes, body_sha256: str | None) -> list[ObjectEntry]:
+    """The entries of an UPDATE body. UploadChecksumMismatch unless the body has the signed
+    SHA-256; BadRequest for anything but a JSON array of 1..UPDATE_BATCH_ENTRIES_MAX entries
+    with exactly the fields batch_request writes (their bounds are the engine's to check)."""
+    if body_sha256 is None:
+        raise BadRequest(f"{BODY_SHA256_HEADER} is required")
+    if not hmac.compare_digest(hashlib.sha256(body).hexdigest(), body_sha256.strip().lower()):
+        raise UploadChecksumMismatch(f"the body does not match {BODY_SHA256_HEADER}")
+    if len(body) > UPDATE_BATCH_BYTES_MAX:
+        raise BadRequest(f"an UPDATE body is at most {UPDATE_BATCH_BYTES_MAX} bytes")
+    try:
+        entries = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadRequest("an UPDATE body is a JSON array of entries") from None
+    if not isinstance(entries, list) or not 1 <= len(entries) <= UPDATE_BATCH_ENTRIES_MAX:
+        raise BadRequest(f"an UPDATE body is a JSON array of 1..{UPDATE_BATCH_ENTRIES_MAX} entries")
+    return [_entry(item) for item in entries]
+
+
+def _entry(item: object) -> ObjectEntry:
+    if not isinstance(item, dict) or item.keys() != _FIELDS.keys():
+        raise BadRequest(f"an UPDATE entry has exactly the fields {', '.join(_FIELDS)}")
+    for name, kind in _FIELDS.items():
+        value = item[name]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise BadRequest(f"an UPDATE entry's {name} must be a {kind.__name__}")
+    if not item["name"]:
+        raise BadRequest("an UPDATE entry's name is empty")
+    return ObjectEntry(
+        name=item["name"],
+        timestamp=Timestamp.parse(item["timestamp"]),
+        deleted=item["deleted"],
+        size=item["size"],
+        etag=item["etag"],
+        content_type=item["content_type"],
+    )

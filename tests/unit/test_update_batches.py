@@ -1,0 +1,90 @@
+"""Container updates sent together: the UPDATE body round-trips, and anything else is refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from dolmen.storage_node.containers import ObjectEntry
+from dolmen.storage_node.errors import BadRequest, UploadChecksumMismatch
+from dolmen.storage_node.timestamps import Timestamp
+from dolmen.storage_node.update_batches import BODY_SHA256_HEADER, batch_request, parse_batch
+from dolmen.storage_node.updates import PendingUpdate, Replica
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dolmen.limits import UPDATE_BATCH_ENTRIES_MAX
+
+REPLICA = Replica("127.0.0.1:6201", "d1", 7)
+names = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), min_size=1, max_size=60
+)
+updates = st.builds(
+    PendingUpdate,
+    replica=st.just(REPLICA),
+    account=st.just("AUTH_u"),
+    container=st.just("photos"),
+    obj=names,
+    timestamp=st.integers(1, 2**40).map(
+        lambda ticks: Timestamp.parse(f"{ticks // 100_000:010d}.{ticks % 100_000:05d}")
+    ),
+    deleted=st.booleans(),
+    size=st.integers(0, 2**62),
+    etag=st.text(max_size=32),
+    content_type=st.text(max_size=40),
+)
+
+
+@given(st.lists(updates, min_size=1, max_size=20))
+def test_an_update_batch_round_trips_signed_by_its_body_hash(batch):
+    method, path, headers, body = batch_request(batch)
+    assert (method, path) == ("POST", "/d1/7/AUTH_u/photos")
+    assert headers["X-Backend-Verb"] == "UPDATE" and headers["X-Backend-Role"] == "container"
+    assert headers["X-Timestamp"] == max(update.timestamp for update in batch).internal
+    assert parse_batch(body, headers[BODY_SHA256_HEADER]) == [
+        ObjectEntry(u.obj, u.timestamp, u.deleted, u.size, u.etag, u.content_type) for u in batch
+    ]
+
+
+def test_a_changed_body_or_a_missing_hash_is_refused():
+    update = PendingUpdate(
+        REPLICA, "AUTH_u", "photos", "cat.jpg", Timestamp.parse("1700000000.00001"), False, 5
+    )
+    _, _, headers, body = batch_request([update])
+    with pytest.raises(UploadChecksumMismatch):
+        parse_batch(body.replace(b'"size":5', b'"size":6'), headers[BODY_SHA256_HEADER])
+    with pytest.raises(BadRequest):
+        parse_batch(body, None)
+
+
+ENTRY = {
+    "name": "a",
+    "timestamp": "1700000000.00001",
+    "deleted": False,
+    "size": 1,
+    "etag": "",
+    "content_type": "",
+}
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        b"not json",
+        b"\xff\xfe",
+        json.dumps({"name": "a"}).encode(),
+        b"[]",
+        json.dumps([ENTRY] * (UPDATE_BATCH_ENTRIES_MAX + 1)).encode(),
+        json.dumps([ENTRY | {"size": True}]).encode(),
+        json.dumps([ENTRY | {"size": "1"}]).encode(),
+        json.dumps([ENTRY | {"name": ""}]).encode(),
+        json.dumps([ENTRY | {"extra": 1}]).encode(),
+        json.dumps([{key: value for key, value in ENTRY.items() if key != "etag"}]).encode(),
+        json.dumps([ENTRY | {"timestamp": "yesterday"}]).encode(),
+        json.dumps([ENTRY | {"deleted": 0}]).encode(),
+    ],
+)
+def test_anything_but_an_array_of_whole_entries_is_a_bad_request(document):
+    with pytest.raises(BadRequest):
+        parse_batch(document, hashlib.sha256(document).hexdigest())
