@@ -9,6 +9,7 @@ as name bytes, never as path structure).
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import quote
 
 from dolmen.cluster.errors import BadName, SystemAccountRefused
@@ -56,4 +57,9 @@ def encode_part(name: str | bytes) -> str:
 
 def node_path(device: str, partition: int, *names: str | bytes) -> str:
     """`/<device>/<partition>/<name>...` with every name percent-encoded."""
-    return "/".join(["", device, str(partition), *(encode_part(name) for name in names)])
+    return f"/{device}/{partition}{_names_path(names)}"
+
+
+@functools.lru_cache(maxsize=1024)  # one request goes to several replicas: encode its names once
+def _names_path(names: tuple[str | bytes, ...]) -> str:
+    return "".join("/" + encode_part(name) for name in names)
