@@ -30,7 +30,7 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from dolmen.proxy.errors import ManifestInvalid
@@ -44,6 +44,8 @@ from dolmen.proxy.s3.uploads import (
     parts_prefix,
     record_name,
 )
+from dolmen.proxy.swift.access import Authoriser
+from dolmen.proxy.swift.headers import sysmeta_item
 
 from dolmen.cluster import ClusterClient, ListingQuery, NotFound, ObjectEntry
 from dolmen.errors import DolmenError
@@ -118,8 +120,52 @@ async def used_parts(client: ClusterClient, sweep: Sweep) -> frozenset[str]:
     return frozenset(segment.obj for segment in segments if segment.container == container)
 
 
-async def replaced_upload(client: ClusterClient, account: str, bucket: str, key: str) -> str | None:
+# A bucket in which a multipart upload was ever started carries this container item (its value:
+# when it was set, Unix seconds). Only there can a write or delete replace a completed upload,
+# so elsewhere `replaced_upload` skips looking (a quorum HEAD before every small write).
+MULTIPART_BUCKET_ITEM = sysmeta_item("s3-multipart-since")
+CLOCK_SKEW_MARGIN_S = 1.0  # proxies' clocks agree within this (NTP): added to every wait below
+
+
+async def mark_multipart_bucket(
+    client: ClusterClient, authoriser: Authoriser, account: str, bucket: str
+) -> float:
+    """Flag `bucket` as holding multipart uploads (before the first one starts); when it was flagged."""
+    info = await authoriser.container_info(account, bucket)
+    since = _flagged_since(info.metadata if info is not None else {})
+    if since is None:
+        since = time.time()
+        await client.post_container(account, bucket, {MULTIPART_BUCKET_ITEM: f"{since:.6f}"})
+        authoriser.invalidate(account, bucket)
+    return since
+
+
+async def wait_until_every_proxy_sees_the_flag(
+    client: ClusterClient, authoriser: Authoriser, account: str, bucket: str
+) -> None:
+    """Before a completed upload's object is written: every proxy's cached info of the bucket
+    is newer than its flag, so none skips `replaced_upload`'s HEAD of that key any more.
+    Waits at most cache_ttl_s (plus the clock margin), and only just after a bucket's first upload."""
+    since = await mark_multipart_bucket(client, authoriser, account, bucket)
+    wait_s = since + authoriser.cache_ttl_s + CLOCK_SKEW_MARGIN_S - time.time()
+    if wait_s > 0:
+        await asyncio.sleep(min(wait_s, authoriser.cache_ttl_s + CLOCK_SKEW_MARGIN_S))
+
+
+def _flagged_since(metadata: Mapping[str, str]) -> float | None:
+    try:
+        return float(metadata[MULTIPART_BUCKET_ITEM])
+    except (KeyError, ValueError):
+        return None
+
+
+async def replaced_upload(
+    client: ClusterClient, authoriser: Authoriser, account: str, bucket: str, key: str
+) -> str | None:
     """The upload whose completed object `key` holds now; call before replacing or deleting `key`."""
+    info = await authoriser.container_info(account, bucket)
+    if info is not None and MULTIPART_BUCKET_ITEM not in info.metadata:
+        return None  # no upload was ever started in this bucket
     try:
         info = await client.head_object(account, bucket, key)
     except NotFound:

@@ -493,7 +493,7 @@ async def put_object(context, request, target, headers, query, authenticated) ->
     grants = grants_of_headers(headers)
     if grants is not None:
         await check_object_acl(context, claim, target.bucket, swift_acls(grants, owner_id=claim.project_id))
-    replaced = await replaced_upload(context.client, account, target.bucket, target.key)
+    replaced = await replaced_upload(context.client, context.authoriser, account, target.bucket, target.key)
     result, checksums = await put_verified(
         context,
         request,
@@ -515,7 +515,7 @@ async def put_object(context, request, target, headers, query, authenticated) ->
 async def delete_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
     claim = await authorised_bucket(context, target.bucket, authenticated, method="DELETE", key=target.key)
     account = claim.account
-    replaced = await replaced_upload(context.client, account, target.bucket, target.key)
+    replaced = await replaced_upload(context.client, context.authoriser, account, target.bucket, target.key)
     with contextlib.suppress(NotFound):  # S3 deletes are idempotent: a missing key is deleted too
         await context.client.delete_object(account, target.bucket, target.key)
     await sweep_replaced(context.client, account, target.bucket, target.key, replaced)
@@ -534,7 +534,7 @@ async def copy_object(context, request, target, headers, query, authenticated) -
         context, source.bucket, authenticated, method="GET", key=source.key
     )
     source_account = source_claim.account
-    replaced = await replaced_upload(context.client, account, target.bucket, target.key)
+    replaced = await replaced_upload(context.client, context.authoriser, account, target.bucket, target.key)
     try:
         opened = object_body(
             context.client,
@@ -592,7 +592,9 @@ async def delete_objects(context, request, target, headers, query, authenticated
         async with slots:
             try:
                 await authorised_bucket(context, bucket, authenticated, method="DELETE", key=key)
-                replaced = await replaced_upload(context.client, account, target.bucket, key)
+                replaced = await replaced_upload(
+                    context.client, context.authoriser, account, target.bucket, key
+                )
                 await context.client.delete_object(account, target.bucket, key)
                 await sweep_replaced(context.client, account, target.bucket, key, replaced)
             except s3.AccessDenied:

@@ -35,7 +35,12 @@ from dolmen.proxy.s3.checksums import (
     stored_checksum,
 )
 from dolmen.proxy.s3.checksums import footer_items as checksums_footer
-from dolmen.proxy.s3.cleaner import replaced_upload, schedule_sweep
+from dolmen.proxy.s3.cleaner import (
+    mark_multipart_bucket,
+    replaced_upload,
+    schedule_sweep,
+    wait_until_every_proxy_sees_the_flag,
+)
 from dolmen.proxy.s3.copy import (
     COPY_SOURCE_RANGE_HEADER,
     check_copy_range,
@@ -216,6 +221,7 @@ async def create_multipart_upload(
         checksum_algorithm=algorithm,
         checksum_type=checksum_type,
     )
+    await mark_multipart_bucket(context.client, context.authoriser, account, target.bucket)
     # The expiry sweep first: an upload is never without the sweep that ends it.
     await schedule_sweep(
         context.client,
@@ -354,7 +360,8 @@ async def complete_multipart_upload(
         Segment(container=container, obj=part.name, etag=part.etag, length=part.size, range=None)
         for part in chosen
     ]
-    replaced = await replaced_upload(context.client, account, target.bucket, key)
+    await wait_until_every_proxy_sees_the_flag(context.client, context.authoriser, account, target.bucket)
+    replaced = await replaced_upload(context.client, context.authoriser, account, target.bucket, key)
     await put_manifest(
         context.client,
         account,

@@ -129,6 +129,12 @@ class Authoriser:
         )
         return Access(requester, rights)
 
+    @property
+    def cache_ttl_s(self) -> float:
+        """How old a cached account or container info may be: a change made through another
+        proxy is seen here at most this long after it."""
+        return self.containers.ttl_s
+
     async def account_info(self, account: str) -> AccountInfo | None:
         """The account's info (None if it does not exist), at most cache_ttl_s old."""
         return await self._cached(self.accounts, (account, None), lambda: self.client.head_account(account))

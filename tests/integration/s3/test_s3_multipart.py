@@ -11,6 +11,7 @@ import os
 import time
 import zlib
 
+import aiohttp
 import botocore.exceptions
 import pytest
 from boto3.s3.transfer import TransferConfig
@@ -339,3 +340,45 @@ async def test_complete_refuses_what_s3_refuses_and_computes_checksums(s3_endpoi
     await cleaner(cluster_client).run_pass(now_s=time.time())
     left = await names_on_every_replica(cluster_client, uploads, PART_PREFIX)
     assert len(left) == 2 * 3 + 1  # the parts in use; the unused part 2 of "rules" is gone
+
+
+async def node_requests(dev_cluster, method: str) -> float:
+    """Requests of `method` every storage node of the cluster has answered."""
+    total = 0.0
+    async with aiohttp.ClientSession() as session:
+        for port in dev_cluster.ports:
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as answer:
+                text = await answer.text()
+            total += sum(
+                float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                if line.startswith("dolmen_storage_node_requests_total{") and f'method="{method}"' in line
+            )
+    return total
+
+
+async def test_only_buckets_that_had_uploads_look_for_a_replaced_one_before_a_write(s3_endpoint, dev_cluster):
+    """A write or delete looks up the upload the key's object completed (a quorum HEAD) only in a
+    bucket where an upload was ever started: elsewhere none can be replaced."""
+    client = s3_client(s3_endpoint)
+    plain, multipart = unique("plain"), unique("mpflag")
+
+    def prepare() -> None:
+        for bucket in (plain, multipart):
+            client.create_bucket(Bucket=bucket)
+            client.put_object(Bucket=bucket, Key="warm", Body=b"w")  # the bucket's info is cached
+        client.create_multipart_upload(Bucket=multipart, Key="later")
+
+    def writes(bucket: str) -> None:
+        for index in range(5):
+            client.put_object(Bucket=bucket, Key=f"k{index}", Body=b"x")
+            client.delete_object(Bucket=bucket, Key=f"k{index}")
+
+    await asyncio.to_thread(prepare)
+    before = await node_requests(dev_cluster, "HEAD")
+    await asyncio.to_thread(writes, plain)
+    after_plain = await node_requests(dev_cluster, "HEAD")
+    await asyncio.to_thread(writes, multipart)
+    after_multipart = await node_requests(dev_cluster, "HEAD")
+    assert after_plain - before < 5  # none of the 10 writes looked (background work may HEAD a little)
+    assert after_multipart - after_plain >= 10  # each of the 10 looked
