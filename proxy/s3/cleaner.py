@@ -163,8 +163,8 @@ async def replaced_upload(
     client: ClusterClient, authoriser: Authoriser, account: str, bucket: str, key: str
 ) -> str | None:
     """The upload whose completed object `key` holds now; call before replacing or deleting `key`."""
-    info = await authoriser.container_info(account, bucket)
-    if info is not None and MULTIPART_BUCKET_ITEM not in info.metadata:
+    container = await authoriser.container_info(account, bucket)
+    if container is not None and MULTIPART_BUCKET_ITEM not in container.metadata:
         return None  # no upload was ever started in this bucket
     try:
         info = await client.head_object(account, bucket, key)
