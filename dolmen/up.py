@@ -31,6 +31,7 @@ import json
 import os
 import secrets
 import signal
+import string
 import subprocess
 import sys
 import time
@@ -50,6 +51,8 @@ REPLICAS = 3
 LOOPBACK_IP = "127.0.0.1"
 ADMIN_USER = "admin"
 ADMIN_PROJECT = "admin"
+PASSWORD_ALPHABET = string.ascii_letters + string.digits
+PASSWORD_CHARACTERS = 24
 REGION = "RegionOne"
 S3_REGION = "us-east-1"
 ACCOUNT_UPDATE_INTERVAL_S = 1.0
@@ -245,7 +248,7 @@ class AllInOne:
         path = self.data_dir / "admin.json"
         if path.exists():
             return json.loads(path.read_text()), False
-        admin = {"user": ADMIN_USER, "project": ADMIN_PROJECT, "password": secrets.token_urlsafe(18)}
+        admin = {"user": ADMIN_USER, "project": ADMIN_PROJECT, "password": new_password()}
         _write_private(path, json.dumps(admin, indent=2) + "\n")
         return admin, True
 
@@ -256,7 +259,7 @@ class AllInOne:
         command = [
             sys.executable, "-m", "dolmen", "identity", "bootstrap",
             "--config", str(self.data_dir / "identity.toml"),
-            "--admin-password", admin["password"],
+            f"--admin-password={admin['password']}",
             "--public-url", f"identity={identity}/v3",
             "--internal-url", f"identity={identity}/v3",
             "--public-url", f"object-store={proxy}/v1/AUTH_$(project_id)s",
@@ -374,6 +377,12 @@ def _write_toml(path: Path, tables: dict[str, dict[str, Any]]) -> None:
         lines += [f"{name} = {json.dumps(value)}" for name, value in settings.items()]
         lines.append("")
     path.write_text("\n".join(lines))
+
+
+def new_password() -> str:
+    """A random password of 24 letters and digits (142 bits): safe as a command-line argument
+    (a leading `-` would read as an option) and in shell examples, unquoted."""
+    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_CHARACTERS))
 
 
 def _write_private(path: Path, text: str) -> None:

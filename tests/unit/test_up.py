@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from dolmen.up import Layout, UpError, openrc_text, resolve_layout, s3_env_text
+from dolmen.up import Layout, UpError, new_password, openrc_text, resolve_layout, s3_env_text
 
 
 def test_a_new_directory_takes_the_options_or_the_defaults():
@@ -86,3 +86,10 @@ def test_down_without_a_running_cluster_says_so(tmp_path):
         timeout=60,
     )
     assert result.returncode == 1 and "no cluster is running" in result.stderr
+
+
+def test_generated_passwords_are_plain_command_line_arguments():
+    """A password that began with `-` read as an option and broke the identity bootstrap."""
+    passwords = {new_password() for _ in range(2000)}
+    assert len(passwords) == 2000
+    assert all(len(password) == 24 and password.isascii() and password.isalnum() for password in passwords)
