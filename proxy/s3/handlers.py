@@ -250,6 +250,8 @@ async def delete_bucket(context, request, target, headers, query, authenticated)
         raise s3.BucketNotEmpty(BucketName=target.bucket) from None
     except NotFound:
         pass  # a delete cut short after the container went: release the name now
+    finally:
+        context.authoriser.invalidate(account, target.bucket)
     await context.registry.release(target.bucket, account)
     context.owners.invalidate(target.bucket)
     return web.Response(status=204)
