@@ -15,6 +15,7 @@ from aiohttp import web
 from dolmen.storage_node.containers import CONTAINER, SIZE_MAX, Info, ObjectEntry
 from dolmen.storage_node.errors import BadRequest, MethodNotAllowed
 from dolmen.storage_node.handler_context import (
+    Context,
     context,
     decimal_header,
     disk,
@@ -96,6 +97,7 @@ async def record_put(request: web.Request, where: NamePath, role: str) -> web.St
             account_replica=parse_replica(headers, "X-Backend-Account-") if role == CONTAINER else None,
         ),
     )
+    await _report_now(ctx, where, role)
     return web.Response(status=201 if created else 202)
 
 
@@ -127,7 +129,14 @@ async def record_delete(request: web.Request, where: NamePath, role: str) -> web
             required_timestamp(request.headers),
         ),
     )
+    await _report_now(ctx, where, role)
     return web.Response(status=204, headers={"X-Backend-Timestamp": info.newest.internal})
+
+
+async def _report_now(ctx: Context, where: NamePath, role: str) -> None:
+    """A container created or deleted: its account replica hears of it before the answer goes."""
+    if role == CONTAINER and where.container is not None:
+        await ctx.updater.report_now(where.device, where.partition, where.account, where.container)
 
 
 async def record_head_or_get(request: web.Request, where: NamePath, role: str) -> web.StreamResponse:

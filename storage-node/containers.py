@@ -625,6 +625,17 @@ class Keyspaces:
 
         return await self.store.read(read)
 
+    async def pending_report(self, partition: int, account: str, container: str) -> tuple[bytes, Info] | None:
+        """The container's stats report if its account replica has not acknowledged them yet."""
+        key = info_key(partition, account, container)
+        reports = self.store.db(b"reports")
+
+        def read(txn: lmdb.Transaction) -> tuple[bytes, Info] | None:
+            info = self._get_info(txn, CONTAINER, key)
+            return None if info is None or txn.get(key, db=reports) is None else (key, info)
+
+        return await self.store.read(read)
+
     async def reported(self, key: bytes, info: Info) -> None:
         """The account replica acknowledged `info`: done unless the container changed since."""
         reports, containers = self.store.db(b"reports"), self.store.db(b"containers")

@@ -227,29 +227,41 @@ class Updater:
             due = await keyspaces.due_reports(limit=STATS_REPORTS_PER_PASS_MAX)
 
             async def one(key: bytes, info: Info) -> None:
-                replica = info.account_replica
-                assert replica is not None and info.container is not None
-                if self._host_due_s.get(replica.host, 0.0) > self.clock():
-                    return
                 async with limit:
-                    status = await self.send(
-                        "PUT", replica.host, replica.path(info.account, info.container), report_headers(info)
-                    )
-                if status is not None and 200 <= status < 300:
-                    self._host_failures.pop(replica.host, None)
-                    self._host_due_s.pop(replica.host, None)
-                    await keyspaces.reported(key, info)
-                    return
-                failures = self._host_failures.get(replica.host, 0) + 1
-                self._host_failures[replica.host] = failures
-                wait_s = backoff_s(
-                    failures, config.container_update_backoff_s, config.container_update_backoff_s_max
-                )
-                self._host_due_s[replica.host] = self.clock() + wait_s
+                    await self._report_one(keyspaces, key, info)
 
             async with asyncio.TaskGroup() as group:
                 for key, info in due:
                     group.create_task(one(key, info))
+
+    async def report_now(self, device: str, partition: int, account: str, container: str) -> None:
+        """The request path's one try of a container's stats report after its PUT or DELETE, so
+        that the account lists the change at once (as Swift's container server does); a report
+        that fails is left to the report task."""
+        keyspaces = self.keyspaces[device]
+        pending = await keyspaces.pending_report(partition, account, container)
+        if pending is not None and pending[1].account_replica is not None:
+            await self._report_one(keyspaces, *pending)
+
+    async def _report_one(self, keyspaces: Keyspaces, key: bytes, info: Info) -> None:
+        """Send one container's stats to its account replica; its host backs off after a failure."""
+        config = self.config
+        replica = info.account_replica
+        assert replica is not None and info.container is not None
+        if self._host_due_s.get(replica.host, 0.0) > self.clock():
+            return
+        status = await self.send(
+            "PUT", replica.host, replica.path(info.account, info.container), report_headers(info)
+        )
+        if status is not None and 200 <= status < 300:
+            self._host_failures.pop(replica.host, None)
+            self._host_due_s.pop(replica.host, None)
+            await keyspaces.reported(key, info)
+            return
+        failures = self._host_failures.get(replica.host, 0) + 1
+        self._host_failures[replica.host] = failures
+        wait_s = backoff_s(failures, config.container_update_backoff_s, config.container_update_backoff_s_max)
+        self._host_due_s[replica.host] = self.clock() + wait_s
 
 
 class _Batch:

@@ -101,3 +101,17 @@ async def test_missing_accounts_and_containers_are_not_found(cluster_client):
         await cluster_client.head_account(unique("AUTH"))
     with pytest.raises(NotFound):
         await cluster_client.list_objects(unique("AUTH"), "none", ListingQuery())
+
+
+async def test_an_account_lists_a_created_container_and_drops_a_deleted_one_at_once(cluster_client):
+    """A container PUT or DELETE reports to its account replica before it answers (object
+    counts may still lag): S3's ListBuckets right after CreateBucket or DeleteBucket is exact."""
+    account = unique("AUTH")
+    names = [unique("c") for _ in range(3)]
+    for name in names:
+        assert await cluster_client.put_container(account, name)
+    listed = await cluster_client.list_containers(account, ListingQuery())
+    assert sorted(entry.name for entry in listed.entries) == sorted(names)
+    await cluster_client.delete_container(account, names[1])
+    listed = await cluster_client.list_containers(account, ListingQuery())
+    assert sorted(entry.name for entry in listed.entries) == sorted([names[0], names[2]])
