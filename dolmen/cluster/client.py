@@ -182,7 +182,7 @@ class ClusterClient:
         """Store an object on a quorum of replicas (see objects.py); PutResult(etag, timestamp, bytes).
 
         Raises QuorumNotReached (not stored; may appear later, whole), EtagMismatch,
-        PreconditionFailed (if_none_match and an object exists), Conflict, BadName,
+        PreconditionFailed (if_none_match and an object exists), BadName,
         SystemAccountRefused, or what `check_body` raised (the write is aborted everywhere).
         """
         check_names(account, container, obj, internal=internal)

@@ -28,7 +28,7 @@ import itertools
 import math
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 import xxhash
@@ -93,6 +93,9 @@ class PutResult:
     etag: str
     timestamp: Timestamp
     bytes: int
+    # A newer write of the name won on some replicas: ours is the older of two racing writes,
+    # acknowledged as S3 and Swift acknowledge both (the newer one is what every read sees).
+    superseded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,23 +411,25 @@ class Objects:
 
     @staticmethod
     def _put_outcome(answers: list[NodeAnswer], quorum: int, result: PutResult) -> PutResult:
+        """The write's result once a quorum stored it (with a quorum of container updates), or
+        once it is superseded: a newer write of the name is stored where ours is not, so every
+        read and listing shows that one, as if ours came just before it (last writer wins)."""
         stored = nodes_of(answer for answer in answers if answer.status == 201)
+        newer = any(answer.status == 409 for answer in answers)
         if stored >= quorum:
             try:
                 check_container_updates(answers, (201,), quorum)
             except QuorumNotReached:
-                if any(answer.status == 409 for answer in answers):
-                    # A newer write of this name is stored beside ours: its entry supersedes ours in
-                    # every listing, so ours missing from a quorum of them is that write's to settle.
-                    raise Conflict(
-                        "a newer record of this name is stored: this write is superseded"
-                    ) from None
-                raise
+                if not newer:
+                    raise
+                # The newer write's entry supersedes ours in every listing: ours missing from a
+                # quorum of them is that write's to settle.
+                return replace(result, superseded=True)
             return result
         if any(answer.status == 412 for answer in answers):
             raise PreconditionFailed("an object exists (If-None-Match: *)")
         if nodes_of(answer for answer in answers if answer.status in (201, 409)) >= quorum:
-            raise Conflict("a record at least as new is stored on some replicas: this write is superseded")
+            return replace(result, superseded=True)
         statuses = sorted(answer.status for answer in answers)
         raise QuorumNotReached(f"{stored} nodes stored the object, {quorum} needed (answers {statuses})")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from dolmen.ring.devices import Device
 from dolmen.storage_node.timestamps import Timestamp
@@ -10,7 +12,7 @@ from hypothesis import strategies as st
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from dolmen.cluster.errorlimit import ErrorLimiter
-from dolmen.cluster.errors import Conflict, QuorumNotReached
+from dolmen.cluster.errors import QuorumNotReached
 from dolmen.cluster.objects import HandoffSource, Objects, PutResult, check_container_updates
 from dolmen.cluster.placement import affinity_order, quorum_size
 from dolmen.cluster.registers import (
@@ -150,15 +152,27 @@ def test_container_updates_count_replicas_not_nodes() -> None:
         )
 
 
-def test_a_write_superseded_beside_a_queued_update_is_a_conflict_not_a_failure() -> None:
+def test_a_write_superseded_beside_a_queued_update_is_acknowledged_as_superseded() -> None:
     # Racing writes of one name, one node down: a newer write won on one replica (409), ours is
     # stored on two, and one of those two updates is queued for the down node's container replica.
     result = PutResult(etag="e", timestamp=Timestamp.from_seconds(1.0), bytes=0)
     answers = [_answer("A:1", 201, "queued"), _answer("B:1", 201, "done"), _answer("B:1", 409, "")]
-    with pytest.raises(Conflict):
-        Objects._put_outcome(answers, 2, result)
+    assert Objects._put_outcome(answers, 2, result) == replace(result, superseded=True)
     answers[2] = _answer("B:1", 201, "queued")
     with pytest.raises(QuorumNotReached):  # no newer write: the listing may really miss it
         Objects._put_outcome(answers, 2, result)
     answers[2] = _answer("B:1", 201, "done")
     assert Objects._put_outcome(answers, 2, result) is result
+
+
+def test_a_write_stored_on_a_minority_beside_a_newer_one_is_superseded_not_failed() -> None:
+    # Two racing writes: the newer one is stored where ours is not (409 to us). A quorum holds
+    # ours or newer, so any quorum read shows at least ours: acknowledged, as superseded.
+    result = PutResult(etag="e", timestamp=Timestamp.from_seconds(1.0), bytes=0)
+    answers = [_answer("A:1", 201, "done"), _answer("B:1", 409, ""), _answer("C:1", 409, "")]
+    assert Objects._put_outcome(answers, 2, result).superseded
+    answers[2] = _answer("C:1", 503, "")
+    assert Objects._put_outcome(answers, 2, result).superseded
+    answers[1] = _answer("B:1", 503, "")
+    with pytest.raises(QuorumNotReached):  # ours on one replica only, nothing newer known
+        Objects._put_outcome(answers, 2, result)
