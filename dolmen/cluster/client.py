@@ -263,7 +263,7 @@ class ClusterClient:
         *,
         internal: bool = False,
     ) -> None:
-        """Replace the object's metadata (all of it) on a quorum; NotFound, Conflict, QuorumNotReached."""
+        """Replace the object's metadata (all of it) on a quorum; NotFound, QuorumNotReached (a POST superseded by a newer write is acknowledged)."""
         check_names(account, container, obj, internal=internal)
         headers = {"X-Timestamp": self._timestamp().internal, **prefixed("X-Object-Meta-", metadata)}
         if content_type is not None:

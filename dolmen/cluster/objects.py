@@ -36,7 +36,6 @@ from multidict import CIMultiDictProxy
 
 from dolmen.cluster.config import ClusterClientConfig
 from dolmen.cluster.errors import (
-    Conflict,
     EtagMismatch,
     NotFound,
     NotModified,
@@ -721,10 +720,10 @@ class Objects:
             headers_for,
         )
         quorum = quorum_size(ring.replicas)
-        if nodes_of(answer for answer in answers if answer.status in (204, 404)) < quorum:
-            if nodes_of(answer for answer in answers if answer.status == 409) >= quorum:
-                raise Conflict("a newer object is stored")
+        if nodes_of(answer for answer in answers if answer.status in (204, 404, 409)) < quorum:
             raise QuorumNotReached(f"{len(answers)} replicas answered the delete, {quorum} needed")
+        if any(answer.status == 409 for answer in answers):
+            return  # superseded by a newer write of the name, as a PUT can be (_put_outcome)
         check_container_updates(answers, (204, 404), quorum)
         if not any(answer.status == 204 for answer in answers):
             raise NotFound(f"no object {account}/{container}/{obj}")
@@ -739,12 +738,10 @@ class Objects:
             lambda index: headers,
         )
         quorum = quorum_size(ring.replicas)
-        if nodes_of(answer for answer in answers if answer.status == 202) >= quorum:
-            return
+        if nodes_of(answer for answer in answers if answer.status in (202, 409)) >= quorum:
+            return  # stored, or superseded by a newer write of the name (_put_outcome)
         if nodes_of(answer for answer in answers if answer.status == 404) >= quorum:
             raise NotFound(f"no object {account}/{container}/{obj}")
-        if nodes_of(answer for answer in answers if answer.status == 409) >= quorum:
-            raise Conflict("a newer object is stored")
         raise QuorumNotReached(f"{len(answers)} replicas answered the post, {quorum} needed")
 
 
