@@ -19,6 +19,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -39,7 +40,7 @@ class ListParams:
     prefix: str
     delimiter: str
     marker: str  # v1 `marker`; v2 `start-after`
-    continuation_token: str  # v2 only
+    continuation_token: str | None  # v2 only; None when absent (an empty one is echoed, as S3 does)
     max_keys: int
     url_encoded: bool
     fetch_owner: bool
@@ -59,11 +60,7 @@ def parse_list_params(query: Mapping[str, str], *, version: int) -> ListParams:
     fetch_owner = query.get("fetch-owner", "false").lower()
     if version == 2 and fetch_owner not in ("true", "false"):
         raise InvalidArgument("Invalid fetch-owner value", ArgumentName="fetch-owner")
-    token = query.get("continuation-token", "") if version == 2 else ""
-    if version == 2 and "continuation-token" in query and not token:
-        raise InvalidArgument(
-            "The continuation token provided is incorrect", ArgumentName="continuation-token"
-        )
+    token = query.get("continuation-token") if version == 2 else None
     return ListParams(
         version=version,
         prefix=query.get("prefix", ""),
@@ -174,7 +171,7 @@ def list_objects_xml(
         if result.truncated and params.delimiter:
             parts.append(element("NextMarker", text(result.last_name)))
     else:
-        if params.continuation_token:
+        if params.continuation_token is not None:
             parts.append(element("ContinuationToken", params.continuation_token))
         if params.marker:
             parts.append(element("StartAfter", text(params.marker)))
@@ -192,7 +189,7 @@ def list_objects_xml(
         parts.append(
             "<Contents>"
             + element("Key", text(row.key))
-            + element("LastModified", iso8601(row.last_modified_s))
+            + element("LastModified", iso8601(math.ceil(row.last_modified_s)))
             + element("ETag", quoted_etag(row.etag))
             + element("Size", str(row.size_bytes))
             + owner_xml
@@ -232,7 +229,7 @@ def list_versions_xml(params: ListParams, result: Page, *, bucket: str, owner: O
             + element("Key", text(row.key))
             + element("VersionId", "null")
             + element("IsLatest", "true")
-            + element("LastModified", iso8601(row.last_modified_s))
+            + element("LastModified", iso8601(math.ceil(row.last_modified_s)))
             + element("ETag", quoted_etag(row.etag))
             + element("Size", str(row.size_bytes))
             + owner.xml()
