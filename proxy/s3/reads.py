@@ -145,6 +145,8 @@ async def get_object(context, request, target, headers, query, authenticated) ->
     try:
         async with context.client.get_object(account, target.bucket, target.key, asked) as reader:
             info = reader.info
+            if requested_range and info.length == 0:
+                raise RangeNotSatisfiable(0)  # S3: no byte of an empty object can be asked for
             if not is_large(info):
                 answer = object_headers(info, None if requested_range else headers)
                 answer.update(overrides)

@@ -12,10 +12,11 @@ import contextlib
 from collections.abc import AsyncIterator, Mapping
 
 from dolmen.proxy.largeobjects import open_large_object
+from dolmen.proxy.s3 import errors as s3
 from dolmen.proxy.s3.mpobjects import is_large, s3_etag
 from dolmen.storage_node.http_conditions import evaluate_preconditions
 
-from dolmen.cluster import ClusterClient, NotModified, PreconditionFailed
+from dolmen.cluster import ClusterClient, NotFound, NotModified, PreconditionFailed
 from dolmen.cluster.objects import ObjectInfo
 
 
@@ -30,6 +31,35 @@ def judge_conditions(http_conditions: Mapping[str, str], info: ObjectInfo, metho
         raise PreconditionFailed()
 
 
+async def judge_write_conditions(
+    client: ClusterClient, account: str, bucket: str, key: str, headers: Mapping[str, str]
+) -> bool:
+    """S3's conditional writes (`headers` lower-cased): NoSuchKey for If-Match on no object,
+    PreconditionFailed when If-Match or If-None-Match fails on the current one. True when the
+    write must refuse an object that exists by then (`If-None-Match: *`, which the storage nodes
+    judge at commit, atomically). An ETag condition is judged on a read just before the write:
+    a write racing in between is not seen (S3 answers such a race with 409)."""
+    if_match, if_none_match = headers.get("if-match"), headers.get("if-none-match")
+    refuse_existing = if_none_match is not None and if_none_match.strip() == "*"
+    if if_match is None and (if_none_match is None or refuse_existing):
+        return refuse_existing
+    try:
+        info = await client.head_object(account, bucket, key)
+    except NotFound:
+        if if_match is not None:
+            raise s3.NoSuchKey(Key=key) from None
+        return refuse_existing
+    asked = {
+        name: value for name, value in (("If-Match", if_match), ("If-None-Match", if_none_match)) if value
+    }
+    if (
+        evaluate_preconditions("PUT", asked, etag=s3_etag(info), last_modified_s=info.last_modified)
+        is not None
+    ):
+        raise s3.PreconditionFailed(Condition="If-Match" if if_match is not None else "If-None-Match")
+    return refuse_existing
+
+
 @contextlib.asynccontextmanager
 async def object_body(
     client: ClusterClient,
@@ -42,7 +72,10 @@ async def object_body(
 ) -> AsyncIterator[tuple[ObjectInfo, int, AsyncIterator[bytes]]]:
     """(info, length of what is sent, the bytes); NotFound, the conditions' errors, RangeNotSatisfiable."""
     info = await client.head_object(account, container, obj)
-    judge_conditions(http_conditions, info, "GET")
+    try:
+        judge_conditions(http_conditions, info, "GET")
+    except NotModified:  # a copy has no 304: a source condition that fails is 412, as S3 answers
+        raise PreconditionFailed() from None
     if is_large(info):
         body = await open_large_object(client, account, container, obj, info, range_header=range_header)
         try:

@@ -1,0 +1,74 @@
+"""S3's conditional requests that s3-tests checks: conditional writes, copy-source conditions,
+and a range on an empty object, through boto3 against the real cluster."""
+
+from __future__ import annotations
+
+import asyncio
+
+from helpers.cluster import unique
+from helpers.s3 import error_code, s3_client
+
+
+async def test_conditional_writes_judge_the_current_object(s3_endpoint):
+    client = s3_client(s3_endpoint)
+    bucket = unique("cond")
+
+    def scenario() -> None:
+        client.create_bucket(Bucket=bucket)
+        etag = client.put_object(Bucket=bucket, Key="k", Body=b"one", IfNoneMatch="*")["ETag"]
+        assert error_code(lambda: client.put_object(Bucket=bucket, Key="k", Body=b"x", IfNoneMatch="*")) == (
+            "PreconditionFailed"
+        )
+        assert error_code(lambda: client.put_object(Bucket=bucket, Key="k", Body=b"x", IfNoneMatch=etag)) == (
+            "PreconditionFailed"
+        )
+        assert error_code(
+            lambda: client.put_object(Bucket=bucket, Key="k", Body=b"x", IfMatch='"0ff1ce"')
+        ) == ("PreconditionFailed")
+        assert (
+            client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"one"
+        )  # nothing refused was stored
+        client.put_object(Bucket=bucket, Key="k", Body=b"two", IfMatch=etag)
+        client.put_object(Bucket=bucket, Key="k", Body=b"three", IfNoneMatch='"0ff1ce"')
+        assert client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"three"
+        assert (
+            error_code(lambda: client.put_object(Bucket=bucket, Key="none", Body=b"x", IfMatch="*"))
+            == "NoSuchKey"
+        )
+
+    await asyncio.to_thread(scenario)
+
+
+async def test_a_copy_whose_source_condition_fails_is_refused_not_unmodified(s3_endpoint):
+    client = s3_client(s3_endpoint)
+    bucket = unique("cond")
+
+    def scenario() -> None:
+        client.create_bucket(Bucket=bucket)
+        etag = client.put_object(Bucket=bucket, Key="source", Body=b"data")["ETag"]
+        source = {"Bucket": bucket, "Key": "source"}
+
+        def copy(**condition: str) -> None:
+            client.copy_object(Bucket=bucket, Key="copy", CopySource=source, **condition)
+
+        assert error_code(lambda: copy(CopySourceIfNoneMatch=etag)) == "PreconditionFailed"
+        assert error_code(lambda: copy(CopySourceIfMatch='"0ff1ce"')) == "PreconditionFailed"
+        client.copy_object(Bucket=bucket, Key="copy", CopySource=source, CopySourceIfMatch=etag)
+        assert client.get_object(Bucket=bucket, Key="copy")["Body"].read() == b"data"
+
+    await asyncio.to_thread(scenario)
+
+
+async def test_a_range_of_an_empty_object_is_not_satisfiable(s3_endpoint):
+    client = s3_client(s3_endpoint)
+    bucket = unique("cond")
+
+    def scenario() -> None:
+        client.create_bucket(Bucket=bucket)
+        client.put_object(Bucket=bucket, Key="empty", Body=b"")
+        assert error_code(lambda: client.get_object(Bucket=bucket, Key="empty", Range="bytes=40-50")) == (
+            "InvalidRange"
+        )
+        assert client.get_object(Bucket=bucket, Key="empty")["Body"].read() == b""
+
+    await asyncio.to_thread(scenario)
