@@ -263,7 +263,8 @@ class ClusterClient:
         *,
         internal: bool = False,
     ) -> None:
-        """Replace the object's metadata (all of it) on a quorum; NotFound, QuorumNotReached (a POST superseded by a newer write is acknowledged)."""
+        """Replace the object's metadata (all of it) on a quorum; NotFound, QuorumNotReached.
+        A POST superseded by a newer write of the name is acknowledged (objects.py)."""
         check_names(account, container, obj, internal=internal)
         headers = {"X-Timestamp": self._timestamp().internal, **prefixed("X-Object-Meta-", metadata)}
         if content_type is not None:
