@@ -125,6 +125,7 @@ S3_BUCKET_CONFIG_XML_BYTES_MAX = 16 * 2**10  # CreateBucketConfiguration
 S3_DELETE_OBJECTS_KEYS_MAX = 1000  # S3's limit per DeleteObjects request
 S3_DELETE_OBJECTS_CONCURRENCY_MAX = 16  # deletes of one DeleteObjects request in flight at once
 S3_LIST_KEYS_MAX = 1000  # S3's max-keys ceiling per listing page
+S3_LIST_BUCKETS_MAX = 10_000  # S3's max-buckets ceiling per ListBuckets page
 S3_COPY_SOURCE_BYTES_MAX = 5 * 2**30  # S3's largest single CopyObject source
 S3_USER_METADATA_BYTES_MAX = 2048  # S3: names and values of x-amz-meta-* together
 S3_PARTS_MAX = 10_000  # S3's part numbers 1..10,000 of one multipart upload

@@ -56,11 +56,15 @@ from dolmen.proxy.s3.listing import (
     ListParams,
     ObjectRow,
     Page,
+    bucket_list_scope,
     cluster_limit,
     list_objects_xml,
     list_versions_xml,
+    open_token,
     page,
+    parse_bucket_list_params,
     parse_list_params,
+    seal_token,
     start_marker,
 )
 from dolmen.proxy.s3.mpobjects import is_large
@@ -258,14 +262,22 @@ async def delete_bucket(context, request, target, headers, query, authenticated)
 
 
 async def list_buckets(context, request, target, headers, query, authenticated) -> web.StreamResponse:
-    """The project's containers that are buckets: valid bucket names claimed by this account."""
+    """The project's containers that are buckets (valid bucket names claimed by this account), in
+    name order, paged by `max-buckets` and a continuation token, filtered by prefix and region."""
     if authenticated is None:
         raise s3.AccessDenied()
     await authorise_own_account(context, authenticated, "GET")
+    params = parse_bucket_list_params(query)
     account = account_of(authenticated)
+    scope = bucket_list_scope(account)
+    marker = (
+        open_token(context.token_key, scope, params.continuation_token) if params.continuation_token else ""
+    )
     try:
         listing = await list_public_containers(
-            context.client, account, ListingQuery(limit=LISTING_PAGE_ENTRIES_MAX)
+            context.client,
+            account,
+            ListingQuery(prefix=params.prefix or "", marker=marker, limit=LISTING_PAGE_ENTRIES_MAX),
         )
     except NotFound:
         listing = None
@@ -276,20 +288,25 @@ async def list_buckets(context, request, target, headers, query, authenticated) 
     ]
     slots = asyncio.Semaphore(S3_DELETE_OBJECTS_CONCURRENCY_MAX)
 
-    async def owned(name: str) -> bool:
+    async def owned(name: str) -> BucketClaim | None:
         async with slots:
             claim = await context.owners.get(name)
-        return claim is not None and claim.account == account
+        return claim if claim is not None and claim.account == account else None
 
     async with asyncio.TaskGroup() as group:
         checks = [group.create_task(owned(entry.name)) for entry in candidates]
     rows = [
-        BucketRow(entry.name, entry.last_modified.seconds)
+        BucketRow(entry.name, entry.last_modified.seconds, claim.region)
         for entry, check in zip(candidates, checks, strict=True)
-        if check.result()
+        if (claim := check.result()) is not None and params.region in (None, claim.region)
     ]
+    next_token = None
+    if params.max_buckets is not None and len(rows) > params.max_buckets:
+        rows = rows[: params.max_buckets]
+        next_token = seal_token(context.token_key, scope, rows[-1].name)
     owner = Owner(id=authenticated.credential.project_id, display_name=authenticated.credential.project_id)
-    return web.Response(body=list_buckets_xml(owner, rows), content_type=XML_CONTENT_TYPE)
+    body = list_buckets_xml(owner, rows, prefix=params.prefix, continuation_token=next_token)
+    return web.Response(body=body, content_type=XML_CONTENT_TYPE)
 
 
 async def object_page(context: S3Context, account: str, bucket: str, params: ListParams, marker: str) -> Page:

@@ -27,7 +27,7 @@ from urllib.parse import quote
 from dolmen.proxy.s3.errors import InvalidArgument
 from dolmen.proxy.s3.render import Owner, document, element, iso8601, quoted_etag
 
-from dolmen.limits import OBJECT_NAME_BYTES_MAX, S3_LIST_KEYS_MAX
+from dolmen.limits import OBJECT_NAME_BYTES_MAX, S3_LIST_BUCKETS_MAX, S3_LIST_KEYS_MAX
 
 TOKEN_MAC_BYTES = 16
 TOKEN_CHARS_MAX = 4 * (TOKEN_MAC_BYTES + OBJECT_NAME_BYTES_MAX * 4) // 3 + 4
@@ -239,3 +239,38 @@ def list_versions_xml(params: ListParams, result: Page, *, bucket: str, owner: O
     for prefix in result.common_prefixes:
         parts.append(f"<CommonPrefixes>{element('Prefix', text(prefix))}</CommonPrefixes>")
     return document("ListVersionsResult", "".join(parts))
+
+
+@dataclass(frozen=True)
+class BucketListParams:
+    """ListBuckets' query: `max-buckets` (None: all), `continuation-token`, `prefix`, `bucket-region`."""
+
+    max_buckets: int | None
+    continuation_token: str | None
+    prefix: str | None
+    region: str | None
+
+
+def parse_bucket_list_params(query: Mapping[str, str]) -> BucketListParams:
+    """InvalidArgument for a `max-buckets` that is not 1..S3_LIST_BUCKETS_MAX (S3's bounds)."""
+    text = query.get("max-buckets")
+    max_buckets = None
+    if text is not None:
+        if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= S3_LIST_BUCKETS_MAX:
+            raise InvalidArgument(
+                f"Argument max-buckets must be an integer between 1 and {S3_LIST_BUCKETS_MAX}",
+                ArgumentName="max-buckets",
+            )
+        max_buckets = int(text)
+    return BucketListParams(
+        max_buckets=max_buckets,
+        continuation_token=query.get("continuation-token") or None,
+        prefix=query.get("prefix"),
+        region=query.get("bucket-region"),
+    )
+
+
+def bucket_list_scope(account: str) -> str:
+    """What a ListBuckets continuation token is bound to: its account's bucket list (no bucket
+    name has a `/`, so no object listing's token opens here)."""
+    return f"/{account}"

@@ -83,14 +83,28 @@ class Owner:
 class BucketRow:
     name: str
     created_s: float
+    region: str
 
 
-def list_buckets_xml(owner: Owner, buckets: Iterable[BucketRow]) -> bytes:
+def list_buckets_xml(
+    owner: Owner,
+    buckets: Iterable[BucketRow],
+    *,
+    prefix: str | None = None,
+    continuation_token: str | None = None,
+) -> bytes:
+    """ListBuckets; `continuation_token` is where the next page starts (more buckets follow)."""
     rows = "".join(
-        f"<Bucket>{element('Name', bucket.name)}{element('CreationDate', iso8601(bucket.created_s))}</Bucket>"
+        f"<Bucket>{element('Name', bucket.name)}{element('CreationDate', iso8601(bucket.created_s))}"
+        f"{element('BucketRegion', bucket.region)}</Bucket>"
         for bucket in buckets
     )
-    return document("ListAllMyBucketsResult", f"{owner.xml()}<Buckets>{rows}</Buckets>")
+    body = f"{owner.xml()}<Buckets>{rows}</Buckets>"
+    if continuation_token is not None:
+        body += element("ContinuationToken", continuation_token)
+    if prefix is not None:
+        body += element("Prefix", prefix)
+    return document("ListAllMyBucketsResult", body)
 
 
 def location_xml(region: str) -> bytes:

@@ -287,3 +287,28 @@ async def test_signed_chunks_are_verified_and_a_wrong_one_stores_nothing(s3_endp
         await asyncio.to_thread(error_code, lambda: client.head_object(Bucket=bucket, Key="tampered"))
         == "404"
     )
+
+
+async def test_list_buckets_pages_by_max_buckets_and_filters_by_prefix(s3_endpoint):
+    client = s3_client(s3_endpoint)
+    prefix = unique("lbp")
+    names = [f"{prefix}-{index}" for index in range(3)]
+
+    def scenario() -> None:
+        for name in names:
+            client.create_bucket(Bucket=name)
+        wait_listed(client, set(names))
+        seen, token = [], None
+        while True:
+            asked = {"MaxBuckets": 2, "Prefix": prefix} | ({"ContinuationToken": token} if token else {})
+            answer = client.list_buckets(**asked)
+            assert len(answer["Buckets"]) <= 2 and answer["Prefix"] == prefix
+            seen += [bucket["Name"] for bucket in answer["Buckets"]]
+            token = answer.get("ContinuationToken")
+            if token is None:
+                break
+        assert seen == names
+        assert all(bucket["BucketRegion"] == "us-east-1" for bucket in client.list_buckets()["Buckets"])
+        assert error_code(lambda: client.list_buckets(ContinuationToken="forged")) == "InvalidArgument"
+
+    await asyncio.to_thread(scenario)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import xml.etree.ElementTree as ElementTree
 
 import botocore.session
+import pytest
 from botocore.parsers import RestXMLParser
 from dolmen.proxy.s3 import errors
+from dolmen.proxy.s3.listing import BucketListParams, parse_bucket_list_params
 from dolmen.proxy.s3.render import (
     BucketRow,
     DeleteFailure,
@@ -61,11 +63,34 @@ def test_every_error_class_has_its_s3_code_and_a_client_or_server_status():
 
 def test_list_buckets_reads_in_botocore():
     owner = Owner(id="p1", display_name="demo")
-    body = list_buckets_xml(owner, [BucketRow("a", 1_700_000_000.0), BucketRow("b", 0.5)])
-    parsed = parse(body, "ListBuckets")
+    rows = [BucketRow("a", 1_700_000_000.0, "us-east-1"), BucketRow("b", 0.5, "eu-west-3")]
+    parsed = parse(list_buckets_xml(owner, rows), "ListBuckets")
     assert [bucket["Name"] for bucket in parsed["Buckets"]] == ["a", "b"]
+    assert [bucket["BucketRegion"] for bucket in parsed["Buckets"]] == ["us-east-1", "eu-west-3"]
     assert parsed["Owner"] == {"ID": "p1", "DisplayName": "demo"}
     assert parsed["Buckets"][1]["CreationDate"].isoformat() == "1970-01-01T00:00:00.500000+00:00"
+    assert "ContinuationToken" not in parsed and "Prefix" not in parsed
+    paged = parse(list_buckets_xml(owner, rows[:1], prefix="", continuation_token="t0k"), "ListBuckets")
+    assert (paged["ContinuationToken"], paged["Prefix"]) == ("t0k", "")
+
+
+@pytest.mark.parametrize("value", ["0", "10001", "-1", "ten", ""])
+def test_max_buckets_outside_s3s_bounds_is_an_invalid_argument(value):
+    with pytest.raises(errors.InvalidArgument):
+        parse_bucket_list_params({"max-buckets": value})
+
+
+def test_bucket_list_parameters_are_read_as_s3_names_them():
+    params = parse_bucket_list_params(
+        {"max-buckets": "2", "continuation-token": "t", "prefix": "p", "bucket-region": "eu-west-3"}
+    )
+    assert (params.max_buckets, params.continuation_token, params.prefix, params.region) == (
+        2,
+        "t",
+        "p",
+        "eu-west-3",
+    )
+    assert parse_bucket_list_params({}) == BucketListParams(None, None, None, None)
 
 
 def test_location_of_us_east_1_is_empty():
