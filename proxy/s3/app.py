@@ -16,7 +16,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 from dolmen.identity import Ec2CredentialReader
 from dolmen.proxy.s3 import errors as s3
 from dolmen.proxy.s3.auth import CredentialCache, authenticate, identity_lookup
@@ -231,5 +231,13 @@ def make_s3_app(
         host_id=host_id or socket.gethostname(),
     )
     app.on_response_prepare.append(add_request_ids)
-    app.router.add_route("*", "/{tail:.*}", s3_request)
+    app.router.add_route("*", "/{tail:.*}", s3_request, expect_handler=answer_expect)
     return app
+
+
+async def answer_expect(request: web.Request) -> None:
+    """`Expect: 100-continue` gets its interim answer; any other expectation is ignored, as S3
+    ignores it (aiohttp would refuse the request with 417)."""
+    if request.version == HttpVersion11 and request.headers.get("Expect", "").lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the interim answer is not part of the response's bytes

@@ -72,3 +72,21 @@ async def test_a_range_of_an_empty_object_is_not_satisfiable(s3_endpoint):
         assert client.get_object(Bucket=bucket, Key="empty")["Body"].read() == b""
 
     await asyncio.to_thread(scenario)
+
+
+async def test_an_unknown_expectation_is_ignored_and_100_continue_still_works(s3_endpoint):
+    bucket = unique("cond")
+
+    def scenario() -> None:
+        s3_client(s3_endpoint).create_bucket(Bucket=bucket)
+        for value in ("200", "100-continue"):
+            client = s3_client(s3_endpoint)
+
+            def add(params, value=value, **_):
+                params["headers"]["Expect"] = value
+
+            client.meta.events.register_first("before-call.s3.PutObject", add)
+            client.put_object(Bucket=bucket, Key=value, Body=value.encode())
+            assert client.get_object(Bucket=bucket, Key=value)["Body"].read() == value.encode()
+
+    await asyncio.to_thread(scenario)
