@@ -60,6 +60,7 @@ BYTE_RANGES_MAX = 50  # more ranges than this in one GET: the Range header is ig
 REQUEST_LINE_BYTES_MAX = 8192  # method + target; names are at most ~1.6 KiB even percent-encoded x3
 REQUEST_HEADERS_COUNT_MAX = 128
 HTTP_CHUNK_BYTES = 256 * 2**10  # read and write size for streamed bodies
+BODY_WRITE_BATCH_BYTES = 2**20  # PUT body bytes a node hands to a disk thread at once (one frame)
 
 # --- identity --------------------------------------------------------------
 NAME_CHARS_MAX = 255  # Keystone's limit for user, project, domain, role and service names

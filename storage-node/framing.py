@@ -197,6 +197,47 @@ def data_frame_header(payload_bytes: int) -> bytes:
     return FRAME_HEADER.pack(FRAME_DATA, payload_bytes)
 
 
+class FrameAssembler:
+    """Gathers body pieces, arriving in any sizes, into whole DATA frames of `payload_bytes_max`
+    payload bytes, without copying them: a frame is its header followed by views of the pieces.
+
+    A sender then writes one frame (one vectored write) to each replica however small the
+    pieces it was given, so the per-write costs are paid per frame. The frames reference the
+    pieces, so a piece must not change once fed: a writable buffer (a bytearray, or a view of
+    one) is copied when fed; immutable bytes never are.
+    """
+
+    def __init__(self, payload_bytes_max: int = FRAME_DATA_BYTES_MAX) -> None:
+        assert 1 <= payload_bytes_max <= FRAME_DATA_BYTES_MAX
+        self._payload_bytes_max = payload_bytes_max
+        self._parts: list[bytes | memoryview] = []
+        self._filled = 0
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[list[bytes | memoryview]]:
+        """The frames `data` completed (none until a whole frame's payload has arrived)."""
+        view = memoryview(data)
+        if not view.readonly:
+            view = memoryview(bytes(view))
+        frames: list[list[bytes | memoryview]] = []
+        while view:
+            taken = view[: self._payload_bytes_max - self._filled]
+            self._parts.append(taken)
+            self._filled += len(taken)
+            view = view[len(taken) :]
+            if self._filled == self._payload_bytes_max:
+                frames.append(self._seal())
+        return frames
+
+    def finish(self) -> list[list[bytes | memoryview]]:
+        """The last, shorter frame (none if no payload is pending)."""
+        return [self._seal()] if self._filled else []
+
+    def _seal(self) -> list[bytes | memoryview]:
+        frame = [data_frame_header(self._filled), *self._parts]
+        self._parts, self._filled = [], 0
+        return frame
+
+
 def data_frames(data: bytes) -> bytes:
     """`data` as whole DATA frames in memory (none for no data): for small bodies only."""
     parts: list[bytes] = []

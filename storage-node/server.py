@@ -86,8 +86,8 @@ from dolmen.storage_node.verbs import REGISTER_VERBS, ROLES, STANDARD_VERBS, VER
 
 from dolmen.errors import DolmenError
 from dolmen.limits import (
+    BODY_WRITE_BATCH_BYTES,
     FRAME_DATA_BYTES_MAX,
-    HTTP_CHUNK_BYTES,
     REGISTER_PROPOSER_BYTES_MAX,
     REGISTER_VALUE_BYTES_MAX,
     REQUEST_ID_BYTES_MAX,
@@ -471,7 +471,7 @@ async def receive_framed_body(
     """Stream the framed body into `writer`; return the verified footer.
 
     Raises FramingError/BodyTruncated, SignatureInvalid (footer), ClientGone, ClientTooSlow.
-    Body bytes are handed to the writer in batches of about HTTP_CHUNK_BYTES, so a large
+    Body bytes are handed to the writer in batches of about BODY_WRITE_BATCH_BYTES, so a large
     body costs few trips to the disk threads; at most one batch plus one read is held.
     """
     parser = framing.FrameParser()
@@ -498,7 +498,7 @@ async def receive_framed_body(
             else:
                 pending.append(event)
                 pending_bytes += len(event)
-        if pending_bytes >= HTTP_CHUNK_BYTES:
+        if pending_bytes >= BODY_WRITE_BATCH_BYTES:
             await disk(ctx, writer.write(b"".join(pending)))
             pending, pending_bytes = [], 0
     parser.finish()
@@ -722,7 +722,7 @@ assert set(REGISTER_HANDLERS) == set(REGISTER_VERBS)
 assert {verb for _, verb in HANDLERS} | set(REGISTER_HANDLERS) == set(VERBS)
 assert all((role, verb) in HANDLERS for role in ROLES for verb in (*STANDARD_VERBS, "REPLICATE"))
 assert ZERO_BALLOT.counter == 0
-assert FRAME_DATA_BYTES_MAX >= HTTP_CHUNK_BYTES // 4  # a batch is a few frames, not thousands
+assert FRAME_DATA_BYTES_MAX >= BODY_WRITE_BATCH_BYTES // 4  # a batch is a few frames, not thousands
 
 
 def make_app(

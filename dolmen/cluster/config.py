@@ -53,7 +53,8 @@ class ClusterClientConfig:
     # An object write of a known length up to this many bytes is read whole, checked, and sent
     # to each replica in one request (no per-chunk streaming); longer ones stream.
     put_whole_bytes_max: int = 64 * 2**10
-    # Chunks of a write body queued for one node before the writer waits for it.
+    # Frames (of FRAME_DATA_BYTES_MAX, shared by the replicas) a streamed write leaves unsent to
+    # one node before it waits for that node.
     write_queue_chunks: int = 4
     # A compare-and-swap runs at most this many Paxos rounds before RegisterContention ...
     register_rounds_max: int = 24

@@ -1,9 +1,11 @@
 """Objects: quorum writes streamed to every replica at once, quorum metadata reads, resumable GETs.
 
 PUT: the body streams once from the caller; its MD5 (the ETag) and xxh3 are computed once
-while it streams and sent in the signed footer of each replica's framed body. Every
-target receives the same frames through its own bounded queue (`write_queue_chunks`), so
-the slowest live replica paces the write and a replica that stalls longer than
+while it streams and sent in the signed footer of each replica's framed body. The body is
+gathered into frames of FRAME_DATA_BYTES_MAX without copying (`framing.FrameAssembler`) and
+every target receives the same frames, one vectored write each, on a connection of its own
+(`upload.py`); the writer waits for a replica holding more than `write_queue_chunks` frames
+unsent, so the slowest live replica paces the write, and one that stalls longer than
 chunk_timeout_s is dropped. A primary that cannot be reached at connect time (or is
 error-limited) is replaced by the next handoff. The write succeeds when a quorum of
 distinct nodes answered 201 (two replicas on one node count once);
@@ -53,6 +55,7 @@ from dolmen.cluster.transport import (
     NodeUnreachable,
     Transport,
 )
+from dolmen.cluster.upload import ReplicaUpload
 from dolmen.limits import FRAME_DATA_BYTES_MAX
 from dolmen.ring.devices import Device
 from dolmen.ring.ring import Ring
@@ -156,85 +159,7 @@ def newest_first(answers: list[tuple[Device, NodeAnswer]]) -> list[tuple[Device,
     return sorted(answers, key=lambda pair: (answer_timestamp(pair[1]), is_live(pair[1])), reverse=True)
 
 
-class _Upload:
-    """The request streaming a framed body to one replica, fed through a bounded queue.
-
-    `connected` is set when aiohttp first pulls the body, i.e. once the connection is
-    open and the request line and headers are on their way.
-    """
-
-    def __init__(
-        self, transport: Transport, device: Device, path: str, headers: dict[str, str], queue_chunks: int
-    ) -> None:
-        self.device = device
-        self.node = node_of(device)
-        self.signature = headers["X-Backend-Signature"]
-        self.queue: asyncio.Queue[bytes | memoryview | None] = asyncio.Queue(queue_chunks)
-        self.connected = asyncio.Event()
-        self.task = asyncio.create_task(self._run(transport, path, headers))
-
-    async def _body(self) -> AsyncIterator[bytes | memoryview]:
-        self.connected.set()
-        while True:
-            item = await self.queue.get()
-            if item is None:
-                return
-            yield item
-
-    async def _run(self, transport: Transport, path: str, headers: dict[str, str]) -> NodeAnswer:
-        response = await transport.open(
-            self.node, "PUT", path, headers=headers, body=self._body(), signed=True
-        )
-        try:
-            async with asyncio.timeout(transport.config.first_byte_timeout_s):
-                data = await response.read()
-        except BaseException:
-            response.close()
-            raise
-        response.release()
-        transport.record_status(self.node, response.status)
-        return NodeAnswer(self.node, response.status, response.headers, data)
-
-    async def wait_connected(self, timeout_s: float) -> bool:
-        """True once the body is being pulled; False if the request failed or answered first."""
-        waiter = asyncio.ensure_future(self.connected.wait())
-        try:
-            await asyncio.wait([waiter, self.task], timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            waiter.cancel()
-        return self.connected.is_set() and not self.task.done()
-
-    @property
-    def alive(self) -> bool:
-        return not self.task.done()
-
-    async def send(self, item: bytes | memoryview | None, timeout_s: float) -> None:
-        """Queue one piece (None ends the body); a replica that stays full for `timeout_s` is dropped."""
-        if not self.alive:
-            return
-        try:
-            async with asyncio.timeout(timeout_s):
-                await self.queue.put(item)
-        except TimeoutError:
-            self.task.cancel()
-
-    async def answer(self) -> NodeAnswer | None:
-        """The replica's answer, or None if it failed or was dropped."""
-        try:
-            return await self.task
-        except NodeError:
-            return None
-        except asyncio.CancelledError:
-            if self.task.cancelled():
-                return None
-            raise
-
-    async def discard(self) -> None:
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
-
-
-def nodes_of(replicas: Iterable[_Upload | NodeAnswer]) -> int:
+def nodes_of(replicas: Iterable[ReplicaUpload | NodeAnswer]) -> int:
     """How many distinct nodes these replicas are on: a quorum counts nodes, not devices, so two
     replicas on one node (a handoff beside a primary) never make a write survive one host alone."""
     return len({replica.node for replica in replicas})
@@ -272,6 +197,8 @@ class Objects:
     def __init__(self, transport: Transport, config: ClusterClientConfig) -> None:
         self.transport = transport
         self.config = config
+        # Frames a replica's socket may hold unsent before the writer waits for it.
+        self._write_buffer_bytes_max = config.write_queue_chunks * FRAME_DATA_BYTES_MAX
 
     def read_order(self, devices: list[Device]) -> list[Device]:
         """Nearest first (read affinity), error-limited nodes last."""
@@ -288,7 +215,7 @@ class Objects:
         partition: int,
         path_of: Callable[[Device], str],
         headers_for: Callable[[int], dict[str, str]],
-    ) -> list[_Upload]:
+    ) -> list[ReplicaUpload]:
         """One connected upload per primary, or per handoff standing in for an unreachable one."""
         primaries = ring.primaries(partition)
         next_handoff = HandoffSource(ring.handoffs(partition), primaries, self.config.write_handoffs_max)
@@ -296,31 +223,36 @@ class Objects:
             if self.transport.is_limited(node_of(device)):
                 next_handoff.unusable.add(node_of(device))
 
-        async def connect(index: int, device: Device | None) -> _Upload | None:
+        async def connect(index: int, device: Device | None) -> ReplicaUpload | None:
             while device is not None:
                 path = path_of(device)
                 signed = self.transport.signed_headers("PUT", path, "", headers_for(index))
-                upload = _Upload(self.transport, device, path, signed, self.config.write_queue_chunks)
-                if await upload.wait_connected(
-                    self.config.connect_timeout_s + self.config.first_byte_timeout_s
-                ):
-                    return upload
-                await upload.discard()
-                next_handoff.unusable.add(upload.node)
-                device = next_handoff()
+                try:
+                    return await ReplicaUpload.open(
+                        self.transport, device, path, signed, buffer_bytes_max=self._write_buffer_bytes_max
+                    )
+                except NodeUnreachable:
+                    next_handoff.unusable.add(node_of(device))
+                    device = next_handoff()
             return None
 
         firsts = [
             device if node_of(device) not in next_handoff.unusable else next_handoff() for device in primaries
         ]
-        results = await asyncio.gather(
-            *(connect(index, device) for index, device in enumerate(firsts)), return_exceptions=True
-        )
-        uploads = [result for result in results if isinstance(result, _Upload)]
+        connecting = [asyncio.ensure_future(connect(index, device)) for index, device in enumerate(firsts)]
+        try:
+            results = await asyncio.gather(*connecting, return_exceptions=True)
+        except BaseException:  # cancelled: close what did connect
+            for task in connecting:
+                upload = task.result() if task.done() and not task.cancelled() and not task.exception() else None
+                if upload is not None:
+                    upload.abort()
+            raise
+        uploads = [result for result in results if isinstance(result, ReplicaUpload)]
         errors = [result for result in results if isinstance(result, BaseException)]
         if errors:
             for upload in uploads:
-                await upload.discard()
+                upload.abort()
             raise errors[0]
         return uploads
 
@@ -384,20 +316,21 @@ class Objects:
                 )
             else:
                 footer = framing.Footer(action=framing.ACTION_ABORT)
-            for upload in uploads:
-                frame = framing.encode_footer(
-                    footer, key=self.transport.signing_key, request_signature_hex=upload.signature
-                )
-                await upload.send(frame, self.config.chunk_timeout_s)
-                await upload.send(None, self.config.chunk_timeout_s)
             # Each replica answers once its copy is durable: wait first_byte_timeout_s at most.
-            await asyncio.wait([upload.task for upload in uploads], timeout=self.config.first_byte_timeout_s)
-            for upload in uploads:
-                if not upload.task.done():
-                    self.transport.record_error(upload.node, "timeout")
-                    await upload.discard()
             answers = [
-                answer for answer in [await upload.answer() for upload in uploads] if answer is not None
+                answer
+                for answer in await asyncio.gather(
+                    *(
+                        upload.finish(
+                            framing.encode_footer(
+                                footer, key=self.transport.signing_key, request_signature_hex=upload.signature
+                            ),
+                            self.config.first_byte_timeout_s,
+                        )
+                        for upload in uploads
+                    )
+                )
+                if answer is not None
             ]
             if failure is not None:
                 raise failure
@@ -406,7 +339,7 @@ class Objects:
             )
         finally:
             for upload in uploads:
-                await upload.discard()
+                upload.abort()  # a no-op for those that answered
 
     @staticmethod
     def _put_outcome(answers: list[NodeAnswer], quorum: int, result: PutResult) -> PutResult:
@@ -433,28 +366,30 @@ class Objects:
         raise QuorumNotReached(f"{stored} nodes stored the object, {quorum} needed (answers {statuses})")
 
     async def _stream(
-        self, body: AsyncIterable[bytes], uploads: list[_Upload], quorum: int
+        self, body: AsyncIterable[bytes], uploads: list[ReplicaUpload], quorum: int
     ) -> tuple[str, int, str]:
         """Frame the body to every upload; (MD5 hex, length, xxh3-64 hex). QuorumNotReached if too many drop."""
         md5 = hashlib.md5()
         xxh3 = xxhash.xxh3_64()
         total = 0
+        frames = framing.FrameAssembler()
         timeout_s = self.config.chunk_timeout_s
+
+        async def send(whole_frames: list[list[bytes | memoryview]]) -> None:
+            for frame in whole_frames:
+                for upload in uploads:
+                    upload.write(frame)
+                for upload in uploads:
+                    await upload.drain(timeout_s)
+                if nodes_of(upload for upload in uploads if upload.alive) < quorum:
+                    raise QuorumNotReached("too many replicas failed while the body was sent")
+
         async for chunk in body:
-            if not chunk:
-                continue
             md5.update(chunk)
             xxh3.update(chunk)
             total += len(chunk)
-            view = memoryview(chunk)
-            for start in range(0, len(view), FRAME_DATA_BYTES_MAX):
-                piece = view[start : start + FRAME_DATA_BYTES_MAX]
-                header = framing.data_frame_header(len(piece))
-                for upload in uploads:
-                    await upload.send(header, timeout_s)
-                    await upload.send(piece, timeout_s)
-            if nodes_of(upload for upload in uploads if upload.alive) < quorum:
-                raise QuorumNotReached("too many replicas failed while the body was sent")
+            await send(frames.feed(chunk))
+        await send(frames.finish())
         return md5.hexdigest(), total, xxh3.hexdigest()
 
     # --- HEAD, GET ---------------------------------------------------------------

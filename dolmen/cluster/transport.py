@@ -5,6 +5,9 @@ connections: that is the concurrency bound per node. A connection whose answer b
 was not read to its end is closed, never reused (aiohttp closes a released connection
 whose payload is not at EOF; `NodeStream.abort` does it explicitly).
 
+Streamed object writes (`upload.py`) write to sockets directly: `stream` lends them plain
+connections from a pool of their own, with the same bound per node and keep-alive time.
+
 Every request is signed (dolmen.signing) and carries the caller's request id in
 X-Trans-Id. Failures are typed so callers can tell a node that could not be reached
 (`NodeUnreachable`: try a handoff) from one that failed mid-way (`NodeFailed`), and both
@@ -20,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -35,6 +38,7 @@ from dolmen.metrics import Metrics
 from dolmen.signing import sign_request
 
 SMALL_BODY_BYTES_MAX = 16 * 2**20  # answers read whole (registers, listings, errors) are at most this
+ANSWER_HEAD_BYTES_MAX = 64 * 2**10  # status line and headers of an answer read by a streamed write
 
 
 class NodeError(DolmenError):
@@ -59,6 +63,21 @@ class NodeAnswer:
     body: bytes
 
 
+@dataclass(slots=True)
+class StreamConnection:
+    """A plain connection to a node lent to one streamed write at a time."""
+
+    node: str
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    idle_since_s: float = field(default=0.0)
+
+
+def host_and_port(node: str) -> tuple[str, int]:
+    host, _, port = node.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 class ClientMetrics:
     def __init__(self, metrics: Metrics) -> None:
         self.registry = metrics
@@ -81,6 +100,8 @@ class Transport:
             errors_max=config.error_limit_errors, interval_s=config.error_limit_interval_s
         )
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._idle_streams: dict[str, list[StreamConnection]] = {}
+        self._stream_slots: dict[str, asyncio.Semaphore] = {}
         self._closed = False
         self._timeout = aiohttp.ClientTimeout(
             total=None, connect=None, sock_connect=config.connect_timeout_s, sock_read=None
@@ -91,6 +112,9 @@ class Transport:
         sessions, self._sessions = self._sessions, {}
         for session in sessions.values():
             await session.close()
+        idle, self._idle_streams = self._idle_streams, {}
+        for connection in (connection for connections in idle.values() for connection in connections):
+            connection.writer.close()
 
     def session(self, node: str) -> aiohttp.ClientSession:
         session = self._sessions.get(node)
@@ -109,6 +133,57 @@ class Transport:
             )
             self._sessions[node] = session
         return session
+
+    async def stream(self, node: str) -> StreamConnection:
+        """A plain connection to `node` for one streamed write (an idle pooled one if any), within
+        connect_timeout_s (waiting for a free slot included); NodeUnreachable otherwise. Give it
+        back with `release_stream`."""
+        assert not self._closed, "the cluster client is closed"
+        slots = self._stream_slots.setdefault(node, asyncio.Semaphore(self.config.connections_per_node_max))
+        try:
+            async with asyncio.timeout(self.config.connect_timeout_s):
+                await slots.acquire()
+                try:
+                    return self._idle_stream(node) or await self._open_stream(node)
+                except BaseException:
+                    slots.release()
+                    raise
+        except (OSError, TimeoutError) as error:
+            self.record_error(node, "connect")
+            raise NodeUnreachable(f"{node}: {type(error).__name__}: {error}") from None
+
+    def _idle_stream(self, node: str) -> StreamConnection | None:
+        idle = self._idle_streams.get(node, [])
+        fresh_since_s = time.monotonic() - self.config.keepalive_timeout_s
+        while idle:
+            connection = idle.pop()
+            if (
+                connection.idle_since_s > fresh_since_s
+                and not connection.writer.transport.is_closing()
+                and not connection.reader.at_eof()
+            ):
+                return connection
+            connection.writer.close()
+        return None
+
+    @staticmethod
+    async def _open_stream(node: str) -> StreamConnection:
+        host, port = host_and_port(node)
+        reader, writer = await asyncio.open_connection(host, port, limit=ANSWER_HEAD_BYTES_MAX)
+        return StreamConnection(node, reader, writer)
+
+    def pooled_streams(self) -> list[StreamConnection]:
+        """The idle stream connections, every node's (for tests and diagnostics)."""
+        return [connection for connections in self._idle_streams.values() for connection in connections]
+
+    def release_stream(self, connection: StreamConnection, *, reusable: bool) -> None:
+        """Give a connection back: pooled if `reusable` (its answer read whole, kept alive), else closed."""
+        self._stream_slots[connection.node].release()
+        if reusable and not self._closed and not connection.writer.transport.is_closing():
+            connection.idle_since_s = time.monotonic()
+            self._idle_streams.setdefault(connection.node, []).append(connection)
+        else:
+            connection.writer.close()
 
     # --- health --------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from dolmen.storage_node.framing import (
     BodyTruncated,
     Footer,
     FooterMalformed,
+    FrameAssembler,
     FrameParser,
     FrameTooLarge,
     FramingError,
@@ -148,3 +149,35 @@ def test_malformed_footers_are_refused(document):
         decode_footer(
             RawFooter(mac=mac, footer_bytes=footer_bytes), key=KEY, request_signature_hex=REQUEST_SIGNATURE
         )
+
+
+@given(
+    pieces=st.lists(st.binary(min_size=0, max_size=300), max_size=20),
+    payload_bytes_max=st.integers(min_value=1, max_value=256),
+    writable=st.booleans(),
+)
+def test_assembled_frames_are_whole_and_parse_back_to_the_pieces(pieces, payload_bytes_max, writable):
+    assembler = FrameAssembler(payload_bytes_max)
+    frames = []
+    for piece in pieces:
+        fed = bytearray(piece) if writable else piece
+        frames += assembler.feed(fed)
+        if writable:
+            fed[:] = b"x" * len(fed)  # the caller reuses its buffer: the frames must not change
+    frames += assembler.finish()
+    wire = [b"".join(bytes(part) for part in frame) for frame in frames]
+    body = b"".join(pieces)
+    sizes = [len(frame) - 5 for frame in wire]
+    assert all(size == payload_bytes_max for size in sizes[:-1])
+    assert sum(sizes) == len(body) and all(size >= 1 for size in sizes)
+    parser = FrameParser()
+    parsed = [bytes(event) for frame in wire for event in parser.feed(frame)]
+    assert b"".join(parsed) == body
+
+
+def test_assembled_frames_reference_immutable_pieces_without_copying():
+    piece = bytes(range(256)) * 8
+    [frame] = FrameAssembler(len(piece)).feed(piece)
+    header, payload = frame
+    assert header == data_frame_header(len(piece))
+    assert isinstance(payload, memoryview) and payload.obj is piece

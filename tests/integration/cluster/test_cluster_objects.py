@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 
@@ -207,3 +208,36 @@ async def test_system_accounts_need_the_internal_flag(cluster_client):
         await cluster_client.head_object(".system", "c", "o")
     await cluster_client.put_object(".system", "c", "o", chunks_of(b"x"), content_type="a/b", internal=True)
     assert (await read_all(cluster_client, ".system", "c", "o", internal=True))[1] == b"x"
+
+
+async def test_streamed_writes_reuse_pooled_connections_and_a_cancelled_write_closes_its_own(cluster_client):
+    transport = cluster_client.transport
+    data = os.urandom(2 * 2**20)
+    await cluster_client.put_object(ACCOUNT, "sizes", unique("pooled"), chunks_of(data), content_type="a/b")
+    pooled = {id(connection) for connection in transport.pooled_streams()}
+    assert len(pooled) >= 3  # one per replica's node, back in the pool once answered
+    await cluster_client.put_object(ACCOUNT, "sizes", unique("pooled"), chunks_of(data), content_type="a/b")
+    assert {id(connection) for connection in transport.pooled_streams()} == pooled  # taken and given back
+
+    sent_some = asyncio.Event()
+
+    async def stalls_after_one_chunk():
+        yield data[: 2**20]
+        sent_some.set()
+        await asyncio.Event().wait()
+
+    name = unique("cancelled")
+    write = asyncio.ensure_future(
+        cluster_client.put_object(ACCOUNT, "sizes", name, stalls_after_one_chunk(), content_type="a/b")
+    )
+    await sent_some.wait()
+    write.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await write
+    left = transport.pooled_streams()
+    assert len(left) == len(pooled) - 3  # the cancelled write's connections were closed, not pooled
+    assert all(not connection.writer.transport.is_closing() for connection in left)
+    with pytest.raises(NotFound):
+        await cluster_client.head_object(ACCOUNT, "sizes", name)
+    await cluster_client.put_object(ACCOUNT, "sizes", name, chunks_of(data), content_type="a/b")
+    assert (await read_all(cluster_client, ACCOUNT, "sizes", name))[1] == data
