@@ -48,7 +48,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,6 +96,7 @@ AlsoChange = Callable[[lmdb.Transaction, ObjectRecord], None]
 DEVICE_FORMAT_VERSION = 1
 STAMP_FILE_NAME = "dolmen-device.json"
 FREE_SPACE_CHECK_INTERVAL_BYTES = 64 * 2**20  # re-check the reserve this often while a body streams in
+IOV_MAX = os.sysconf("SC_IOV_MAX")  # pieces one writev takes
 FREE_SPACE_CACHE_S = 0.5  # small PUTs trust a statvfs this recent; large ones always look again
 RECLAIM_BATCH_RECORDS_MAX = 1000  # tombstones reclaimed per commit
 # containers.py owns the layout of the container and account keyspaces and of `pending`.
@@ -1084,6 +1085,18 @@ class BodyFile:
             self.fd = -1
 
 
+def write_all(fd: int, views: list[memoryview]) -> None:
+    """Write every byte of `views` to `fd`, in vectored writes of at most IOV_MAX pieces."""
+    first = 0
+    while first < len(views):
+        written = os.writev(fd, views[first : first + IOV_MAX])
+        while first < len(views) and written >= len(views[first]):
+            written -= len(views[first])
+            first += 1
+        if written:
+            views[first] = views[first][written:]
+
+
 class ObjectWriter:
     """Receives one object's body; `commit` makes it visible, `abort` (or a cancel) leaves nothing.
 
@@ -1124,21 +1137,28 @@ class ObjectWriter:
         return self._received
 
     async def write(self, chunk: bytes) -> None:
-        """Append body bytes. Raises LengthMismatch past the announced length, InsufficientStorage
-        on a full disk (the writer is then aborted)."""
+        """Append body bytes (see `write_parts`)."""
+        await self.write_parts([chunk])
+
+    async def write_parts(self, parts: Sequence[bytes | memoryview]) -> None:
+        """Append body bytes given in pieces (written with one vectored write, not joined).
+        Raises LengthMismatch past the announced length, InsufficientStorage on a full disk (the
+        writer is then aborted)."""
         assert not self._finished, "writer already committed or aborted"
-        self._received += len(chunk)
+        size = sum(len(part) for part in parts)
+        self._received += size
         if self._content_length is not None and self._received > self._content_length:
             await self.abort()
             raise LengthMismatch(f"body longer than the announced {self._content_length} bytes")
         inline_max = self._store.config.inline_body_bytes_max
         fits_inline = self._content_length is None or self._content_length <= inline_max
         if self._fd is None and fits_inline and self._received <= inline_max:
-            self._buffer += chunk
+            for part in parts:
+                self._buffer += part
             return
-        pending = [bytes(self._buffer), chunk] if self._fd is None else [chunk]
+        pending = [bytes(self._buffer), *parts] if self._fd is None else list(parts)
         self._buffer = bytearray()
-        self._bytes_since_space_check += len(chunk)
+        self._bytes_since_space_check += size
         check_space = self._fd is None or self._bytes_since_space_check >= FREE_SPACE_CHECK_INTERVAL_BYTES
         if check_space:
             self._bytes_since_space_check = 0
@@ -1148,7 +1168,7 @@ class ObjectWriter:
             await self.abort()
             raise
 
-    def _write_step(self, pending: list[bytes], check_space: bool) -> None:
+    def _write_step(self, pending: list[bytes | memoryview], check_space: bool) -> None:
         if check_space:
             remaining = 0 if self._content_length is None else self._content_length - self._received
             self._store._check_free_space(remaining + sum(len(part) for part in pending))
@@ -1157,16 +1177,12 @@ class ObjectWriter:
             self._fd = os.open(self._temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         for part in pending:
             self._hasher.update(part)
-            view = memoryview(part)
-            try:
-                while view:
-                    view = view[os.write(self._fd, view) :]
-            except OSError as error:
-                if error.errno in (errno.ENOSPC, errno.EDQUOT):
-                    raise InsufficientStorage(
-                        f"disk full while writing a body on {self._store.device}"
-                    ) from None
-                raise
+        try:
+            write_all(self._fd, [memoryview(part) for part in pending])
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise InsufficientStorage(f"disk full while writing a body on {self._store.device}") from None
+            raise
 
     async def commit(
         self,

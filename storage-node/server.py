@@ -499,12 +499,12 @@ async def receive_framed_body(
                 pending.append(event)
                 pending_bytes += len(event)
         if pending_bytes >= BODY_WRITE_BATCH_BYTES:
-            await disk(ctx, writer.write(b"".join(pending)))
+            await disk(ctx, writer.write_parts(pending))
             pending, pending_bytes = [], 0
     parser.finish()
     assert raw_footer is not None
     if pending:
-        await disk(ctx, writer.write(b"".join(pending)))
+        await disk(ctx, writer.write_parts(pending))
     key = ctx.signing_keys[signature.key_id]
     return framing.decode_footer(raw_footer, key=key, request_signature_hex=signature.signature_hex)
 

@@ -244,7 +244,9 @@ class Objects:
             results = await asyncio.gather(*connecting, return_exceptions=True)
         except BaseException:  # cancelled: close what did connect
             for task in connecting:
-                upload = task.result() if task.done() and not task.cancelled() and not task.exception() else None
+                upload = (
+                    task.result() if task.done() and not task.cancelled() and not task.exception() else None
+                )
                 if upload is not None:
                     upload.abort()
             raise

@@ -518,3 +518,22 @@ async def test_records_decode_to_what_was_committed(tmp_path: Path):
         value = txn.get(stored.key, db=env.open_db(b"objects", txn=txn))
     env.close()
     assert decode_record(value, key=stored.key) == stored
+
+
+async def test_a_body_written_in_many_pieces_is_stored_byte_for_byte(store):
+    # More pieces than one writev takes, empty ones among them, an inline start, then a file.
+    rng = Random(7)
+    pieces = [os.urandom(rng.choice([0, 1, 17, 4096])) for _ in range(3000)]
+    body = b"".join(pieces)
+    writer = await store.begin_object_put(7, "AUTH_a", "c", "pieces", ts(), len(body))
+    await writer.write_parts([memoryview(piece) for piece in pieces[:2]])
+    await writer.write_parts([memoryview(piece) for piece in pieces[2:]])
+    record = await writer.commit(
+        etag="e",
+        body_xxh3=xxhash.xxh3_64_intdigest(body),
+        content_length=len(body),
+        content_type="a/b",
+        metadata={},
+    )
+    assert record.body_file is not None
+    assert await read_all(store, record) == body
