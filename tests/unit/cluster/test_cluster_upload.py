@@ -21,7 +21,7 @@ def test_chunk_lines_are_hex_sizes():
 
 def test_an_answer_head_gives_status_headers_and_keep_alive():
     status, headers, keep_alive = parse_answer_head(
-        b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\nETag: \"abc\"\r\nX-Backend-Timestamp: 1.0\r\n\r\n"
+        b'HTTP/1.1 201 Created\r\nContent-Length: 0\r\nETag: "abc"\r\nX-Backend-Timestamp: 1.0\r\n\r\n'
     )
     assert (status, headers["etag"], answer_length(headers), keep_alive) == (201, '"abc"', 0, True)
     assert parse_answer_head(b"HTTP/1.1 409 Conflict\r\nConnection: close\r\n\r\n")[2] is False
@@ -30,7 +30,11 @@ def test_an_answer_head_gives_status_headers_and_keep_alive():
 
 @pytest.mark.parametrize(
     "head",
-    [b"ICY 200 OK\r\n\r\n", b"HTTP/1.1 2x1 Created\r\n\r\n", b"HTTP/1.1 201 Created\r\nNo colon here\r\n\r\n"],
+    [
+        b"ICY 200 OK\r\n\r\n",
+        b"HTTP/1.1 2x1 Created\r\n\r\n",
+        b"HTTP/1.1 201 Created\r\nNo colon here\r\n\r\n",
+    ],
 )
 def test_malformed_answer_heads_are_refused(head):
     with pytest.raises(AnswerMalformed):
