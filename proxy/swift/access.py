@@ -13,10 +13,11 @@ owners pay no extra read for authorisation.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from dolmen.identity import AuthContext, InvalidToken, Policy, TokenValidator
 from dolmen.proxy.errors import NotAuthenticated
@@ -82,6 +83,7 @@ class Authoriser:
         self.containers: InfoCache[ContainerInfo | None] = InfoCache(
             ttl_s=cache_ttl_s, entries_max=cache_entries_max
         )
+        self._reading: dict[tuple[str, str | None], asyncio.Future[Any]] = {}  # reads in flight, by key
 
     def rights(self, context: AuthContext | None, project_id: str) -> OwnerRights:
         if context is None:
@@ -148,31 +150,49 @@ class Authoriser:
     async def _cached(
         self, cache: InfoCache[Info | None], key: tuple[str, str | None], head: Callable[[], Awaitable[Info]]
     ) -> Info | None:
-        """The cached info under `key`, else what `head` says (None for NotFound, which is not cached)."""
+        """The cached info under `key`, else what `head` says (None for NotFound, which is not cached).
+
+        Requests missing the same entry at once share one read (single flight): when an entry
+        expires under load, its container is read once, not once per request in flight. A
+        read started before an invalidation is not shared after it, nor cached.
+        """
         cached = cache.get(key, now_s=self.clock())
         if cached is not None:
             return cached
+        reading = self._reading.get(key)
+        if reading is None:
+            reading = self._reading[key] = asyncio.ensure_future(self._read(cache, key, head))
+        return await asyncio.shield(reading)  # a cancelled waiter leaves the read to the others
+
+    async def _read(
+        self, cache: InfoCache[Info | None], key: tuple[str, str | None], head: Callable[[], Awaitable[Info]]
+    ) -> Info | None:
         try:
             info = await head()
         except NotFound:
             return None
-        cache.put(key, info, now_s=self.clock())
+        finally:
+            mine = self._reading.get(key) is asyncio.current_task()
+            if mine:
+                del self._reading[key]
+        if mine:
+            cache.put(key, info, now_s=self.clock())
         return info
 
     async def ensure_account(self, account: str) -> None:
         """Create the account on its first authorised write (Swift's account auto-creation)."""
         if await self.account_info(account) is None:
             await self.client.put_account(account)
-            self.accounts.invalidate(account)
+            self._forget_account(account)
 
     async def fresh_account_info(self, account: str) -> AccountInfo | None:
         """The account's info read now (what a HEAD or a listing shows), cached again."""
-        self.accounts.invalidate(account)
+        self._forget_account(account)
         return await self.account_info(account)
 
     async def fresh_container_info(self, account: str, container: str) -> ContainerInfo | None:
         """The container's info read now (what a HEAD or a listing shows), cached again."""
-        self.containers.invalidate(account, container)
+        self._forget_container(account, container)
         return await self.container_info(account, container)
 
     def object_written(self, account: str, container: str) -> None:
@@ -189,10 +209,18 @@ class Authoriser:
             self.invalidate(account, container)
 
     def invalidate(self, account: str, container: str | None = None) -> None:
-        """Forget cached info after this proxy changed it."""
-        self.accounts.invalidate(account)
+        """Forget cached info after this proxy changed it (and reads of it already in flight)."""
+        self._forget_account(account)
         if container is not None:
-            self.containers.invalidate(account, container)
+            self._forget_container(account, container)
+
+    def _forget_account(self, account: str) -> None:
+        self.accounts.invalidate(account)
+        self._reading.pop((account, None), None)
+
+    def _forget_container(self, account: str, container: str) -> None:
+        self.containers.invalidate(account, container)
+        self._reading.pop((account, container), None)
 
 
 class Gatekeeper(Authoriser):
