@@ -82,6 +82,7 @@ from dolmen.storage_node.records import (
 )
 from dolmen.storage_node.registers import AcceptAnswer, Ballot, PrepareAnswer, RegisterState
 from dolmen.storage_node.timestamps import Timestamp
+from dolmen.storage_node.writeback import start_writeback
 
 from dolmen.files import atomic_write, fsync_directory
 from dolmen.limits import ETAG_BYTES_MAX, OBJECT_BODY_BYTES_MAX
@@ -1175,10 +1176,12 @@ class ObjectWriter:
         if self._fd is None:
             self._temp_path = self._store.root / "tmp" / f"{self._body_id}.tmp"
             self._fd = os.open(self._temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        offset = self._hasher.length  # the file holds every byte hashed so far
         for part in pending:
             self._hasher.update(part)
         try:
             write_all(self._fd, [memoryview(part) for part in pending])
+            start_writeback(self._fd, offset, self._hasher.length - offset)  # the disk works meanwhile
         except OSError as error:
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise InsufficientStorage(f"disk full while writing a body on {self._store.device}") from None
