@@ -31,8 +31,10 @@ async def put_manifest(
     content_type: str,
     metadata: Mapping[str, str] = EMPTY,
     extra_sysmeta: Mapping[str, str] = EMPTY,
+    if_none_match: bool = False,
 ) -> PutResult:
-    """Store the manifest of `segments` (checked by the caller) as `obj`; the cluster client's errors.
+    """Store the manifest of `segments` (checked by the caller) as `obj`; the cluster client's errors
+    (PreconditionFailed when `if_none_match` and an object is there by then).
 
     The result's `etag` is the manifest body's MD5; the large object's ETag is
     `slo_etag(segments)`, stored as the `dolmen-sys-slo` item. The container entry shows the
@@ -59,6 +61,7 @@ async def put_manifest(
         metadata=items,
         length=len(body),
         footer_metadata=lambda: listed,
+        if_none_match=if_none_match,
     )
 
 

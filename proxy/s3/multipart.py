@@ -62,6 +62,7 @@ from dolmen.proxy.s3.listing import parse_list_params
 from dolmen.proxy.s3.mpobjects import manifest_items, metadata_checksum, s3_etag, upload_id_of
 from dolmen.proxy.s3.render import XML_CONTENT_TYPE, Owner
 from dolmen.proxy.s3.requestxml import parse_complete_multipart
+from dolmen.proxy.s3.sources import judge_write_conditions
 from dolmen.proxy.s3.uploads import (
     PART_PREFIX,
     UPLOAD_PREFIX,
@@ -113,6 +114,22 @@ def owner_of(claim: BucketClaim) -> Owner:
     return Owner(id=claim.project_id, display_name=claim.project_id)
 
 
+def initiator_of(claim: BucketClaim, project_id: str) -> Owner:
+    """Who created an upload (its Initiator and Owner): the project, else the bucket's owner."""
+    return Owner(id=project_id, display_name=project_id) if project_id else owner_of(claim)
+
+
+def record_content_type(initiator: str) -> str:
+    """An upload record's content type names its initiator, so that a listing of the uploads
+    shows who made each one without reading every record."""
+    return f"{RECORD_CONTENT_TYPE};initiator={initiator}" if initiator else RECORD_CONTENT_TYPE
+
+
+def initiator_in(content_type: str) -> str:
+    _, _, initiator = content_type.partition(";initiator=")
+    return initiator
+
+
 async def put_record(context: S3Context, account: str, container: str, record: UploadRecord) -> None:
     """Write an upload record; the uploads container is made on a bucket's first upload."""
 
@@ -125,7 +142,7 @@ async def put_record(context: S3Context, account: str, container: str, record: U
             container,
             record_name(record.key, record.upload_id),
             body(),
-            content_type=RECORD_CONTENT_TYPE,
+            content_type=record_content_type(record.initiator),
         )
     except NotFound:
         await context.client.put_container(account, container)
@@ -134,7 +151,7 @@ async def put_record(context: S3Context, account: str, container: str, record: U
             container,
             record_name(record.key, record.upload_id),
             body(),
-            content_type=RECORD_CONTENT_TYPE,
+            content_type=record_content_type(record.initiator),
         )
 
 
@@ -204,6 +221,7 @@ async def create_multipart_upload(
     account = (
         await authorised_bucket(context, target.bucket, authenticated, method="PUT", key=target.key)
     ).account
+    initiator = authenticated.credential.project_id if authenticated is not None else ""
     container, key = upload_target(target)
     check_upload_key(key)
     algorithm = headers.get("x-amz-checksum-algorithm")
@@ -220,6 +238,7 @@ async def create_multipart_upload(
         metadata=stored_metadata(headers),
         checksum_algorithm=algorithm,
         checksum_type=checksum_type,
+        initiator=initiator,
     )
     await mark_multipart_bucket(context.client, context.authoriser, account, target.bucket)
     # The expiry sweep first: an upload is never without the sweep that ends it.
@@ -352,6 +371,7 @@ async def complete_multipart_upload(
         record = await load_record(context, account, container, key, upload_id)
     except s3.NoSuchUpload:
         return await completed_again(context, account, target.bucket, key, upload_id)
+    refuse_existing = await judge_write_conditions(context.client, account, target.bucket, key, headers)
     newest, _ = latest_parts(await list_stored_parts(context, account, container, upload_id))
     chosen = choose_parts(requested, newest)
     etag = multipart_etag([part.etag for part in chosen])
@@ -373,6 +393,7 @@ async def complete_multipart_upload(
         extra_sysmeta=manifest_items(
             etag=etag, part_sizes=[part.size for part in chosen], upload_id=upload_id, checksum=checksum
         ),
+        if_none_match=refuse_existing,
     )
     with contextlib.suppress(NotFound):
         await context.client.delete_object(account, container, record_name(key, upload_id))
@@ -473,7 +494,7 @@ async def list_parts(context, request, target, headers, query, authenticated) ->
         bucket=target.bucket,
         key=key,
         upload_id=upload_id,
-        owner=owner_of(claim),
+        owner=initiator_of(claim, record.initiator),
         marker=marker,
         max_parts=max_parts,
         parts=shown,
@@ -501,7 +522,7 @@ async def list_multipart_uploads(
         if upload_id_marker
         else (UPLOAD_PREFIX + key_marker + "\U0010ffff" if key_marker else "")
     )
-    uploads: list[tuple[str, str]] = []
+    uploads: list[tuple[str, str, Owner]] = []
     prefixes: list[str] = []
     truncated = False
     for _ in range(S3_UPLOADS_LISTING_ROUNDS_MAX):
@@ -531,12 +552,11 @@ async def list_multipart_uploads(
                 prefixes.append(rolled)
                 marker = UPLOAD_PREFIX + rolled + "\U0010ffff"  # past every upload under it
             else:
-                uploads.append((key, upload_id))
+                uploads.append((key, upload_id, initiator_of(claim, initiator_in(entry.content_type))))
         if truncated or not listing.truncated:
             break
     page = UploadsPage(
         bucket=target.bucket,
-        owner=owner_of(claim),
         prefix=params.prefix,
         delimiter=params.delimiter,
         key_marker=key_marker,

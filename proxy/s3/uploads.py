@@ -112,6 +112,7 @@ class UploadRecord:
     metadata: dict[str, str] = field(default_factory=dict)
     checksum_algorithm: str | None = None
     checksum_type: str | None = None
+    initiator: str = ""  # the project whose credential created the upload ("": the bucket's owner)
 
     def encode(self) -> bytes:
         return json.dumps({"format": _FORMAT, **asdict(self)}, separators=(",", ":")).encode()

@@ -74,13 +74,12 @@ def list_parts_xml(page: PartsPage) -> bytes:
 @dataclass(frozen=True)
 class UploadsPage:
     bucket: str
-    owner: Owner
     prefix: str
     delimiter: str
     key_marker: str
     upload_id_marker: str
     max_uploads: int
-    uploads: Sequence[tuple[str, str]]  # (key, upload id)
+    uploads: Sequence[tuple[str, str, Owner]]  # (key, upload id, initiator)
     common_prefixes: Sequence[str]
     truncated: bool
     url_encoded: bool
@@ -92,7 +91,7 @@ def list_uploads_xml(page: UploadsPage) -> bytes:
 
     body = element("Bucket", page.bucket) + element("KeyMarker", text(page.key_marker))
     body += element("UploadIdMarker", page.upload_id_marker)
-    next_key, next_upload = page.uploads[-1] if page.uploads else (page.key_marker, page.upload_id_marker)
+    next_key, next_upload = page.uploads[-1][:2] if page.uploads else (page.key_marker, page.upload_id_marker)
     if page.common_prefixes and (not page.uploads or page.common_prefixes[-1] > page.uploads[-1][0]):
         next_key, next_upload = page.common_prefixes[-1], ""
     body += element("NextKeyMarker", text(next_key)) + element("NextUploadIdMarker", next_upload)
@@ -102,9 +101,9 @@ def list_uploads_xml(page: UploadsPage) -> bytes:
     if page.url_encoded:
         body += element("EncodingType", "url")
     body += element("IsTruncated", "true" if page.truncated else "false")
-    for key, upload_id in page.uploads:
+    for key, upload_id, initiator in page.uploads:
         body += "<Upload>" + element("Key", text(key)) + element("UploadId", upload_id)
-        body += page.owner.xml("Initiator") + page.owner.xml() + element("StorageClass", "STANDARD")
+        body += initiator.xml("Initiator") + initiator.xml() + element("StorageClass", "STANDARD")
         body += element("Initiated", iso8601(initiated_s(upload_id))) + "</Upload>"
     for prefix in page.common_prefixes:
         body += f"<CommonPrefixes>{element('Prefix', text(prefix))}</CommonPrefixes>"

@@ -159,3 +159,22 @@ async def test_other_projects_read_what_a_canned_acl_opens(s3_endpoint, acl):
         assert error_code(lambda: other.put_object(Bucket=bucket, Key="x", Body=b"x")) == "AccessDenied"
 
     await asyncio.to_thread(scenario)
+
+
+async def test_uploads_list_the_project_that_started_each_one(s3_endpoint):
+    def scenario() -> None:
+        owner, other = s3_client(s3_endpoint), s3_client(s3_endpoint, OTHER_KEY, OTHER_SECRET)
+        bucket = unique("uploads")
+        owner.create_bucket(Bucket=bucket)
+        owner.put_bucket_acl(Bucket=bucket, ACL="public-read-write")
+        mine = owner.create_multipart_upload(Bucket=bucket, Key="a")["UploadId"]
+        theirs = other.create_multipart_upload(Bucket=bucket, Key="b")["UploadId"]
+        listed = owner.list_multipart_uploads(Bucket=bucket)["Uploads"]
+        assert [(u["UploadId"], u["Initiator"]["ID"], u["Owner"]["ID"]) for u in listed] == [
+            (mine, "p1", "p1"),
+            (theirs, "p2", "p2"),
+        ]
+        parts = owner.list_parts(Bucket=bucket, Key="b", UploadId=theirs)
+        assert (parts["Initiator"]["ID"], parts["Owner"]["ID"]) == ("p2", "p2")
+
+    await asyncio.to_thread(scenario)

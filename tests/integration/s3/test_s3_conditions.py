@@ -90,3 +90,30 @@ async def test_an_unknown_expectation_is_ignored_and_100_continue_still_works(s3
             assert client.get_object(Bucket=bucket, Key=value)["Body"].read() == value.encode()
 
     await asyncio.to_thread(scenario)
+
+
+async def test_conditional_completes_of_multipart_uploads_judge_the_current_object(s3_endpoint):
+    client = s3_client(s3_endpoint)
+    bucket = unique("cond")
+
+    def complete(data: bytes, **condition: str) -> dict:
+        upload_id = client.create_multipart_upload(Bucket=bucket, Key="k")["UploadId"]
+        part = client.upload_part(Bucket=bucket, Key="k", UploadId=upload_id, PartNumber=1, Body=data)
+        parts = {"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]}
+        return client.complete_multipart_upload(
+            Bucket=bucket, Key="k", UploadId=upload_id, MultipartUpload=parts, **condition
+        )
+
+    def scenario() -> None:
+        client.create_bucket(Bucket=bucket)
+        assert error_code(lambda: complete(b"x", IfMatch="*")) == "NoSuchKey"
+        etag = complete(b"one", IfNoneMatch="*")["ETag"]
+        assert error_code(lambda: complete(b"x", IfNoneMatch="*")) == "PreconditionFailed"
+        assert error_code(lambda: complete(b"x", IfNoneMatch=etag)) == "PreconditionFailed"
+        assert error_code(lambda: complete(b"x", IfMatch='"0ff1ce-1"')) == "PreconditionFailed"
+        assert client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"one"  # nothing refused landed
+        etag = complete(b"two", IfMatch=etag)["ETag"]
+        complete(b"three", IfMatch="*")
+        assert client.get_object(Bucket=bucket, Key="k")["Body"].read() == b"three"
+
+    await asyncio.to_thread(scenario)
