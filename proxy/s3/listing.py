@@ -165,7 +165,9 @@ def list_objects_xml(
     def text(value: str) -> str:
         return quote(value, safe="/") if params.url_encoded else value
 
-    parts = [element("Name", bucket), element("Prefix", text(params.prefix))]
+    # Version 1 encodes Marker, NextMarker, Delimiter and keys but not Prefix (SDKs decode exactly those).
+    prefix = text(params.prefix) if params.version == 2 else params.prefix
+    parts = [element("Name", bucket), element("Prefix", prefix)]
     if params.version == 1:
         parts.append(element("Marker", text(params.marker)))
         if result.truncated and params.delimiter:

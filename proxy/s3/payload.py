@@ -45,12 +45,13 @@ from dolmen.limits import OBJECT_BODY_BYTES_MAX
 
 
 class PayloadVerifier:
-    """Verifies one request body; `payload_length` is the object's size in bytes."""
+    """Verifies one request body; `payload_length` is the object's size in bytes (None: a
+    chunked body, known at its end and bounded by OBJECT_BODY_BYTES_MAX)."""
 
     def __init__(
         self,
         *,
-        payload_length: int,
+        payload_length: int | None,
         sha256_hex: str | None = None,
         decoder: AwsChunkedDecoder | None = None,
         checksum_algorithm: str | None = None,
@@ -101,7 +102,11 @@ class PayloadVerifier:
                 checksum_algorithm=algorithm,
                 checksum_expected=claimed.get(algorithm or ""),
             )
-        length = _length(headers, "content-length")
+        # A plain chunked body (Transfer-Encoding, not aws-chunked) has no length before its end.
+        chunked = (
+            "chunked" in headers.get("transfer-encoding", "").lower() and "content-length" not in headers
+        )
+        length = None if chunked else _length(headers, "content-length")
         algorithm = next(iter(claimed), None)
         check_sdk_algorithm(headers, algorithm)
         algorithm = _with_default(algorithm, default_algorithm)
@@ -121,14 +126,18 @@ class PayloadVerifier:
             self._received_bytes += len(piece)
             if self._checksum is not None:
                 self._checksum.update(piece)
-        if self._received_bytes > self.payload_length:
+        if self._received_bytes > (
+            OBJECT_BODY_BYTES_MAX if self.payload_length is None else self.payload_length
+        ):
+            if self.payload_length is None:
+                raise EntityTooLarge(MaxSizeAllowed=str(OBJECT_BODY_BYTES_MAX))
             raise IncompleteBody("The body is longer than its announced length")
         return pieces
 
     def finish(self) -> dict[str, str]:
         """Raise unless the whole body arrived and proved all it claimed; the checksums to store."""
         trailers = self._decoder.finish() if self._decoder is not None else {}
-        if self._received_bytes != self.payload_length:
+        if self.payload_length is not None and self._received_bytes != self.payload_length:
             raise IncompleteBody()
         if self._sha256 is not None:
             assert self._sha256_hex is not None

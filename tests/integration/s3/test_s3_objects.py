@@ -312,3 +312,23 @@ async def test_list_buckets_pages_by_max_buckets_and_filters_by_prefix(s3_endpoi
         assert error_code(lambda: client.list_buckets(ContinuationToken="forged")) == "InvalidArgument"
 
     await asyncio.to_thread(scenario)
+
+
+async def test_a_plain_chunked_body_is_stored_whole(s3_endpoint):
+    client = s3_client(s3_endpoint)
+    bucket = unique("chunked")
+
+    def chunked(request, **kwargs) -> None:
+        request.headers.add_header("Transfer-Encoding", "chunked")
+
+    def scenario() -> None:
+        client.create_bucket(Bucket=bucket)
+        client.meta.events.register_first("before-sign.s3.PutObject", chunked)
+        body = b"chunked body " * 10_000
+        etag = client.put_object(Bucket=bucket, Key="k", Body=body)["ETag"]
+        client.meta.events.unregister("before-sign.s3.PutObject", chunked)
+        stored = client.get_object(Bucket=bucket, Key="k")
+        assert stored["Body"].read() == body and stored["ETag"] == etag
+        assert stored["ContentLength"] == len(body)
+
+    await asyncio.to_thread(scenario)

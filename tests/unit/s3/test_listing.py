@@ -197,3 +197,14 @@ def test_v2_without_fetch_owner_names_no_owner():
     result = page([ObjectRow("k", 1, "e", 0.0)], marker="", max_keys=10, cluster_truncated=False)
     xml = list_objects_xml(parse_list_params({}, version=2), result, bucket="b", owner=OWNER, token_key=KEY)
     assert b"<Owner>" not in xml and b"<IsTruncated>false</IsTruncated>" in xml
+
+
+@pytest.mark.parametrize("version, shown", [(1, "a\nb c"), (2, "a%0Ab%20c")])
+def test_url_encoding_covers_the_prefix_in_v2_only_as_sdks_decode_it(version, shown):
+    params = parse_list_params({"prefix": "a\nb c", "encoding-type": "url"}, version=version)
+    result = page([], marker="", max_keys=10, cluster_truncated=False)
+    operation = "ListObjects" if version == 1 else "ListObjectsV2"
+    parsed = parse_with_botocore(
+        list_objects_xml(params, result, bucket="b", owner=OWNER, token_key=KEY), operation
+    )
+    assert parsed["Prefix"] == shown
