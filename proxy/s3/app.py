@@ -26,7 +26,7 @@ from dolmen.proxy.s3.config import S3Config
 from dolmen.proxy.s3.handlers import HANDLERS, S3Context
 from dolmen.proxy.s3.multipart import MULTIPART_HANDLERS
 from dolmen.proxy.s3.names import parse_target
-from dolmen.proxy.s3.operations import operation_of
+from dolmen.proxy.s3.operations import operation_of, preflight_refusal
 from dolmen.proxy.s3.post import post_object
 from dolmen.proxy.s3.reads import READ_HANDLERS
 from dolmen.proxy.s3.render import XML_CONTENT_TYPE, error_xml, request_id_headers
@@ -152,6 +152,8 @@ async def s3_request(request: web.Request) -> web.StreamResponse:
     request["bucket"], request["key"] = target.bucket, target.key
     headers = lower_headers(request.headers.items())
     query = dict(query_pairs(raw_query))
+    if request.method == "OPTIONS":  # a CORS preflight: unsigned by nature
+        raise preflight_refusal(headers)
     operation = operation_of(request.method, target, query, headers)
     authenticated = await authenticate(
         method=request.method,

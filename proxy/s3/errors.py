@@ -35,12 +35,14 @@ def _error(code: str, status: int, message: str) -> type[S3Error]:
 
 # The names are S3's codes, so that `raise NoSuchKey()` reads as the response it gives.
 AccessDenied = _error("AccessDenied", 403, "Access Denied")
+AccessForbidden = _error("AccessForbidden", 403, "CORSResponse: This CORS request is not allowed.")
 AuthorizationHeaderMalformed = _error(
     "AuthorizationHeaderMalformed", 400, "The authorization header you provided is invalid."
 )
 AuthorizationQueryParametersError = _error(
     "AuthorizationQueryParametersError", 400, "The authorization query parameters are invalid."
 )
+BadRequest = _error("BadRequest", 400, "An error occurred when parsing the HTTP request.")
 BadDigest = _error("BadDigest", 400, "The Content-MD5 you specified did not match what we received.")
 BucketAlreadyExists = _error(
     "BucketAlreadyExists",

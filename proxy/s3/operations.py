@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from dolmen.proxy.s3.errors import MethodNotAllowed, S3NotImplemented
+from dolmen.proxy.s3.errors import AccessForbidden, BadRequest, MethodNotAllowed, S3Error, S3NotImplemented
 from dolmen.proxy.s3.names import Target
 
 # Subresources of S3's API that change what a request means. Only the ones in
@@ -81,3 +81,12 @@ def operation_of(method: str, target: Target, query: Mapping[str, str], headers:
     if operation == "UploadPart" and "x-amz-copy-source" in headers:
         return "UploadPartCopy"
     return operation
+
+
+def preflight_refusal(headers: Mapping[str, str]) -> S3Error:
+    """The answer to a CORS preflight (OPTIONS; lower-cased `headers`): buckets have no CORS
+    configuration yet (a later part), so a complete preflight is refused as S3 refuses one for
+    a bucket without it, and an incomplete one is a bad request, as S3 says."""
+    if "origin" not in headers or "access-control-request-method" not in headers:
+        return BadRequest("Insufficient information. Origin request header needed.")
+    return AccessForbidden("CORSResponse: CORS is not enabled for this bucket.")

@@ -285,6 +285,8 @@ def _parse_query(query: Mapping[str, str], headers: Headers) -> SignedRequest:
     if not _AMZ_DATE.fullmatch(amz_date) or not _is_valid_time(amz_date):
         raise malformed("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"")
     expires = query["X-Amz-Expires"]
+    if expires.startswith("-") and expires[1:].isdigit():
+        raise malformed("X-Amz-Expires must be non-negative")
     if not expires.isascii() or not expires.isdigit() or len(expires) > 9:
         raise malformed("X-Amz-Expires should be a number")
     expires_s = int(expires)
@@ -293,8 +295,6 @@ def _parse_query(query: Mapping[str, str], headers: Headers) -> SignedRequest:
             "X-Amz-Expires must be less than a week (in seconds) that is; "
             f"{S3_PRESIGNED_EXPIRES_S_MAX} seconds"
         )
-    if expires_s < 1:
-        raise malformed("X-Amz-Expires must be non-negative")
     return SignedRequest(
         credential=_parse_credential(query["X-Amz-Credential"], amz_date, malformed),
         signed_headers=_parse_signed_headers(query["X-Amz-SignedHeaders"], malformed),

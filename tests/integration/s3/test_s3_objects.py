@@ -332,3 +332,35 @@ async def test_a_plain_chunked_body_is_stored_whole(s3_endpoint):
         assert stored["ContentLength"] == len(body)
 
     await asyncio.to_thread(scenario)
+
+
+async def test_presigned_urls_out_of_their_time_and_preflights_get_s3s_answers(s3_endpoint):
+    def status_and_code(
+        url: str, method: str = "GET", headers: dict[str, str] | None = None
+    ) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method=method, headers=headers or {})):
+                return 200, ""
+        except urllib.error.HTTPError as refused:
+            body = refused.read().decode()
+            return refused.code, body.split("<Code>")[1].split("</Code>")[0] if "<Code>" in body else ""
+
+    def scenario() -> None:
+        client = s3_client(s3_endpoint)
+        bucket = unique("bkt")
+        client.create_bucket(Bucket=bucket)
+        client.put_object(Bucket=bucket, Key="k", Body=b"x")
+        params = {"Bucket": bucket, "Key": "k"}
+        object_url = f"{s3_endpoint}/{bucket}/k"
+
+        def presigned(expires_s: int) -> str:  # botocore's own signer: the CRT one refuses these
+            return sign_with_botocore("GET", object_url, now_s=time.time(), presign_expires_s=expires_s)[1]
+
+        assert status_and_code(presigned(0)) == (403, "AccessDenied")  # valid, and over at once
+        assert status_and_code(presigned(-7)) == (400, "AuthorizationQueryParametersError")
+        url = client.generate_presigned_url("get_object", Params=params, ExpiresIn=60)
+        assert status_and_code(url, "OPTIONS") == (400, "BadRequest")
+        preflight = {"Origin": "https://example.com", "Access-Control-Request-Method": "GET"}
+        assert status_and_code(url, "OPTIONS", preflight) == (403, "AccessForbidden")
+
+    await asyncio.to_thread(scenario)
