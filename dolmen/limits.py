@@ -118,6 +118,7 @@ BULK_FAILED_EXTRACTIONS_MAX = 1_000  # max_failed_extractions
 S3_CLOCK_SKEW_S_MAX = 900.0  # S3's 15 minutes between a signed request's time and ours
 S3_PRESIGNED_EXPIRES_S_MAX = 7 * 86_400  # S3's longest presigned URL lifetime
 S3_SIGNED_HEADERS_COUNT_MAX = 64  # names in SignedHeaders; well under REQUEST_HEADERS_COUNT_MAX
+S3_PART_READS_CONCURRENCY = 16  # parts of one object read at once (GetObjectAttributes' part checksums)
 S3_CHUNK_BYTES_MAX = 16 * 2**20  # one aws-chunked chunk; SDKs send 8 KiB to 1 MiB
 S3_CHUNK_LINE_BYTES_MAX = 4096  # a chunk header or trailer line: size, signature, checksum
 S3_TRAILERS_COUNT_MAX = 8  # trailing headers of an aws-chunked body

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
+from dolmen.proxy.concurrency import map_bounded
 from dolmen.proxy.largeobjects import open_large_object, read_manifest
 from dolmen.proxy.s3 import errors as s3
 from dolmen.proxy.s3.attributes import PartAttributes, attributes_xml, parse_attributes_request
@@ -27,6 +28,7 @@ from dolmen.proxy.s3.uploads import check_part_number
 
 from dolmen.cluster import ClusterClient, NotModified, PreconditionFailed, RangeNotSatisfiable
 from dolmen.cluster.objects import ObjectInfo
+from dolmen.limits import S3_PART_READS_CONCURRENCY
 
 
 def object_checksum(info: ObjectInfo) -> tuple[str, str, str] | None:
@@ -93,6 +95,26 @@ async def part_checksum_headers(
     part = await client.head_object(account, segments[number - 1].container, segments[number - 1].obj)
     stored = stored_checksum(part.extra)
     return response_headers((stored[0], stored[1], whole[2])) if stored is not None else {}
+
+
+async def part_checksums(
+    client: ClusterClient, account: str, bucket: str, key: str, numbers: range
+) -> dict[int, str]:
+    """The checksums (base64) the parts `numbers` of a multipart object were uploaded with, read
+    from the parts themselves (S3_PART_READS_CONCURRENCY at a time)."""
+    _, segments = await read_manifest(client, account, bucket, key)
+
+    async def checksum_of(number: int) -> tuple[int, str | None]:
+        segment = segments[number - 1]
+        stored = stored_checksum((await client.head_object(account, segment.container, segment.obj)).extra)
+        return number, stored[1] if stored is not None else None
+
+    found = await map_bounded(
+        checksum_of,
+        [number for number in numbers if number <= len(segments)],
+        concurrency=S3_PART_READS_CONCURRENCY,
+    )
+    return {number: checksum for number, checksum in found if checksum is not None}
 
 
 async def head_object(context, request, target, headers, query, authenticated) -> web.StreamResponse:
@@ -202,7 +224,16 @@ async def get_object_attributes(
     asked = parse_attributes_request(headers)
     info = await context.client.head_object(account, target.bucket, target.key)
     sizes = part_sizes(info)
-    parts = [PartAttributes(number, size) for number, size in enumerate(sizes, 1)] if sizes else None
+    checksums: dict[int, str] = {}
+    if sizes and "ObjectParts" in asked.attributes and metadata_checksum(info.metadata) is not None:
+        first = asked.part_number_marker + 1
+        shown = range(first, min(len(sizes), asked.part_number_marker + asked.max_parts) + 1)
+        checksums = await part_checksums(context.client, account, target.bucket, target.key, shown)
+    parts = (
+        [PartAttributes(number, size, checksums.get(number)) for number, size in enumerate(sizes, 1)]
+        if sizes
+        else None
+    )
     body = attributes_xml(
         asked, etag=s3_etag(info), size=s3_length(info), checksum=object_checksum(info), parts=parts
     )

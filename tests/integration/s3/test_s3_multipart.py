@@ -309,6 +309,16 @@ async def test_complete_refuses_what_s3_refuses_and_computes_checksums(s3_endpoi
             assert head[member] == expected and head["ContentLength"] == len(first) + len(last)
             second = client.get_object(Bucket=bucket, Key=key, PartNumber=2, ChecksumMode="ENABLED")
             assert second[member] == parts[1][member] and second["ChecksumType"] == checksum_type
+            attributes = client.get_object_attributes(
+                Bucket=bucket,
+                Key=key,
+                ObjectAttributes=["Checksum", "ObjectParts"],
+                MaxParts=1,
+                PartNumberMarker=1,
+            )
+            assert attributes["Checksum"][member] == expected
+            [shown] = attributes["ObjectParts"]["Parts"]  # one page of one part, after part 1
+            assert (shown["PartNumber"], shown[member]) == (2, parts[1][member])
 
         upload = client.create_multipart_upload(Bucket=bucket, Key="rules")["UploadId"]
         small = client.upload_part(Bucket=bucket, Key="rules", UploadId=upload, PartNumber=1, Body=b"small")
