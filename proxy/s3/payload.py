@@ -106,12 +106,12 @@ class PayloadVerifier:
         chunked = (
             "chunked" in headers.get("transfer-encoding", "").lower() and "content-length" not in headers
         )
-        length = None if chunked else _length(headers, "content-length")
+        plain_length = None if chunked else _length(headers, "content-length")
         algorithm = next(iter(claimed), None)
         check_sdk_algorithm(headers, algorithm)
         algorithm = _with_default(algorithm, default_algorithm)
         return cls(
-            payload_length=length,
+            payload_length=plain_length,
             sha256_hex=None if payload_hash == UNSIGNED_PAYLOAD else payload_hash,
             checksum_algorithm=algorithm,
             checksum_expected=claimed.get(algorithm or ""),
