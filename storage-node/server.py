@@ -252,7 +252,9 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.transport is not None:
             request.transport.close()
         return response
-    return web.Response(status=status, headers=headers)
+    # An explicit empty length, also for HEAD (where aiohttp would send none): a client then
+    # knows the answer is whole and keeps the connection, as it does after a success.
+    return web.Response(status=status, headers={**headers, "Content-Length": "0"})
 
 
 @web.middleware

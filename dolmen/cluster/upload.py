@@ -17,67 +17,25 @@ node's answer was read whole and keeps the connection alive, never after an abor
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDictProxy
 
-from dolmen.cluster.placement import node_of
-from dolmen.cluster.transport import (
-    SMALL_BODY_BYTES_MAX,
-    NodeAnswer,
-    StreamConnection,
-    Transport,
+from dolmen.cluster.http1 import (
+    CRLF,
+    LAST_CHUNK,
+    AnswerMalformed,
+    AnswerTooLarge,
+    chunk_line,
+    read_answer_body,
+    read_answer_head,
+    request_head,
 )
+from dolmen.cluster.placement import node_of
+from dolmen.cluster.transport import SMALL_BODY_BYTES_MAX, NodeAnswer, StreamConnection, Transport
 from dolmen.ring.devices import Device
 
 Buffer = bytes | bytearray | memoryview
-CRLF = b"\r\n"
-LAST_CHUNK = b"0\r\n\r\n"
-
-
-class AnswerMalformed(ValueError):
-    """The node's answer is not an HTTP/1.1 response this client reads."""
-
-
-def request_head(method: str, path: str, host: str, headers: Mapping[str, str]) -> bytes:
-    """The request line and headers of a chunked request (`path` already percent-encoded)."""
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host}", "Transfer-Encoding: chunked"]
-    lines += [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-def chunk_line(size: int) -> bytes:
-    return b"%x\r\n" % size
-
-
-def parse_answer_head(head: bytes) -> tuple[int, CIMultiDict[str], bool]:
-    """(status, headers, keeps the connection alive) of a response head ending in CRLF CRLF."""
-    lines = head.decode("latin-1").split("\r\n")
-    version, _, rest = lines[0].partition(" ")
-    status_text = rest[:3]
-    if version not in ("HTTP/1.1", "HTTP/1.0") or not status_text.isdigit():
-        raise AnswerMalformed(f"bad status line {lines[0][:80]!r}")
-    headers: CIMultiDict[str] = CIMultiDict()
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, colon, value = line.partition(":")
-        if not colon or not name or name != name.strip():
-            raise AnswerMalformed(f"bad header line {line[:80]!r}")
-        headers.add(name, value.strip())
-    connection = headers.get("Connection", "").lower()
-    keep_alive = connection != "close" if version == "HTTP/1.1" else connection == "keep-alive"
-    return int(status_text), headers, keep_alive
-
-
-def answer_length(headers: CIMultiDict[str]) -> int:
-    """The body length of a node's answer (Content-Length; a chunked answer is not expected)."""
-    if "Transfer-Encoding" in headers:
-        raise AnswerMalformed("a chunked answer to a PUT")
-    text = headers.get("Content-Length", "0")
-    if not text.isdigit() or int(text) > SMALL_BODY_BYTES_MAX:
-        raise AnswerMalformed(f"bad Content-Length {text[:40]!r}")
-    return int(text)
 
 
 class ReplicaUpload:
@@ -114,7 +72,7 @@ class ReplicaUpload:
         node = node_of(device)
         connection = await transport.stream(node)
         connection.writer.transport.set_write_buffer_limits(high=buffer_bytes_max)
-        connection.writer.write(request_head("PUT", path, node, headers))
+        connection.writer.write(request_head("PUT", path, node, headers, content_length=None))
         return cls(transport, device, headers["X-Backend-Signature"], connection, buffer_bytes_max)
 
     @property
@@ -159,14 +117,17 @@ class ReplicaUpload:
         try:
             async with asyncio.timeout(timeout_s):
                 await connection.writer.drain()
-                status, headers, keep_alive = await self._read_head(connection.reader)
-                body = await connection.reader.readexactly(answer_length(headers))
+                status, headers, keep_alive = await read_answer_head(connection.reader)
+                body, whole = await read_answer_body(
+                    connection.reader, "PUT", status, headers, SMALL_BODY_BYTES_MAX
+                )
         except (
             TimeoutError,
             OSError,
             asyncio.IncompleteReadError,
             asyncio.LimitOverrunError,
             AnswerMalformed,
+            AnswerTooLarge,
         ) as error:
             self.transport.record_error(
                 self.node, "timeout" if isinstance(error, TimeoutError) else "connection"
@@ -174,16 +135,9 @@ class ReplicaUpload:
             self.abort()
             return None
         self._connection = None
-        self.transport.release_stream(connection, reusable=keep_alive)
+        self.transport.release_stream(connection, reusable=keep_alive and whole)
         self.transport.record_status(self.node, status)
         return NodeAnswer(self.node, status, CIMultiDictProxy(headers), body)
-
-    @staticmethod
-    async def _read_head(reader: asyncio.StreamReader) -> tuple[int, CIMultiDict[str], bool]:
-        while True:  # interim 1xx answers come before the final one
-            status, headers, keep_alive = parse_answer_head(await reader.readuntil(CRLF + CRLF))
-            if status >= 200:
-                return status, headers, keep_alive
 
     def abort(self) -> None:
         """Close the connection (never reused): the node stores nothing without the footer."""
