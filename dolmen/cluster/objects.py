@@ -32,7 +32,6 @@ import re
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
-import aiohttp
 import xxhash
 from multidict import CIMultiDictProxy
 
@@ -52,6 +51,7 @@ from dolmen.cluster.transport import (
     NodeAnswer,
     NodeError,
     NodeFailed,
+    NodeResponse,
     NodeUnreachable,
     Transport,
 )
@@ -514,9 +514,7 @@ class Objects:
         await reader.start()
         return reader
 
-    async def _open_whole(
-        self, device: Device, path: str
-    ) -> tuple[NodeAnswer, aiohttp.ClientResponse | None] | None:
+    async def _open_whole(self, device: Device, path: str) -> tuple[NodeAnswer, NodeResponse | None] | None:
         """A whole GET: its answer's headers as a HEAD's, and its open stream if it is a 200;
         None if the node failed (or answered 5xx)."""
         node = node_of(device)
@@ -532,9 +530,11 @@ class Objects:
             response.close()
             return None
         try:  # a 404's small body, read so that the connection is kept
+            received = 0
             async with asyncio.timeout(self.config.chunk_timeout_s):
-                await response.content.read(SMALL_BODY_BYTES_MAX)
-        except (aiohttp.ClientError, TimeoutError, OSError):
+                while received <= SMALL_BODY_BYTES_MAX and (chunk := await response.readany()):
+                    received += len(chunk)
+        except (TimeoutError, OSError):
             response.close()
             return answer, None
         response.release()
@@ -735,7 +735,7 @@ class ObjectReader:
         self._candidates = list(candidates)
         self._path_of = path_of
         self._request_headers = {name: value for name, value in headers.items() if name.lower() == "range"}
-        self._response: aiohttp.ClientResponse | None = None
+        self._response: NodeResponse | None = None
         self.status = 0
         self.headers: CIMultiDictProxy[str] | None = None
         self._range: tuple[int, int] | None = None  # [start, stop) of the bytes this answer carries
@@ -756,7 +756,7 @@ class ObjectReader:
             return
         raise QuorumNotReached("no replica holding the newest copy could be read")
 
-    def adopt(self, device: Device, response: aiohttp.ClientResponse) -> None:
+    def adopt(self, device: Device, response: NodeResponse) -> None:
         """Read the body from `response`, a 200 or 206 of `device` with the newest timestamp."""
         if device in self._candidates:
             self._candidates.remove(device)  # a resume tries the others
@@ -773,7 +773,7 @@ class ObjectReader:
             if parsed is not None:
                 self._range = (parsed[0], parsed[1] + 1)
 
-    async def _open(self, device: Device, headers: dict[str, str]) -> aiohttp.ClientResponse | None:
+    async def _open(self, device: Device, headers: dict[str, str]) -> NodeResponse | None:
         """A GET answered 200/206/416 with the expected timestamp, or None (try the next replica)."""
         node = node_of(device)
         try:
@@ -803,18 +803,18 @@ class ObjectReader:
             try:
                 while True:
                     async with asyncio.timeout(self.config.chunk_timeout_s):
-                        chunk = await response.content.readany()
+                        chunk = await response.readany()
                     if not chunk:
                         break
                     delivered += len(chunk)
                     yield chunk
                 expected = None if self._range is None else self._range[1] - self._range[0]
                 if expected is not None and delivered < expected:
-                    raise aiohttp.ClientPayloadError("short body")
+                    raise ConnectionResetError("short body")
                 response.release()
                 self._response = None
                 return
-            except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            except (TimeoutError, OSError) as error:
                 response.close()
                 self._response = None
                 self.transport.record_error(

@@ -1,14 +1,13 @@
 """Signed HTTP requests to storage nodes over pooled, kept-alive connections.
 
-One aiohttp session per node (ip:port), each with at most `connections_per_node_max`
-connections: that is the concurrency bound per node. A connection whose answer body
-was not read to its end is closed, never reused (aiohttp closes a released connection
-whose payload is not at EOF; `NodeStream.abort` does it explicitly).
-
-Requests with small answers (`request`) and streamed object writes (`upload.py`) speak
-HTTP/1.1 on plain sockets directly (`http1.py`): `stream` lends them connections from a
-pool of their own, with the same bound per node and keep-alive time. aiohttp remains for
-answers streamed to the caller (`open`: object bodies).
+The client speaks HTTP/1.1 to the nodes directly (`http1.py`) on plain connections: a small
+request costs a fraction of what a general HTTP client spends on it, and small objects pay
+several per operation. `stream` lends a connection from the pool of its node, at most
+`connections_per_node_max` at once (the concurrency bound per node), idle ones kept
+keepalive_timeout_s. A connection goes back to the pool only after an answer read to its
+end that keeps it alive; one whose body was not read whole, or whose request was aborted, is
+closed, never reused. `request` reads a small answer whole, `open` hands an answer over to
+be read in pieces (`NodeResponse`: object bodies), `upload.py` streams a write's body.
 
 Every request is signed (dolmen.signing) and carries the caller's request id in
 X-Trans-Id. Failures are typed so callers can tell a node that could not be reached
@@ -24,24 +23,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-import aiohttp
-from multidict import CIMultiDictProxy
-from yarl import URL
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from dolmen.cluster.config import ClusterClientConfig
 from dolmen.cluster.errorlimit import ErrorLimiter
 from dolmen.cluster.http1 import (
     AnswerMalformed,
     AnswerTooLarge,
+    content_length,
+    has_body,
     read_answer_body,
     read_answer_head,
     request_head,
 )
 from dolmen.errors import DolmenError
+from dolmen.limits import HTTP_CHUNK_BYTES
 from dolmen.logs import request_id_var
 from dolmen.metrics import Metrics
 from dolmen.signing import sign_request
@@ -100,7 +99,7 @@ class ClientMetrics:
 
 
 class Transport:
-    """Pooled sessions per node, request signing, timeouts and error accounting."""
+    """Pooled connections per node, request signing, timeouts and error accounting."""
 
     def __init__(self, config: ClusterClientConfig, *, signing_key: bytes, metrics: ClientMetrics) -> None:
         self.config = config
@@ -109,43 +108,18 @@ class Transport:
         self.limiter = ErrorLimiter(
             errors_max=config.error_limit_errors, interval_s=config.error_limit_interval_s
         )
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._idle_streams: dict[str, list[StreamConnection]] = {}
         self._stream_slots: dict[str, asyncio.Semaphore] = {}
         self._closed = False
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=None, sock_connect=config.connect_timeout_s, sock_read=None
-        )
 
     async def close(self) -> None:
         self._closed = True
-        sessions, self._sessions = self._sessions, {}
-        for session in sessions.values():
-            await session.close()
         idle, self._idle_streams = self._idle_streams, {}
         for connection in (connection for connections in idle.values() for connection in connections):
             connection.writer.close()
 
-    def session(self, node: str) -> aiohttp.ClientSession:
-        session = self._sessions.get(node)
-        if session is None:
-            assert not self._closed, "the cluster client is closed"
-            session = aiohttp.ClientSession(
-                base_url=f"http://{node}",
-                connector=aiohttp.TCPConnector(
-                    limit=self.config.connections_per_node_max,
-                    keepalive_timeout=self.config.keepalive_timeout_s,
-                    enable_cleanup_closed=False,
-                ),
-                timeout=self._timeout,
-                auto_decompress=False,
-                skip_auto_headers=("Content-Type", "Accept-Encoding", "User-Agent"),
-            )
-            self._sessions[node] = session
-        return session
-
     async def stream(self, node: str) -> StreamConnection:
-        """A plain connection to `node` for one streamed write (an idle pooled one if any), within
+        """A connection to `node` for one request (an idle pooled one if any), within
         connect_timeout_s (waiting for a free slot included); NodeUnreachable otherwise. Give it
         back with `release_stream`."""
         assert not self._closed, "the cluster client is closed"
@@ -242,31 +216,59 @@ class Transport:
         *,
         query: str = "",
         headers: Mapping[str, str],
-        body: bytes | AsyncIterable[bytes | memoryview] | None = None,
-        signed: bool = False,
-    ) -> aiohttp.ClientResponse:
-        """Send a request and return the answer with its body unread (the caller releases it).
+    ) -> NodeResponse:
+        """Send a request (no body) and return the answer with its body unread: the caller reads
+        it in pieces and releases it (an object's body). NodeUnreachable or NodeFailed; waits
+        connect_timeout_s for the connection and first_byte_timeout_s for the answer's head."""
+        connection, status, answer_headers, keep_alive = await self._exchange(
+            node, method, path, query=query, headers=headers, body=None, signed=False
+        )
+        try:
+            return NodeResponse(self, connection, method, status, answer_headers, keep_alive)
+        except AnswerMalformed as error:
+            self.release_stream(connection, reusable=False)
+            self.record_error(node, "connection")
+            raise NodeFailed(f"{node}: {error}") from None
 
-        `signed`: `headers` already carry the signature (a PUT signs before framing its body).
-        Raises NodeUnreachable (nothing sent) or NodeFailed; waits at most connect_timeout_s
-        for the connection and first_byte_timeout_s more for the status line once the body is
-        sent (a streamed body bounds its own chunks).
-        """
+    async def _exchange(
+        self,
+        node: str,
+        method: str,
+        path: str,
+        *,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        signed: bool,
+    ) -> tuple[StreamConnection, int, CIMultiDict[str], bool]:
+        """Send one request on a pooled connection and read its answer's head: (the connection,
+        now the caller's to release, status, headers, keep-alive). A pooled connection the node
+        closed meanwhile is replaced (nothing was answered on it, and every node request is
+        idempotent). NodeUnreachable or NodeFailed."""
         if not signed:
             headers = self.signed_headers(method, path, query, headers)
-        target = URL(path + (f"?{query}" if query else ""), encoded=True)
-        request: Any = self.session(node).request(method, target, headers=headers, data=body)
-        try:
-            if isinstance(body, bytes | None):
-                async with asyncio.timeout(self.config.connect_timeout_s + self.config.first_byte_timeout_s):
-                    return await request
-            return await request  # the body's producer bounds each chunk; the caller bounds the answer
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as error:
-            self.record_error(node, "connect")
-            raise NodeUnreachable(f"{node}: {error}") from None
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            self.record_error(node, "timeout" if isinstance(error, TimeoutError) else "connection")
-            raise NodeFailed(f"{node}: {type(error).__name__}: {error}") from None
+        target = path + (f"?{query}" if query else "")
+        head = request_head(method, target, node, headers, content_length=len(body) if body else 0)
+        while True:
+            connection = await self.stream(node)
+            try:
+                connection.writer.writelines([head, body] if body else [head])
+                async with asyncio.timeout(self.config.first_byte_timeout_s):
+                    status, answer_headers, keep_alive = await read_answer_head(connection.reader)
+                return connection, status, answer_headers, keep_alive
+            except (ConnectionError, asyncio.IncompleteReadError) as error:
+                self.release_stream(connection, reusable=False)
+                if connection.reused and not getattr(error, "partial", b""):
+                    continue  # the node had closed this idle connection: a fresh one
+                self.record_error(node, "connection")
+                raise NodeFailed(f"{node}: {type(error).__name__}: {error}") from None
+            except (OSError, TimeoutError, asyncio.LimitOverrunError, AnswerMalformed) as error:
+                self.release_stream(connection, reusable=False)
+                self.record_error(node, "timeout" if isinstance(error, TimeoutError) else "connection")
+                raise NodeFailed(f"{node}: {type(error).__name__}: {error}") from None
+            except BaseException:
+                self.release_stream(connection, reusable=False)
+                raise
 
     async def request(
         self,
@@ -280,48 +282,82 @@ class Transport:
         body_bytes_max: int = SMALL_BODY_BYTES_MAX,
         signed: bool = False,
     ) -> NodeAnswer:
-        """A request whose answer is small: read whole (at most `body_bytes_max`), on a pooled
-        connection of this client's own (`stream`) with its HTTP/1.1 written and read directly:
-        a fraction of a general client's cost per request, which small objects pay several times.
+        """A request whose answer is small: read whole (at most `body_bytes_max`, within
+        chunk_timeout_s). NodeUnreachable (nothing sent) or NodeFailed."""
+        connection, status, answer_headers, keep_alive = await self._exchange(
+            node, method, path, query=query, headers=headers, body=body, signed=signed
+        )
+        reusable = False
+        try:
+            async with asyncio.timeout(self.config.chunk_timeout_s):
+                data, whole = await read_answer_body(
+                    connection.reader, method, status, answer_headers, body_bytes_max
+                )
+            reusable = keep_alive and whole
+        except (
+            OSError,
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            AnswerMalformed,
+            AnswerTooLarge,
+        ) as error:
+            self.record_error(node, "timeout" if isinstance(error, TimeoutError) else "connection")
+            raise NodeFailed(f"{node}: {type(error).__name__}: {error}") from None
+        finally:
+            self.release_stream(connection, reusable=reusable)
+        self.record_status(node, status)
+        return NodeAnswer(node, status, CIMultiDictProxy(answer_headers), data)
 
-        Waits connect_timeout_s for the connection, first_byte_timeout_s for the answer's head
-        and chunk_timeout_s for its body. A pooled connection the node closed meanwhile is
-        replaced once (nothing was answered on it: every node request is idempotent). Raises
-        NodeUnreachable (nothing sent) or NodeFailed.
-        """
-        if not signed:
-            headers = self.signed_headers(method, path, query, headers)
-        target = path + (f"?{query}" if query else "")
-        head = request_head(method, target, node, headers, content_length=len(body) if body else 0)
-        while True:
-            connection = await self.stream(node)
-            reusable = False
-            try:
-                connection.writer.writelines([head, body] if body else [head])
-                try:
-                    async with asyncio.timeout(self.config.first_byte_timeout_s):
-                        status, answer_headers, keep_alive = await read_answer_head(connection.reader)
-                except (ConnectionError, asyncio.IncompleteReadError) as error:
-                    stale = connection.reused and not getattr(error, "partial", b"")
-                    if stale:  # the node had closed this idle connection: try a fresh one
-                        continue
-                    raise
-                async with asyncio.timeout(self.config.chunk_timeout_s):
-                    data, whole = await read_answer_body(
-                        connection.reader, method, status, answer_headers, body_bytes_max
-                    )
-                reusable = keep_alive and whole
-            except (
-                OSError,
-                TimeoutError,
-                asyncio.IncompleteReadError,
-                asyncio.LimitOverrunError,
-                AnswerMalformed,
-                AnswerTooLarge,
-            ) as error:
-                self.record_error(node, "timeout" if isinstance(error, TimeoutError) else "connection")
-                raise NodeFailed(f"{node}: {type(error).__name__}: {error}") from None
-            finally:
-                self.release_stream(connection, reusable=reusable)
-            self.record_status(node, status)
-            return NodeAnswer(node, status, CIMultiDictProxy(answer_headers), data)
+
+class NodeResponse:
+    """An answer whose body the caller reads in pieces (`readany`), then gives back: `release`
+    (the connection is pooled again if the body was read to its end) or `close` (never reused).
+
+    Only answers of a known length (Content-Length) or none are streamed: a node never sends
+    an object's body chunked, so a chunked one is refused (AnswerMalformed) rather than misread.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        connection: StreamConnection,
+        method: str,
+        status: int,
+        headers: CIMultiDict[str],
+        keep_alive: bool,
+    ) -> None:
+        if has_body(method, status) and "chunked" in headers.get("Transfer-Encoding", "").lower():
+            raise AnswerMalformed("a chunked body where a length was expected")
+        self.status = status
+        self.headers = CIMultiDictProxy(headers)
+        self._transport = transport
+        self._connection: StreamConnection | None = connection
+        self._remaining = content_length(headers) if has_body(method, status) else 0  # None: to the end
+        self._keep_alive = keep_alive and self._remaining is not None
+
+    async def readany(self) -> bytes:
+        """The next piece of the body, b"" at its end; ConnectionResetError if it is cut short."""
+        if self._remaining == 0 or self._connection is None:
+            return b""
+        wanted = HTTP_CHUNK_BYTES if self._remaining is None else min(self._remaining, HTTP_CHUNK_BYTES)
+        data = await self._connection.reader.read(wanted)
+        if not data:
+            if self._remaining is not None:
+                raise ConnectionResetError("the answer's body ended short of its Content-Length")
+            self._remaining = 0
+        elif self._remaining is not None:
+            self._remaining -= len(data)
+        return data
+
+    def release(self) -> None:
+        """Give the connection back: pooled if the body was read whole, closed otherwise."""
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            self._transport.release_stream(connection, reusable=self._keep_alive and self._remaining == 0)
+
+    def close(self) -> None:
+        """Give the connection back closed, whatever was read."""
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            self._transport.release_stream(connection, reusable=False)
