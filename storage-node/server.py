@@ -752,7 +752,9 @@ def make_app(
         key_id = outbound_key_id(config)
         outbound_key = (key_id, signing_keys[key_id])
     keyspaces = {device: Keyspaces(store) for device, store in stores.items()}
-    updater = Updater(config, keyspaces, key_id=outbound_key[0], key=outbound_key[1], clock=clock)
+    updater = Updater(
+        config, keyspaces, key_id=outbound_key[0], key=outbound_key[1], metrics=metrics.registry, clock=clock
+    )
     app[CONTEXT] = Context(config, stores, signing_keys, clock, deadlines, keyspaces, updater)
     app.router.add_route("*", "/{tail:.*}", dispatch)
 

@@ -18,7 +18,8 @@ and kind in a TaskGroup:
   again meanwhile), else kept and the replica's host skipped for a back-off. So the account
   hears of a change at most about account_update_interval_s after it while it answers.
 
-Requests are signed with the node's outbound key. A cancel (shutdown) leaves every unacknowledged
+Requests are signed with the node's outbound key and go on the cluster client's pooled
+HTTP/1.1 connections (dolmen.cluster.transport), which the updater keeps for itself. A cancel (shutdown) leaves every unacknowledged
 update or report in LMDB for the next start.
 """
 
@@ -29,8 +30,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
-import aiohttp
 from dolmen.storage_node.config import StorageNodeConfig
 from dolmen.storage_node.containers import Info, Keyspaces, ObjectEntry
 from dolmen.storage_node.errors import StorageNodeError
@@ -38,9 +39,9 @@ from dolmen.storage_node.update_batches import batch_request, destination
 from dolmen.storage_node.updates import PendingUpdate, backoff_s
 from dolmen.storage_node.verbs import ROLE_HEADER
 
+from dolmen.cluster.transport import ClientMetrics, NodeError, Transport
 from dolmen.limits import CONTAINER_UPDATES_PER_PASS_MAX, STATS_REPORTS_PER_PASS_MAX, UPDATE_BATCH_ENTRIES_MAX
-from dolmen.logs import request_id_var
-from dolmen.signing import sign_request
+from dolmen.metrics import Metrics
 
 log = logging.getLogger("dolmen.storage_node.updater")
 
@@ -59,6 +60,7 @@ class Updater:
         *,
         key_id: int,
         key: bytes,
+        metrics: Metrics,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -66,7 +68,8 @@ class Updater:
         self.key_id = key_id
         self.key = key
         self.clock = clock
-        self._session: aiohttp.ClientSession | None = None
+        self.metrics = ClientMetrics(metrics)
+        self._transport: Transport | None = None
         self._wake = {device: asyncio.Event() for device in keyspaces}
         self._host_due_s: dict[str, float] = {}  # stats reports: account hosts backing off
         self._host_failures: dict[str, int] = {}
@@ -75,42 +78,36 @@ class Updater:
         self.own_host = f"{config.bind_ip}:{config.bind_port}" if config.bind_port else None
 
     async def __aenter__(self) -> Updater:
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=4 * self.config.container_updater_concurrency * len(self.keyspaces)
-            ),
-            skip_auto_headers=("Content-Type", "User-Agent"),
+        timeout_s = self.config.container_update_timeout_s
+        links = _Links(
+            signing_key_id=self.key_id,
+            connect_timeout_s=timeout_s,
+            first_byte_timeout_s=timeout_s,
+            chunk_timeout_s=timeout_s,
+            connections_per_node_max=4 * self.config.container_updater_concurrency * len(self.keyspaces),
+            keepalive_timeout_s=self.config.keepalive_timeout_s / 2,  # before the other node closes it
         )
+        self._transport = Transport(links, signing_key=self.key, metrics=self.metrics)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._session is not None
-        await self._session.close()
+        assert self._transport is not None
+        await self._transport.close()
 
     async def send(
         self, method: str, host: str, path: str, headers: dict[str, str], body: bytes | None = None
     ) -> int | None:
         """One signed request; its status, or None if it failed or took over container_update_timeout_s."""
-        assert self._session is not None
-        headers = headers | {"X-Trans-Id": request_id_var.get() or "updater"}
-        headers |= sign_request(
-            self.key, key_id=self.key_id, method=method, path=path, headers=headers, now_s=self.clock()
-        )
+        assert self._transport is not None
         try:
-            async with (
-                asyncio.timeout(self.config.container_update_timeout_s),
-                self._session.request(
-                    method,
-                    aiohttp.client.URL(f"http://{host}{path}", encoded=True),
-                    headers=headers,
-                    data=body,
-                ) as answer,
-            ):
-                await answer.read()
-                return answer.status
-        except (TimeoutError, aiohttp.ClientError, OSError) as error:
+            async with asyncio.timeout(self.config.container_update_timeout_s):
+                answer = await self._transport.request(
+                    host, method, path, headers=headers | {"X-Trans-Id": "updater"}, body=body
+                )
+        except (TimeoutError, NodeError) as error:
             log.info("updater.send_failed", extra={"host": host, "reason": type(error).__name__})
             return None
+        return answer.status
 
     async def send_update(self, device: str, key: bytes, update: PendingUpdate) -> str:
         """The request path's try: UPDATE_DONE (dropped from the queue) or UPDATE_QUEUED (left to the drain task)."""
@@ -262,6 +259,21 @@ class Updater:
         self._host_failures[replica.host] = failures
         wait_s = backoff_s(failures, config.container_update_backoff_s, config.container_update_backoff_s_max)
         self._host_due_s[replica.host] = self.clock() + wait_s
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Links:
+    """The Transport settings of the node's own requests (dolmen.cluster.transport.TransportSettings)."""
+
+    signing_key_id: int
+    connect_timeout_s: float
+    first_byte_timeout_s: float
+    chunk_timeout_s: float
+    connections_per_node_max: int
+    keepalive_timeout_s: float
+    signature_lifetime_s: float = 60.0
+    error_limit_errors: int = 10
+    error_limit_interval_s: float = 60.0
 
 
 class _Batch:

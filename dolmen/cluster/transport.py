@@ -25,10 +25,10 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from dolmen.cluster.config import ClusterClientConfig
 from dolmen.cluster.errorlimit import ErrorLimiter
 from dolmen.cluster.http1 import (
     AnswerMalformed,
@@ -98,10 +98,34 @@ class ClientMetrics:
         )
 
 
+class TransportSettings(Protocol):
+    """What a Transport is configured by: ClusterClientConfig has it all (its comments say what
+    each is); a storage node's updater makes its own from the node's config."""
+
+    @property
+    def signing_key_id(self) -> int: ...
+    @property
+    def signature_lifetime_s(self) -> float: ...
+    @property
+    def connect_timeout_s(self) -> float: ...
+    @property
+    def first_byte_timeout_s(self) -> float: ...
+    @property
+    def chunk_timeout_s(self) -> float: ...
+    @property
+    def connections_per_node_max(self) -> int: ...
+    @property
+    def keepalive_timeout_s(self) -> float: ...
+    @property
+    def error_limit_errors(self) -> int: ...
+    @property
+    def error_limit_interval_s(self) -> float: ...
+
+
 class Transport:
     """Pooled connections per node, request signing, timeouts and error accounting."""
 
-    def __init__(self, config: ClusterClientConfig, *, signing_key: bytes, metrics: ClientMetrics) -> None:
+    def __init__(self, config: TransportSettings, *, signing_key: bytes, metrics: ClientMetrics) -> None:
         self.config = config
         self.signing_key = signing_key
         self.metrics = metrics
