@@ -12,7 +12,10 @@ trailing CRC32.
 Cases: 4 KiB x 2,000 objects at concurrency 16, 1 MiB x 200 at 8, 64 MiB x 4
 at 1; for each, PUT all, GET all (every body checked against its MD5), DELETE
 all. Prints one JSON object: per cluster and case ops_per_s, mib_per_s,
-latency_ms_p50, latency_ms_p99, errors; and the Dolmen/Swift ratio of ops_per_s.
+latency_ms_p50, latency_ms_p99, errors, cpu_ms_per_op (user and system time of every
+process of that cluster: those whose command line names its data directory); the
+Dolmen/Swift ratio of ops_per_s, and the Swift/Dolmen ratio of cpu_ms_per_op (how many times
+less CPU an operation costs here: steadier than throughput on a busy machine).
 
     .venv/bin/python bench/objbench.py [--api swift|s3] [--scale 0.1] [--only dolmen|swift] [--saio-daemons 0|1]
         [--cases 4k,1m,64m,lo]
@@ -170,6 +173,32 @@ async def v1_auth(session: aiohttp.ClientSession, url: str, user: str, key: str)
         return Endpoint(answer.headers["X-Storage-Url"], answer.headers["X-Auth-Token"])
 
 
+def cluster_cpu_s(data: Path) -> float:
+    """User and system CPU seconds so far of the cluster's processes: those whose command line
+    names `data`, and those listed in `data`/run/pids (where Swift's all-in-one keeps its own,
+    memcached's among them)."""
+    needle = str(data).encode()
+    try:
+        listed = set((data / "run" / "pids").read_text().split())
+    except OSError:
+        listed = set()
+    total_ticks = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.name not in listed:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
+                    if needle not in cmdline.read():
+                        continue
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read().rpartition(b")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        total_ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total_ticks / os.sysconf("SC_CLK_TCK")
+
+
 def percentile_ms(latencies_s: list[float], fraction: float) -> float:
     ordered = sorted(latencies_s)
     index = min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))
@@ -204,7 +233,7 @@ async def run_operation(
 
 
 async def bench_case(
-    api: SwiftApi | S3Api, label: str, size: int, count: int, concurrency: int
+    api: SwiftApi | S3Api, label: str, size: int, count: int, concurrency: int, cpu_s: Callable[[], float]
 ) -> dict[str, dict[str, object]]:
     """PUT, GET (verified) and DELETE `count` objects of `size` bytes in a fresh container."""
     container = f"bench-{label}-{os.getpid()}"
@@ -237,7 +266,9 @@ async def bench_case(
 
     results: dict[str, dict[str, object]] = {}
     for name, one in (("put", put), ("get", get), ("delete", delete)):
+        cpu_before_s = cpu_s()
         elapsed_s, latencies, errors = await run_operation(count, concurrency, one)
+        cpu_spent_s = cpu_s() - cpu_before_s
         moved = size if name != "delete" else 0
         results[f"{name}_{label}"] = {
             "objects": count,
@@ -247,6 +278,7 @@ async def bench_case(
             "latency_ms_p50": percentile_ms(latencies, 0.50),
             "latency_ms_p99": percentile_ms(latencies, 0.99),
             "errors": errors,
+            "cpu_ms_per_op": round(cpu_spent_s * 1000 / count, 2),
         }
         print(f"  {name}_{label}: {results[f'{name}_{label}']}", file=sys.stderr)
     async with api.request("DELETE", container):
@@ -303,7 +335,7 @@ def file_md5(path: Path) -> str:
 
 
 async def bench_cluster(
-    endpoint: Endpoint | S3Endpoint, scale: float, cases: list[str]
+    endpoint: Endpoint | S3Endpoint, scale: float, cases: list[str], data: Path
 ) -> dict[str, dict[str, object]]:
     results: dict[str, dict[str, object]] = {}
     connector = aiohttp.TCPConnector(limit=64)
@@ -318,7 +350,7 @@ async def bench_cluster(
                 if size > 2**20
                 else max(concurrency, round(full_count * scale))
             )
-            results |= await bench_case(api, label, size, count, concurrency)
+            results |= await bench_case(api, label, size, count, concurrency, lambda: cluster_cpu_s(data))
     if "lo" in cases and isinstance(endpoint, Endpoint):
         results |= await asyncio.to_thread(bench_large_object, endpoint, scale)
     return results
@@ -353,7 +385,7 @@ def run_dolmen(work: Path, scale: float, api: str, cases: list[str]) -> dict[str
                     admin["password"],
                 )
             )
-        return asyncio.run(bench_cluster(endpoint, scale, cases))
+        return asyncio.run(bench_cluster(endpoint, scale, cases, data))
     finally:
         subprocess.run(
             [sys.executable, "-m", "dolmen", "down", "--data", str(data)],
@@ -401,7 +433,7 @@ def run_swift(
             endpoint = asyncio.run(
                 auth_endpoint(f"http://127.0.0.1:{proxy_port}/auth/v1.0", "test:tester", "testing")
             )
-        return asyncio.run(bench_cluster(endpoint, scale, cases))
+        return asyncio.run(bench_cluster(endpoint, scale, cases, data))
     finally:
         subprocess.run([str(SAIO / "saio-down"), str(data)], check=False, capture_output=True, timeout=120)
 
@@ -446,6 +478,11 @@ def main() -> int:
             case: round(dolmen[case]["ops_per_s"] / swift[case]["ops_per_s"], 2)  # type: ignore[index,operator]
             for case in dolmen
             if case in swift and swift[case]["ops_per_s"]  # type: ignore[index]
+        }
+        report["ratio_cpu_ms_per_op"] = {  # Swift's CPU per operation over ours
+            case: round(swift[case]["cpu_ms_per_op"] / dolmen[case]["cpu_ms_per_op"], 2)  # type: ignore[index,operator]
+            for case in dolmen
+            if case in swift and "cpu_ms_per_op" in dolmen[case] and dolmen[case]["cpu_ms_per_op"]  # type: ignore[index,operator]
         }
     print(json.dumps(report, indent=2))
     return 0
