@@ -23,7 +23,7 @@ from dolmen.proxy.s3.auth import CredentialCache, authenticate, identity_lookup
 from dolmen.proxy.s3.buckets import BucketRegistry
 from dolmen.proxy.s3.cleaner import UploadCleaner
 from dolmen.proxy.s3.config import S3Config
-from dolmen.proxy.s3.handlers import HANDLERS, S3Context
+from dolmen.proxy.s3.handlers import HANDLERS, S3Context, check_expected_owners
 from dolmen.proxy.s3.multipart import MULTIPART_HANDLERS
 from dolmen.proxy.s3.names import parse_target
 from dolmen.proxy.s3.operations import operation_of, preflight_refusal
@@ -166,6 +166,9 @@ async def s3_request(request: web.Request) -> web.StreamResponse:
         now_s=time.time(),
         skew_s_max=context.config.clock_skew_s_max,
     )
+    if authenticated is not None or operation == "PostObject":  # an anonymous body is never stored
+        await send_continue(request)
+    await check_expected_owners(context, target.bucket, headers)
     handler = OPERATIONS[operation]
     return await handler(context, request, target, headers, query, authenticated)
 
@@ -238,8 +241,13 @@ def make_s3_app(
 
 
 async def answer_expect(request: web.Request) -> None:
-    """`Expect: 100-continue` gets its interim answer; any other expectation is ignored, as S3
-    ignores it (aiohttp would refuse the request with 417)."""
+    """Expectations are answered in s3_request (`send_continue`), once the request is known to
+    be signed; any other than 100-continue is ignored, as S3 ignores it (aiohttp would refuse
+    the request with 417)."""
+
+
+async def send_continue(request: web.Request) -> None:
+    """`Expect: 100-continue` gets its interim answer: the client may send the body now."""
     if request.version == HttpVersion11 and request.headers.get("Expect", "").lower() == "100-continue":
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0  # the interim answer is not part of the response's bytes

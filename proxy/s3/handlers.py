@@ -41,6 +41,7 @@ from dolmen.proxy.s3.checksums import footer_items as checksums_footer
 from dolmen.proxy.s3.cleaner import replaced_upload, sweep_replaced
 from dolmen.proxy.s3.config import S3Config
 from dolmen.proxy.s3.copy import (
+    COPY_SOURCE_HEADER,
     check_not_a_self_copy,
     metadata_directive,
     parse_copy_source,
@@ -170,6 +171,26 @@ async def authorised_bucket(
     except (NotAuthenticated, AccessDenied):
         raise s3.AccessDenied() from None
     return claim
+
+
+async def check_expected_owners(context: S3Context, bucket: str | None, headers: Mapping[str, str]) -> None:
+    """A request meant only for buckets of a given owner (`x-amz-expected-bucket-owner`, and
+    `x-amz-source-expected-bucket-owner` for a copy's source) is refused with AccessDenied
+    when the bucket is another project's. A missing bucket is left to the operation
+    (NoSuchBucket); a caller without access is refused either way, so the answer tells
+    nobody whose a bucket is."""
+    expected = headers.get("x-amz-expected-bucket-owner")
+    if expected is not None and bucket is not None:
+        await _check_owner(context, bucket, expected)
+    expected_source = headers.get("x-amz-source-expected-bucket-owner")
+    if expected_source is not None and COPY_SOURCE_HEADER in headers:
+        await _check_owner(context, parse_copy_source(headers[COPY_SOURCE_HEADER]).bucket, expected_source)
+
+
+async def _check_owner(context: S3Context, bucket: str, expected: str) -> None:
+    claim = await context.owners.get(bucket)
+    if claim is not None and claim.project_id != expected:
+        raise s3.AccessDenied()
 
 
 async def authorise_own_account(

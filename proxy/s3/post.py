@@ -4,8 +4,10 @@ The fields before the file (at most S3_POST_FIELDS_BYTES_MAX bytes,
 S3_POST_FIELDS_COUNT_MAX fields) are read and checked (postpolicy.py) before a
 byte of the file is stored; the file then streams into the object, its length
 checked against the policy's content-length-range as it arrives and once more
-before the write commits, so a file outside the range stores nothing. Fields
-after the file are ignored, as S3 ignores them.
+before the write commits, so a file outside the range stores nothing. A checksum
+field (`x-amz-checksum-<algorithm>`, at most one) is verified the same way and
+stored with the object, as a PutObject's header would be. Fields after the file
+are ignored, as S3 ignores them.
 """
 
 from __future__ import annotations
@@ -17,8 +19,11 @@ from collections.abc import AsyncIterator
 from aiohttp import BodyPartReader, web
 from dolmen.proxy.errors import AccessDenied, NotAuthenticated
 from dolmen.proxy.s3 import errors as s3
-from dolmen.proxy.s3.handlers import DEFAULT_CONTENT_TYPE, S3Context, stored_metadata
+from dolmen.proxy.s3.checksums import footer_items as checksums_footer
+from dolmen.proxy.s3.checksums import requested_checksums
+from dolmen.proxy.s3.handlers import DEFAULT_CONTENT_TYPE, S3Context, checksum_answer, stored_metadata
 from dolmen.proxy.s3.names import check_key
+from dolmen.proxy.s3.payload import PayloadVerifier
 from dolmen.proxy.s3.postpolicy import (
     Policy,
     check_length,
@@ -96,7 +101,11 @@ async def post_object(
     except (NotAuthenticated, AccessDenied):
         raise s3.AccessDenied() from None
     request["key"] = fields["key"]
+    claimed = requested_checksums(fields)
+    algorithm, expected = next(iter(claimed.items()), (None, None))
+    verifier = PayloadVerifier(payload_length=None, checksum_algorithm=algorithm, checksum_expected=expected)
     received = [0]
+    checksums: dict[str, str] = {}
 
     async def file_body() -> AsyncIterator[bytes]:
         while chunk := await file_part.read_chunk(HTTP_CHUNK_BYTES):
@@ -104,10 +113,12 @@ async def post_object(
             request["bytes_in"] = received[0]
             if policy.length_range is not None and received[0] > policy.length_range[1]:
                 check_length(policy, received[0])
+            verifier.feed(chunk)
             yield chunk
 
     async def check_body() -> None:
         check_length(policy, received[0])
+        checksums.update(verifier.finish())
 
     result = await context.client.put_object(
         claim.account,
@@ -117,8 +128,11 @@ async def post_object(
         content_type=fields.get("content-type") or DEFAULT_CONTENT_TYPE,
         metadata=stored_metadata(fields),
         check_body=check_body,
+        footer_metadata=lambda: checksums_footer(checksums),
     )
-    return success_answer(fields, bucket=bucket, etag=result.etag, policy=policy)
+    answer = success_answer(fields, bucket=bucket, etag=result.etag, policy=policy)
+    answer.headers.update(checksum_answer(checksums))
+    return answer
 
 
 def success_answer(fields: dict[str, str], *, bucket: str, etag: str, policy: Policy) -> web.Response:

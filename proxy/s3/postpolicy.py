@@ -15,7 +15,8 @@ Conditions: `{"field": "value"}` and `["eq", "$field", "value"]` (exact),
 `["starts-with", "$field", "prefix"]` (a `starts-with` on Content-Type
 applies to each comma-separated type), and `["content-length-range", min, max]`.
 Every form field must be covered by a condition, except the signature, the
-policy, the file, the V2 access key and `x-ignore-*` fields, as S3 requires.
+policy, the file, the V2 access key and `x-ignore-*` fields, as S3 requires, and
+`x-amz-checksum-*` fields, which the file itself is checked against (post.py).
 A failed check is AccessDenied ("Invalid according to Policy"); comparisons of
 the signature are constant-time.
 """
@@ -195,7 +196,7 @@ def check_policy(policy: Policy, fields: Mapping[str, str], *, now_s: float) -> 
             name not in covered
             and name not in _UNCOVERED
             and name != "bucket"
-            and not name.startswith("x-ignore-")
+            and not name.startswith(("x-ignore-", "x-amz-checksum-"))  # checked against the file
         ):
             raise AccessDenied(f"Invalid according to Policy: Extra input fields: {name[:100]}")
 

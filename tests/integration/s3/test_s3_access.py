@@ -178,3 +178,45 @@ async def test_uploads_list_the_project_that_started_each_one(s3_endpoint):
         assert (parts["Initiator"]["ID"], parts["Owner"]["ID"]) == ("p2", "p2")
 
     await asyncio.to_thread(scenario)
+
+
+async def test_an_expected_bucket_owner_other_than_the_owner_is_refused(s3_endpoint):
+    def scenario() -> None:
+        owner, other = s3_client(s3_endpoint), s3_client(s3_endpoint, OTHER_KEY, OTHER_SECRET)
+        bucket, others = unique("expected"), unique("others")
+        owner.create_bucket(Bucket=bucket, ACL="public-read")
+        other.create_bucket(Bucket=others)
+        owner_id = owner.list_buckets()["Owner"]["ID"]
+        other_id = other.list_buckets()["Owner"]["ID"]
+        owner.put_object(Bucket=bucket, Key="doc", Body=b"mine", ExpectedBucketOwner=owner_id)
+        assert (
+            owner.get_object(Bucket=bucket, Key="doc", ExpectedBucketOwner=owner_id)["Body"].read() == b"mine"
+        )
+        for call in (
+            lambda: owner.put_object(Bucket=bucket, Key="doc", Body=b"x", ExpectedBucketOwner=other_id),
+            lambda: owner.list_objects_v2(Bucket=bucket, ExpectedBucketOwner=owner_id + "x"),
+            lambda: other.get_object(Bucket=bucket, Key="doc", ExpectedBucketOwner=other_id),
+            lambda: owner.copy_object(
+                Bucket=bucket,
+                Key="copy",
+                CopySource={"Bucket": bucket, "Key": "doc"},
+                ExpectedSourceBucketOwner=other_id,
+            ),
+        ):
+            assert error_code(call) == "AccessDenied"
+        assert (
+            other.get_object(Bucket=bucket, Key="doc", ExpectedBucketOwner=owner_id)["Body"].read() == b"mine"
+        )
+        owner.copy_object(
+            Bucket=bucket,
+            Key="copy",
+            CopySource={"Bucket": bucket, "Key": "doc"},
+            ExpectedSourceBucketOwner=owner_id,
+        )
+        assert owner.get_object(Bucket=bucket, Key="copy")["Body"].read() == b"mine"
+        assert (
+            error_code(lambda: owner.head_bucket(Bucket=unique("none"), ExpectedBucketOwner=owner_id))
+            == "404"
+        )
+
+    await asyncio.to_thread(scenario)

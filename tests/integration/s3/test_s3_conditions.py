@@ -4,9 +4,11 @@ and a range on an empty object, through boto3 against the real cluster."""
 from __future__ import annotations
 
 import asyncio
+import socket
+import time
 
 from helpers.cluster import unique
-from helpers.s3 import error_code, s3_client
+from helpers.s3 import error_code, s3_client, sign_with_botocore
 
 
 async def test_conditional_writes_judge_the_current_object(s3_endpoint):
@@ -88,6 +90,44 @@ async def test_an_unknown_expectation_is_ignored_and_100_continue_still_works(s3
             client.meta.events.register_first("before-call.s3.PutObject", add)
             client.put_object(Bucket=bucket, Key=value, Body=value.encode())
             assert client.get_object(Bucket=bucket, Key=value)["Body"].read() == value.encode()
+
+    await asyncio.to_thread(scenario)
+
+
+async def test_100_continue_is_answered_once_the_request_is_signed(s3_endpoint):
+    """An anonymous PUT (never stored) is refused before its body is asked for; a signed one
+    hears 100 Continue, then sends its body."""
+    bucket = unique("cond")
+    port = int(s3_endpoint.rsplit(":", 1)[1])
+
+    def exchange(headers: dict[str, str]) -> tuple[bytes, bytes]:
+        """The first answer to a PUT's head, and what comes after its body is sent."""
+        head = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(f"PUT /{bucket}/k HTTP/1.1\r\n{head}\r\n".encode())
+            first = connection.recv(65536)
+            connection.sendall(b"bar")
+            later = connection.recv(65536) if first.startswith(b"HTTP/1.1 100 ") else b""
+        return first, later
+
+    def scenario() -> None:
+        s3_client(s3_endpoint).create_bucket(Bucket=bucket)
+        plain = {"Host": f"127.0.0.1:{port}", "Content-Length": "3", "Expect": "100-continue"}
+        first, _ = exchange(plain)
+        assert first.startswith(b"HTTP/1.1 403 ") and b"<Code>AccessDenied</Code>" in first
+        _, _, signed, _ = sign_with_botocore(
+            "PUT",
+            f"http://127.0.0.1:{port}/{bucket}/k",
+            {"x-amz-content-sha256": "UNSIGNED-PAYLOAD", **plain},
+            b"bar",
+            now_s=time.time(),
+        )
+        first, later = exchange(signed)
+        assert first == b"HTTP/1.1 100 Continue\r\n\r\n" and later.startswith(b"HTTP/1.1 200 "), (
+            first,
+            later,
+        )
+        assert s3_client(s3_endpoint).get_object(Bucket=bucket, Key="k")["Body"].read() == b"bar"
 
     await asyncio.to_thread(scenario)
 

@@ -357,7 +357,8 @@ async def test_presigned_urls_out_of_their_time_and_preflights_get_s3s_answers(s
             return sign_with_botocore("GET", object_url, now_s=time.time(), presign_expires_s=expires_s)[1]
 
         assert status_and_code(presigned(0)) == (403, "AccessDenied")  # valid, and over at once
-        assert status_and_code(presigned(-7)) == (400, "AuthorizationQueryParametersError")
+        assert status_and_code(presigned(-7)) == (403, "AccessDenied")  # never valid
+        assert status_and_code(presigned(7 * 86_400 + 1)) == (403, "AccessDenied")
         url = client.generate_presigned_url("get_object", Params=params, ExpiresIn=60)
         assert status_and_code(url, "OPTIONS") == (400, "BadRequest")
         preflight = {"Origin": "https://example.com", "Access-Control-Request-Method": "GET"}

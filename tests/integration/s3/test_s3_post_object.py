@@ -127,3 +127,32 @@ async def test_sigv2_forms_as_s3_tests_send_them(s3_endpoint):
     assert (await post_form(url, other_bucket, b"bar"))[0] == 403
     async with aiohttp.ClientSession() as session, session.post(url, data=b"not a form") as answer:
         assert answer.status == 412
+
+
+async def test_a_checksum_field_is_verified_and_stored_with_the_file(s3_endpoint):
+    client = s3_client(s3_endpoint)
+    bucket = unique("post")
+    await asyncio.to_thread(client.create_bucket, Bucket=bucket)
+    url = f"{s3_endpoint}/{bucket}"
+    conditions = [["starts-with", "$key", "sum"], ["content-length-range", 0, 5 * 2**20]]
+    data = b"x" * 2**21
+    right = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+
+    form = v2_form(bucket, conditions, {"key": "sum-good", "x-amz-checksum-sha256": right})
+    status, headers, body = await post_form(url, form, data)
+    assert status == 204, body
+    assert headers["x-amz-checksum-sha256"] == right
+    head = await asyncio.to_thread(
+        lambda: client.head_object(Bucket=bucket, Key="sum-good", ChecksumMode="ENABLED")
+    )
+    assert head["ChecksumSHA256"] == right
+
+    for key, value in (("sum-wrong", wrong), ("sum-garbage", "sailorjerry")):
+        form = v2_form(bucket, conditions, {"key": key, "x-amz-checksum-sha256": value})
+        status, _, body = await post_form(url, form, data)
+        assert status == 400, body
+        missing = await asyncio.to_thread(
+            error_code, lambda key=key: client.head_object(Bucket=bucket, Key=key)
+        )
+        assert missing == "404"

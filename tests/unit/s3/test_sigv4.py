@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
 import json
 import time
@@ -134,6 +135,26 @@ def test_botocore_header_signatures_verify_for_any_key_and_query(key, params):
     check(method, url, headers)
 
 
+@pytest.mark.parametrize("date", ["", "Thu, 01 Jan 1970 00:00:00 GMT"])
+def test_a_request_signed_with_a_date_header_verifies(date):
+    """botocore signs with the Date header when the request has one (then it sends no
+    X-Amz-Date), written by formatdate with the zone "-0000"."""
+    body = b"bar"
+    method, url, headers, _ = sign_with_botocore(
+        "PUT",
+        "http://s3.test:8080/bucket/key",
+        {"Date": date, "X-Amz-Date": "ignored", "x-amz-content-sha256": hashlib.sha256(body).hexdigest()},
+        body,
+    )
+    assert "x-amz-date" not in headers and headers["date"].endswith("-0000")
+    assert check(method, url, headers)
+    a_second_later = email.utils.formatdate(
+        email.utils.mktime_tz(email.utils.parsedate_tz(headers["date"])) + 1
+    )
+    with pytest.raises(errors.SignatureDoesNotMatch):
+        check(method, url, headers | {"date": a_second_later})
+
+
 @settings(max_examples=40, deadline=None)
 @given(key=keys)
 def test_botocore_presigned_urls_verify_until_they_expire(key):
@@ -149,8 +170,11 @@ def test_a_presigned_url_may_last_seven_days_and_no_longer():
     _, url, headers, _ = sign_with_botocore("GET", "http://s3.test/b/k", presign_expires_s=7 * 86_400)
     check("GET", url, headers, now_s=NOW_S + 7 * 86_400)
     _, url, headers, _ = sign_with_botocore("GET", "http://s3.test/b/k", presign_expires_s=7 * 86_400 + 1)
-    with pytest.raises(errors.AuthorizationQueryParametersError, match="less than a week"):
+    with pytest.raises(errors.AccessDenied, match="less than a week"):
         check("GET", url, headers)
+    _, url, headers, _ = sign_with_botocore("GET", "http://s3.test/b/k", presign_expires_s=-1000)
+    with pytest.raises(errors.AccessDenied, match="non-negative"):
+        check("GET", url, headers, now_s=NOW_S - 2000)
 
 
 def test_a_presigned_url_refuses_an_added_amz_header():
