@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from dolmen.proxy.s3.errors import InvalidArgument, S3NotImplemented
+from dolmen.proxy.s3.errors import InvalidArgument, S3NotImplemented, UnresolvableGrantByEmailAddress
 from dolmen.proxy.s3.render import document, element
 
 ALL_USERS = "http://acs.amazonaws.com/groups/global/AllUsers"
@@ -78,6 +78,12 @@ CANNED: dict[str, tuple[Grant, ...]] = {
     "public-read-write": (Grant("READ", group=ALL_USERS), Grant("WRITE", group=AUTHENTICATED_USERS)),
 }
 
+# Accounts are projects, known by id only: a grant by email address names nobody here.
+EMAIL_GRANTS_UNRESOLVED = (
+    "The email address you provided does not match any account on record; "
+    "grant to the project's id (a CanonicalUser) instead."
+)
+
 
 def canned_grants(name: str) -> tuple[Grant, ...]:
     if name not in CANNED:
@@ -106,6 +112,8 @@ def grants_of_headers(headers: Mapping[str, str]) -> tuple[Grant, ...] | None:
                 grants.append(Grant(GRANT_HEADERS[name], group=value))
             elif kind.strip().lower() == "id" and value:
                 grants.append(Grant(GRANT_HEADERS[name], user_id=value))
+            elif kind.strip().lower() == "emailaddress":
+                raise UnresolvableGrantByEmailAddress(EMAIL_GRANTS_UNRESOLVED)
             else:
                 raise InvalidArgument(f"Invalid grantee {item.strip()!r}", ArgumentName=name)
     return tuple(grants)

@@ -72,6 +72,11 @@ InvalidAccessKeyId = _error(
     "InvalidAccessKeyId", 403, "The AWS Access Key Id you provided does not exist in our records."
 )
 InvalidArgument = _error("InvalidArgument", 400, "Invalid Argument")
+UnresolvableGrantByEmailAddress = _error(
+    "UnresolvableGrantByEmailAddress",
+    400,
+    "The email address you provided does not match any account on record.",
+)
 InvalidBucketName = _error("InvalidBucketName", 400, "The specified bucket is not valid.")
 InvalidDigest = _error("InvalidDigest", 400, "The Content-MD5 you specified is not valid.")
 InvalidPart = _error("InvalidPart", 400, "One or more of the specified parts could not be found.")

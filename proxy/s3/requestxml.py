@@ -15,13 +15,14 @@ from xml.etree.ElementTree import Element, ParseError
 
 import defusedxml.ElementTree
 from defusedxml import DefusedXmlException
-from dolmen.proxy.s3.acl import PERMISSIONS, Grant
+from dolmen.proxy.s3.acl import EMAIL_GRANTS_UNRESOLVED, PERMISSIONS, Grant
 from dolmen.proxy.s3.errors import (
     InvalidLocationConstraint,
     MalformedACLError,
     MalformedXML,
     MaxMessageLengthExceeded,
     S3NotImplemented,
+    UnresolvableGrantByEmailAddress,
 )
 from dolmen.proxy.s3.uploads import RequestedPart
 
@@ -132,6 +133,8 @@ def parse_access_control_policy(body: bytes) -> tuple[Grant, ...]:
                 grants.append(Grant(permission, group=uri.strip()))
             elif user_id is not None and uri is None:
                 grants.append(Grant(permission, user_id=user_id.strip()))
+            elif uri is None and _only_text(grantees[0], "EmailAddress") is not None:
+                raise UnresolvableGrantByEmailAddress(EMAIL_GRANTS_UNRESOLVED)
             else:
                 raise S3NotImplemented("Only group and canonical-user grantees are supported.")
     return tuple(grants)

@@ -61,7 +61,7 @@ def test_grant_headers_name_groups_and_projects() -> None:
     [
         ({"x-amz-acl": "log-delivery-write-everything"}, errors.InvalidArgument),
         ({"x-amz-acl": "private", "x-amz-grant-read": 'id="p2"'}, errors.InvalidArgument),
-        ({"x-amz-grant-read": 'emailAddress="a@example.com"'}, errors.InvalidArgument),
+        ({"x-amz-grant-read": 'emailAddress="a@example.com"'}, errors.UnresolvableGrantByEmailAddress),
         ({"x-amz-grant-write": f'uri="{ALL_USERS}"'}, errors.S3NotImplemented),
         ({"x-amz-grant-read-acp": 'id="p2"'}, errors.S3NotImplemented),
         ({"x-amz-grant-read": 'id="p2:evil"'}, errors.InvalidArgument),
@@ -129,6 +129,21 @@ def test_botocores_acl_body_parses_as_it_was_meant() -> None:
         serialize_with_botocore("PutBucketAcl", {"Bucket": "b", "AccessControlPolicy": policy})
     )
     assert grants == (Grant("READ", group=AUTHENTICATED_USERS), Grant("FULL_CONTROL", user_id="p9"))
+
+
+def test_a_grant_by_email_address_names_nobody() -> None:
+    policy = {
+        "Owner": {"ID": OWNER},
+        "Grants": [
+            {
+                "Grantee": {"Type": "AmazonCustomerByEmail", "EmailAddress": "a@example.com"},
+                "Permission": "READ",
+            }
+        ],
+    }
+    body = serialize_with_botocore("PutBucketAcl", {"Bucket": "b", "AccessControlPolicy": policy})
+    with pytest.raises(errors.UnresolvableGrantByEmailAddress):
+        parse_access_control_policy(body)
 
 
 @pytest.mark.parametrize(
