@@ -18,9 +18,9 @@ and kind in a TaskGroup:
   again meanwhile), else kept and the replica's host skipped for a back-off. So the account
   hears of a change at most about account_update_interval_s after it while it answers.
 
-Requests are signed with the node's outbound key and go on the cluster client's pooled
-HTTP/1.1 connections (dolmen.cluster.transport), which the updater keeps for itself. A cancel (shutdown) leaves every unacknowledged
-update or report in LMDB for the next start.
+Requests are signed with the node's outbound key and go on pooled HTTP/1.1 connections of
+the updater's own (dolmen.cluster.transport, as the cluster client's). A cancel (shutdown)
+leaves every unacknowledged update or report in LMDB for the next start.
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ class Updater:
         assert self._transport is not None
         try:
             async with asyncio.timeout(self.config.container_update_timeout_s):
-                answer = await self._transport.request(
+                answer = await self._transport.request(  # X-Trans-Id: the request's own id, if any
                     host, method, path, headers=headers | {"X-Trans-Id": "updater"}, body=body
                 )
         except (TimeoutError, NodeError) as error:
