@@ -30,7 +30,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from dolmen.storage_node.config import StorageNodeConfig
 from dolmen.storage_node.containers import Info, Keyspaces, ObjectEntry
@@ -39,7 +38,7 @@ from dolmen.storage_node.update_batches import batch_request, destination
 from dolmen.storage_node.updates import PendingUpdate, backoff_s
 from dolmen.storage_node.verbs import ROLE_HEADER
 
-from dolmen.cluster.transport import ClientMetrics, NodeError, Transport
+from dolmen.cluster.transport import ClientMetrics, NodeError, Transport, TransportSettings
 from dolmen.limits import CONTAINER_UPDATES_PER_PASS_MAX, STATS_REPORTS_PER_PASS_MAX, UPDATE_BATCH_ENTRIES_MAX
 from dolmen.metrics import Metrics
 
@@ -79,7 +78,7 @@ class Updater:
 
     async def __aenter__(self) -> Updater:
         timeout_s = self.config.container_update_timeout_s
-        links = _Links(
+        settings = TransportSettings(
             signing_key_id=self.key_id,
             connect_timeout_s=timeout_s,
             first_byte_timeout_s=timeout_s,
@@ -87,7 +86,7 @@ class Updater:
             connections_per_node_max=4 * self.config.container_updater_concurrency * len(self.keyspaces),
             keepalive_timeout_s=self.config.keepalive_timeout_s / 2,  # before the other node closes it
         )
-        self._transport = Transport(links, signing_key=self.key, metrics=self.metrics)
+        self._transport = Transport(settings, signing_key=self.key, metrics=self.metrics)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -259,21 +258,6 @@ class Updater:
         self._host_failures[replica.host] = failures
         wait_s = backoff_s(failures, config.container_update_backoff_s, config.container_update_backoff_s_max)
         self._host_due_s[replica.host] = self.clock() + wait_s
-
-
-@dataclass(frozen=True, kw_only=True)
-class _Links:
-    """The Transport settings of the node's own requests (dolmen.cluster.transport.TransportSettings)."""
-
-    signing_key_id: int
-    connect_timeout_s: float
-    first_byte_timeout_s: float
-    chunk_timeout_s: float
-    connections_per_node_max: int
-    keepalive_timeout_s: float
-    signature_lifetime_s: float = 60.0
-    error_limit_errors: int = 10
-    error_limit_interval_s: float = 60.0
 
 
 class _Batch:

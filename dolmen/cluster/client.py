@@ -36,7 +36,9 @@ class ClusterClient:
         self.rings = Rings(config.ring_dir, placement_key(secret))
         self.metrics = ClientMetrics(Metrics("cluster_client"))
         self.transport = Transport(
-            config, signing_key=request_signing_key(secret, config.signing_key_id), metrics=self.metrics
+            config.transport_settings(),
+            signing_key=request_signing_key(secret, config.signing_key_id),
+            metrics=self.metrics,
         )
         self.proposer = Proposer(self.transport, self.rings, config)
         self.objects = Objects(self.transport, config)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from dolmen.cluster.transport import TransportSettings
 from dolmen.config import load_config
 
 SECTION = "cluster"
@@ -67,6 +68,19 @@ class ClusterClientConfig:
     container_info_ttl_s: float = 2.0
     # Ring files are checked for changes this often.
     ring_check_interval_s: float = 15.0
+
+    def transport_settings(self) -> TransportSettings:
+        return TransportSettings(
+            signing_key_id=self.signing_key_id,
+            connect_timeout_s=self.connect_timeout_s,
+            first_byte_timeout_s=self.first_byte_timeout_s,
+            chunk_timeout_s=self.chunk_timeout_s,
+            connections_per_node_max=self.connections_per_node_max,
+            keepalive_timeout_s=self.keepalive_timeout_s,
+            signature_lifetime_s=self.signature_lifetime_s,
+            error_limit_errors=self.error_limit_errors,
+            error_limit_interval_s=self.error_limit_interval_s,
+        )
 
     def __post_init__(self) -> None:
         if not 0 <= self.signing_key_id < 2**31:

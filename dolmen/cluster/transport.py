@@ -25,7 +25,6 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -98,28 +97,21 @@ class ClientMetrics:
         )
 
 
-class TransportSettings(Protocol):
-    """What a Transport is configured by: ClusterClientConfig has it all (its comments say what
-    each is); a storage node's updater makes its own from the node's config."""
+@dataclass(frozen=True, kw_only=True)
+class TransportSettings:
+    """What a Transport is configured by: the cluster client's from its config (whose comments
+    say what each is: ClusterClientConfig.transport_settings), a storage node's updater's from
+    the node's."""
 
-    @property
-    def signing_key_id(self) -> int: ...
-    @property
-    def signature_lifetime_s(self) -> float: ...
-    @property
-    def connect_timeout_s(self) -> float: ...
-    @property
-    def first_byte_timeout_s(self) -> float: ...
-    @property
-    def chunk_timeout_s(self) -> float: ...
-    @property
-    def connections_per_node_max(self) -> int: ...
-    @property
-    def keepalive_timeout_s(self) -> float: ...
-    @property
-    def error_limit_errors(self) -> int: ...
-    @property
-    def error_limit_interval_s(self) -> float: ...
+    signing_key_id: int
+    connect_timeout_s: float
+    first_byte_timeout_s: float
+    chunk_timeout_s: float
+    connections_per_node_max: int
+    keepalive_timeout_s: float
+    signature_lifetime_s: float = 60.0
+    error_limit_errors: int = 10
+    error_limit_interval_s: float = 60.0
 
 
 class Transport:
