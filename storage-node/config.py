@@ -44,6 +44,9 @@ class StorageNodeConfig:
     signing_key_ids: tuple[int, ...] = (0,)
     # Threads doing disk work per device: blocking syscalls never run on the event loop.
     disk_threads_per_device: int = 4
+    # Threads running LMDB reads (records, listings) per device: Python work under the GIL,
+    # where more threads only contend (storage-node/device.py, DeviceConfig).
+    record_read_threads_per_device: int = 2
     # LMDB map per device: starts at this size, grows as needed up to the maximum (then 507).
     lmdb_map_size_bytes: int = 256 * 2**20
     lmdb_map_size_bytes_max: int = 64 * 2**30
@@ -98,6 +101,8 @@ class StorageNodeConfig:
             raise ValueError("signing_key_ids must list key ids 0 .. 2**31 - 1")
         if not 1 <= self.disk_threads_per_device <= 64:
             raise ValueError("disk_threads_per_device must be 1 .. 64")
+        if not 1 <= self.record_read_threads_per_device <= 64:
+            raise ValueError("record_read_threads_per_device must be 1 .. 64")
         if not 2**20 <= self.lmdb_map_size_bytes <= self.lmdb_map_size_bytes_max:
             raise ValueError("need 1 MiB <= lmdb_map_size_bytes <= lmdb_map_size_bytes_max")
         if not 0 <= self.inline_body_bytes_max <= 2**20:
@@ -149,6 +154,7 @@ def device_config(config: StorageNodeConfig) -> DeviceConfig:
         lmdb_map_size_bytes=config.lmdb_map_size_bytes,
         lmdb_map_size_bytes_max=config.lmdb_map_size_bytes_max,
         disk_threads=config.disk_threads_per_device,
+        record_read_threads=config.record_read_threads_per_device,
         inline_body_bytes_max=config.inline_body_bytes_max,
         free_space_reserve_bytes=config.free_space_reserve_bytes,
         group_commit_records_max=config.group_commit_records_max,

@@ -124,7 +124,13 @@ class DeviceConfig:
 
     lmdb_map_size_bytes: initial LMDB map size; the map doubles on demand.
     lmdb_map_size_bytes_max: the map never grows past this (then writes get InsufficientStorage).
-    disk_threads: threads doing this device's disk work (reads, file writes, fsyncs).
+    disk_threads: threads doing this device's file work (body reads, writes, fsyncs).
+    record_read_threads: threads running this device's LMDB read transactions (records,
+        listings), apart from the file work. Their work is mostly Python holding the GIL, so
+        many such threads only trade the GIL among themselves and with the event loop (in the
+        shared pool of 4, listings of 1,000 at concurrency 8 ran at 124/s; with 2 readers of
+        their own at 182/s, and 4 KiB GETs at concurrency 64 went from 2,476 to 2,921/s). Two,
+        not one, so that a read waiting on the disk (a page fault) does not stop all others.
     inline_body_bytes_max: bodies up to this size live in their LMDB record, larger ones in files.
     free_space_reserve_bytes: below this much free space PUT and POST get InsufficientStorage;
         DELETE (tombstones) and registers still work.
@@ -137,6 +143,7 @@ class DeviceConfig:
     lmdb_map_size_bytes: int = 256 * 2**20
     lmdb_map_size_bytes_max: int = 64 * 2**30
     disk_threads: int = 4
+    record_read_threads: int = 2
     inline_body_bytes_max: int = 16 * 2**10
     free_space_reserve_bytes: int = 256 * 2**20
     group_commit_records_max: int = 512
@@ -149,6 +156,8 @@ class DeviceConfig:
             raise ValueError("lmdb_map_size_bytes must be positive and at most lmdb_map_size_bytes_max")
         if not 1 <= self.disk_threads <= 256:
             raise ValueError("disk_threads must be 1..256")
+        if not 1 <= self.record_read_threads <= 64:
+            raise ValueError("record_read_threads must be 1..64")
         if not 0 <= self.inline_body_bytes_max <= 1 * 2**20:
             raise ValueError("inline_body_bytes_max must be 0..1 MiB")
         if self.free_space_reserve_bytes < 0:
@@ -282,6 +291,7 @@ class DeviceStore:
         self.stats = DeviceStats()
         self._metrics = metrics
         self._pool = ThreadPoolExecutor(config.disk_threads, thread_name_prefix=f"disk-{device}")
+        self._readers = ThreadPoolExecutor(config.record_read_threads, thread_name_prefix=f"records-{device}")
         self._gate = _ReadGate()
         self._changes: queue.SimpleQueue[_Change | None] = queue.SimpleQueue()
         self._committer: threading.Thread | None = None
@@ -322,6 +332,7 @@ class DeviceStore:
             with contextlib.suppress(BaseException):
                 await asyncio.wait([closing])
             store._pool.shutdown(wait=False)
+            store._readers.shutdown(wait=False)
             raise
         store._committer = threading.Thread(
             target=store._committer_main, name=f"commit-{device}", daemon=True
@@ -341,6 +352,7 @@ class DeviceStore:
             await loop.run_in_executor(self._pool, committer.join)
         await loop.run_in_executor(self._pool, self._close_sync)
         self._pool.shutdown(wait=False)
+        self._readers.shutdown(wait=False)
 
     def _open_sync(self, cluster_fingerprint: str) -> None:
         root = self.root
@@ -834,13 +846,13 @@ class DeviceStore:
 
     # ------------------------------------------------------------------ threads
 
-    async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        """Run one whole disk step in this device's pool.
+    async def _run(self, function: Callable[..., T], *args: Any, pool: ThreadPoolExecutor | None = None) -> T:
+        """Run one whole disk step in this device's pool (or `pool`).
 
         A cancel waits for the step to end (a thread cannot be interrupted) before it propagates,
         so that the caller's clean-up never races the step it cleans up after.
         """
-        future = asyncio.get_running_loop().run_in_executor(self._pool, function, *args)
+        future = asyncio.get_running_loop().run_in_executor(pool or self._pool, function, *args)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
@@ -850,14 +862,15 @@ class DeviceStore:
             raise
 
     async def read(self, function: Callable[[lmdb.Transaction], T]) -> T:
-        """Run `function` in a read transaction in the pool (sees only committed, durable state)."""
+        """Run `function` in a read transaction in the record readers' pool (sees only
+        committed, durable state)."""
 
         def step() -> T:
             assert self._env is not None, "store is closed"
             with self._gate.reading(), self._env.begin(buffers=False) as txn:
                 return function(txn)
 
-        return await self._run(step)
+        return await self._run(step, pool=self._readers)
 
     def db(self, name: bytes) -> Any:
         """The handle of sub-database `name` (one of _DBS), for changes and reads run by the store."""
