@@ -14,6 +14,7 @@
           |    +-- CorruptBody             a stored copy failed verification and was quarantined (500,
           |                                or a cut stream once a body has started)
           +-- NotFound                     no live object (missing, tombstoned or expired) (404)
+          +-- PreconditionFailed           a PUT's If-Match / If-None-Match fails at its commit (412)
           +-- Conflict                     a record at least as new is stored (409); carries its timestamp
           |    +-- NotEmpty                a container or account still lists something (409)
           +-- ListingLimitTooLarge         a listing limit over LISTING_PAGE_ENTRIES_MAX (412, as Swift)
@@ -94,6 +95,15 @@ class NotFound(StorageNodeError):
     """
 
     def __init__(self, message: str = "not found", *, timestamp: Timestamp | None = None) -> None:
+        super().__init__(message)
+        self.timestamp = timestamp
+
+
+class PreconditionFailed(StorageNodeError):
+    """A PUT's condition (If-Match, If-None-Match) does not hold for the object stored when it
+    commits: nothing is stored. `timestamp` is the live object's, None if there is none."""
+
+    def __init__(self, message: str, *, timestamp: Timestamp | None) -> None:
         super().__init__(message)
         self.timestamp = timestamp
 

@@ -43,6 +43,7 @@ from dolmen.storage_node.errors import (
     MethodNotAllowed,
     NotEmpty,
     NotFound,
+    PreconditionFailed,
 )
 from dolmen.storage_node.handler_context import (
     CONTEXT,
@@ -139,6 +140,7 @@ ERROR_STATUSES: tuple[tuple[type[BaseException], int], ...] = (
     (BadRequest, 400),
     (NotFound, 404),
     (ListingLimitTooLarge, 412),
+    (PreconditionFailed, 412),
     (Conflict, 409),
     (InsufficientStorage, 507),
     (DeviceError, 507),  # Swift answers 507 for a device it cannot serve
@@ -386,8 +388,9 @@ async def put_object(request: web.Request, path: str) -> web.StreamResponse:
     length = announced_length(headers)
     signature: VerifiedSignature = request["signature"]
     update = planned_update(ctx, where, headers)
-    if "If-None-Match" in headers:
-        await _check_put_preconditions(request, ctx, store, where)
+    condition = put_condition(headers, timestamp)
+    if condition is not None:  # fail fast, before the body; judged again, atomically, at the commit
+        condition(await _live_record(ctx, store, where))
     writer = await disk(
         ctx,
         store.begin_object_put(where.partition, where.account, where.container, where.obj, timestamp, length),
@@ -407,6 +410,7 @@ async def put_object(request: web.Request, path: str) -> web.StreamResponse:
                 delete_at=expires,
                 extra=check_footer_metadata(footer.metadata),
                 also=update and keyspaces_for(ctx, where.device).pending_change(update),
+                condition=condition,
             ),
         )
     finally:
@@ -450,21 +454,35 @@ async def send_container_update(
     return await ctx.updater.send_update(device, record.key, update(record))
 
 
-async def _check_put_preconditions(
-    request: web.Request, ctx: Context, store: DeviceStore, where: Any
-) -> None:
+def put_condition(
+    headers: Mapping[str, str], timestamp: Timestamp
+) -> Callable[[ObjectRecord | None], None] | None:
+    """The PUT's If-Match / If-None-Match as a check of the live record (None: none stored),
+    raising PreconditionFailed; None when the PUT has neither. The write's own record (a
+    retry of a PUT that committed) passes."""
+    if "If-Match" not in headers and "If-None-Match" not in headers:
+        return None
+
+    def condition(live: ObjectRecord | None) -> None:
+        if live is not None and live.timestamp == timestamp:
+            return
+        etag, modified_s = (live.etag, last_modified_s(live)) if live is not None else (None, None)
+        if evaluate_preconditions("PUT", headers, etag=etag, last_modified_s=modified_s) is not None:
+            raise PreconditionFailed(
+                "the PUT's condition does not hold", timestamp=live.timestamp if live else None
+            )
+
+    return condition
+
+
+async def _live_record(ctx: Context, store: DeviceStore, where: Any) -> ObjectRecord | None:
     try:
-        record = await disk(
+        return await disk(
             ctx,
             store.head_object(where.partition, where.account, where.container, where.obj, now_s=ctx.clock()),
         )
     except NotFound:
-        return
-    status = evaluate_preconditions(
-        "PUT", request.headers, etag=record.etag, last_modified_s=last_modified_s(record)
-    )
-    if status is not None:
-        raise web.HTTPPreconditionFailed(headers={"X-Backend-Timestamp": record.timestamp.internal})
+        return None
 
 
 async def receive_framed_body(

@@ -176,6 +176,7 @@ class ClusterClient:
         length: int | None = None,
         delete_at: int | None = None,
         if_none_match: bool = False,
+        if_match: str | None = None,
         expected_etag: str | None = None,
         check_body: Callable[[], Awaitable[None]] | None = None,
         footer_metadata: Callable[[], Mapping[str, str]] | None = None,
@@ -183,9 +184,11 @@ class ClusterClient:
     ) -> PutResult:
         """Store an object on a quorum of replicas (see objects.py); PutResult(etag, timestamp, bytes).
 
-        Raises QuorumNotReached (not stored; may appear later, whole), EtagMismatch,
-        PreconditionFailed (if_none_match and an object exists), BadName,
-        SystemAccountRefused, or what `check_body` raised (the write is aborted everywhere).
+        `if_none_match`: only if no object is stored; `if_match`: only if the object stored has
+        this ETag (ObjectInfo.etag). The nodes judge both at their commit, atomically against
+        other writes. Raises QuorumNotReached (not stored; may appear later, whole), EtagMismatch,
+        PreconditionFailed (a condition failed), BadName, SystemAccountRefused, or what
+        `check_body` raised (the write is aborted everywhere).
         """
         check_names(account, container, obj, internal=internal)
         ring = await self._object_ring(account, container)
@@ -201,6 +204,8 @@ class ClusterClient:
             headers["X-Delete-At"] = str(delete_at)
         if if_none_match:
             headers["If-None-Match"] = "*"
+        if if_match is not None:
+            headers["If-Match"] = f'"{if_match}"'
         headers.update(prefixed("X-Object-Meta-", metadata))
         payload: AsyncIterable[bytes] | bytes = body
         if length is not None and length <= self.config.put_whole_bytes_max:

@@ -361,7 +361,7 @@ class Objects:
                 return replace(result, superseded=True)
             return result
         if any(answer.status == 412 for answer in answers):
-            raise PreconditionFailed("an object exists (If-None-Match: *)")
+            raise PreconditionFailed("the condition of the write does not hold (If-None-Match, If-Match)")
         if nodes_of(answer for answer in answers if answer.status in (201, 409)) >= quorum:
             return replace(result, superseded=True)
         statuses = sorted(answer.status for answer in answers)

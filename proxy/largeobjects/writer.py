@@ -32,9 +32,10 @@ async def put_manifest(
     metadata: Mapping[str, str] = EMPTY,
     extra_sysmeta: Mapping[str, str] = EMPTY,
     if_none_match: bool = False,
+    if_match: str | None = None,
 ) -> PutResult:
     """Store the manifest of `segments` (checked by the caller) as `obj`; the cluster client's errors
-    (PreconditionFailed when `if_none_match` and an object is there by then).
+    (PreconditionFailed when `if_none_match` or `if_match` fails at the commit: ClusterClient.put_object).
 
     The result's `etag` is the manifest body's MD5; the large object's ETag is
     `slo_etag(segments)`, stored as the `dolmen-sys-slo` item. The container entry shows the
@@ -62,6 +63,7 @@ async def put_manifest(
         length=len(body),
         footer_metadata=lambda: listed,
         if_none_match=if_none_match,
+        if_match=if_match,
     )
 
 

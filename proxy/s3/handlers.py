@@ -87,7 +87,7 @@ from dolmen.proxy.s3.requestxml import (
     parse_delete_objects,
     parse_location_constraint,
 )
-from dolmen.proxy.s3.sources import judge_write_conditions, object_body
+from dolmen.proxy.s3.sources import WriteConditions, judge_write_conditions, object_body
 from dolmen.proxy.swift.access import READ_ACL_ITEM, WRITE_ACL_ITEM, Authoriser
 from dolmen.proxy.swift.paths import SwiftPath
 
@@ -470,6 +470,9 @@ def stored_metadata(headers: Mapping[str, str]) -> dict[str, str]:
     return items
 
 
+NO_CONDITIONS = WriteConditions()
+
+
 async def put_verified(
     context: S3Context,
     request: web.Request,
@@ -482,12 +485,12 @@ async def put_verified(
     content_type: str,
     metadata: Mapping[str, str],
     checksum_algorithm: str | None = None,
-    refuse_existing: bool = False,
+    conditions: WriteConditions = NO_CONDITIONS,
 ) -> tuple[PutResult, dict[str, str]]:
     """Stream the request's body into an object, committed only if it proves all it claims
     (signature, Content-MD5, checksum); the result and the checksums stored with it.
     `checksum_algorithm` is computed and stored even when the request claims none;
-    `refuse_existing`: PreconditionFailed if an object exists at commit (If-None-Match: *)."""
+    `conditions`: what the nodes check at the commit (PreconditionFailed when it fails)."""
     verifier = PayloadVerifier.for_request(
         headers,
         payload_hash=authenticated.signed.payload_hash,
@@ -519,7 +522,8 @@ async def put_verified(
         expected_etag=expected_md5,
         check_body=check_body,
         footer_metadata=lambda: checksums_footer(checksums),
-        if_none_match=refuse_existing,
+        if_none_match=conditions.refuse_existing,
+        if_match=conditions.if_match,
     )
     return result, checksums
 
@@ -536,9 +540,7 @@ async def put_object(context, request, target, headers, query, authenticated) ->
     grants = grants_of_headers(headers)
     if grants is not None:
         await check_object_acl(context, claim, target.bucket, swift_acls(grants, owner_id=claim.project_id))
-    refuse_existing = await judge_write_conditions(
-        context.client, account, target.bucket, target.key, headers
-    )
+    conditions = await judge_write_conditions(context.client, account, target.bucket, target.key, headers)
     replaced = await replaced_upload(context.client, context.authoriser, account, target.bucket, target.key)
     result, checksums = await put_verified(
         context,
@@ -550,7 +552,7 @@ async def put_object(context, request, target, headers, query, authenticated) ->
         target.key,
         content_type=headers.get("content-type") or DEFAULT_CONTENT_TYPE,
         metadata=stored_metadata(headers),
-        refuse_existing=refuse_existing,
+        conditions=conditions,
     )
     await sweep_replaced(context.client, account, target.bucket, target.key, replaced)
     answer = {"ETag": quoted_etag(result.etag), **checksum_answer(checksums)}

@@ -371,7 +371,7 @@ async def complete_multipart_upload(
         record = await load_record(context, account, container, key, upload_id)
     except s3.NoSuchUpload:
         return await completed_again(context, account, target.bucket, key, upload_id)
-    refuse_existing = await judge_write_conditions(context.client, account, target.bucket, key, headers)
+    conditions = await judge_write_conditions(context.client, account, target.bucket, key, headers)
     newest, _ = latest_parts(await list_stored_parts(context, account, container, upload_id))
     chosen = choose_parts(requested, newest)
     etag = multipart_etag([part.etag for part in chosen])
@@ -393,7 +393,8 @@ async def complete_multipart_upload(
         extra_sysmeta=manifest_items(
             etag=etag, part_sizes=[part.size for part in chosen], upload_id=upload_id, checksum=checksum
         ),
-        if_none_match=refuse_existing,
+        if_none_match=conditions.refuse_existing,
+        if_match=conditions.if_match,
     )
     with contextlib.suppress(NotFound):
         await context.client.delete_object(account, container, record_name(key, upload_id))

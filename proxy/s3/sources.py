@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 
 from dolmen.proxy.largeobjects import open_large_object
 from dolmen.proxy.s3 import errors as s3
@@ -31,24 +32,34 @@ def judge_conditions(http_conditions: Mapping[str, str], info: ObjectInfo, metho
         raise PreconditionFailed()
 
 
+@dataclass(frozen=True)
+class WriteConditions:
+    """What a conditional write asks of the nodes at its commit: that no object is there
+    (`refuse_existing`), or that the object judged is still the one there (`if_match`: its
+    stored ETag)."""
+
+    refuse_existing: bool = False
+    if_match: str | None = None
+
+
 async def judge_write_conditions(
     client: ClusterClient, account: str, bucket: str, key: str, headers: Mapping[str, str]
-) -> bool:
+) -> WriteConditions:
     """S3's conditional writes (`headers` lower-cased): NoSuchKey for If-Match on no object,
-    PreconditionFailed when If-Match or If-None-Match fails on the current one. True when the
-    write must refuse an object that exists by then (`If-None-Match: *`, which the storage nodes
-    judge at commit, atomically). An ETag condition is judged on a read just before the write:
-    a write racing in between is not seen (S3 answers such a race with 409)."""
+    PreconditionFailed when If-Match or If-None-Match fails on the current one. An ETag
+    condition is judged here (S3's ETag, also of a multipart object), and the write then
+    commits only where the object judged is still the one stored, or still none: a write
+    racing in between makes it fail (412), never slip through."""
     if_match, if_none_match = headers.get("if-match"), headers.get("if-none-match")
     refuse_existing = if_none_match is not None and if_none_match.strip() == "*"
     if if_match is None and (if_none_match is None or refuse_existing):
-        return refuse_existing
+        return WriteConditions(refuse_existing=refuse_existing)
     try:
         info = await client.head_object(account, bucket, key)
     except NotFound:
         if if_match is not None:
             raise s3.NoSuchKey(Key=key) from None
-        return refuse_existing
+        return WriteConditions(refuse_existing=True)
     asked = {
         name: value for name, value in (("If-Match", if_match), ("If-None-Match", if_none_match)) if value
     }
@@ -57,7 +68,7 @@ async def judge_write_conditions(
         is not None
     ):
         raise s3.PreconditionFailed(Condition="If-Match" if if_match is not None else "If-None-Match")
-    return refuse_existing
+    return WriteConditions(if_match=info.etag)
 
 
 @contextlib.asynccontextmanager

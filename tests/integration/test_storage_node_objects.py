@@ -137,6 +137,42 @@ async def test_conditional_get_head_and_put(client):
     assert (await client.get(new_path(), {"If-Match": "*"})).status == 412
 
 
+async def test_put_conditions_hold_at_the_commit_not_only_at_the_start(client):
+    path = new_path()
+    etag = "0123456789abcdef" * 2
+    assert (await client.put(path, b"first", etag=etag)).status == 201
+    refused = await client.put(path, b"second", extra_headers={"If-Match": '"other"'})
+    assert refused.status == 412 and refused.headers["X-Backend-Timestamp"]
+    assert (await client.put(new_path(), b"x", extra_headers={"If-Match": f'"{etag}"'})).status == 412
+    assert (await client.put(path, b"second", extra_headers={"If-Match": f'"{etag}"'})).status == 201
+    assert (await client.get(path)).body == b"second"
+
+    # A conditional PUT whose condition held when it started, while another write lands
+    # before its footer: judged again at its commit, it stores nothing.
+    fresh = new_path()
+    older = timestamp()  # the other write's: older, so only the condition can refuse ours
+    started = timestamp()
+    headers = client.sign(
+        "PUT",
+        fresh,
+        client.put_headers(timestamp_text=started, extra_headers={"If-None-Match": "*"}, length=6),
+    )
+    framed = client.framed(headers, b"racing")
+    footer_sent = asyncio.Event()
+
+    async def body():
+        yield framed[:-20]
+        await footer_sent.wait()
+        yield framed[-20:]
+
+    racing = asyncio.create_task(client.put_streamed(fresh, body(), headers))
+    await asyncio.sleep(0.3)  # the node has checked the condition and is receiving the body
+    assert (await client.put(fresh, b"winner", timestamp_text=older)).status == 201
+    footer_sent.set()
+    assert (await racing).status == 412
+    assert (await client.get(fresh)).body == b"winner"
+
+
 async def test_post_replaces_metadata_with_a_new_record(client):
     path = new_path()
     await client.put(path, b"body", content_type="text/plain", metadata={"A": "1", "B": "2"})

@@ -42,7 +42,7 @@ async def chunks_of(data: bytes, size: int = CHUNK_BYTES):
 
 @pytest.fixture(autouse=True)
 async def containers(cluster_client):
-    for container in ("sizes", "ranges", "meta", "deletes", "refused", "once"):
+    for container in ("sizes", "ranges", "meta", "deletes", "refused", "once", "race", "cas"):
         await cluster_client.put_container(ACCOUNT, container)
 
 
@@ -199,6 +199,58 @@ async def test_if_none_match_refuses_to_overwrite(cluster_client, whole):
             length=length_if(whole, b"2"),
         )
     assert (await read_all(cluster_client, ACCOUNT, "once", name))[1] == b"1"
+
+
+async def test_racing_conditional_writes_never_both_succeed(cluster_client):
+    """Writers that all started while no object existed: the nodes judge If-None-Match at the
+    commit, and quorums intersect, so at most one of them is told its write was stored."""
+    name = unique("race")
+    all_started = asyncio.Event()
+    started = 0
+    writers = 6
+
+    async def body(mark: bytes):
+        nonlocal started
+        yield mark * 2**16
+        started += 1
+        if started == writers:
+            all_started.set()
+        await all_started.wait()
+        yield mark * 2**16
+
+    async def write(mark: bytes) -> bool:
+        try:
+            await cluster_client.put_object(
+                ACCOUNT, "race", name, body(mark), content_type="a/b", if_none_match=True
+            )
+        except PreconditionFailed:
+            return False
+        return True
+
+    outcomes = await asyncio.gather(*(write(bytes([ord("a") + i])) for i in range(writers)))
+    assert sum(outcomes) <= 1, outcomes
+    with pytest.raises(PreconditionFailed):  # the object is there now
+        await cluster_client.put_object(
+            ACCOUNT, "race", name, chunks_of(b"late"), content_type="a/b", if_none_match=True
+        )
+
+
+async def test_if_match_writes_only_over_the_object_judged(cluster_client):
+    name = unique("cas")
+    first = await cluster_client.put_object(ACCOUNT, "cas", name, chunks_of(b"1"), content_type="a/b")
+    second = await cluster_client.put_object(
+        ACCOUNT, "cas", name, chunks_of(b"2"), content_type="a/b", if_match=first.etag
+    )
+    with pytest.raises(PreconditionFailed):  # the object is no longer the one judged
+        await cluster_client.put_object(
+            ACCOUNT, "cas", name, chunks_of(b"3"), content_type="a/b", if_match=first.etag
+        )
+    with pytest.raises(PreconditionFailed):
+        await cluster_client.put_object(
+            ACCOUNT, "cas", unique("none"), chunks_of(b"3"), content_type="a/b", if_match=first.etag
+        )
+    assert (await read_all(cluster_client, ACCOUNT, "cas", name))[1] == b"2"
+    assert second.etag == hashlib.md5(b"2").hexdigest()
 
 
 async def test_system_accounts_need_the_internal_flag(cluster_client):
