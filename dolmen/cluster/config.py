@@ -9,7 +9,7 @@ Defaults live here and nowhere else. Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from dolmen.cluster.transport import TransportSettings
@@ -70,16 +70,9 @@ class ClusterClientConfig:
     ring_check_interval_s: float = 15.0
 
     def transport_settings(self) -> TransportSettings:
+        """The transport's settings: the fields of the same names."""
         return TransportSettings(
-            signing_key_id=self.signing_key_id,
-            connect_timeout_s=self.connect_timeout_s,
-            first_byte_timeout_s=self.first_byte_timeout_s,
-            chunk_timeout_s=self.chunk_timeout_s,
-            connections_per_node_max=self.connections_per_node_max,
-            keepalive_timeout_s=self.keepalive_timeout_s,
-            signature_lifetime_s=self.signature_lifetime_s,
-            error_limit_errors=self.error_limit_errors,
-            error_limit_interval_s=self.error_limit_interval_s,
+            **{field.name: getattr(self, field.name) for field in fields(TransportSettings)}
         )
 
     def __post_init__(self) -> None:
