@@ -150,8 +150,8 @@ async def test_put_conditions_hold_at_the_commit_not_only_at_the_start(client):
     # A conditional PUT whose condition held when it started, while another write lands
     # before its footer: judged again at its commit, it stores nothing.
     fresh = new_path()
-    older = timestamp()  # the other write's: older, so only the condition can refuse ours
     started = timestamp()
+    older = timestamp(float(started) - 1)  # the other write's: older, so only the condition refuses ours
     headers = client.sign(
         "PUT",
         fresh,
