@@ -20,6 +20,11 @@ LAST_CHUNK = b"0\r\n\r\n"
 CHUNK_LINE_BYTES_MAX = 1024  # a chunk's size line, with any extension
 
 
+# Header values travel as UTF-8, as the nodes' aiohttp reads and writes them; bytes that are not
+# UTF-8 ride as lone surrogates (surrogateescape), so whatever text a header holds arrives whole.
+HEADER_ENCODING = "utf-8"
+
+
 class AnswerMalformed(ValueError):
     """The node's answer is not an HTTP/1.1 response this client reads."""
 
@@ -36,7 +41,7 @@ def request_head(
     framing = "Transfer-Encoding: chunked" if content_length is None else f"Content-Length: {content_length}"
     lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", framing]
     lines += [f"{name}: {value}" for name, value in headers.items()]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode(HEADER_ENCODING, "surrogateescape")
 
 
 def chunk_line(size: int) -> bytes:
@@ -45,7 +50,7 @@ def chunk_line(size: int) -> bytes:
 
 def parse_answer_head(head: bytes) -> tuple[int, CIMultiDict[str], bool]:
     """(status, headers, keeps the connection alive) of a response head ending in CRLF CRLF."""
-    lines = head.decode("latin-1").split("\r\n")
+    lines = head.decode(HEADER_ENCODING, "surrogateescape").split("\r\n")
     version, _, rest = lines[0].partition(" ")
     status_text = rest[:3]
     if version not in ("HTTP/1.1", "HTTP/1.0") or len(status_text) != 3 or not status_text.isdigit():

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from dolmen.proxy.errors import AccessDenied, NotAuthenticated
+from dolmen.proxy.headertext import header_text
 from dolmen.proxy.reserved import list_public_containers
 from dolmen.proxy.s3 import errors as s3
 from dolmen.proxy.s3.acl import (
@@ -550,7 +551,7 @@ async def put_object(context, request, target, headers, query, authenticated) ->
         account,
         target.bucket,
         target.key,
-        content_type=headers.get("content-type") or DEFAULT_CONTENT_TYPE,
+        content_type=header_text(headers.get("content-type", "")) or DEFAULT_CONTENT_TYPE,
         metadata=stored_metadata(headers),
         conditions=conditions,
     )
@@ -601,7 +602,7 @@ async def copy_object(context, request, target, headers, query, authenticated) -
             if directive == "COPY":
                 content_type, metadata = info.content_type, copied_metadata(info.metadata)
             else:
-                content_type = headers.get("content-type") or DEFAULT_CONTENT_TYPE
+                content_type = header_text(headers.get("content-type", "")) or DEFAULT_CONTENT_TYPE
                 metadata = stored_metadata(headers)
             result = await context.client.put_object(
                 account,

@@ -12,6 +12,7 @@ import binascii
 import re
 from collections.abc import Mapping
 
+from dolmen.proxy.headertext import header_text
 from dolmen.proxy.s3.errors import InvalidDigest, InvalidRequest, MetadataTooLarge
 
 from dolmen.limits import METADATA_COUNT_MAX, S3_USER_METADATA_BYTES_MAX
@@ -40,7 +41,7 @@ _AWS_CHUNKED = "aws-chunked"
 def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
     """The `x-amz-meta-*` items of lower-cased request headers; MetadataTooLarge past S3's 2 KiB."""
     items = {
-        name[len(META_PREFIX) :]: value.strip()
+        name[len(META_PREFIX) :]: header_text(value.strip())
         for name, value in headers.items()
         if name.startswith(META_PREFIX)
     }
@@ -58,7 +59,7 @@ def metadata_headers(items: Mapping[str, str]) -> dict[str, str]:
 
 def standard_headers(headers: Mapping[str, str]) -> dict[str, str]:
     """The standard headers a PUT sets; `aws-chunked` is the transfer's encoding, not the object's."""
-    kept = {name: headers[name].strip() for name in STANDARD_HEADERS if name in headers}
+    kept = {name: header_text(headers[name].strip()) for name in STANDARD_HEADERS if name in headers}
     if "content-encoding" in kept:
         codings = [coding.strip() for coding in kept["content-encoding"].split(",")]
         remaining = ", ".join(coding for coding in codings if coding and coding.lower() != _AWS_CHUNKED)

@@ -19,6 +19,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
+from dolmen.proxy.headertext import header_text
 from dolmen.proxy.largeobjects import Segment, put_manifest
 from dolmen.proxy.reserved import reserved_container
 from dolmen.proxy.s3 import errors as s3
@@ -234,7 +235,7 @@ async def create_multipart_upload(
     record = UploadRecord(
         key=key,
         upload_id=new_upload_id(time.time(), secrets.token_bytes(8)),
-        content_type=headers.get("content-type") or DEFAULT_CONTENT_TYPE,
+        content_type=header_text(headers.get("content-type", "")) or DEFAULT_CONTENT_TYPE,
         metadata=stored_metadata(headers),
         checksum_algorithm=algorithm,
         checksum_type=checksum_type,

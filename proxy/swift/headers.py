@@ -1,6 +1,7 @@
 """Swift request and response headers: metadata, expiry, content type, pure.
 
-User metadata travels as `X-<Kind>-Meta-<name>` and is checked against Swift's
+User metadata travels as `X-<Kind>-Meta-<name>` (values not in UTF-8 are read as Latin-1:
+headertext.py) and is checked against Swift's
 limits (METADATA_* in dolmen/limits.py): an empty name, a name over 128 bytes,
 a value over 256 bytes, more than 90 items or more than 4,096 bytes in all is
 InvalidMetadata (400). `X-Remove-<Kind>-Meta-<name>` asks to remove an item
@@ -22,6 +23,7 @@ import mimetypes
 from collections.abc import Mapping
 
 from dolmen.proxy.errors import InvalidDeleteAt, InvalidMetadata
+from dolmen.proxy.headertext import header_text
 
 from dolmen.limits import (
     METADATA_COUNT_MAX,
@@ -62,7 +64,7 @@ def user_metadata(headers: Mapping[str, str], kind: str) -> dict[str, str]:
     for header, value in headers.items():
         lowered = header.lower()
         if lowered.startswith(prefix):
-            name, item_value = lowered[len(prefix) :], value.strip()
+            name, item_value = lowered[len(prefix) :], header_text(value.strip())
         elif lowered.startswith(remove_prefix) and kind != "object":
             name, item_value = lowered[len(remove_prefix) :], ""
         else:
@@ -104,7 +106,11 @@ def metadata_headers(metadata: Mapping[str, str], kind: str) -> dict[str, str]:
 
 def object_kept_items(headers: Mapping[str, str]) -> dict[str, str]:
     """Reserved items for the content headers an object keeps (OBJECT_KEPT_HEADERS)."""
-    kept = {sysmeta_item(name): headers[name].strip() for name in OBJECT_KEPT_HEADERS if name in headers}
+    kept = {
+        sysmeta_item(name): header_text(headers[name].strip())
+        for name in OBJECT_KEPT_HEADERS
+        if name in headers
+    }
     for name, value in kept.items():
         if len(value.encode()) > METADATA_VALUE_BYTES_MAX:
             raise InvalidMetadata(
@@ -149,7 +155,7 @@ def _integer(text: str, complaint: str) -> int:
 
 def object_content_type(headers: Mapping[str, str], obj: str) -> str:
     """The Content-Type to store: the client's, else guessed from the name (as Swift), else the default."""
-    given = headers.get("Content-Type", "").strip()
+    given = header_text(headers.get("Content-Type", "").strip())
     detect = headers.get("X-Detect-Content-Type", "").strip().lower() == "true"
     if given and not detect:
         return given

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import subprocess
 import sys
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -62,4 +64,38 @@ def test_swift_with_v1_auth(up_cluster, member, member_connection, tmp_path):
     swift(environment, "download", container, "f.bin", "-o", str(tmp_path / "back.bin"))
     assert hashlib.md5((tmp_path / "back.bin").read_bytes()).digest() == hashlib.md5(body).digest()
     member_connection.delete_object(container, "f.bin")
+    member_connection.delete_container(container)
+
+
+def test_metadata_outside_ascii_round_trips(up_cluster, member, member_connection, tmp_path):
+    """UTF-8 metadata (what python-swiftclient sends) comes back as sent; a value that is not
+    UTF-8 (Latin-1, what http.client sends for str headers) is read as Latin-1 and stored."""
+    environment = up_cluster.environment(member)
+    container = f"uni-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "f.txt").write_bytes(b"text")
+    swift(environment, "post", container, "-m", "owner:Müller 日本")
+    swift(environment, "upload", container, "f.txt", "-H", "X-Object-Meta-Name:Zoë", cwd=tmp_path)
+    assert member_connection.head_container(container)["x-container-meta-owner"] == "Müller 日本"
+    assert member_connection.head_object(container, "f.txt")["x-object-meta-name"] == "Zoë"
+
+    url, token = member_connection.get_auth()
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    connection.request(
+        "PUT",
+        f"{parts.path}/{container}/latin",
+        body=b"x",
+        headers={
+            "X-Auth-Token": token,
+            "X-Object-Meta-Greet": "Hello\xe9",  # http.client sends this as the one byte 0xE9
+            "Content-Disposition": 'attachment; filename="r\xe9sum\xe9.pdf"',
+        },
+    )
+    assert connection.getresponse().status == 201
+    connection.close()
+    headers = member_connection.head_object(container, "latin")
+    assert headers["x-object-meta-greet"] == "Helloé"
+    assert headers["content-disposition"] == 'attachment; filename="résumé.pdf"'
+    for name in ("f.txt", "latin"):
+        member_connection.delete_object(container, name)
     member_connection.delete_container(container)

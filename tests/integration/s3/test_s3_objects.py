@@ -365,3 +365,29 @@ async def test_presigned_urls_out_of_their_time_and_preflights_get_s3s_answers(s
         assert status_and_code(url, "OPTIONS", preflight) == (403, "AccessForbidden")
 
     await asyncio.to_thread(scenario)
+
+
+async def test_latin1_metadata_is_stored_as_text_not_refused(s3_endpoint):
+    """botocore sends header text as Latin-1 bytes; the value is read as Latin-1, stored, and
+    answered in UTF-8 (aiohttp writes headers so), never refused with a 5xx."""
+
+    def scenario() -> None:
+        client = s3_client(s3_endpoint)
+        bucket = unique("meta")
+        client.create_bucket(Bucket=bucket)
+
+        def latin1_header(params, **_):
+            params["headers"]["x-amz-meta-greet"] = "Hello\xe9"
+            params["headers"]["Content-Disposition"] = 'attachment; filename="r\xe9sum\xe9.pdf"'
+
+        client.meta.events.register("before-call.s3.PutObject", latin1_header)
+        client.put_object(Bucket=bucket, Key="k", Body=b"x")
+        answer = s3_client(s3_endpoint).head_object(Bucket=bucket, Key="k")
+        raw = answer["ResponseMetadata"]["HTTPHeaders"]  # http.client decodes bytes as Latin-1
+        assert raw["x-amz-meta-greet"].encode("latin-1").decode("utf-8") == "Helloé"
+        assert (
+            raw["content-disposition"].encode("latin-1").decode("utf-8")
+            == 'attachment; filename="résumé.pdf"'
+        )
+
+    await asyncio.to_thread(scenario)

@@ -31,6 +31,19 @@ def test_the_request_head_is_chunked_with_the_signed_headers_in_order():
     )
 
 
+@pytest.mark.parametrize("value", ["Müller 日本", "Hello\udce9", "plain"])
+def test_header_values_travel_as_the_nodes_read_and_write_them(value):
+    """UTF-8 both ways, as aiohttp on the node reads and writes headers; bytes that are not
+    UTF-8 (lone surrogates, as aiohttp decodes them) go out as the bytes they stood for."""
+    head = request_head("PUT", "/d1/1/a/c/o", "n:1", {"X-Object-Meta-M": value}, content_length=0)
+    assert f"X-Object-Meta-M: {value}".encode("utf-8", "surrogateescape") in head
+    assert head.decode("utf-8", "surrogateescape").count(value) == 1
+    _, headers, _ = parse_answer_head(
+        b"HTTP/1.1 200 OK\r\nX-Object-Meta-M: " + value.encode("utf-8", "surrogateescape") + b"\r\n\r\n"
+    )
+    assert headers["X-Object-Meta-M"] == value
+
+
 def test_chunk_lines_are_hex_sizes():
     assert chunk_line(5 + 2**20) == b"100005\r\n"
 
