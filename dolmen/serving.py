@@ -1,4 +1,5 @@
-"""What every Dolmen HTTP service does the same way: its server limits and its stop signal.
+"""What every Dolmen HTTP service does the same way: its server limits, its stop signal, and
+its answer to `Expect`.
 
 `runner_options` gives aiohttp's server the limits of `dolmen.limits` and a logger that
 turns a request aiohttp cannot parse (already answered 400) into one warning line rather
@@ -14,6 +15,7 @@ import logging
 import signal
 from typing import Any
 
+from aiohttp import HttpVersion11, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from dolmen.limits import HEADER_BYTES_MAX, REQUEST_HEADERS_COUNT_MAX, REQUEST_LINE_BYTES_MAX
@@ -67,3 +69,31 @@ async def wait_stop_signal() -> None:
     finally:
         for signum in STOP_SIGNALS:
             loop.remove_signal_handler(signum)
+
+
+async def answer_expect(request: web.Request) -> None:
+    """Every route's `expect_handler`: `Expect: 100-continue` gets its interim answer, another
+    expectation 417 without echoing it (aiohttp's own handler echoes it, and a value that is
+    not UTF-8 then turned the 417 into a 500)."""
+    if request.version != HttpVersion11:
+        return
+    if request.headers.get("Expect", "").lower() == "100-continue":
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the interim answer is not part of the response's bytes
+    else:
+        raise web.HTTPExpectationFailed(text="Unknown Expect header")
+
+
+async def not_found(request: web.Request) -> web.StreamResponse:
+    """The catch-all route's handler (the last route), there so that every path gets
+    `answer_expect`: 405 naming the allowed methods where another route has the path, else
+    404, as aiohttp answers where no route matches."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource is request.match_info.route.resource:
+            continue
+        _, methods = await resource.resolve(request)
+        allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()

@@ -28,6 +28,7 @@ from dolmen.limits import (
 )
 from dolmen.logs import log_request, request_id_var
 from dolmen.metrics import CONTENT_TYPE, Metrics
+from dolmen.serving import answer_expect, not_found
 
 log = logging.getLogger("dolmen.identity")
 
@@ -597,6 +598,12 @@ def make_app(service: IdentityService, metrics: Metrics) -> web.Application:
         web.get(f"/v3/{collections}/{{id}}", get_entity, allow_head=False),
         web.patch(f"/v3/{collections}/{{id}}", update_entity),
         web.delete(f"/v3/{collections}/{{id}}", delete_entity),
+        web.route("*", "/{tail:.*}", not_found),
     ]
-    app.add_routes(routes)
+    app.add_routes(
+        web.RouteDef(
+            route.method, route.path, route.handler, {**route.kwargs, "expect_handler": answer_expect}
+        )
+        for route in routes
+    )
     return app

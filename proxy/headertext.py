@@ -19,3 +19,8 @@ def header_text(value: str) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return raw.decode("latin-1")
+
+
+def is_utf8(value: str) -> bool:
+    """Whether `value`, as aiohttp decoded it, arrived as UTF-8 (no byte kept as a surrogate)."""
+    return value.isascii() or not any("\udc80" <= char <= "\udcff" for char in value)

@@ -42,6 +42,7 @@ from dolmen.errors import DolmenError
 from dolmen.logs import log_request, new_request_id, request_id_var
 from dolmen.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from dolmen.metrics import HttpMetrics, Metrics
+from dolmen.serving import answer_expect, not_found
 
 log = logging.getLogger("dolmen.proxy")
 
@@ -196,11 +197,12 @@ def make_app(
             yield
 
     app.cleanup_ctx.append(identity_session)
-    app.router.add_get("/healthcheck", healthcheck)
-    app.router.add_get("/metrics", metrics)
-    app.router.add_get("/info", info)
+    app.router.add_get("/healthcheck", healthcheck, expect_handler=answer_expect)
+    app.router.add_get("/metrics", metrics, expect_handler=answer_expect)
+    app.router.add_get("/info", info, expect_handler=answer_expect)
     for auth_path in ("/auth/v1.0", "/auth/v1.0/"):
-        app.router.add_get(auth_path, v1_auth)
+        app.router.add_get(auth_path, v1_auth, expect_handler=answer_expect)
     for version in ("v1", "v1.0"):
-        app.router.add_route("*", f"/{version}/{{tail:.*}}", swift_request)
+        app.router.add_route("*", f"/{version}/{{tail:.*}}", swift_request, expect_handler=answer_expect)
+    app.router.add_route("*", "/{tail:.*}", not_found, expect_handler=answer_expect)
     return app

@@ -96,6 +96,7 @@ from dolmen.limits import (
 from dolmen.logs import log_request, request_id_var
 from dolmen.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from dolmen.metrics import HttpMetrics, Metrics
+from dolmen.serving import answer_expect
 from dolmen.signing import RequestSignatureError, VerifiedSignature, verify_request
 
 log = logging.getLogger("dolmen.storage_node.server")
@@ -774,7 +775,7 @@ def make_app(
         config, keyspaces, key_id=outbound_key[0], key=outbound_key[1], metrics=metrics.registry, clock=clock
     )
     app[CONTEXT] = Context(config, stores, signing_keys, clock, deadlines, keyspaces, updater)
-    app.router.add_route("*", "/{tail:.*}", dispatch)
+    app.router.add_route("*", "/{tail:.*}", dispatch, expect_handler=answer_expect)
 
     async def background(app: web.Application) -> AsyncIterator[None]:
         async with updater:

@@ -26,6 +26,7 @@ from enum import IntEnum
 from urllib.parse import urlsplit
 
 from dolmen.proxy.errors import InvalidAcl
+from dolmen.proxy.headertext import is_utf8
 
 from dolmen.limits import METADATA_VALUE_BYTES_MAX
 
@@ -59,6 +60,8 @@ class ContainerAcl:
 
 def clean_acl(header_name: str, value: str) -> str:
     """The normalised form of an ACL header value; InvalidAcl if it does not parse."""
+    if not is_utf8(value):
+        raise InvalidAcl("ACL is not valid UTF-8")  # the names in it must be the names they grant
     items: list[str] = []
     for raw_item in value.split(","):
         item = raw_item.strip()

@@ -44,9 +44,10 @@ class SwiftPath:
 
 
 def decode_component(raw: str) -> str:
-    """Percent-decode `raw` as strict UTF-8 without NUL; InvalidUtf8 otherwise."""
+    """Percent-decode `raw` as strict UTF-8 without NUL; InvalidUtf8 otherwise. `raw` may hold
+    bytes that were not UTF-8 as lone surrogates (as aiohttp decodes paths and headers)."""
     try:
-        text = unquote_to_bytes(raw).decode("utf-8")
+        text = unquote_to_bytes(raw.encode("utf-8", "surrogateescape")).decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidUtf8("Invalid UTF8 or contains NULL") from None
     if "\x00" in text:
