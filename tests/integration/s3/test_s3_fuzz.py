@@ -57,6 +57,12 @@ HEADERS = [
     {"x-amz-date": "yesterday"},
     {"x-amz-metadata-directive": "MERGE", "x-amz-copy-source": "/bkt/k"},
     {"x-amz-trailer": "a,b,c,d,e,f,g,h,i,j"},
+    # Text outside ASCII (sent as UTF-8)
+    {"x-amz-meta-x": "Müller 日本"},
+    {"content-type": "text/é", "content-disposition": 'attachment; filename="é.pdf"'},
+    {"x-amz-copy-source": "/bkt/é"},
+    {"x-amz-grant-read": 'id="é"'},
+    {"expect": "ÿ"},
 ]
 BODIES = [b"", b"<Delete><Object><Key>k</Key></Object></Delete>", b"<Delete>", b"\x00\xff" * 50,
           b'<!DOCTYPE d [<!ENTITY a "aaaa">]><Delete><Object><Key>&a;</Key></Object></Delete>',
