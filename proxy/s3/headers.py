@@ -13,9 +13,11 @@ import re
 from collections.abc import Mapping
 
 from dolmen.proxy.headertext import header_text
-from dolmen.proxy.s3.errors import InvalidDigest, InvalidRequest, MetadataTooLarge
+from dolmen.proxy.s3.errors import InvalidArgument, InvalidDigest, InvalidRequest, MetadataTooLarge
 
 from dolmen.limits import METADATA_COUNT_MAX, S3_USER_METADATA_BYTES_MAX
+
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")  # what no header value may hold (HTAB may)
 
 META_PREFIX = "x-amz-meta-"
 # Headers an object keeps from its PUT and returns on GET and HEAD, beside Content-Type.
@@ -80,6 +82,9 @@ def response_overrides(query: Mapping[str, str], *, anonymous: bool) -> dict[str
     overrides = {header: query[name] for name, header in RESPONSE_OVERRIDES.items() if name in query}
     if overrides and anonymous:
         raise InvalidRequest("Request specific response headers cannot be used for anonymous GET requests.")
+    for name, value in overrides.items():
+        if _CONTROL.search(value):  # no header can carry it (aiohttp would cut the answer)
+            raise InvalidArgument(f"The {name} override holds a control character", ArgumentName=name)
     return overrides
 
 

@@ -61,11 +61,15 @@ def parse_list_params(query: Mapping[str, str], *, version: int) -> ListParams:
     if version == 2 and fetch_owner not in ("true", "false"):
         raise InvalidArgument("Invalid fetch-owner value", ArgumentName="fetch-owner")
     token = query.get("continuation-token") if version == 2 else None
+    marker_name = "marker" if version == 1 else "start-after"
+    for name in ("prefix", "delimiter", marker_name):
+        if "\x00" in query.get(name, ""):
+            raise InvalidArgument(f"The {name} holds a NUL character, which no key holds", ArgumentName=name)
     return ListParams(
         version=version,
         prefix=query.get("prefix", ""),
         delimiter=query.get("delimiter", ""),
-        marker=query.get("marker" if version == 1 else "start-after", ""),
+        marker=query.get(marker_name, ""),
         continuation_token=token,
         max_keys=min(int(max_keys_text), S3_LIST_KEYS_MAX),
         url_encoded=encoding == "url",
@@ -264,6 +268,10 @@ def parse_bucket_list_params(query: Mapping[str, str]) -> BucketListParams:
                 ArgumentName="max-buckets",
             )
         max_buckets = int(text)
+    if "\x00" in query.get("prefix", ""):
+        raise InvalidArgument(
+            "The prefix holds a NUL character, which no bucket name holds", ArgumentName="prefix"
+        )
     return BucketListParams(
         max_buckets=max_buckets,
         continuation_token=query.get("continuation-token") or None,

@@ -121,6 +121,10 @@ def test_no_forged_token_opens(token):
         ({"max-keys": "ten"}, 2),
         ({"encoding-type": "base64"}, 2),
         ({"fetch-owner": "maybe"}, 2),
+        ({"prefix": "a\x00"}, 1),
+        ({"delimiter": "\x00"}, 2),
+        ({"marker": "\x00"}, 1),
+        ({"start-after": "k\x00"}, 2),
     ],
 )
 def test_bad_listing_parameters_are_invalid_arguments(query, version):

@@ -126,3 +126,9 @@ def test_escaped_text_round_trips_through_an_xml_parser(text):
 
 def test_iso8601_has_milliseconds_and_z():
     assert iso8601(1_700_000_000.1234) == "2023-11-14T22:13:20.123Z"
+
+
+def test_a_bucket_prefix_with_a_nul_is_an_invalid_argument():
+    with pytest.raises(errors.InvalidArgument):
+        parse_bucket_list_params({"prefix": "a\x00"})
+    assert parse_bucket_list_params({"prefix": "a"}).prefix == "a"

@@ -200,6 +200,10 @@ def test_response_overrides_need_a_signed_request():
     with pytest.raises(errors.InvalidRequest):
         response_overrides(query, anonymous=True)
     assert response_overrides({}, anonymous=True) == {}
+    for control in ("\x00", "\r\nSet-Cookie: a=b", "\x7f"):
+        with pytest.raises(errors.InvalidArgument):
+            response_overrides({"response-content-type": f"text/{control}"}, anonymous=False)
+    assert response_overrides({"response-content-disposition": "a;\tb"}, anonymous=False)
 
 
 def test_content_md5_is_base64_of_sixteen_bytes():
