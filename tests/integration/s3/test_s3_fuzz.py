@@ -39,6 +39,9 @@ QUERIES = [
     "?X-Amz-Credential=a/b/c&X-Amz-Expires=999999999",
     "?AWSAccessKeyId=a&Signature=b",
     "?response-content-type=x",
+    "?response-content-type=%00",
+    "?list-type=2&prefix=%00",
+    "?marker=%ff&delimiter=%00",
 ]
 HEADERS = [
     {},
