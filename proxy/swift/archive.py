@@ -133,7 +133,7 @@ class Outcome:
         if problem is None:
             self.created += 1
         else:
-            self.errors.append((quote(name), problem))
+            self.errors.append((quote(name, errors="surrogateescape"), problem))  # the bytes as sent
         return len(self.errors) >= BULK_FAILED_EXTRACTIONS_MAX
 
 

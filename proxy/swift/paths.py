@@ -86,16 +86,24 @@ def check_account_name(account: str) -> None:
         raise InvalidName(f"Account name length of {size} longer than {ACCOUNT_NAME_BYTES_MAX}")
 
 
+def _utf8_size(name: str) -> int:
+    """Bytes of `name` in UTF-8; InvalidUtf8 if it holds bytes that were not UTF-8 (surrogates)."""
+    try:
+        return len(name.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise InvalidUtf8("Invalid UTF8 or contains NULL") from None
+
+
 def check_container_name(container: str) -> None:
     if is_reserved(container):
         raise InvalidName("Container name is reserved")
-    size = len(container.encode())
+    size = _utf8_size(container)
     if size > CONTAINER_NAME_BYTES_MAX:
         raise InvalidName(f"Container name length of {size} longer than {CONTAINER_NAME_BYTES_MAX}")
 
 
 def check_object_name(obj: str) -> None:
-    size = len(obj.encode())
+    size = _utf8_size(obj)
     if size > OBJECT_NAME_BYTES_MAX:
         raise InvalidName(f"Object name length of {size} longer than {OBJECT_NAME_BYTES_MAX}")
 

@@ -307,6 +307,25 @@ def test_extract_archive_then_bulk_delete_a_thousand_objects_over_plain_http(mem
     answer = requests.put(f"{url}/{container}?extract-archive=zip", data=b"", headers=auth, timeout=30)
     assert answer.status_code == 400
 
+    # A member whose name is not UTF-8 (an old tar's Latin-1) is refused alone (412), as Swift does.
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT, encoding="latin-1") as archive:
+        for name in ("caf\xe9.txt", "fine.txt"):
+            member = tarfile.TarInfo(name)
+            member.size = 4
+            archive.addfile(member, io.BytesIO(b"data"))
+    answer = requests.put(
+        f"{url}/{container}?extract-archive=tar",
+        data=buffer.getvalue(),
+        headers=auth | {"Accept": "application/json"},
+        timeout=30,
+    )
+    assert answer.status_code == 200
+    summary = answer.json()
+    assert summary["Number Files Created"] == 1 and [error[1] for error in summary["Errors"]] == [
+        "412 Precondition Failed"
+    ]
+
 
 def test_info_lists_the_large_object_and_bulk_features(up_cluster):
     info = requests.get(f"{up_cluster.proxy_url}/info", timeout=10).json()

@@ -2,7 +2,13 @@ from urllib.parse import quote
 
 import pytest
 from dolmen.proxy.errors import InvalidCopySource, InvalidName, InvalidUtf8, NoSuchPath
-from dolmen.proxy.swift.paths import SwiftPath, parse_copy_target, parse_swift_path
+from dolmen.proxy.swift.paths import (
+    SwiftPath,
+    check_container_name,
+    check_object_name,
+    parse_copy_target,
+    parse_swift_path,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -71,3 +77,14 @@ def test_copy_targets():
     for bad in ("c", "/c/", "", "/"):
         with pytest.raises(InvalidCopySource):
             parse_copy_target(bad, default_account="AUTH_p")
+
+
+def test_names_holding_bytes_that_are_not_utf8_are_invalid_utf8():
+    """Names as aiohttp or tarfile decode bytes that are not UTF-8 (lone surrogates): 412."""
+    for name in ("caf\udce9", "\udcff"):
+        with pytest.raises(InvalidUtf8):
+            check_object_name(name)
+        with pytest.raises(InvalidUtf8):
+            check_container_name(name)
+    with pytest.raises(InvalidUtf8):
+        parse_copy_target("c/caf\udce9", default_account="AUTH_p")
