@@ -54,6 +54,10 @@ def json_body(raw: bytes) -> dict[str, Any]:
         raise ValidationError("The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise ValidationError("The request body must be a JSON object.")
+    try:  # a \ud800 escape decodes to a lone surrogate: text no name, password or record can hold
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("The request body holds a lone surrogate (not Unicode text).") from None
     return body
 
 
