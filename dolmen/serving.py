@@ -71,17 +71,24 @@ async def wait_stop_signal() -> None:
             loop.remove_signal_handler(signum)
 
 
+def expects_continue(request: web.Request) -> bool:
+    return request.version == HttpVersion11 and request.headers.get("Expect", "").lower() == "100-continue"
+
+
+async def send_continue(request: web.Request) -> None:
+    """`Expect: 100-continue` gets its interim answer: the client may send the body now."""
+    if expects_continue(request):
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the interim answer is not part of the response's bytes
+
+
 async def answer_expect(request: web.Request) -> None:
     """Every route's `expect_handler`: `Expect: 100-continue` gets its interim answer, another
     expectation 417 without echoing it (aiohttp's own handler echoes it, and a value that is
     not UTF-8 then turned the 417 into a 500)."""
-    if request.version != HttpVersion11:
-        return
-    if request.headers.get("Expect", "").lower() == "100-continue":
-        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        request.writer.output_size = 0  # the interim answer is not part of the response's bytes
-    else:
+    if request.version == HttpVersion11 and not expects_continue(request):
         raise web.HTTPExpectationFailed(text="Unknown Expect header")
+    await send_continue(request)
 
 
 async def not_found(request: web.Request) -> web.StreamResponse:

@@ -16,7 +16,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
-from aiohttp import HttpVersion11, web
+from aiohttp import web
 from dolmen.identity import Ec2CredentialReader
 from dolmen.proxy.s3 import errors as s3
 from dolmen.proxy.s3.auth import CredentialCache, authenticate, identity_lookup
@@ -47,6 +47,7 @@ from dolmen.cluster import (
 from dolmen.errors import DolmenError
 from dolmen.keys import derive_key, read_secret
 from dolmen.logs import log_request, new_request_id, request_id_var
+from dolmen.serving import send_continue
 
 log = logging.getLogger("dolmen.proxy.s3")
 
@@ -244,10 +245,3 @@ async def answer_expect(request: web.Request) -> None:
     """Expectations are answered in s3_request (`send_continue`), once the request is known to
     be signed; any other than 100-continue is ignored, as S3 ignores it (aiohttp would refuse
     the request with 417)."""
-
-
-async def send_continue(request: web.Request) -> None:
-    """`Expect: 100-continue` gets its interim answer: the client may send the body now."""
-    if request.version == HttpVersion11 and request.headers.get("Expect", "").lower() == "100-continue":
-        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        request.writer.output_size = 0  # the interim answer is not part of the response's bytes
