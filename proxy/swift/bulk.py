@@ -71,7 +71,9 @@ class DeleteOutcome:
 
 def parse_name(line: str) -> tuple[str, str | None]:
     """(container, object or None) of one bulk-delete line; BadRequest for a name Swift would refuse."""
-    container, _, obj = unquote(line.strip()).lstrip("/").partition("/")
+    # Bytes that are not UTF-8, raw or %-escaped, stay lone surrogates: the name checks refuse
+    # them (412), rather than a replacement character naming some other object.
+    container, _, obj = unquote(line.strip(), errors="surrogateescape").lstrip("/").partition("/")
     if not container:
         raise BadRequest("Invalid bulk delete name")
     check_container_name(container)
@@ -135,7 +137,7 @@ async def read_lines(request: web.Request) -> list[str]:
     lines: list[str] = []
     async for line in _lines(request.content.iter_chunked(HTTP_CHUNK_BYTES)):
         if line.strip():
-            lines.append(line.decode("utf-8", errors="replace").strip())
+            lines.append(line.decode("utf-8", errors="surrogateescape").strip())
         if len(lines) > BULK_DELETES_MAX:
             raise EntityTooLarge(f"Maximum Bulk Deletes: {BULK_DELETES_MAX} per request")
     return lines
@@ -178,7 +180,10 @@ async def bulk_delete(
         try:
             names.append(parse_name(line))
         except DolmenError as error:
-            invalid.append((line, bulkformat.status_line(error_status(error))))
+            label = quote(
+                unquote(line, errors="surrogateescape"), errors="surrogateescape"
+            )  # as Swift shows names
+            invalid.append((label, bulkformat.status_line(error_status(error))))
     outcome = await delete_names(client, path.account, names, authorise=authorise)
     outcome.errors[:0] = invalid
     body = bulkformat.response_body(out_format, outcome.summary(), outcome.errors, "delete")

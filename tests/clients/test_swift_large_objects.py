@@ -291,6 +291,13 @@ def test_extract_archive_then_bulk_delete_a_thousand_objects_over_plain_http(mem
     )
     assert answer.status_code == 200 and "Response Status: 400 Bad Request" in answer.text
     assert "Number Deleted: 1" in answer.text
+    # Names that are not UTF-8, raw or escaped, are refused as Swift refuses them, shown escaped.
+    answer = requests.post(f"{url}?bulk-delete", data=b"/c/caf\xe9\n/c/%ff", headers=auth, timeout=30)
+    assert answer.status_code == 200
+    assert (
+        "/c/caf%E9, 412 Precondition Failed" in answer.text
+        and "/c/%FF, 412 Precondition Failed" in answer.text
+    )
 
     # Into a container with a prefix, bzip2; a bad archive and an unknown format are refused.
     archive = tar_of({"x/one.txt": b"1", "two.txt": b"22"}, "bz2")

@@ -6,7 +6,7 @@ import json
 from types import SimpleNamespace
 
 import pytest
-from dolmen.proxy.errors import BadRequest, InvalidCopySource, ManifestInvalid
+from dolmen.proxy.errors import BadRequest, InvalidCopySource, InvalidUtf8, ManifestInvalid
 from dolmen.proxy.swift import bulkformat
 from dolmen.proxy.swift.bulk import DeleteOutcome, parse_name
 from dolmen.proxy.swift.paths import SwiftPath
@@ -117,6 +117,9 @@ def test_bulk_names_are_decoded_and_checked():
     for bad in ("/", "/.dolmen+uploads+x/o"):
         with pytest.raises(BadRequest):
             parse_name(bad)
+    for not_utf8 in ("/c/caf%E9", "/c/caf\udce9", "/c%ff/o"):  # escaped, or raw bytes as decoded
+        with pytest.raises(InvalidUtf8):
+            parse_name(not_utf8)
 
 
 def test_symlink_targets():
