@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from dolmen.proxy.s3.errors import S3Error
 
@@ -19,6 +20,7 @@ XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
 XML_CONTENT_TYPE = "application/xml"
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&apos;"}
 _NEEDS_ESCAPE = re.compile(r"[&<>\"'\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_NOT_XML_10 = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")  # not even as references
 
 
 def escape(text: str) -> str:
@@ -55,7 +57,10 @@ def request_id_headers(request_id: str, host_id: str) -> dict[str, str]:
 
 
 def error_xml(error: S3Error, *, request_id: str, host_id: str, resource: str = "") -> bytes:
+    """An error document every XML 1.0 parser reads: a refused request's path may hold what a
+    character reference cannot carry there (a NUL), so the Resource is %-escaped where needed."""
     fields = "".join(element(name, value) for name, value in error.fields.items())
+    resource = _NOT_XML_10.sub(lambda match: quote(match[0], errors="surrogateescape"), resource)
     resource_field = element("Resource", resource) if resource else ""
     body = (
         element("Code", error.code)

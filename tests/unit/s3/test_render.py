@@ -47,6 +47,14 @@ def test_an_error_reads_in_botocore_with_its_code_message_and_fields():
     assert request_id_headers("tx123", "proxy-1") == {"x-amz-request-id": "tx123", "x-amz-id-2": "proxy-1"}
 
 
+def test_an_error_about_a_key_no_xml_can_carry_still_reads_in_botocore():
+    body = error_xml(
+        errors.InvalidArgument("bad key"), request_id="tx1", host_id="h", resource="/b/a\x00\udce9&"
+    )
+    assert parse(body, "PutObject", status=400)["Error"]["Code"] == "InvalidArgument"
+    assert ElementTree.fromstring(body).findtext("Resource") == "/b/a%00%E9&"
+
+
 def test_every_error_class_has_its_s3_code_and_a_client_or_server_status():
     classes = [
         value
