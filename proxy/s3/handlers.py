@@ -88,7 +88,7 @@ from dolmen.proxy.s3.requestxml import (
     parse_delete_objects,
     parse_location_constraint,
 )
-from dolmen.proxy.s3.sources import WriteConditions, judge_write_conditions, object_body
+from dolmen.proxy.s3.sources import NO_CONDITIONS, WriteConditions, judge_write_conditions, object_body
 from dolmen.proxy.swift.access import READ_ACL_ITEM, WRITE_ACL_ITEM, Authoriser
 from dolmen.proxy.swift.paths import SwiftPath
 
@@ -469,9 +469,6 @@ def stored_metadata(headers: Mapping[str, str]) -> dict[str, str]:
         raise s3.InvalidArgument(f"Metadata names starting with {KEPT_HEADER_PREFIX!r} are reserved")
     items.update({KEPT_HEADER_PREFIX + name: value for name, value in standard_headers(headers).items()})
     return items
-
-
-NO_CONDITIONS = WriteConditions()
 
 
 async def put_verified(

@@ -42,6 +42,9 @@ class WriteConditions:
     if_match: str | None = None
 
 
+NO_CONDITIONS = WriteConditions()
+
+
 async def judge_write_conditions(
     client: ClusterClient, account: str, bucket: str, key: str, headers: Mapping[str, str]
 ) -> WriteConditions:
