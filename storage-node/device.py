@@ -1216,10 +1216,10 @@ class ObjectWriter:
         """Verify the body against the footer, make it durable, then commit its record; returns it.
 
         `also(txn, record)` runs in the record's transaction once it is stored (a pending
-        container update), so both commit together or not at all. `condition(live)` runs in
-        that transaction before anything is stored, with the live record then stored (None if
-        the object is missing, deleted or expired), and raises (PreconditionFailed) to store
-        nothing: conditional writes are judged atomically against every other write here.
+        container update), so both commit together or not at all. `condition(stored)` runs in
+        that transaction before anything is stored, with the record then stored (None if none),
+        and raises (PreconditionFailed) to store nothing: conditional writes are judged
+        atomically against every other write here.
 
         `body_xxh3` is an int or 16 hex digits. Raises LengthMismatch (received bytes differ from
         `content_length` or the announced length), UploadChecksumMismatch, BadRequest/InvalidMetadata
@@ -1287,9 +1287,7 @@ class ObjectWriter:
 
         def apply(txn: lmdb.Transaction) -> tuple[ObjectRecord, list[str]]:
             if condition is not None:
-                current = store._get_record(txn, record.key)
-                live = current is not None and not current.tombstone and not current.is_expired(time.time())
-                condition(current if live else None)
+                condition(store._get_record(txn, record.key))
             stored, _previous, unlinks = store._put_record(txn, record)
             if also is not None:
                 also(txn, stored)

@@ -91,6 +91,10 @@ class ObjectRecord:
         """Whether X-Delete-At has passed (an expired object reads as not found)."""
         return self.delete_at is not None and self.delete_at <= now_s
 
+    def is_live(self, now_s: float) -> bool:
+        """Whether this is an object that reads as found: neither a tombstone nor expired."""
+        return not self.tombstone and not self.is_expired(now_s)
+
     def same_content(self, other: ObjectRecord) -> bool:
         """Whether `other` is the same write (an idempotent retry): all but where the body lives."""
         return (

@@ -389,9 +389,11 @@ async def put_object(request: web.Request, path: str) -> web.StreamResponse:
     length = announced_length(headers)
     signature: VerifiedSignature = request["signature"]
     update = planned_update(ctx, where, headers)
-    condition = put_condition(headers, timestamp)
+    condition = put_condition(headers, timestamp, now_s=ctx.clock)
     if condition is not None:  # fail fast, before the body; judged again, atomically, at the commit
-        condition(await _live_record(ctx, store, where))
+        condition(
+            await disk(ctx, store.get_record(where.partition, where.account, where.container, where.obj))
+        )
     writer = await disk(
         ctx,
         store.begin_object_put(where.partition, where.account, where.container, where.obj, timestamp, length),
@@ -456,17 +458,18 @@ async def send_container_update(
 
 
 def put_condition(
-    headers: Mapping[str, str], timestamp: Timestamp
+    headers: Mapping[str, str], timestamp: Timestamp, *, now_s: Callable[[], float]
 ) -> Callable[[ObjectRecord | None], None] | None:
-    """The PUT's If-Match / If-None-Match as a check of the live record (None: none stored),
-    raising PreconditionFailed; None when the PUT has neither. The write's own record (a
-    retry of a PUT that committed) passes."""
+    """The PUT's If-Match / If-None-Match as a check of the stored record (None: none),
+    raising PreconditionFailed; None when the PUT has neither. Only a live record counts as
+    an object; the write's own record (a retry of a PUT that committed) passes."""
     if "If-Match" not in headers and "If-None-Match" not in headers:
         return None
 
-    def condition(live: ObjectRecord | None) -> None:
-        if live is not None and live.timestamp == timestamp:
+    def condition(stored: ObjectRecord | None) -> None:
+        if stored is not None and stored.timestamp == timestamp:
             return
+        live = stored if stored is not None and stored.is_live(now_s()) else None
         etag, modified_s = (live.etag, last_modified_s(live)) if live is not None else (None, None)
         if evaluate_preconditions("PUT", headers, etag=etag, last_modified_s=modified_s) is not None:
             raise PreconditionFailed(
@@ -474,16 +477,6 @@ def put_condition(
             )
 
     return condition
-
-
-async def _live_record(ctx: Context, store: DeviceStore, where: Any) -> ObjectRecord | None:
-    try:
-        return await disk(
-            ctx,
-            store.head_object(where.partition, where.account, where.container, where.obj, now_s=ctx.clock()),
-        )
-    except NotFound:
-        return None
 
 
 async def receive_framed_body(
@@ -645,7 +638,7 @@ async def delete_object(request: web.Request, path: str) -> web.StreamResponse:
         "X-Backend-Timestamp": result.tombstone.timestamp.internal,
         CONTAINER_UPDATE_HEADER: await send_container_update(ctx, where.device, update, result.tombstone),
     }
-    if previous is None or previous.tombstone or previous.is_expired(ctx.clock()):
+    if previous is None or not previous.is_live(ctx.clock()):
         if previous is not None:
             headers["X-Backend-Timestamp"] = previous.timestamp.internal
         return web.Response(status=404, headers=headers)

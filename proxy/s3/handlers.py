@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from dolmen.proxy.errors import AccessDenied, NotAuthenticated
-from dolmen.proxy.headertext import header_text
 from dolmen.proxy.reserved import list_public_containers
 from dolmen.proxy.s3 import errors as s3
 from dolmen.proxy.s3.acl import (
@@ -52,6 +51,7 @@ from dolmen.proxy.s3.headers import (
     STANDARD_HEADERS,
     content_md5_hex,
     standard_headers,
+    stored_content_type,
     user_metadata,
 )
 from dolmen.proxy.s3.listing import (
@@ -113,7 +113,6 @@ from dolmen.limits import (
 )
 
 ACCOUNT_PREFIX = "AUTH_"
-DEFAULT_CONTENT_TYPE = "binary/octet-stream"  # what S3 stores when a PUT names none
 # Standard headers (Cache-Control...) are kept as metadata items under this prefix, as the
 # Swift API keeps them, so both APIs show them; users cannot set such items.
 KEPT_HEADER_PREFIX = "dolmen-sys-"
@@ -548,7 +547,7 @@ async def put_object(context, request, target, headers, query, authenticated) ->
         account,
         target.bucket,
         target.key,
-        content_type=header_text(headers.get("content-type", "")) or DEFAULT_CONTENT_TYPE,
+        content_type=stored_content_type(headers),
         metadata=stored_metadata(headers),
         conditions=conditions,
     )
@@ -599,7 +598,7 @@ async def copy_object(context, request, target, headers, query, authenticated) -
             if directive == "COPY":
                 content_type, metadata = info.content_type, copied_metadata(info.metadata)
             else:
-                content_type = header_text(headers.get("content-type", "")) or DEFAULT_CONTENT_TYPE
+                content_type = stored_content_type(headers)
                 metadata = stored_metadata(headers)
             result = await context.client.put_object(
                 account,

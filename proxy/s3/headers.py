@@ -40,6 +40,14 @@ _SINGLE_RANGE = re.compile(r"bytes=(\d{1,19})-(\d{0,19})|bytes=-(\d{1,19})")
 _AWS_CHUNKED = "aws-chunked"
 
 
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"  # what S3 stores when a PUT names none
+
+
+def stored_content_type(headers: Mapping[str, str]) -> str:
+    """The Content-Type a write stores (lower-cased `headers`, or a POST's form fields)."""
+    return header_text(headers.get("content-type", "")) or DEFAULT_CONTENT_TYPE
+
+
 def user_metadata(headers: Mapping[str, str]) -> dict[str, str]:
     """The `x-amz-meta-*` items of lower-cased request headers; MetadataTooLarge past S3's 2 KiB."""
     items = {

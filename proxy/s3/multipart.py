@@ -19,7 +19,6 @@ import time
 from collections.abc import AsyncIterator, Mapping
 
 from aiohttp import web
-from dolmen.proxy.headertext import header_text
 from dolmen.proxy.largeobjects import Segment, put_manifest
 from dolmen.proxy.reserved import reserved_container
 from dolmen.proxy.s3 import errors as s3
@@ -50,7 +49,6 @@ from dolmen.proxy.s3.copy import (
     source_conditions,
 )
 from dolmen.proxy.s3.handlers import (
-    DEFAULT_CONTENT_TYPE,
     Handler,
     S3Context,
     authorised_bucket,
@@ -59,6 +57,7 @@ from dolmen.proxy.s3.handlers import (
     read_bounded,
     stored_metadata,
 )
+from dolmen.proxy.s3.headers import stored_content_type
 from dolmen.proxy.s3.listing import parse_list_params
 from dolmen.proxy.s3.mpobjects import manifest_items, metadata_checksum, s3_etag, upload_id_of
 from dolmen.proxy.s3.render import XML_CONTENT_TYPE, Owner
@@ -235,7 +234,7 @@ async def create_multipart_upload(
     record = UploadRecord(
         key=key,
         upload_id=new_upload_id(time.time(), secrets.token_bytes(8)),
-        content_type=header_text(headers.get("content-type", "")) or DEFAULT_CONTENT_TYPE,
+        content_type=stored_content_type(headers),
         metadata=stored_metadata(headers),
         checksum_algorithm=algorithm,
         checksum_type=checksum_type,

@@ -21,7 +21,8 @@ from dolmen.proxy.errors import AccessDenied, NotAuthenticated
 from dolmen.proxy.s3 import errors as s3
 from dolmen.proxy.s3.checksums import footer_items as checksums_footer
 from dolmen.proxy.s3.checksums import requested_checksums
-from dolmen.proxy.s3.handlers import DEFAULT_CONTENT_TYPE, S3Context, checksum_answer, stored_metadata
+from dolmen.proxy.s3.handlers import S3Context, checksum_answer, stored_metadata
+from dolmen.proxy.s3.headers import stored_content_type
 from dolmen.proxy.s3.names import check_key
 from dolmen.proxy.s3.payload import PayloadVerifier
 from dolmen.proxy.s3.postpolicy import (
@@ -125,7 +126,7 @@ async def post_object(
         bucket,
         fields["key"],
         file_body(),
-        content_type=fields.get("content-type") or DEFAULT_CONTENT_TYPE,
+        content_type=stored_content_type(fields),
         metadata=stored_metadata(fields),
         check_body=check_body,
         footer_metadata=lambda: checksums_footer(checksums),

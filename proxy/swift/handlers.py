@@ -25,7 +25,6 @@ from dolmen.proxy.errors import (
     MethodNotAllowed,
     NotAuthenticated,
 )
-from dolmen.proxy.headertext import header_text
 from dolmen.proxy.reserved import list_public_containers
 from dolmen.proxy.s3.buckets import BucketRegistry
 from dolmen.proxy.swift import (
@@ -592,7 +591,7 @@ async def _put_symlink(request: web.Request, path: SwiftPath, target: SwiftPath)
         path.container,
         path.obj,
         _request_body(request),
-        content_type=header_text(request.headers.get("Content-Type", "").strip()) or symlinks.CONTENT_TYPE,
+        content_type=swift_headers.given_content_type(request.headers) or symlinks.CONTENT_TYPE,
         metadata=object_metadata(request.headers) | symlinks.link_items(target, path, target_info),
         length=0,
         delete_at=swift_headers.delete_at_from_headers(request.headers, now_s=time.time()),
@@ -628,7 +627,7 @@ async def _copy(request: web.Request, source: SwiftPath, target: SwiftPath) -> w
         metadata = {} if fresh else dict(info.metadata)
         metadata.pop(versioning.VERSIONED_ITEM, None)  # the target's container decides its versioning
         metadata |= object_metadata(request.headers)
-        content_type = header_text(request.headers.get("Content-Type", "").strip()) or info.content_type
+        content_type = swift_headers.given_content_type(request.headers) or info.content_type
         await quotas.guard_write(gatekeeper, target.account, target.container, info.length)
         metadata |= await versions.before_write(target.obj, request.headers, authorised_by_token=True)
         result = await client.put_object(
@@ -666,7 +665,7 @@ async def post_object(
     if "version-id" in query:
         raise BadRequest("version-id is not allowed on POST")
     metadata = object_metadata(request.headers)
-    content_type = header_text(request.headers.get("Content-Type", "").strip()) or None
+    content_type = swift_headers.given_content_type(request.headers) or None
     current = await request.app[CLIENT].head_object(path.account, path.container, path.obj)
     metadata |= manifests.kept_on_post(current.metadata)
     await request.app[CLIENT].post_object(

@@ -153,9 +153,14 @@ def _integer(text: str, complaint: str) -> int:
     return int(text)
 
 
+def given_content_type(headers: Mapping[str, str]) -> str:
+    """The request's Content-Type as text ("" when it names none)."""
+    return header_text(headers.get("Content-Type", "").strip())
+
+
 def object_content_type(headers: Mapping[str, str], obj: str) -> str:
     """The Content-Type to store: the client's, else guessed from the name (as Swift), else the default."""
-    given = header_text(headers.get("Content-Type", "").strip())
+    given = given_content_type(headers)
     detect = headers.get("X-Detect-Content-Type", "").strip().lower() == "true"
     if given and not detect:
         return given
