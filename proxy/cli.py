@@ -30,6 +30,7 @@ from dolmen.proxy.s3.config import S3Config
 from dolmen.proxy.server import make_app
 from dolmen.proxy.swift.access import Gatekeeper
 
+from dolmen.allocator import keep_freed_memory
 from dolmen.cluster import ClusterClient, ClusterClientConfig
 from dolmen.config import config_from_mapping
 from dolmen.errors import DolmenError
@@ -140,6 +141,7 @@ def _fork_worker(
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     code = 0
     try:
+        keep_freed_memory()
         uvloop.run(serve_worker(config, cluster_config, s3_config, index))
     except DolmenError as error:
         log.error("proxy.worker_failed", extra={"reason": str(error)})

@@ -25,6 +25,7 @@ from dolmen.storage_node.config import (
 from dolmen.storage_node.device import DeviceStore
 from dolmen.storage_node.server import NodeMetrics, make_app
 
+from dolmen.allocator import keep_freed_memory
 from dolmen.errors import DolmenError
 from dolmen.keys import key_fingerprint, placement_key, read_secret, request_signing_key
 from dolmen.logs import configure_logging
@@ -46,6 +47,7 @@ def main(argv: list[str]) -> int:
         return 2
     configure_logging("storage-node", level=config.log_level)
     try:
+        keep_freed_memory()
         uvloop.run(serve(config, secret))
     except DolmenError as error:
         log.error("storage_node.start_failed", extra={"reason": str(error)})

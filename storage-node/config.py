@@ -53,6 +53,9 @@ class StorageNodeConfig:
     # Bodies up to this size live in the LMDB record (one commit, shared by concurrent writes);
     # larger ones are files. 16 KiB: start point the issue gives; measure before raising.
     inline_body_bytes_max: int = 16 * 2**10
+    # Bodies larger than this leave the kernel's page cache as they are written and read, as
+    # Swift's keep_cache_size (storage-node/writeback.py: why).
+    page_cache_body_bytes_max: int = 5 * 2**20
     # Free space kept per device so that deletes and tombstones still work on a full disk.
     free_space_reserve_bytes: int = 256 * 2**20
     # Concurrent small writes to a device share one LMDB commit: at most this many per commit.
@@ -107,8 +110,13 @@ class StorageNodeConfig:
             raise ValueError("need 1 MiB <= lmdb_map_size_bytes <= lmdb_map_size_bytes_max")
         if not 0 <= self.inline_body_bytes_max <= 2**20:
             raise ValueError("inline_body_bytes_max must be 0 .. 1 MiB")
-        if self.free_space_reserve_bytes < 0 or self.tombstone_reclaim_age_s < 0:
-            raise ValueError("free_space_reserve_bytes and tombstone_reclaim_age_s must be >= 0")
+        if (
+            min(self.free_space_reserve_bytes, self.tombstone_reclaim_age_s, self.page_cache_body_bytes_max)
+            < 0
+        ):
+            raise ValueError(
+                "free_space_reserve_bytes, tombstone_reclaim_age_s and page_cache_body_bytes_max must be >= 0"
+            )
         if not 1 <= self.group_commit_records_max <= 10_000:
             raise ValueError("group_commit_records_max must be 1 .. 10000")
         if self.outbound_signing_key_id is not None and not 0 <= self.outbound_signing_key_id < 2**31:
@@ -156,6 +164,7 @@ def device_config(config: StorageNodeConfig) -> DeviceConfig:
         disk_threads=config.disk_threads_per_device,
         record_read_threads=config.record_read_threads_per_device,
         inline_body_bytes_max=config.inline_body_bytes_max,
+        page_cache_body_bytes_max=config.page_cache_body_bytes_max,
         free_space_reserve_bytes=config.free_space_reserve_bytes,
         group_commit_records_max=config.group_commit_records_max,
         tombstone_reclaim_age_s=config.tombstone_reclaim_age_s,

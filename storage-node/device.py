@@ -82,7 +82,7 @@ from dolmen.storage_node.records import (
 )
 from dolmen.storage_node.registers import AcceptAnswer, Ballot, PrepareAnswer, RegisterState
 from dolmen.storage_node.timestamps import Timestamp
-from dolmen.storage_node.writeback import start_writeback
+from dolmen.storage_node.writeback import drop_cached, start_writeback
 
 from dolmen.files import atomic_write, fsync_directory
 from dolmen.limits import ETAG_BYTES_MAX, OBJECT_BODY_BYTES_MAX
@@ -136,6 +136,8 @@ class DeviceConfig:
         DELETE (tombstones) and registers still work.
     group_commit_records_max: most record changes that share one LMDB commit.
     read_chunk_bytes: how much of a file body one read step reads and verifies (whole blocks).
+    page_cache_body_bytes_max: bodies larger than this leave the kernel's page cache as they are
+        written and read (writeback.drop_cached: why).
     tombstone_reclaim_age_s: tombstones older than this are removed by `reclaim_tombstones`.
     mount_check: refuse a device directory that is not a mount point.
     """
@@ -148,6 +150,7 @@ class DeviceConfig:
     free_space_reserve_bytes: int = 256 * 2**20
     group_commit_records_max: int = 512
     read_chunk_bytes: int = 16 * BLOCK_BYTES
+    page_cache_body_bytes_max: int = 5 * 2**20
     tombstone_reclaim_age_s: int = 7 * 86_400
     mount_check: bool = False
 
@@ -168,6 +171,8 @@ class DeviceConfig:
             raise ValueError(f"read_chunk_bytes must be a positive multiple of {BLOCK_BYTES}")
         if self.tombstone_reclaim_age_s < 0:
             raise ValueError("tombstone_reclaim_age_s must not be negative")
+        if self.page_cache_body_bytes_max < 0:
+            raise ValueError("page_cache_body_bytes_max must not be negative")
 
 
 class StoreMetrics:
@@ -1082,6 +1087,8 @@ class BodyFile:
 
         def step() -> bytes | None:
             data = os.pread(self.fd, size, offset)
+            if record.content_length > self.store.config.page_cache_body_bytes_max:
+                drop_cached(self.fd, offset, size)
             if len(data) != size or verify_blocks(data, first_block, record.block_xxh3s) is not None:
                 return None
             return data
@@ -1093,8 +1100,12 @@ class BodyFile:
         return data
 
     def close(self) -> None:
-        """Close the file descriptor (a local close does not wait on the disk)."""
+        """Close the file descriptor (a local close does not wait on the disk). A body over
+        the page cache limit first lets go of its pages, what read-ahead brought in included:
+        no disk work either, as a committed body file is clean."""
         if self.fd >= 0:
+            if self.record.content_length > self.store.config.page_cache_body_bytes_max:
+                drop_cached(self.fd)
             os.close(self.fd)
             self.fd = -1
 
@@ -1143,6 +1154,8 @@ class ObjectWriter:
         self._temp_path: Path | None = None
         self._body_id = uuid.uuid4().hex
         self._bytes_since_space_check = 0
+        self._cached_from = 0  # body bytes before this offset were let go from the page cache
+        self._last_write_offset = 0  # where the newest write step began
         self._durable_path: str | None = None  # renamed into objects/ but not yet handed to the committer
         self._finished = False
 
@@ -1195,6 +1208,12 @@ class ObjectWriter:
         try:
             write_all(self._fd, [memoryview(part) for part in pending])
             start_writeback(self._fd, offset, self._hasher.length - offset)  # the disk works meanwhile
+            if self._leaves_page_cache():
+                # What earlier steps wrote has had a step's time to reach the disk (pages still
+                # being written stay; the whole file is let go after its fdatasync).
+                drop_cached(self._fd, self._cached_from, self._last_write_offset - self._cached_from)
+                self._cached_from = self._last_write_offset
+            self._last_write_offset = offset
         except OSError as error:
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise InsufficientStorage(f"disk full while writing a body on {self._store.device}") from None
@@ -1313,6 +1332,8 @@ class ObjectWriter:
             if error.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise InsufficientStorage(f"disk full while syncing a body on {device}") from None
             raise
+        if self._leaves_page_cache():
+            drop_cached(self._fd)
         os.close(self._fd)
         self._fd = None
         partition_dir = self._store.root / "objects" / str(self._partition)
@@ -1329,6 +1350,10 @@ class ObjectWriter:
             metrics.fsync_seconds.labels(device).observe(time.monotonic() - started)
         self._finished = True
         return whole, blocks
+
+    def _leaves_page_cache(self) -> bool:
+        size = self._received if self._content_length is None else self._content_length
+        return size > self._store.config.page_cache_body_bytes_max
 
     def _discard_sync(self) -> None:
         if self._fd is not None:

@@ -28,6 +28,7 @@ from dolmen.storage_node.records import decode_record, inline_body_offset
 from dolmen.storage_node.registers import Ballot
 from dolmen.storage_node.suffixes import suffix_hash_of
 from dolmen.storage_node.timestamps import Timestamp
+from helpers.pagecache import cached_bytes
 
 from dolmen.metrics import Metrics
 
@@ -537,3 +538,23 @@ async def test_a_body_written_in_many_pieces_is_stored_byte_for_byte(store):
     )
     assert record.body_file is not None
     assert await read_all(store, record) == body
+
+
+async def test_bodies_over_the_page_cache_limit_leave_the_cache_as_they_are_written_and_read(tmp_path: Path):
+    config = DeviceConfig(
+        lmdb_map_size_bytes=8 * 2**20, free_space_reserve_bytes=0, page_cache_body_bytes_max=2**20
+    )
+    store = await open_store(tmp_path, config)
+    try:
+        small, large = body_of(2**20), body_of(6 * 2**20 + 5)
+        kept = await put(store, "small", small, ts(), chunk_bytes=2**20)
+        dropped = await put(store, "large", large, ts(), chunk_bytes=2**20)
+        assert cached_bytes(tmp_path / kept.body_file) == len(small)
+        assert cached_bytes(tmp_path / dropped.body_file) == 0  # synced, then let go
+        assert await read_all(store, dropped) == large  # read from the disk, verified
+        assert await read_all(store, dropped, 2**20 + 3, 3 * 2**20) == large[2**20 + 3 : 3 * 2**20]
+        assert cached_bytes(tmp_path / dropped.body_file) == 0  # what was read was let go too
+        assert await read_all(store, kept) == small
+        assert cached_bytes(tmp_path / kept.body_file) == len(small)
+    finally:
+        await store.close()
