@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import AsyncIterator
 from typing import Any
 
-from aiohttp import HttpVersion11, web
+from aiohttp import HttpVersion11, StreamReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from dolmen.limits import HEADER_BYTES_MAX, REQUEST_HEADERS_COUNT_MAX, REQUEST_LINE_BYTES_MAX
@@ -104,3 +105,20 @@ async def not_found(request: web.Request) -> web.StreamResponse:
     if allowed:
         raise web.HTTPMethodNotAllowed(request.method, allowed)
     raise web.HTTPNotFound()
+
+
+async def body_pieces(content: StreamReader) -> AsyncIterator[bytes]:
+    """A request body as aiohttp received it, piece by piece, until its end.
+
+    aiohttp's `read(n)` and `readany()` join every piece buffered at the time into a new bytes
+    object (and `read(n)` slices them, a copy too), so a body read that way is copied once more
+    in user space whenever its reader fell behind, which for a large body is most of it.
+    `readchunk` hands out the buffered pieces themselves (for a chunked body, up to the end of
+    each HTTP chunk).
+    """
+    while True:
+        data, _ = await content.readchunk()
+        if data:
+            yield data
+        elif content.at_eof():  # not just the end of an HTTP chunk
+            return

@@ -169,7 +169,7 @@ class ClusterClient:
         account: str,
         container: str,
         obj: str,
-        body: AsyncIterable[bytes],
+        body: AsyncIterable[bytes | memoryview],
         *,
         content_type: str,
         metadata: Mapping[str, str] = EMPTY_MAPPING,
@@ -207,7 +207,7 @@ class ClusterClient:
         if if_match is not None:
             headers["If-Match"] = f'"{if_match}"'
         headers.update(prefixed("X-Object-Meta-", metadata))
-        payload: AsyncIterable[bytes] | bytes = body
+        payload: AsyncIterable[bytes | memoryview] | bytes = body
         if length is not None and length <= self.config.put_whole_bytes_max:
             payload = await read_at_most(body, length + 1)  # a byte more than announced: the nodes refuse it
         return await self.objects.put(
@@ -316,7 +316,7 @@ class ClusterClient:
         return timestamp
 
 
-async def read_at_most(body: AsyncIterable[bytes], size_max: int) -> bytes:
+async def read_at_most(body: AsyncIterable[bytes | memoryview], size_max: int) -> bytes:
     """The first `size_max` bytes of `body` (all of it if shorter), as one bytes object."""
     data = bytearray()
     async for chunk in body:

@@ -264,7 +264,7 @@ class Objects:
         account: str,
         container: str,
         obj: str,
-        body: AsyncIterable[bytes] | bytes,
+        body: AsyncIterable[bytes | memoryview] | bytes,
         *,
         headers_for: Callable[[int], dict[str, str]],
         timestamp: Timestamp,
@@ -368,7 +368,7 @@ class Objects:
         raise QuorumNotReached(f"{stored} nodes stored the object, {quorum} needed (answers {statuses})")
 
     async def _stream(
-        self, body: AsyncIterable[bytes], uploads: list[ReplicaUpload], quorum: int
+        self, body: AsyncIterable[bytes | memoryview], uploads: list[ReplicaUpload], quorum: int
     ) -> tuple[str, int, str]:
         """Frame the body to every upload; (MD5 hex, length, xxh3-64 hex). QuorumNotReached if too many drop."""
         md5 = hashlib.md5()

@@ -41,7 +41,7 @@ FOOTER_TYPE = "x-object-sysmeta-s3-checksum-type"
 
 
 class Checksum(Protocol):
-    def update(self, data: bytes) -> None: ...
+    def update(self, data: bytes | memoryview) -> None: ...
     def digest(self) -> bytes: ...
 
 
@@ -52,7 +52,7 @@ class _Crc:
         self._algorithm = algorithm
         self._value = 0
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | memoryview) -> None:
         if self._algorithm == "crc32":
             self._value = zlib.crc32(data, self._value)
         elif self._algorithm == "crc32c":

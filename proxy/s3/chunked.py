@@ -81,15 +81,16 @@ class AwsChunkedDecoder:
     def done(self) -> bool:
         return self._state == _DONE
 
-    def feed(self, data: bytes) -> list[bytes]:
-        """The payload bytes contained in `data`, in order (possibly none)."""
-        out: list[bytes] = []
+    def feed(self, data: bytes) -> list[memoryview]:
+        """The payload bytes contained in `data`, in order (possibly none): views of `data`,
+        not copies."""
+        out: list[memoryview] = []
         view = memoryview(data)
         position = 0
         while position < len(view):
             if self._state == _CHUNK_DATA:
                 take = min(self._remaining, len(view) - position)
-                piece = bytes(view[position : position + take])
+                piece = view[position : position + take]
                 position += take
                 self._remaining -= take
                 self.decoded_bytes += take

@@ -104,13 +104,13 @@ from dolmen.cluster import (
 from dolmen.cluster.objects import PutResult
 from dolmen.errors import DolmenError
 from dolmen.limits import (
-    HTTP_CHUNK_BYTES,
     LISTING_PAGE_ENTRIES_MAX,
     S3_BUCKET_CONFIG_XML_BYTES_MAX,
     S3_COPY_SOURCE_BYTES_MAX,
     S3_DELETE_OBJECTS_CONCURRENCY_MAX,
     S3_REQUEST_XML_BYTES_MAX,
 )
+from dolmen.serving import body_pieces
 
 ACCOUNT_PREFIX = "AUTH_"
 # Standard headers (Cache-Control...) are kept as metadata items under this prefix, as the
@@ -497,9 +497,9 @@ async def put_verified(
     expected_md5 = content_md5_hex(headers["content-md5"]) if "content-md5" in headers else None
     checksums: dict[str, str] = {}
 
-    async def payload() -> AsyncIterator[bytes]:
+    async def payload() -> AsyncIterator[bytes | memoryview]:
         received_bytes = 0
-        async for raw in request.content.iter_chunked(HTTP_CHUNK_BYTES):
+        async for raw in body_pieces(request.content):
             received_bytes += len(raw)
             request["bytes_in"] = received_bytes
             for piece in verifier.feed(raw):

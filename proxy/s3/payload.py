@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from dolmen.proxy.s3.checksums import (
     Checksum,
@@ -117,11 +117,12 @@ class PayloadVerifier:
             checksum_expected=claimed.get(algorithm or ""),
         )
 
-    def feed(self, raw: bytes) -> list[bytes]:
-        """The payload bytes in `raw` (raw body bytes as received), hashed on the way."""
+    def feed(self, raw: bytes) -> Sequence[bytes | memoryview]:
+        """The payload bytes in `raw` (raw body bytes as received, or views of them), hashed
+        on the way."""
         if self._sha256 is not None:
             self._sha256.update(raw)
-        pieces = self._decoder.feed(raw) if self._decoder is not None else [raw]
+        pieces: Sequence[bytes | memoryview] = self._decoder.feed(raw) if self._decoder is not None else [raw]
         for piece in pieces:
             self._received_bytes += len(piece)
             if self._checksum is not None:

@@ -73,7 +73,8 @@ from dolmen.cluster import (
     PreconditionFailed,
     RangeNotSatisfiable,
 )
-from dolmen.limits import HTTP_CHUNK_BYTES, OBJECT_BODY_BYTES_MAX, SLO_MANIFEST_REQUEST_BYTES_MAX
+from dolmen.limits import OBJECT_BODY_BYTES_MAX, SLO_MANIFEST_REQUEST_BYTES_MAX
+from dolmen.serving import body_pieces
 
 CLIENT = web.AppKey("cluster_client", ClusterClient)
 GATEKEEPER = web.AppKey("gatekeeper", Gatekeeper)
@@ -739,17 +740,19 @@ def _body_length(request: web.Request) -> int | None:
 
 
 async def _request_body(request: web.Request) -> AsyncIterator[bytes]:
-    """The request body in chunks of at most HTTP_CHUNK_BYTES, each read within client_timeout_s.
+    """The request body as aiohttp received it (`dolmen.serving.body_pieces`), each piece
+    within client_timeout_s.
 
     A cancel (the cluster client gave up) leaves the rest unread; aiohttp then
     closes the connection rather than reuse it.
     """
     timeout_s = request.app[CLIENT_TIMEOUT_S]
+    pieces = body_pieces(request.content)
     total = 0
     while True:
         try:
             async with asyncio.timeout(timeout_s):
-                chunk = await request.content.readany()
+                chunk = await anext(pieces, b"")
         except TimeoutError:
             raise ClientTooSlow("The client sent nothing for too long.") from None
         except ConnectionError:
@@ -762,8 +765,7 @@ async def _request_body(request: web.Request) -> AsyncIterator[bytes]:
         request["bytes_in"] = total
         if total > OBJECT_BODY_BYTES_MAX:
             raise EntityTooLarge("Your request is too large.")
-        for start in range(0, len(chunk), HTTP_CHUNK_BYTES):
-            yield chunk[start : start + HTTP_CHUNK_BYTES]
+        yield chunk
 
 
 def _listing_query(listing_request: ListingRequest) -> ListingQuery:
