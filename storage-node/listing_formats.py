@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 from dolmen.storage_node.containers import CONTAINER, entry_fields, row_fields
 from dolmen.storage_node.listings import Row, Subdir
-from dolmen.storage_node.timestamps import TICKS_PER_S, Timestamp
+from dolmen.storage_node.timestamps import TICKS_PER_S, internal_text
 
 CONTENT_TYPES = {
     "json": "application/json; charset=utf-8",
@@ -45,20 +45,16 @@ def iso_8601(ticks: int) -> str:
     return f"{_iso_second(seconds)}.{fraction * MICROSECONDS_PER_TICK:06d}"
 
 
-def _internal(ticks: int, offset: int) -> str:
-    return Timestamp(ticks, offset).internal
-
-
 def object_json(name: bytes, value: bytes, *, internal: bool) -> str:
     ticks, offset, deleted, size, etag, content_type = entry_fields(value)
     quoted = encode_basestring(name.decode("utf-8"))
     if deleted:
-        return f'{{"name":{quoted},"timestamp":"{_internal(ticks, offset)}","deleted":true}}'
+        return f'{{"name":{quoted},"timestamp":"{internal_text(ticks, offset)}","deleted":true}}'
     text = (
         f'{{"name":{quoted},"bytes":{size},"hash":{encode_basestring(etag)},'
         f'"content_type":{encode_basestring(content_type)},"last_modified":"{iso_8601(ticks)}"'
     )
-    return text + (f',"timestamp":"{_internal(ticks, offset)}"}}' if internal else "}")
+    return text + (f',"timestamp":"{internal_text(ticks, offset)}"}}' if internal else "}")
 
 
 def row_json(name: bytes, value: bytes, *, internal: bool) -> str:

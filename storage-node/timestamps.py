@@ -83,7 +83,7 @@ class Timestamp:
     @property
     def internal(self) -> str:
         """The canonical text: `normal`, then `_<16 hex>` if the offset is non-zero."""
-        return f"{self.normal}_{self.offset:016x}" if self.offset else self.normal
+        return internal_text(self.ticks, self.offset)
 
     @property
     def seconds(self) -> float:
@@ -99,3 +99,12 @@ class Timestamp:
 
 
 ZERO = Timestamp(0)
+
+
+def internal_text(ticks: int, offset: int) -> str:
+    """`Timestamp(ticks, offset).internal`, without building the Timestamp (a listing writes
+    thousands)."""
+    whole, fraction = divmod(ticks, TICKS_PER_S)
+    if offset:
+        return f"{whole:010d}.{fraction:05d}_{offset:016x}"
+    return f"{whole:010d}.{fraction:05d}"
