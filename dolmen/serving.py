@@ -107,6 +107,16 @@ async def not_found(request: web.Request) -> web.StreamResponse:
     raise web.HTTPNotFound()
 
 
+class BodyStreamResponse(web.StreamResponse):
+    """A streamed response whose status line and headers leave with its first body bytes (or
+    its end), as aiohttp's Response does, rather than alone at `prepare`. A small object is
+    then one socket write, not two: under a 4 KiB GET load the proxy had spent 18% of its time
+    sending headers by themselves. (aiohttp's switch for this is `_send_headers_immediately`;
+    should it go away, headers are simply sent at `prepare` again.)"""
+
+    _send_headers_immediately = False
+
+
 async def body_pieces(content: StreamReader) -> AsyncIterator[bytes]:
     """A request body as aiohttp received it, piece by piece, until its end.
 

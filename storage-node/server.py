@@ -96,7 +96,7 @@ from dolmen.limits import (
 from dolmen.logs import log_request, request_id_var
 from dolmen.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from dolmen.metrics import HttpMetrics, Metrics
-from dolmen.serving import answer_expect
+from dolmen.serving import BodyStreamResponse, answer_expect
 from dolmen.signing import RequestSignatureError, VerifiedSignature, verify_request
 
 log = logging.getLogger("dolmen.storage_node.server")
@@ -544,7 +544,7 @@ async def get_or_head_object(request: web.Request, path: str) -> web.StreamRespo
         return web.Response(status=status, headers=headers)
     length = record.content_length
     ranges = parse_range(request.headers.get("Range"), length)
-    response = web.StreamResponse(headers=headers)
+    response = BodyStreamResponse(headers=headers)
     request["response"] = response
     boundary = ""
     if ranges is None:

@@ -29,6 +29,7 @@ from dolmen.proxy.s3.uploads import check_part_number
 from dolmen.cluster import ClusterClient, NotModified, PreconditionFailed, RangeNotSatisfiable
 from dolmen.cluster.objects import ObjectInfo
 from dolmen.limits import S3_PART_READS_CONCURRENCY
+from dolmen.serving import BodyStreamResponse
 
 
 def object_checksum(info: ObjectInfo) -> tuple[str, str, str] | None:
@@ -203,7 +204,7 @@ async def get_object(context, request, target, headers, query, authenticated) ->
 async def stream_answer(
     request: web.Request, status: int, headers: Mapping[str, str], chunks: AsyncIterator[bytes]
 ) -> web.StreamResponse:
-    response = web.StreamResponse(status=status, headers=headers)
+    response = BodyStreamResponse(status=status, headers=headers)
     request["response"] = response
     await response.prepare(request)
     sent_bytes = 0

@@ -74,7 +74,7 @@ from dolmen.cluster import (
     RangeNotSatisfiable,
 )
 from dolmen.limits import OBJECT_BODY_BYTES_MAX, SLO_MANIFEST_REQUEST_BYTES_MAX
-from dolmen.serving import body_pieces
+from dolmen.serving import BodyStreamResponse, body_pieces
 
 CLIENT = web.AppKey("cluster_client", ClusterClient)
 GATEKEEPER = web.AppKey("gatekeeper", Gatekeeper)
@@ -450,7 +450,7 @@ async def head_object(
         info = await manifests.info_despite_conditions(client, path, query, refused)
     if manifests.stands_for_others(info, query):
         return await _manifest_read(request, path, query, info, access)
-    response = web.StreamResponse(status=200, headers=object_headers(info))
+    response = BodyStreamResponse(status=200, headers=object_headers(info))
     response.content_length = info.length
     await response.prepare(request)
     await response.write_eof()
@@ -482,7 +482,7 @@ async def _send_object(request: web.Request, reader: Any) -> web.StreamResponse:
     for name in ("Content-Range", "Content-Type", "Content-Length"):
         if name in node_headers:
             headers[name] = node_headers[name]
-    response = web.StreamResponse(status=reader.status, headers=headers)
+    response = BodyStreamResponse(status=reader.status, headers=headers)
     if "Content-Length" not in node_headers and reader.status == 200:
         response.content_length = reader.info.length
     request["response"] = response

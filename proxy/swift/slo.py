@@ -47,6 +47,7 @@ from dolmen.limits import (
     LARGE_OBJECT_SEGMENTS_MAX,
     SLO_SEGMENT_HEADS_CONCURRENCY_MAX,
 )
+from dolmen.serving import BodyStreamResponse
 
 PUT_KEYS = frozenset({"path", "etag", "size_bytes", "range"})
 
@@ -316,7 +317,7 @@ async def _manifest_itself(
 
 
 async def send_head(request: web.Request, headers: dict[str, str], length: int) -> web.StreamResponse:
-    response = web.StreamResponse(status=200, headers=headers)
+    response = BodyStreamResponse(status=200, headers=headers)
     response.content_length = length
     await response.prepare(request)
     await response.write_eof()
@@ -328,7 +329,7 @@ async def send_body(request: web.Request, headers: dict[str, str], body: Any) ->
     headers = dict(headers)
     if body.content_range is not None:
         headers["Content-Range"] = body.content_range
-    response = web.StreamResponse(status=body.status, headers=headers)
+    response = BodyStreamResponse(status=body.status, headers=headers)
     response.content_length = body.length
     request["response"] = response
     try:

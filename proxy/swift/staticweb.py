@@ -31,6 +31,7 @@ from dolmen.proxy.swift.paths import SwiftPath
 
 from dolmen.cluster import ClusterClient, ListingQuery, NotFound, ObjectInfo
 from dolmen.limits import LISTING_PAGE_ENTRIES_MAX
+from dolmen.serving import BodyStreamResponse
 
 DEFAULT_DIRECTORY_TYPE = "application/directory"
 SIZE_SUFFIXES = "KMGTPEZY"
@@ -239,7 +240,7 @@ class StaticWeb:
         except (NotFound, NotAuthenticated, AccessDenied):
             raise NotFound(f"no object at {self.raw_path!r}") from None
         async with self.client.get_object(self.path.account, self.container, page) as reader:
-            response = web.StreamResponse(status=status, headers={"Content-Type": reader.info.content_type})
+            response = BodyStreamResponse(status=status, headers={"Content-Type": reader.info.content_type})
             response.content_length = reader.info.length
             self.request["response"] = response
             await response.prepare(self.request)
