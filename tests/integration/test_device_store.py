@@ -559,4 +559,3 @@ async def test_bodies_over_the_page_cache_limit_leave_the_cache_as_they_are_writ
         assert cached_bytes(tmp_path / kept.body_file) == len(small)
     finally:
         await store.close()
-
