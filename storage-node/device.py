@@ -1152,7 +1152,7 @@ class ObjectWriter:
         self._received = 0
         self._fd: int | None = None
         self._temp_path: Path | None = None
-        self._body_id = uuid.uuid4().hex
+        self._body_id = ""  # names the body's file: chosen when there is one (inline bodies have none)
         self._bytes_since_space_check = 0
         self._cached_from = 0  # body bytes before this offset were let go from the page cache
         self._last_write_offset = 0  # where the newest write step began
@@ -1200,6 +1200,7 @@ class ObjectWriter:
             remaining = 0 if self._content_length is None else self._content_length - self._received
             self._store._check_free_space(remaining + sum(len(part) for part in pending))
         if self._fd is None:
+            self._body_id = uuid.uuid4().hex
             self._temp_path = self._store.root / "tmp" / f"{self._body_id}.tmp"
             self._fd = os.open(self._temp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         offset = self._hasher.length  # the file holds every byte hashed so far
