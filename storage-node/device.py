@@ -1209,7 +1209,7 @@ class ObjectWriter:
         try:
             write_all(self._fd, [memoryview(part) for part in pending])
             start_writeback(self._fd, offset, self._hasher.length - offset)  # the disk works meanwhile
-            if self._leaves_page_cache():
+            if self._leaves_page_cache() and self._last_write_offset > self._cached_from:
                 # What earlier steps wrote has had a step's time to reach the disk (pages still
                 # being written stay; the whole file is let go after its fdatasync).
                 drop_cached(self._fd, self._cached_from, self._last_write_offset - self._cached_from)
