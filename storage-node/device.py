@@ -1008,6 +1008,11 @@ class DeviceStore:
 
     # ------------------------------------------------------------------ space
 
+    def leaves_page_cache(self, body_bytes: int) -> bool:
+        """Whether a body of `body_bytes` is let go from the page cache as it is written and
+        read (over `page_cache_body_bytes_max`; writeback.drop_cached says why)."""
+        return body_bytes > self.config.page_cache_body_bytes_max
+
     def _check_free_space(self, incoming_bytes: int) -> None:
         """InsufficientStorage if storing `incoming_bytes` more would eat into the reserve (in the pool)."""
         stat = os.statvfs(self.root)
@@ -1070,6 +1075,7 @@ class BodyFile:
         self.store = store
         self.record = record
         self.fd = fd
+        self._leaves_page_cache = store.leaves_page_cache(record.content_length)
 
     async def verify(self, start: int, end_exclusive: int) -> None:
         """Check the blocks covering [start, end_exclusive); CorruptBody (quarantined) on a mismatch."""
@@ -1087,7 +1093,7 @@ class BodyFile:
 
         def step() -> bytes | None:
             data = os.pread(self.fd, size, offset)
-            if record.content_length > self.store.config.page_cache_body_bytes_max:
+            if self._leaves_page_cache:
                 drop_cached(self.fd, offset, size)
             if len(data) != size or verify_blocks(data, first_block, record.block_xxh3s) is not None:
                 return None
@@ -1104,7 +1110,7 @@ class BodyFile:
         the page cache limit first lets go of its pages, what read-ahead brought in included:
         no disk work either, as a committed body file is clean."""
         if self.fd >= 0:
-            if self.record.content_length > self.store.config.page_cache_body_bytes_max:
+            if self._leaves_page_cache:
                 drop_cached(self.fd)
             os.close(self.fd)
             self.fd = -1
@@ -1353,8 +1359,9 @@ class ObjectWriter:
         return whole, blocks
 
     def _leaves_page_cache(self) -> bool:
-        size = self._received if self._content_length is None else self._content_length
-        return size > self._store.config.page_cache_body_bytes_max
+        return self._store.leaves_page_cache(
+            self._received if self._content_length is None else self._content_length
+        )
 
     def _discard_sync(self) -> None:
         if self._fd is not None:

@@ -77,8 +77,7 @@ class Timestamp:
     @property
     def normal(self) -> str:
         """`1700000000.12345`, without the offset (what clients see as X-Timestamp)."""
-        whole, fraction = divmod(self.ticks, TICKS_PER_S)
-        return f"{whole:010d}.{fraction:05d}"
+        return internal_text(self.ticks, 0)
 
     @property
     def internal(self) -> str:
