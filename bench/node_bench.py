@@ -415,8 +415,9 @@ def object_names(count: int) -> list[str]:
 
 async def preload_dolmen(device_root: Path) -> None:
     """A 100,000-entry container written through the engine into the device, before the node starts."""
-    from dolmen.storage_node.containers import CONTAINER, Keyspaces, ObjectEntry
+    from dolmen.storage_node.containers import CONTAINER, Keyspaces
     from dolmen.storage_node.device import DeviceConfig, DeviceStore
+    from dolmen.storage_node.entries import ObjectEntry
     from dolmen.storage_node.timestamps import Timestamp
 
     from dolmen.keys import key_fingerprint, placement_key

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from dolmen.storage_node.containers import CONTAINER, SIZE_MAX, Info, ObjectEntry
+from dolmen.storage_node.containers import CONTAINER, SIZE_MAX, Info
+from dolmen.storage_node.entries import ObjectEntry
 from dolmen.storage_node.errors import BadRequest, MethodNotAllowed
 from dolmen.storage_node.handler_context import (
     Context,

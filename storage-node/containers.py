@@ -36,11 +36,18 @@ import json
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 import lmdb
 from dolmen.storage_node import keycodec, suffixes
 from dolmen.storage_node.device import AlsoChange, DeviceStore, stored_bytes
+from dolmen.storage_node.entries import (
+    ObjectEntry,
+    decode_entry,
+    encode_entry,
+    entry_full_name,
+    entry_is_live,
+)
 from dolmen.storage_node.errors import BadRequest, Conflict, NotEmpty, NotFound
 from dolmen.storage_node.listings import (
     ListingQuery,
@@ -176,59 +183,6 @@ def merge_metadata(stored: Metadata, incoming: dict[str, str], timestamp: Timest
     for _ts, name in removals[: max(len(removals) - METADATA_REMOVALS_KEPT_MAX, 0)]:
         del merged[name]
     return merged
-
-
-_ENTRY = struct.Struct(">16sBQHH")
-_ENTRY_FIELDS = struct.Struct(">QQBQHH")  # the same, with the timestamp as ticks and offset
-assert _ENTRY.size == _ENTRY_FIELDS.size
-_ENTRY_DELETED = 1
-_ENTRY_NAME = 2
-
-
-class ObjectEntry(NamedTuple):
-    """An object as its container lists it; `deleted` entries are tombstones."""
-
-    name: str
-    timestamp: Timestamp
-    deleted: bool
-    size: int = 0
-    etag: str = ""
-    content_type: str = ""
-
-
-def encode_entry(entry: ObjectEntry, *, hashed_key: bool) -> bytes:
-    etag, content_type = entry.etag.encode("utf-8"), entry.content_type.encode("utf-8")
-    flags = (_ENTRY_DELETED if entry.deleted else 0) | (_ENTRY_NAME if hashed_key else 0)
-    head = _ENTRY.pack(entry.timestamp.packed, flags, entry.size, len(etag), len(content_type))
-    return head + etag + content_type + (entry.name.encode("utf-8") if hashed_key else b"")
-
-
-def decode_entry(name: bytes, value: bytes) -> ObjectEntry:
-    """The entry stored as `value`; `name` is its full name (as in_name_order yields it)."""
-    ticks, offset, deleted, size, etag, content_type = entry_fields(value)
-    return ObjectEntry(name.decode("utf-8"), Timestamp(ticks, offset), deleted, size, etag, content_type)
-
-
-def entry_fields(value: bytes) -> tuple[int, int, bool, int, str, str]:
-    """(timestamp ticks, timestamp offset, deleted, size, etag, content type) of a stored entry."""
-    ticks, offset, flags, size, etag_bytes, content_type_bytes = _ENTRY_FIELDS.unpack_from(value)
-    start = _ENTRY.size
-    etag = value[start : start + etag_bytes].decode("utf-8")
-    start += etag_bytes
-    content_type = value[start : start + content_type_bytes].decode("utf-8")
-    return ticks, offset, bool(flags & _ENTRY_DELETED), size, etag, content_type
-
-
-def entry_is_live(value: bytes) -> bool:
-    return not value[16] & _ENTRY_DELETED
-
-
-def entry_full_name(part: bytes, value: bytes) -> bytes:
-    """The full name of the entry under key name part `part` (hashed keys keep it in the value)."""
-    if not value[16] & _ENTRY_NAME:
-        return part
-    _packed, _flags, _size, etag_bytes, content_type_bytes = _ENTRY.unpack_from(value)
-    return bytes(value[_ENTRY.size + etag_bytes + content_type_bytes :])
 
 
 _ROW = struct.Struct(">16s16sQQ")
@@ -444,7 +398,7 @@ class Keyspaces:
                 source = _CursorNames(cursor, key, full_name)
                 return info, list_names(source, query, listed=None if internal else live)
 
-        return await self.store.read(read)
+        return await self.store.scan(read)
 
     # ---------------------------------------------------------------- entries and rows
 
@@ -761,11 +715,13 @@ class _CursorNames:
 
     def ascending(self, start: bytes) -> Iterator[tuple[bytes, bytes]]:
         if not self.cursor.set_range(self.key_prefix + seek_low(start)):
-            return
-        items = cast(Iterator[tuple[bytes, bytes]], self.cursor.iternext())
-        for name, value in self._names(items, descending=False):
-            if name >= start:
-                yield name, value
+            return iter(())
+        names = self._names(cast(Iterator[tuple[bytes, bytes]], self.cursor.iternext()), descending=False)
+        if len(start) < keycodec.NAME_PREFIX_BYTES:
+            # The seek went to `start` itself: every name from there on is >= start (a long
+            # name's key starts with its first 474 bytes, which are >= start), so no filter.
+            return names
+        return (pair for pair in names if pair[0] >= start)
 
     def descending(self, stop: bytes | None) -> Iterator[tuple[bytes, bytes]]:
         tail = seek_high(stop) if stop is not None else b"\xff" * (LMDB_KEY_BYTES_MAX - self.skip)

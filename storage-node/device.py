@@ -41,6 +41,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import functools
 import json
 import logging
 import os
@@ -297,6 +298,7 @@ class DeviceStore:
         self._metrics = metrics
         self._pool = ThreadPoolExecutor(config.disk_threads, thread_name_prefix=f"disk-{device}")
         self._readers = ThreadPoolExecutor(config.record_read_threads, thread_name_prefix=f"records-{device}")
+        self._scanner = ThreadPoolExecutor(1, thread_name_prefix=f"scans-{device}")
         self._gate = _ReadGate()
         self._changes: queue.SimpleQueue[_Change | None] = queue.SimpleQueue()
         self._committer: threading.Thread | None = None
@@ -338,6 +340,7 @@ class DeviceStore:
                 await asyncio.wait([closing])
             store._pool.shutdown(wait=False)
             store._readers.shutdown(wait=False)
+            store._scanner.shutdown(wait=False)
             raise
         store._committer = threading.Thread(
             target=store._committer_main, name=f"commit-{device}", daemon=True
@@ -358,6 +361,7 @@ class DeviceStore:
         await loop.run_in_executor(self._pool, self._close_sync)
         self._pool.shutdown(wait=False)
         self._readers.shutdown(wait=False)
+        self._scanner.shutdown(wait=False)
 
     def _open_sync(self, cluster_fingerprint: str) -> None:
         root = self.root
@@ -869,13 +873,19 @@ class DeviceStore:
     async def read(self, function: Callable[[lmdb.Transaction], T]) -> T:
         """Run `function` in a read transaction in the record readers' pool (sees only
         committed, durable state)."""
+        return await self._run(functools.partial(self._read_sync, function), pool=self._readers)
 
-        def step() -> T:
-            assert self._env is not None, "store is closed"
-            with self._gate.reading(), self._env.begin(buffers=False) as txn:
-                return function(txn)
+    async def scan(self, function: Callable[[lmdb.Transaction], T]) -> T:
+        """`read` for a function that walks many keys (a listing), in this device's one scanning
+        thread. Every LMDB step releases the GIL; two walks in two threads hand it back and forth
+        at each step (a listing of 1,000 at concurrency 8 cost 4.3 ms of CPU, 2.8 ms in one thread),
+        while record reads, a few steps each, keep a pool of their own."""
+        return await self._run(functools.partial(self._read_sync, function), pool=self._scanner)
 
-        return await self._run(step, pool=self._readers)
+    def _read_sync(self, function: Callable[[lmdb.Transaction], T]) -> T:
+        assert self._env is not None, "store is closed"
+        with self._gate.reading(), self._env.begin(buffers=False) as txn:
+            return function(txn)
 
     def db(self, name: bytes) -> Any:
         """The handle of sub-database `name` (one of _DBS), for changes and reads run by the store."""

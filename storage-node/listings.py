@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Generic, NamedTuple, Protocol, TypeVar
+from typing import Protocol, TypeAlias, TypeVar
 from urllib.parse import parse_qsl
 
 from dolmen.storage_node.errors import BadRequest, ListingLimitTooLarge
@@ -66,11 +66,9 @@ class Subdir:
     name: bytes
 
 
-class Row(NamedTuple, Generic[E]):
-    """A listed name and its entry (as the source gave it)."""
-
-    name: bytes
-    entry: E
+# A listed name and its entry (as the source gave it). A plain pair, not a named one: a
+# listing builds thousands, and a NamedTuple costs four times as much to make.
+Row: TypeAlias = tuple[bytes, E]
 
 
 class NameSource(Protocol[E_co]):
@@ -178,7 +176,7 @@ def _fill(
             if subdir != query.marker:
                 answer.append(Subdir(subdir))
             return subdir
-        answer.append(Row(name, entry))
+        answer.append((name, entry))
         if len(answer) >= limit:
             return None
     return None

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 
-from dolmen.storage_node.containers import ObjectEntry
+from dolmen.storage_node.entries import ObjectEntry
 from dolmen.storage_node.errors import BadRequest, UploadChecksumMismatch
 from dolmen.storage_node.timestamps import Timestamp
 from dolmen.storage_node.updates import PendingUpdate

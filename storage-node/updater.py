@@ -32,7 +32,8 @@ import time
 from collections.abc import Callable, Mapping
 
 from dolmen.storage_node.config import StorageNodeConfig
-from dolmen.storage_node.containers import Info, Keyspaces, ObjectEntry
+from dolmen.storage_node.containers import Info, Keyspaces
+from dolmen.storage_node.entries import ObjectEntry
 from dolmen.storage_node.errors import StorageNodeError
 from dolmen.storage_node.update_batches import batch_request, destination
 from dolmen.storage_node.updates import PendingUpdate, backoff_s

@@ -8,8 +8,9 @@ import random
 from pathlib import Path
 
 import pytest
-from dolmen.storage_node.containers import CONTAINER, Keyspaces, ObjectEntry
+from dolmen.storage_node.containers import CONTAINER, Keyspaces
 from dolmen.storage_node.device import DeviceConfig, DeviceStore
+from dolmen.storage_node.entries import ObjectEntry
 from dolmen.storage_node.timestamps import Timestamp
 from helpers.storage_node import SECRET, NodeProcess, RoleClient, SignedClient, timestamp, wait_until
 

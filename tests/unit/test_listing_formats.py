@@ -6,7 +6,8 @@ import json
 import time
 from xml.etree import ElementTree
 
-from dolmen.storage_node.containers import CONTAINER, ObjectEntry, encode_entry
+from dolmen.storage_node.containers import CONTAINER
+from dolmen.storage_node.entries import ObjectEntry, encode_entry
 from dolmen.storage_node.listing_formats import render
 from dolmen.storage_node.listings import Row, Subdir
 from dolmen.storage_node.timestamps import TICKS_PER_S, Timestamp, internal_text
@@ -32,7 +33,9 @@ def test_the_internal_text_is_the_timestamps_and_parses_back(timestamp):
 
 @given(st.lists(entries, max_size=8), st.booleans())
 def test_json_listings_decode_to_their_entries(listed, internal):
-    rows = [Row(entry.name.encode("utf-8"), encode_entry(entry, hashed_key=False)) for entry in listed]
+    rows: list[Row[bytes] | Subdir] = [
+        (entry.name.encode("utf-8"), encode_entry(entry, hashed_key=False)) for entry in listed
+    ]
     body = render([*rows, Subdir(b'd"ir/')], "json", internal=internal, role=CONTAINER, name="c")
     expected = []
     for entry in listed:
@@ -54,7 +57,7 @@ def test_json_listings_decode_to_their_entries(listed, internal):
 
 def test_xml_and_plain_listings_name_every_entry():
     entry = ObjectEntry('a<b>&"c', Timestamp.from_seconds(1_700_000_000.5), False, 5, "e", "text/plain")
-    rows = [Row(entry.name.encode("utf-8"), encode_entry(entry, hashed_key=False)), Subdir(b"d/")]
+    rows = [(entry.name.encode("utf-8"), encode_entry(entry, hashed_key=False)), Subdir(b"d/")]
     document = ElementTree.fromstring(render(rows, "xml", internal=False, role=CONTAINER, name="c&"))
     assert document.get("name") == "c&"
     assert document.find("object/name").text == entry.name

@@ -15,13 +15,8 @@ from pathlib import Path
 import lmdb
 import pytest
 from dolmen.storage_node import keycodec
-from dolmen.storage_node.containers import (
-    ObjectEntry,
-    _CursorNames,
-    encode_entry,
-    entry_full_name,
-    entry_is_live,
-)
+from dolmen.storage_node.containers import _CursorNames
+from dolmen.storage_node.entries import ObjectEntry, encode_entry, entry_full_name, entry_is_live
 from dolmen.storage_node.errors import BadRequest, ListingLimitTooLarge
 from dolmen.storage_node.listings import (
     ListingQuery,
@@ -83,7 +78,7 @@ def oracle(all_names: dict[bytes, bool], query: ListingQuery) -> list[bytes | tu
 
 
 def flatten(rows: list[Row[object] | Subdir]) -> list[bytes | tuple[str, bytes]]:
-    return [("subdir", row.name) if isinstance(row, Subdir) else row.name for row in rows]
+    return [("subdir", row.name) if isinstance(row, Subdir) else row[0] for row in rows]
 
 
 class SortedSource:

@@ -6,7 +6,7 @@ import hashlib
 import json
 
 import pytest
-from dolmen.storage_node.containers import ObjectEntry
+from dolmen.storage_node.entries import ObjectEntry
 from dolmen.storage_node.errors import BadRequest, UploadChecksumMismatch
 from dolmen.storage_node.timestamps import Timestamp
 from dolmen.storage_node.update_batches import BODY_SHA256_HEADER, batch_request, parse_batch
