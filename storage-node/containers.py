@@ -40,7 +40,7 @@ from typing import Any, cast
 
 import lmdb
 from dolmen.storage_node import keycodec, suffixes
-from dolmen.storage_node.device import AlsoChange, DeviceStore, stored_bytes
+from dolmen.storage_node.device import DeviceStore, stored_bytes
 from dolmen.storage_node.entries import (
     ObjectEntry,
     decode_entry,
@@ -414,6 +414,14 @@ class Keyspaces:
         self, partition: int, account: str, container: str, entries: list[ObjectEntry]
     ) -> list[bool]:
         """Apply several entry updates of one container in one change (all or none); see update_object."""
+        change = self._entries_change(partition, account, container, entries)
+        return await self.store.submit(lambda txn: (change(txn), []))
+
+    def _entries_change(
+        self, partition: int, account: str, container: str, entries: list[ObjectEntry]
+    ) -> Callable[[lmdb.Transaction], list[bool]]:
+        """The change that applies `entries` to a container (update_objects); it raises NotFound,
+        before changing anything, if the container is not live."""
         container_key = info_key(partition, account, container)
         prepared = []
         for entry in entries:
@@ -426,7 +434,7 @@ class Keyspaces:
         db = self.store.db(b"container_objects")
         skip = len(container_key)
 
-        def apply(txn: lmdb.Transaction) -> tuple[list[bool], list[str]]:
+        def apply(txn: lmdb.Transaction) -> list[bool]:
             newest = max((entry.timestamp for entry in entries), default=ZERO)
             stored = self._info_for_child(txn, CONTAINER, container_key, account, container, newest)
             count, used = stored.object_count, stored.bytes_used
@@ -456,9 +464,9 @@ class Keyspaces:
                 applied.append(True)
             info = replace(stored, object_count=count, bytes_used=used)
             self._put_info(txn, CONTAINER, container_key, stored, info)
-            return applied, []
+            return applied
 
-        return await self.store.submit(apply)
+        return apply
 
     async def update_container_row(self, partition: int, account: str, row: ContainerRow) -> None:
         """Merge a container replica's report: timestamps by maximum, stats as reported.
@@ -505,14 +513,12 @@ class Keyspaces:
 
     # ---------------------------------------------------------------- pending container updates
 
-    def pending_change(self, make: Callable[[ObjectRecord], PendingUpdate]) -> AlsoChange:
-        """The change that queues `make(record)` in the same transaction as its object record."""
-        db = self.store.db(b"pending")
-
-        def also(txn: lmdb.Transaction, record: ObjectRecord) -> None:
-            txn.put(record.key, encode_pending(make(record)), db=db)
-
-        return also
+    def update_change(
+        self, make: Callable[[ObjectRecord], PendingUpdate], *, own_host: str | None
+    ) -> ContainerUpdateChange:
+        """The container update of an object write on this device, made in the object record's
+        own transaction (ContainerUpdateChange)."""
+        return ContainerUpdateChange(self, make, own_host=own_host)
 
     async def due_updates(self, *, now_s: float, limit: int) -> list[tuple[bytes, PendingUpdate]]:
         """Up to `limit` pending updates due at `now_s`, in key order."""
@@ -667,6 +673,52 @@ def _reported_fields(info: Info | None) -> tuple[Any, ...]:
 
 def _row_hash(key: bytes, row: ContainerRow) -> int:
     return suffixes.state_hash(key, row.put_timestamp.packed + row.delete_timestamp.packed)
+
+
+class ContainerUpdateChange:
+    """An object write's container update, as a change in the object record's transaction.
+
+    Where the container replica is on this very device (`own_host`, same device), the entry
+    is applied right there: the object and its listing entry commit together, and the write
+    answers `done` without a second and third commit (the entry's, then the queue's clean-up).
+    Otherwise, or if that container is not live, the update is queued in `pending` in the same
+    transaction, for the request path's one try (updater.send_update) and then the updater.
+    Called again if the commit is retried; `applied` tells, after the commit, which happened.
+    """
+
+    __slots__ = ("keyspaces", "make", "own_host", "applied")
+
+    def __init__(
+        self, keyspaces: Keyspaces, make: Callable[[ObjectRecord], PendingUpdate], *, own_host: str | None
+    ) -> None:
+        self.keyspaces = keyspaces
+        self.make = make
+        self.own_host = own_host
+        self.applied = False
+
+    def __call__(self, txn: lmdb.Transaction, record: ObjectRecord) -> None:
+        update = self.make(record)
+        replica = update.replica
+        self.applied = False
+        if replica.host == self.own_host and replica.device == self.keyspaces.store.device:
+            change = self.keyspaces._entries_change(
+                replica.partition, update.account, update.container, [listed_entry(update)]
+            )
+            try:
+                change(txn)
+            except NotFound:
+                pass  # not live here (yet): queued like any other, the updater retries
+            else:
+                self.applied = True
+                return
+        txn.put(record.key, encode_pending(update), db=self.keyspaces.store.db(b"pending"))
+
+
+def listed_entry(update: PendingUpdate) -> ObjectEntry:
+    """The container entry a container update asks for."""
+    return ObjectEntry(
+        update.obj, update.timestamp, update.deleted, update.size, update.etag, update.content_type
+    )
 
 
 def check_entry(entry: ObjectEntry) -> None:

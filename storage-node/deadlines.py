@@ -21,6 +21,9 @@ class Deadlines:
         assert tick_s > 0
         self.tick_s = tick_s
         self._waits: dict[int, Deadline] = {}
+        # The ticker's loop: asyncio.current_task(loop) skips looking the loop up, which costs a
+        # getpid system call on every call in Python 3.11 (several per request on the node).
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def within(self, seconds: float) -> Deadline:
         """`with deadlines.within(5.0): await step` raises TimeoutError if step takes much longer than 5 s."""
@@ -28,6 +31,7 @@ class Deadlines:
 
     async def run(self) -> None:
         """The ticker: run it as the one task that enforces every deadline (cancel it to stop)."""
+        self.loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(self.tick_s)
             now_s = time.monotonic()
@@ -49,7 +53,7 @@ class Deadline:
         self.expired = False
 
     def __enter__(self) -> Deadline:
-        self.task = asyncio.current_task()
+        self.task = asyncio.current_task(self.deadlines.loop)
         assert self.task is not None, "a deadline needs a task"
         self.deadline_s = time.monotonic() + self.seconds
         self.deadlines._waits[id(self)] = self

@@ -27,7 +27,7 @@ from urllib.parse import quote, unquote
 from aiohttp import web
 from dolmen.storage_node import account_server, container_server, framing, suffixes
 from dolmen.storage_node.config import StorageNodeConfig, outbound_key_id
-from dolmen.storage_node.containers import Keyspaces
+from dolmen.storage_node.containers import ContainerUpdateChange, Keyspaces
 from dolmen.storage_node.deadlines import Deadlines
 from dolmen.storage_node.device import DeviceStore, StoreMetrics
 from dolmen.storage_node.errors import (
@@ -81,7 +81,7 @@ from dolmen.storage_node.request_paths import (
     split_target,
 )
 from dolmen.storage_node.timestamps import Timestamp
-from dolmen.storage_node.updater import UPDATE_NONE, Updater
+from dolmen.storage_node.updater import UPDATE_DONE, UPDATE_NONE, Updater
 from dolmen.storage_node.updates import PendingUpdate, parse_replica, update_for
 from dolmen.storage_node.verbs import REGISTER_VERBS, ROLES, STANDARD_VERBS, VERBS, request_role, request_verb
 
@@ -389,6 +389,9 @@ async def put_object(request: web.Request, path: str) -> web.StreamResponse:
     length = announced_length(headers)
     signature: VerifiedSignature = request["signature"]
     update = planned_update(ctx, where, headers)
+    update_change = update and keyspaces_for(ctx, where.device).update_change(
+        update, own_host=ctx.updater.own_host
+    )
     condition = put_condition(headers, timestamp, now_s=ctx.clock)
     if condition is not None:  # fail fast, before the body; judged again, atomically, at the commit
         condition(
@@ -412,7 +415,7 @@ async def put_object(request: web.Request, path: str) -> web.StreamResponse:
                 metadata=metadata,
                 delete_at=expires,
                 extra=check_footer_metadata(footer.metadata),
-                also=update and keyspaces_for(ctx, where.device).pending_change(update),
+                also=update_change,
                 condition=condition,
             ),
         )
@@ -424,7 +427,7 @@ async def put_object(request: web.Request, path: str) -> web.StreamResponse:
         headers={
             "ETag": f'"{record.etag}"',
             "X-Backend-Timestamp": record.timestamp.internal,
-            CONTAINER_UPDATE_HEADER: await send_container_update(ctx, where.device, update, record),
+            CONTAINER_UPDATE_HEADER: await send_container_update(ctx, where.device, update_change, record),
         },
     )
 
@@ -449,12 +452,15 @@ def planned_update(
 
 
 async def send_container_update(
-    ctx: Context, device: str, update: Callable[[ObjectRecord], PendingUpdate] | None, record: ObjectRecord
+    ctx: Context, device: str, change: ContainerUpdateChange | None, record: ObjectRecord
 ) -> str:
-    """After the commit: one try of the container update; the value of X-Backend-Container-Update."""
-    if update is None:
+    """After the commit: the value of X-Backend-Container-Update. Done if the commit applied it
+    (the container replica is on this device), else after one try of the queued update."""
+    if change is None:
         return UPDATE_NONE
-    return await ctx.updater.send_update(device, record.key, update(record))
+    if change.applied:
+        return UPDATE_DONE
+    return await ctx.updater.send_update(device, record.key, change.make(record))
 
 
 def put_condition(
@@ -622,6 +628,9 @@ async def delete_object(request: web.Request, path: str) -> web.StreamResponse:
     store = store_for(ctx, where.device)
     timestamp = required_timestamp(request.headers)
     update = planned_update(ctx, where, request.headers)
+    update_change = update and keyspaces_for(ctx, where.device).update_change(
+        update, own_host=ctx.updater.own_host
+    )
     result = await disk(
         ctx,
         store.delete_object(
@@ -630,13 +639,15 @@ async def delete_object(request: web.Request, path: str) -> web.StreamResponse:
             where.container,
             where.obj,
             timestamp,
-            also=update and keyspaces_for(ctx, where.device).pending_change(update),
+            also=update_change,
         ),
     )
     previous = result.previous
     headers = {
         "X-Backend-Timestamp": result.tombstone.timestamp.internal,
-        CONTAINER_UPDATE_HEADER: await send_container_update(ctx, where.device, update, result.tombstone),
+        CONTAINER_UPDATE_HEADER: await send_container_update(
+            ctx, where.device, update_change, result.tombstone
+        ),
     }
     if previous is None or not previous.is_live(ctx.clock()):
         if previous is not None:

@@ -32,8 +32,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from dolmen.storage_node.config import StorageNodeConfig
-from dolmen.storage_node.containers import Info, Keyspaces
-from dolmen.storage_node.entries import ObjectEntry
+from dolmen.storage_node.containers import Info, Keyspaces, listed_entry
 from dolmen.storage_node.errors import StorageNodeError
 from dolmen.storage_node.update_batches import batch_request, destination
 from dolmen.storage_node.updates import PendingUpdate, backoff_s
@@ -126,12 +125,11 @@ class Updater:
         replica = update.replica
         local = self.keyspaces.get(replica.device) if replica.host == self.own_host else None
         if local is not None:
-            entry = ObjectEntry(
-                update.obj, update.timestamp, update.deleted, update.size, update.etag, update.content_type
-            )
             try:
                 async with asyncio.timeout(self.config.container_update_timeout_s):
-                    await local.update_object(replica.partition, update.account, update.container, entry)
+                    await local.update_object(
+                        replica.partition, update.account, update.container, listed_entry(update)
+                    )
             except (StorageNodeError, TimeoutError) as error:
                 log.info("updater.local_update_failed", extra={"reason": type(error).__name__})
                 return False

@@ -13,6 +13,7 @@ A failed try is retried after `backoff_s(attempts)`; the updater (updater.py) do
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import json
 import re
@@ -53,6 +54,17 @@ class Replica:
         return cls(host, device, partition)
 
 
+@functools.lru_cache(maxsize=4096)  # a cluster has few nodes; parsing an address costs ~10 µs
+def is_ip_and_port(host: str) -> bool:
+    """Whether `host` is `ip:port` (`[ipv6]:port` for IPv6)."""
+    address, colon, port = host.rpartition(":")
+    try:
+        ipaddress.ip_address(address.removeprefix("[").removesuffix("]"))
+    except ValueError:
+        return False
+    return bool(colon) and _PORT.fullmatch(port) is not None and int(port) <= 65535
+
+
 def parse_replica(headers: Mapping[str, str], prefix: str) -> Replica | None:
     """The replica named by `<prefix>Host`, `-Device`, `-Partition`: all three or none (BadRequest)."""
     values = [headers.get(f"{prefix}{part}") for part in ("Host", "Device", "Partition")]
@@ -61,12 +73,7 @@ def parse_replica(headers: Mapping[str, str], prefix: str) -> Replica | None:
     host, device, partition = values
     if host is None or device is None or partition is None:
         raise BadRequest(f"{prefix}Host, -Device and -Partition go together")
-    address, colon, port = host.rpartition(":")
-    try:
-        ipaddress.ip_address(address.removeprefix("[").removesuffix("]"))
-    except ValueError:
-        raise BadRequest(f"{prefix}Host must be ip:port") from None
-    if not colon or not _PORT.fullmatch(port) or int(port) > 65535:
+    if not is_ip_and_port(host):
         raise BadRequest(f"{prefix}Host must be ip:port")
     if not DEVICE_NAME.fullmatch(device):
         raise BadRequest(f"{prefix}Device is not a device name")

@@ -208,3 +208,64 @@ async def test_an_update_request_is_checked_whole_before_anything_is_applied(nod
         assert await listed(containers) == {}
         assert await update(("AUTH_u", "photos"), [entry, entry | {"name": "b", "deleted": True}]) == 204
         assert await listed(containers) == {"a": 3}
+
+
+async def committed_changes(node: NodeProcess) -> float:
+    """How many record changes the node's device d1 committed (its group-commit metric)."""
+    async with aiohttp.ClientSession() as session, session.get(f"{node.url}/metrics") as answer:
+        text = await answer.text()
+    (line,) = [line for line in text.splitlines() if line.startswith(COMMITTED_CHANGES)]
+    return float(line.rpartition(" ")[2])
+
+
+COMMITTED_CHANGES = 'dolmen_storage_node_group_commit_records_sum{device="d1"}'
+
+
+async def test_an_update_to_a_container_on_the_same_device_commits_with_its_object(tmp_path):
+    """Object and container replica on one device (small clusters): the entry is made in the
+    object's own commit, so the answer is `done` and the listing and stats already show it; a
+    container that is not there yet gets the update queued, and it converges once created."""
+    node = NodeProcess(tmp_path / "one", settings=FAST_UPDATES, devices=("d1", "d2"))
+    node.launch()
+    node.wait_healthy()
+    try:
+        async with SignedClient(node.url) as client:
+            containers = RoleClient(client, "container")
+            assert (await containers.put("AUTH_u", "photos", timestamp_text=ts())).status == 201
+            changes_before = await committed_changes(node)
+            assert await put_object(client, node, "a", ts()) == (201, "done")
+            assert await committed_changes(node) == changes_before + 1  # not 3: entry, queue clean-up
+            assert await put_object(client, node, "bb", ts()) == (201, "done")
+            assert await delete_object(client, node, "a", ts()) == "done"
+            assert await listed(containers) == {"bb": 2}
+            head = await containers.request("HEAD", "AUTH_u", "photos")
+            assert head.headers["X-Container-Object-Count"] == "1"
+            assert head.headers["X-Container-Bytes-Used"] == "2"
+
+            # The same node, another device: delivered in place after the commit, also done.
+            other_device = await client.put(
+                object_path("d2", 9, "AUTH_u", "photos", "ccc"),
+                b"ccc",
+                timestamp_text=ts(),
+                extra_headers=container_update_headers(node),
+            )
+            assert other_device.headers["X-Backend-Container-Update"] == "done"
+
+            # No container yet where the update goes: queued in the object's commit, then applied.
+            late = RoleClient(client, "container")
+            answer = await client.put(
+                object_path("d1", 9, "AUTH_u", "later", "x"),
+                b"x",
+                timestamp_text=ts(),
+                extra_headers=container_update_headers(node),
+            )
+            assert answer.headers["X-Backend-Container-Update"] == "queued"
+            assert (await late.put("AUTH_u", "later", timestamp_text=ts())).status == 201
+
+            async def converged() -> bool:
+                return [entry["name"] for entry in await late.listing("AUTH_u", "later")] == ["x"]
+
+            await wait_until(converged, timeout_s=CONVERGENCE_TIMEOUT_S)
+            assert await listed(containers) == {"bb": 2, "ccc": 3}
+    finally:
+        node.stop()
