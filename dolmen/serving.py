@@ -48,10 +48,18 @@ def server_logger() -> logging.Logger:
 def runner_options(*, keepalive_timeout_s: float, shutdown_timeout_s: float) -> dict[str, Any]:
     """Keyword arguments for `web.AppRunner`: limits and timeouts of the HTTP server itself."""
     return {
-        "access_log": None,  # each service writes its own one line per request
+        **server_options(keepalive_timeout_s=keepalive_timeout_s),
         "handle_signals": False,  # wait_stop_signal does, so that stopping is graceful
-        "keepalive_timeout": keepalive_timeout_s,
         "shutdown_timeout": shutdown_timeout_s,
+    }
+
+
+def server_options(*, keepalive_timeout_s: float) -> dict[str, Any]:
+    """Keyword arguments for `web.Server` (the protocol's limits and timeouts); runner_options
+    adds the runner's own."""
+    return {
+        "access_log": None,  # each service writes its own one line per request
+        "keepalive_timeout": keepalive_timeout_s,
         "max_line_size": REQUEST_LINE_BYTES_MAX,
         "max_field_size": HEADER_BYTES_MAX,
         "max_headers": REQUEST_HEADERS_COUNT_MAX,
@@ -72,18 +80,18 @@ async def wait_stop_signal() -> None:
             loop.remove_signal_handler(signum)
 
 
-def expects_continue(request: web.Request) -> bool:
+def expects_continue(request: web.BaseRequest) -> bool:
     return request.version == HttpVersion11 and request.headers.get("Expect", "").lower() == "100-continue"
 
 
-async def send_continue(request: web.Request) -> None:
+async def send_continue(request: web.BaseRequest) -> None:
     """`Expect: 100-continue` gets its interim answer: the client may send the body now."""
     if expects_continue(request):
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         request.writer.output_size = 0  # the interim answer is not part of the response's bytes
 
 
-async def answer_expect(request: web.Request) -> None:
+async def answer_expect(request: web.BaseRequest) -> None:
     """Every route's `expect_handler`: `Expect: 100-continue` gets its interim answer, another
     expectation 417 without echoing it (aiohttp's own handler echoes it, and a value that is
     not UTF-8 then turned the 417 into a 500)."""

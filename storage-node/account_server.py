@@ -22,14 +22,14 @@ from dolmen.storage_node.handler_context import context, decimal_header, disk, k
 from dolmen.storage_node.timestamps import Timestamp
 
 
-def _timestamp_header(request: web.Request, name: str) -> Timestamp:
+def _timestamp_header(request: web.BaseRequest, name: str) -> Timestamp:
     text = request.headers.get(name)
     if text is None:
         raise BadRequest(f"{name} is required")
     return Timestamp.parse(text)
 
 
-async def account_put(request: web.Request, path: str) -> web.StreamResponse:
+async def account_put(request: web.BaseRequest, path: str) -> web.StreamResponse:
     where = role_path(path, ACCOUNT)
     if not is_child(where, ACCOUNT):
         return await record_put(request, where, ACCOUNT)
@@ -54,17 +54,17 @@ def _account_only(path: str) -> None:
         raise MethodNotAllowed("container rows change only by PUT (a delete timestamp marks them deleted)")
 
 
-async def account_post(request: web.Request, path: str) -> web.StreamResponse:
+async def account_post(request: web.BaseRequest, path: str) -> web.StreamResponse:
     _account_only(path)
     return await record_post(request, role_path(path, ACCOUNT), ACCOUNT)
 
 
-async def account_delete(request: web.Request, path: str) -> web.StreamResponse:
+async def account_delete(request: web.BaseRequest, path: str) -> web.StreamResponse:
     _account_only(path)
     return await record_delete(request, role_path(path, ACCOUNT), ACCOUNT)
 
 
-async def account_head_or_get(request: web.Request, path: str) -> web.StreamResponse:
+async def account_head_or_get(request: web.BaseRequest, path: str) -> web.StreamResponse:
     _account_only(path)
     return await record_head_or_get(request, role_path(path, ACCOUNT), ACCOUNT)
 

@@ -23,14 +23,14 @@ from dolmen.storage_node.config import (
     outbound_key_id,
 )
 from dolmen.storage_node.device import DeviceStore
-from dolmen.storage_node.server import NodeMetrics, make_app
+from dolmen.storage_node.server import NodeMetrics, background_tasks, make_server, node_context
 
 from dolmen.allocator import keep_freed_memory
 from dolmen.errors import DolmenError
 from dolmen.keys import key_fingerprint, placement_key, read_secret, request_signing_key
 from dolmen.logs import configure_logging
 from dolmen.metrics import Metrics
-from dolmen.serving import runner_options, wait_stop_signal
+from dolmen.serving import server_options, wait_stop_signal
 
 log = logging.getLogger("dolmen.storage_node")
 
@@ -93,28 +93,31 @@ async def serve(config: StorageNodeConfig, secret: bytes) -> None:
         keys = {key_id: request_signing_key(secret, key_id) for key_id in config.signing_key_ids}
         outbound_id = outbound_key_id(config)
         outbound = (outbound_id, request_signing_key(secret, outbound_id))
-        app = make_app(config, stores, signing_keys=keys, metrics=metrics, outbound_key=outbound)
-        runner = web.AppRunner(
-            app,
-            **runner_options(
-                keepalive_timeout_s=config.keepalive_timeout_s, shutdown_timeout_s=config.shutdown_timeout_s
-            ),
-        )
-        await runner.setup()
-        try:
-            site = web.TCPSite(
-                runner, config.bind_ip, config.bind_port, backlog=config.listen_backlog, reuse_address=True
-            )
-            await site.start()
-            log.info(
-                "storage_node.listening",
-                extra={"ip": config.bind_ip, "port": config.bind_port, "devices": list(config.devices)},
-            )
-            await wait_stop_signal()
-            log.info("storage_node.stopping")
-        finally:
-            # Stops accepting, waits up to shutdown_timeout_s for in-flight requests, closes connections.
-            await runner.cleanup()
+        ctx = node_context(config, stores, signing_keys=keys, metrics=metrics, outbound_key=outbound)
+        async with background_tasks(ctx):
+            server = make_server(ctx, **server_options(keepalive_timeout_s=config.keepalive_timeout_s))
+            # handle_signals off: wait_stop_signal does, so that stopping is graceful.
+            runner = web.ServerRunner(server, shutdown_timeout=config.shutdown_timeout_s)
+            await runner.setup()
+            try:
+                site = web.TCPSite(
+                    runner,
+                    config.bind_ip,
+                    config.bind_port,
+                    backlog=config.listen_backlog,
+                    reuse_address=True,
+                )
+                await site.start()
+                log.info(
+                    "storage_node.listening",
+                    extra={"ip": config.bind_ip, "port": config.bind_port, "devices": list(config.devices)},
+                )
+                await wait_stop_signal()
+                log.info("storage_node.stopping")
+            finally:
+                # Stops accepting, waits up to shutdown_timeout_s for in-flight requests, closes
+                # connections; the updater and the deadlines still run meanwhile.
+                await runner.cleanup()
     finally:
         await close_stores(stores)
     log.info("storage_node.stopped")

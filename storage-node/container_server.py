@@ -33,7 +33,7 @@ from dolmen.storage_node.updates import parse_replica
 
 from dolmen.limits import STORAGE_POLICY_INDEX_MAX, UPDATE_BATCH_BYTES_MAX
 
-Handler = Callable[[web.Request, str], Awaitable[web.StreamResponse]]
+Handler = Callable[[web.BaseRequest, str], Awaitable[web.StreamResponse]]
 LISTING_HEADER = "X-Backend-Listing"
 META_PREFIXES = {"container": "X-Container-Meta-", "account": "X-Account-Meta-"}
 
@@ -80,7 +80,7 @@ def info_headers(info: Info, role: str) -> dict[str, str]:
     return headers
 
 
-async def record_put(request: web.Request, where: NamePath, role: str) -> web.StreamResponse:
+async def record_put(request: web.BaseRequest, where: NamePath, role: str) -> web.StreamResponse:
     ctx = context(request)
     headers = request.headers
     created = await disk(
@@ -102,7 +102,7 @@ async def record_put(request: web.Request, where: NamePath, role: str) -> web.St
     return web.Response(status=201 if created else 202)
 
 
-async def record_post(request: web.Request, where: NamePath, role: str) -> web.StreamResponse:
+async def record_post(request: web.BaseRequest, where: NamePath, role: str) -> web.StreamResponse:
     ctx = context(request)
     info = await disk(
         ctx,
@@ -118,7 +118,7 @@ async def record_post(request: web.Request, where: NamePath, role: str) -> web.S
     return web.Response(status=204, headers={"X-Backend-Timestamp": info.newest.internal})
 
 
-async def record_delete(request: web.Request, where: NamePath, role: str) -> web.StreamResponse:
+async def record_delete(request: web.BaseRequest, where: NamePath, role: str) -> web.StreamResponse:
     ctx = context(request)
     info = await disk(
         ctx,
@@ -140,7 +140,7 @@ async def _report_now(ctx: Context, where: NamePath, role: str) -> None:
         await ctx.updater.report_now(where.device, where.partition, where.account, where.container)
 
 
-async def record_head_or_get(request: web.Request, where: NamePath, role: str) -> web.StreamResponse:
+async def record_head_or_get(request: web.BaseRequest, where: NamePath, role: str) -> web.StreamResponse:
     """HEAD: the record's headers; GET: its listing (PROTOCOL.md: formats, query, internal form)."""
     ctx = context(request)
     keyspaces = keyspaces_for(ctx, where.device)
@@ -170,7 +170,7 @@ async def record_head_or_get(request: web.Request, where: NamePath, role: str) -
 # --- the container role ----------------------------------------------------------------
 
 
-async def container_put(request: web.Request, path: str) -> web.StreamResponse:
+async def container_put(request: web.BaseRequest, path: str) -> web.StreamResponse:
     where = role_path(path, CONTAINER)
     if not is_child(where, CONTAINER):
         return await record_put(request, where, CONTAINER)
@@ -186,7 +186,7 @@ async def container_put(request: web.Request, path: str) -> web.StreamResponse:
     return await _entry_update(request, where, entry)
 
 
-async def container_delete(request: web.Request, path: str) -> web.StreamResponse:
+async def container_delete(request: web.BaseRequest, path: str) -> web.StreamResponse:
     where = role_path(path, CONTAINER)
     if not is_child(where, CONTAINER):
         return await record_delete(request, where, CONTAINER)
@@ -194,7 +194,7 @@ async def container_delete(request: web.Request, path: str) -> web.StreamRespons
     return await _entry_update(request, where, entry)
 
 
-async def _entry_update(request: web.Request, where: NamePath, entry: ObjectEntry) -> web.StreamResponse:
+async def _entry_update(request: web.BaseRequest, where: NamePath, entry: ObjectEntry) -> web.StreamResponse:
     ctx = context(request)
     assert where.container is not None
     applied = await disk(
@@ -206,7 +206,7 @@ async def _entry_update(request: web.Request, where: NamePath, entry: ObjectEntr
     return web.Response(status=201 if applied else 202)
 
 
-async def container_update(request: web.Request, path: str) -> web.StreamResponse:
+async def container_update(request: web.BaseRequest, path: str) -> web.StreamResponse:
     """UPDATE: object entry updates of the container, several in one commit (update_batches.py)."""
     where = role_path(path, CONTAINER)
     if is_child(where, CONTAINER):
@@ -224,14 +224,14 @@ async def container_update(request: web.Request, path: str) -> web.StreamRespons
     return web.Response(status=204)
 
 
-async def container_post(request: web.Request, path: str) -> web.StreamResponse:
+async def container_post(request: web.BaseRequest, path: str) -> web.StreamResponse:
     where = role_path(path, CONTAINER)
     if is_child(where, CONTAINER):
         raise MethodNotAllowed("POST applies to the container, not to an object entry")
     return await record_post(request, where, CONTAINER)
 
 
-async def container_head_or_get(request: web.Request, path: str) -> web.StreamResponse:
+async def container_head_or_get(request: web.BaseRequest, path: str) -> web.StreamResponse:
     where = role_path(path, CONTAINER)
     if is_child(where, CONTAINER):
         raise MethodNotAllowed("object entries are read through the container's listing")

@@ -91,8 +91,8 @@ def _layout(value: bytes) -> tuple[int, int, int, int, int, int, int]:
     """(ticks, offset, flags, size, etag length, content type length, listed length), and the
     text starts after the head of the entry's layout."""
     if value[FLAGS_OFFSET] & LISTED:
-        return _HEAD_FIELDS.unpack_from(value)  # type: ignore[return-value]
-    return (*_OLD_HEAD_FIELDS.unpack_from(value), 0)  # type: ignore[return-value]
+        return _HEAD_FIELDS.unpack_from(value)
+    return (*_OLD_HEAD_FIELDS.unpack_from(value), 0)
 
 
 def _text_start(value: bytes) -> int:

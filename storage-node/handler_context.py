@@ -17,8 +17,9 @@ from dolmen.storage_node.timestamps import Timestamp
 from dolmen.storage_node.updater import Updater
 
 from dolmen.errors import DolmenError
+from dolmen.metrics import HttpMetrics
 
-CONTEXT = web.AppKey("context", object)
+CONTEXT = "dolmen.context"  # the request's key of the Context (server.handle puts it there)
 
 
 class DiskTimeout(DolmenError):
@@ -46,10 +47,11 @@ class Context:
     deadlines: Deadlines
     keyspaces: dict[str, Keyspaces]
     updater: Updater
+    metrics: HttpMetrics
 
 
-def context(request: web.Request) -> Context:
-    return request.app[CONTEXT]  # type: ignore[return-value]
+def context(request: web.BaseRequest) -> Context:
+    return request[CONTEXT]
 
 
 def store_for(ctx: Context, device: str) -> DeviceStore:
@@ -104,7 +106,7 @@ def decimal_header(headers: Mapping[str, str], name: str, *, maximum: int, defau
     return int(text)
 
 
-async def read_small_body(request: web.Request, ctx: Context, bytes_max: int) -> bytes:
+async def read_small_body(request: web.BaseRequest, ctx: Context, bytes_max: int) -> bytes:
     """A whole request body known to be small (Content-Length required, at most `bytes_max`)."""
     length = request.content_length
     if length is None:
