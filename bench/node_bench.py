@@ -9,15 +9,23 @@ behaviour, PUTs without container updates, via
 Suite `containers`: listings of 1,000 entries (JSON, from a random marker) out of
 a 100,000-object container, at concurrency 1 and 8; and 4 KiB PUTs with their
 container update at concurrency 1, 16 and 64. Dolmen: one node process serving
-both roles (the update goes to a container replica on the same node, over HTTP).
-Swift: its object server (objsrv-up) and its container server (one worker each)
-with the update named in X-Container-Host/-Device/-Partition, as Swift's proxy
-sends it. Both 100,000-entry containers are written straight into their native
-stores before the servers start (Dolmen's LMDB through its engine, Swift's
-SQLite through its ContainerBroker), then read over HTTP.
+both roles; `put_4k_update` names a container replica on the node's own device
+(the entry is made in the object's commit), `put_4k_update_remote` one on a second
+node (over HTTP, as in a cluster). Swift: its object server (objsrv-up) and its
+container server (one worker each) with the update named in X-Container-Host/
+-Device/-Partition, as Swift's proxy sends it (the same for both cases). Both
+100,000-entry containers are written straight into their native stores before the
+servers start (Dolmen's LMDB through its engine, Swift's SQLite through its
+ContainerBroker), then read over HTTP.
+
+Both sides are up at once and each case runs in `--rounds` alternating slices per
+server (who goes first alternates too), so that both sides of a ratio see the same
+machine: on this shared machine, speed drifts by 1.5x within minutes, and a ratio of
+two runs minutes apart measured the drift as much as the servers.
 
 Prints one JSON object: per server and case ops_per_s, mib_per_s,
-latency_ms_p50, latency_ms_p99; and the dolmen/swift ratios the issues name.
+latency_ms_p50, latency_ms_p99; the dolmen/swift ratios the issues name, and the
+same ratio in each round (its spread shows how steady the machine was).
 
     .venv/bin/python bench/node_bench.py [--duration-s 3] [--only dolmen|swift] [--suite objects|containers]
 
@@ -41,8 +49,10 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import xxhash
 from dolmen.storage_node import framing
@@ -263,15 +273,23 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[index]
 
 
-async def run_case(
-    operation: Callable[[Connection, int], Awaitable[bool]],
-    target: Target,
-    *,
-    concurrency: int,
-    duration_s: float,
-    ops_min: int,
-    size: int,
-) -> dict[str, float]:
+@dataclass
+class Slice:
+    """One timed run of a case against one server: what every operation took."""
+
+    latencies_s: list[float]
+    failures: int
+    elapsed_s: float
+
+
+Operation = Callable[[Connection, int], Awaitable[bool]]
+
+
+async def run_slice(
+    operation: Operation, target: Target, *, concurrency: int, duration_s: float, ops_min: int
+) -> Slice:
+    """`concurrency` workers, each on its own connection, run `operation` for `duration_s`
+    (and at least `ops_min` operations in all)."""
     latencies_s: list[float] = []
     failures = 0
     issued = 0
@@ -292,11 +310,16 @@ async def run_case(
             failures += not ok
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed_s = time.perf_counter() - started
-    latencies_s.sort()
+    return Slice(latencies_s, failures, time.perf_counter() - started)
+
+
+def summarize(slices: list[Slice], size: int) -> dict[str, Any]:
+    """A case's result over its slices (operations over their summed time)."""
+    latencies_s = sorted(latency for piece in slices for latency in piece.latencies_s)
+    elapsed_s = sum(piece.elapsed_s for piece in slices)
     return {
         "ops": len(latencies_s),
-        "failures": failures,
+        "failures": sum(piece.failures for piece in slices),
         "ops_per_s": round(len(latencies_s) / elapsed_s, 1),
         "mib_per_s": round(len(latencies_s) * size / elapsed_s / 2**20, 2),
         "latency_ms_p50": round(percentile(latencies_s, 0.50) * 1000, 2),
@@ -304,44 +327,105 @@ async def run_case(
     }
 
 
-async def bench_target(target: DolmenTarget | SwiftTarget, duration_s: float) -> dict[str, dict[str, float]]:
-    results: dict[str, dict[str, float]] = {}
+def slice_rate(piece: Slice) -> float:
+    return len(piece.latencies_s) / piece.elapsed_s
+
+
+@dataclass
+class Case:
+    """One case as one server runs it; `operation(round_index)` makes a slice's operation."""
+
+    name: str
+    target: Target
+    concurrency: int
+    size: int
+    ops_min: int
+    operation: Callable[[int], Operation]
+
+
+async def interleaved(
+    servers: dict[str, list[Case]], *, duration_s: float, rounds: int
+) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, list[float]]]:
+    """Run every case on every server in `rounds` alternating slices of duration_s / rounds
+    (who goes first alternates too), so that both sides of a ratio see the same machine: on
+    this shared machine speed drifts by 1.5x within minutes. Returns each server's results
+    and, per case, the first server's rate over the second's in each round."""
+    results: dict[str, dict[str, dict[str, Any]]] = {server: {} for server in servers}
+    round_ratios: dict[str, list[float]] = {}
+    names = list(servers)
+    for position, first in enumerate(servers[names[0]]):
+        slices: dict[str, list[Slice]] = {server: [] for server in names}
+        for round_index in range(rounds):
+            for server in names if round_index % 2 == 0 else names[::-1]:
+                case = servers[server][position]
+                assert case.name == first.name
+                piece = await run_slice(
+                    case.operation(round_index),
+                    case.target,
+                    concurrency=case.concurrency,
+                    duration_s=duration_s / rounds,
+                    ops_min=case.ops_min,
+                )
+                slices[server].append(piece)
+        for server in names:
+            results[server][first.name] = summarize(slices[server], first.size)
+            print(f"{server} {first.name}: {results[server][first.name]}", file=sys.stderr)
+        if len(names) == 2:
+            round_ratios[first.name] = [
+                round(slice_rate(ours) / slice_rate(theirs), 2)
+                for ours, theirs in zip(slices[names[0]], slices[names[1]], strict=True)
+            ]
+    return results, round_ratios
+
+
+def object_cases(target: DolmenTarget | SwiftTarget) -> list[Case]:
+    """The objects suite against one server: PUTs, then GETs of what they wrote."""
     bodies = {size: os.urandom(size) for size in (SMALL_BYTES, LARGE_BYTES)}
     digests = {
         size: xxhash.xxh3_128_hexdigest(body) + xxhash.xxh3_64_hexdigest(body)
         for size, body in bodies.items()
     }
     written: dict[int, list[str]] = {SMALL_BYTES: [], LARGE_BYTES: []}
-    for verb, size, concurrency in CASES:
-        name = case_name(verb, size, concurrency)
-        if verb == "put":
-            prefix = f"{name}-{time.time_ns()}"
 
-            async def operation(
-                connection: Connection, index: int, prefix: str = prefix, size: int = size
-            ) -> bool:
+    def put(name: str, size: int) -> Callable[[int], Operation]:
+        def make(round_index: int) -> Operation:
+            prefix = f"{name}-{round_index}-{time.time_ns()}"
+
+            async def operation(connection: Connection, index: int) -> bool:
                 path = target.path(index % 1024, f"{prefix}-{index}")
                 status = await target.put(connection, path, bodies[size], digests[size])
                 if status == 201:
                     written[size].append(path)
                 return status == 201
 
-        else:
+            return operation
+
+        return make
+
+    def get(size: int) -> Callable[[int], Operation]:
+        def make(round_index: int) -> Operation:
             paths = written[size]
             assert paths, f"no {size}-byte objects to read"
 
-            async def operation(
-                connection: Connection, index: int, paths: list[str] = paths, size: int = size
-            ) -> bool:
+            async def operation(connection: Connection, index: int) -> bool:
                 status, received = await target.get(connection, paths[index % len(paths)])
                 return status == 200 and received == size
 
-        ops_min = concurrency if size == SMALL_BYTES else 6
-        results[name] = await run_case(
-            operation, target, concurrency=concurrency, duration_s=duration_s, ops_min=ops_min, size=size
+            return operation
+
+        return make
+
+    return [
+        Case(
+            case_name(verb, size, concurrency),
+            target,
+            concurrency,
+            size,
+            concurrency if size == SMALL_BYTES else 3,
+            put(case_name(verb, size, concurrency), size) if verb == "put" else get(size),
         )
-        print(f"{target.name} {name}: {results[name]}", file=sys.stderr)
-    return results
+        for verb, size, concurrency in CASES
+    ]
 
 
 def start_dolmen(data: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -368,6 +452,34 @@ def start_dolmen(data: Path) -> tuple[subprocess.Popen[bytes], str]:
     return process, url
 
 
+@contextlib.contextmanager
+def dolmen_node(data: Path) -> Iterator[str]:
+    """A storage node on `data` while the block runs; its URL."""
+    process, url = start_dolmen(data)
+    try:
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+
+
+@contextlib.contextmanager
+def swift_object_server(data: Path) -> Iterator[str]:
+    """Swift's object server alone (objsrv-up) while the block runs; its URL."""
+    try:
+        yield start_swift(data)
+    finally:
+        subprocess.run([str(SAIO / "saio-down"), str(data)], check=False, capture_output=True)
+
+
+@contextlib.contextmanager
+def swift_container_server(data: Path) -> Iterator[str]:
+    try:
+        yield start_swift_container_server(data)
+    finally:
+        stop_swift_container_server(data)
+
+
 def start_swift(data: Path) -> str:
     port = free_port()
     env = os.environ | {"OBJSRV_PORT": str(port), "OBJSRV_WORKERS": "1"}
@@ -387,6 +499,8 @@ CONTAINER_CASES = [
     ("put_4k_update", 1),
     ("put_4k_update", 16),
     ("put_4k_update", 64),
+    ("put_4k_update_remote", 16),
+    ("put_4k_update_remote", 64),
 ]
 SWIFT_PRELOAD = """
 import os, sys
@@ -473,6 +587,12 @@ class DolmenContainers(DolmenTarget):
         path, headers = f"/{self.device}/0/AUTH_bench/c", {"X-Backend-Role": "container"}
         return head_count(self.url + path, self.signed("HEAD", path, headers))
 
+    def create_container(self, name: str) -> None:
+        path = f"/{self.device}/0/AUTH_bench/{name}"
+        headers = self.signed("PUT", path, {"X-Backend-Role": "container", "X-Timestamp": self.clock.next()})
+        request = urllib.request.Request(self.url + path, method="PUT", headers=headers)
+        urllib.request.urlopen(request, timeout=30).close()
+
     def update_headers(self) -> dict[str, str]:
         host = self.url.removeprefix("http://")
         return {
@@ -499,49 +619,48 @@ class SwiftContainers(SwiftTarget):
         return {"X-Container-Host": host, "X-Container-Device": "sdb1", "X-Container-Partition": "0"}
 
 
-async def bench_containers(
-    target: DolmenContainers | SwiftContainers, listing_target: Target, duration_s: float
-) -> dict[str, dict[str, float]]:
-    """The containers suite against one server pair; `listing_target` is where listings go."""
-    results: dict[str, dict[str, float]] = {}
+def container_cases(
+    target: DolmenContainers | SwiftContainers,
+    listing_target: DolmenContainers | SwiftContainers,
+    *,
+    remote_update_headers: dict[str, str],
+) -> list[Case]:
+    """The containers suite against one server: listings (from `listing_target`), then 4 KiB
+    PUTs with their container update, to a container replica the object server holds itself
+    where it can (Dolmen: the same device) and then to one on another server."""
     names = object_names(LISTING_OBJECTS)
     body = os.urandom(SMALL_BYTES)
     digest = xxhash.xxh3_128_hexdigest(body) + xxhash.xxh3_64_hexdigest(body)
-    update_headers = target.update_headers()
-    for case, concurrency in CONTAINER_CASES:
-        name = f"{case}_c{concurrency}"
-        if case == "list_1000":
+
+    def listing(round_index: int) -> Operation:
+        async def operation(connection: Connection, index: int) -> bool:
+            marker = names[(index * 7919 + round_index * 104_729) % (LISTING_OBJECTS - LISTING_PAGE)]
+            status, received = await listing_target.listing(connection, marker)
+            return bool(status == 200 and received > LISTING_PAGE * 100)
+
+        return operation
+
+    def put(name: str, update_headers: dict[str, str]) -> Callable[[int], Operation]:
+        def make(round_index: int) -> Operation:
+            prefix = f"{name}-{round_index}-{time.time_ns()}"
 
             async def operation(connection: Connection, index: int) -> bool:
-                marker = names[(index * 7919) % (LISTING_OBJECTS - LISTING_PAGE)]
-                status, received = await target.listing(connection, marker)
-                return status == 200 and received > LISTING_PAGE * 100
-
-            case_target, size = listing_target, 0
-        else:
-            prefix = f"{name}-{time.time_ns()}"
-
-            async def operation(connection: Connection, index: int, prefix: str = prefix) -> bool:
                 path = target.path(0, f"{prefix}-{index}")
                 return await target.put(connection, path, body, digest, extra=update_headers) == 201
 
-            case_target, size = target, SMALL_BYTES
-        results[name] = await run_case(
-            operation,
-            case_target,
-            concurrency=concurrency,
-            duration_s=duration_s,
-            ops_min=concurrency,
-            size=size,
-        )
-        print(f"{target.name} {name}: {results[name]}", file=sys.stderr)
-    stored = sum(
-        int(result["ops"] - result["failures"]) for case, result in results.items() if "update" in case
-    )
-    # Every acknowledged PUT must be in its container's listing (Swift may still hold some in
-    # async_pending files if its update timed out; Dolmen in its pending queue).
-    results["put_4k_update_listed"] = {"stored": stored, "listed": target.container_object_count()}
-    return results
+            return operation
+
+        return make
+
+    cases = []
+    for case, concurrency in CONTAINER_CASES:
+        name = f"{case}_c{concurrency}"
+        if case == "list_1000":
+            cases.append(Case(name, listing_target, concurrency, 0, concurrency, listing))
+        else:
+            headers = remote_update_headers if case == "put_4k_update_remote" else target.update_headers()
+            cases.append(Case(name, target, concurrency, SMALL_BYTES, concurrency, put(name, headers)))
+    return cases
 
 
 def head_count(url: str, headers: dict[str, str]) -> int:
@@ -605,60 +724,63 @@ def stop_swift_container_server(data: Path) -> None:
 
 
 def run_containers_suite(
-    data: Path, only: str | None, duration_s: float
-) -> dict[str, dict[str, dict[str, float]]]:
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    if only in (None, "dolmen"):
-        (data / "dolmen-c" / "devices" / "d1").mkdir(parents=True)
-        asyncio.run(preload_dolmen(data / "dolmen-c" / "devices" / "d1"))
-        process, url = start_dolmen(data / "dolmen-c")
-        try:
-            target = DolmenContainers(url, "d1")
-            results["dolmen"] = asyncio.run(bench_containers(target, target, duration_s))
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(30)
-    if only in (None, "swift"):
-        container_url = start_swift_container_server(data / "swift-containers")
-        try:
-            url = start_swift(data / "swift-c")
-            try:
-                put_container = urllib.request.Request(
-                    container_url + "/sdb1/0/AUTH_bench/c",
-                    method="PUT",
-                    headers={"X-Timestamp": "0000000001.00000"},
-                )
-                urllib.request.urlopen(put_container, timeout=10).close()
-                target_swift = SwiftContainers(url, container_url)
-                listing_target = SwiftTarget(container_url)
-                results["swift"] = asyncio.run(bench_containers(target_swift, listing_target, duration_s))
-            finally:
-                subprocess.run(
-                    [str(SAIO / "saio-down"), str(data / "swift-c")], check=False, capture_output=True
-                )
-        finally:
-            stop_swift_container_server(data / "swift-containers")
-    return results
+    data: Path, only: str | None, duration_s: float, rounds: int
+) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, list[float]]]:
+    """Both sides up at once (Dolmen: the node and a second node holding the remote container
+    replica; Swift: its object and container servers), then the cases interleaved."""
+    with contextlib.ExitStack() as running:
+        servers: dict[str, list[Case]] = {}
+        counts: dict[str, Callable[[], int]] = {}
+        if only in (None, "dolmen"):
+            (data / "dolmen-c" / "devices" / "d1").mkdir(parents=True)
+            asyncio.run(preload_dolmen(data / "dolmen-c" / "devices" / "d1"))
+            node = running.enter_context(dolmen_node(data / "dolmen-c"))
+            other_node = running.enter_context(dolmen_node(data / "dolmen-c2"))
+            target, other = DolmenContainers(node, "d1"), DolmenContainers(other_node, "d1")
+            other.create_container("c")
+            servers["dolmen"] = container_cases(target, target, remote_update_headers=other.update_headers())
+            counts["dolmen"] = lambda: target.container_object_count() + other.container_object_count()
+        if only in (None, "swift"):
+            container_url = running.enter_context(swift_container_server(data / "swift-containers"))
+            url = running.enter_context(swift_object_server(data / "swift-c"))
+            put_container = urllib.request.Request(
+                container_url + "/sdb1/0/AUTH_bench/c",
+                method="PUT",
+                headers={"X-Timestamp": "0000000001.00000"},
+            )
+            urllib.request.urlopen(put_container, timeout=10).close()
+            swift = SwiftContainers(url, container_url)
+            servers["swift"] = container_cases(
+                swift,
+                SwiftContainers(container_url, container_url),
+                remote_update_headers=swift.update_headers(),
+            )
+            counts["swift"] = swift.container_object_count
+        results, round_ratios = asyncio.run(interleaved(servers, duration_s=duration_s, rounds=rounds))
+        for server, cases in results.items():
+            stored = sum(
+                int(result["ops"] - result["failures"]) for case, result in cases.items() if "update" in case
+            )
+            # Every acknowledged PUT must be in its container's listing (Swift may still hold some
+            # in async_pending files if its update timed out; Dolmen in its pending queue).
+            cases["put_4k_update_listed"] = {"stored": stored, "listed": counts[server]()}
+    return results, round_ratios
 
 
 def run_objects_suite(
-    data: Path, only: str | None, duration_s: float
-) -> dict[str, dict[str, dict[str, float]]]:
-    results: dict[str, dict[str, dict[str, float]]] = {}
-    if only in (None, "dolmen"):
-        process, url = start_dolmen(data / "dolmen")
-        try:
-            results["dolmen"] = asyncio.run(bench_target(DolmenTarget(url, "d1"), duration_s))
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(30)
-    if only in (None, "swift"):
-        url = start_swift(data / "swift")
-        try:
-            results["swift"] = asyncio.run(bench_target(SwiftTarget(url), duration_s))
-        finally:
-            subprocess.run([str(SAIO / "saio-down"), str(data / "swift")], check=False, capture_output=True)
-    return results
+    data: Path, only: str | None, duration_s: float, rounds: int
+) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, list[float]]]:
+    with contextlib.ExitStack() as running:
+        servers: dict[str, list[Case]] = {}
+        if only in (None, "dolmen"):
+            servers["dolmen"] = object_cases(
+                DolmenTarget(running.enter_context(dolmen_node(data / "dolmen")), "d1")
+            )
+        if only in (None, "swift"):
+            servers["swift"] = object_cases(
+                SwiftTarget(running.enter_context(swift_object_server(data / "swift")))
+            )
+        return asyncio.run(interleaved(servers, duration_s=duration_s, rounds=rounds))
 
 
 def main() -> int:
@@ -667,6 +789,12 @@ def main() -> int:
     parser.add_argument("--only", choices=("dolmen", "swift"), help="run one side only")
     parser.add_argument("--data-dir", type=Path, help="where both servers keep data (default: a temp dir)")
     parser.add_argument("--suite", choices=("objects", "containers"), help="run one suite only")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=4,
+        help="alternating slices per case and server (duration split among them)",
+    )
     args = parser.parse_args()
     data = args.data_dir or Path(tempfile.mkdtemp(prefix="node-bench-", dir="/var/tmp"))
     data.mkdir(parents=True, exist_ok=True)
@@ -675,18 +803,23 @@ def main() -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "data_dir": str(data)},
         "settings": {
             "duration_s_per_case": args.duration_s,
-            "dolmen": "one process, one device, defaults (inline <= 16 KiB, group commit, synced LMDB)",
+            "rounds": args.rounds,
+            "dolmen": "one process, one device, defaults (inline <= 16 KiB, group commit, synced LMDB); "
+            "containers suite: updates to the node's own device, and (remote) to a second node",
             "swift": "swift object server, 1 worker, default fsync, no container updates (objsrv-up); "
             "containers suite: plus swift's container server, 1 worker, receiving the updates",
+            "method": "both servers up at once; each case runs in `rounds` alternating slices per server",
         },
     }
-    results: dict[str, dict[str, dict[str, float]]] = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    round_ratios: dict[str, list[float]] = {}
     try:
-        if args.suite in (None, "objects"):
-            results = run_objects_suite(data, args.only, args.duration_s)
-        if args.suite in (None, "containers"):
-            for server, cases in run_containers_suite(data, args.only, args.duration_s).items():
-                results.setdefault(server, {}).update(cases)
+        for suite, run in (("objects", run_objects_suite), ("containers", run_containers_suite)):
+            if args.suite in (None, suite):
+                suite_results, suite_ratios = run(data, args.only, args.duration_s, args.rounds)
+                for server, cases in suite_results.items():
+                    results.setdefault(server, {}).update(cases)
+                round_ratios.update(suite_ratios)
     finally:
         if args.data_dir is None:
             shutil.rmtree(data, ignore_errors=True)
@@ -699,6 +832,7 @@ def main() -> int:
                 continue
             ratios[name] = round(ours["ops_per_s"] / theirs["ops_per_s"], 2) if theirs["ops_per_s"] else None
         report["ratios_dolmen_over_swift_ops_per_s"] = ratios
+        report["ratios_per_round"] = round_ratios
         goals = {
             "put_4k_c64_at_least_10x_swift": ("put_4k_c64", 10),
             "put_16m_at_least_swift": ("put_16m_c1", 1),
@@ -706,6 +840,7 @@ def main() -> int:
             "list_1000_c1_at_least_5x_swift": ("list_1000_c1", 5),
             "list_1000_c8_at_least_5x_swift": ("list_1000_c8", 5),
             "put_4k_update_c64_at_least_10x_swift": ("put_4k_update_c64", 10),
+            "put_4k_update_remote_c64_at_least_10x_swift": ("put_4k_update_remote_c64", 10),
         }
         report["goals"] = {
             goal: (ratios[case] or 0) >= factor for goal, (case, factor) in goals.items() if case in ratios

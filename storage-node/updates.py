@@ -67,10 +67,11 @@ def is_ip_and_port(host: str) -> bool:
 
 def parse_replica(headers: Mapping[str, str], prefix: str) -> Replica | None:
     """The replica named by `<prefix>Host`, `-Device`, `-Partition`: all three or none (BadRequest)."""
-    values = [headers.get(f"{prefix}{part}") for part in ("Host", "Device", "Partition")]
-    if all(value is None for value in values):
+    host = headers.get(prefix + "Host")
+    device = headers.get(prefix + "Device")
+    partition = headers.get(prefix + "Partition")
+    if host is None and device is None and partition is None:
         return None
-    host, device, partition = values
     if host is None or device is None or partition is None:
         raise BadRequest(f"{prefix}Host, -Device and -Partition go together")
     if not is_ip_and_port(host):
