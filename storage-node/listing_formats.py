@@ -52,6 +52,28 @@ def object_json(name: bytes, value: bytes, *, internal: bool) -> bytes:
     return b'{"name":%b,%b}' % (json_name(name), entry_listed(value))
 
 
+def public_objects_json(rows: Sequence[Row[bytes] | Subdir]) -> list[bytes]:
+    """object_json of every row of a public listing, in the one loop that serves most listings:
+    names are checked for escapes all at once, and a live entry costs a slice of its stored
+    members and one formatting."""
+    names = b"".join(row.name if isinstance(row, Subdir) else row[0] for row in rows)
+    if _JSON_ESCAPED.search(names) is not None:
+        return [
+            b'{"subdir":%b}' % json_name(row.name)
+            if isinstance(row, Subdir)
+            else object_json(*row, internal=False)
+            for row in rows
+        ]
+    return [
+        b'{"subdir":"%b"}' % row.name
+        if isinstance(row, Subdir)
+        else b'{"name":"%b",%b}' % (row[0], entry_listed(row[1]))
+        if entry_is_live(row[1])
+        else object_json(*row, internal=False)
+        for row in rows
+    ]
+
+
 def row_json(name: bytes, value: bytes, *, internal: bool) -> bytes:
     put, delete, count, used = row_fields(value)
     quoted = encode_basestring(name.decode("utf-8"))
@@ -68,6 +90,8 @@ def render(
 ) -> bytes:
     """The body of a listing of `rows` of the container or account `name` in `listing_format`."""
     entry_json: Callable[..., bytes] = object_json if role == CONTAINER else row_json
+    if role == CONTAINER and not internal and listing_format == "json":
+        return b"[" + b",".join(public_objects_json(rows)) + b"]"
     if internal or listing_format == "json":
         parts = [
             b'{"subdir":%b}' % json_name(row.name)

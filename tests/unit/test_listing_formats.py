@@ -64,3 +64,32 @@ def test_xml_and_plain_listings_name_every_entry():
     assert document.find("object/last_modified").text == "2023-11-14T22:13:20.500000"
     assert document.find("subdir").get("name") == "d/"
     assert render(rows, "plain", internal=False, role=CONTAINER, name="c") == b'a<b>&"c\nd/\n'
+
+
+def test_a_public_json_listing_of_names_without_escapes_takes_the_stored_members():
+    live = ObjectEntry("a/b é", Timestamp(1_700_000_000_00000), False, 7, "etag", "text/plain")
+    hashed = ObjectEntry("l" * 600, Timestamp(1_700_000_000_00001), False, 0, "e2", "a/b")
+    gone = ObjectEntry("c", Timestamp(5), True)
+    rows: list[Row[bytes] | Subdir] = [
+        (entry.name.encode("utf-8"), encode_entry(entry, hashed_key=entry is hashed))
+        for entry in (live, hashed, gone)
+    ]
+    body = render([*rows, Subdir(b"d/")], "json", internal=False, role=CONTAINER, name="c")
+    assert json.loads(body) == [
+        {
+            "name": live.name,
+            "bytes": 7,
+            "hash": "etag",
+            "content_type": "text/plain",
+            "last_modified": "2023-11-14T22:13:20.000000",
+        },
+        {
+            "name": hashed.name,
+            "bytes": 0,
+            "hash": "e2",
+            "content_type": "a/b",
+            "last_modified": "2023-11-14T22:13:20.000010",
+        },
+        {"name": "c", "timestamp": gone.timestamp.internal, "deleted": True},
+        {"subdir": "d/"},
+    ]
