@@ -6,6 +6,8 @@ names or request ids.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -57,10 +59,20 @@ class HttpMetrics:
         )
         self.received_bytes_total = metrics.counter("received_bytes_total", "Request body bytes received")
         self.sent_bytes_total = metrics.counter("sent_bytes_total", "Response body bytes sent")
+        # The labelled series by (method, status): prometheus_client's labels() costs as much as
+        # the counting itself, on every request. Methods and statuses are few (bounded sets).
+        self._series: dict[tuple[str, int], tuple[Any, Any]] = {}
 
     def record(self, method: str, status: int, seconds: float, bytes_in: int, bytes_out: int) -> None:
         """Count one answered request."""
-        self.requests_total.labels(method, str(status)).inc()
-        self.request_seconds.labels(method).observe(seconds)
+        series = self._series.get((method, status))
+        if series is None:
+            series = self._series[(method, status)] = (
+                self.requests_total.labels(method, str(status)),
+                self.request_seconds.labels(method),
+            )
+        requests, durations = series
+        requests.inc()
+        durations.observe(seconds)
         self.received_bytes_total.inc(bytes_in)
         self.sent_bytes_total.inc(bytes_out)

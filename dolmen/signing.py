@@ -55,7 +55,6 @@ SIGNATURE_HEADER = "X-Backend-Signature"
 KEY_ID_HEADER = "X-Backend-Signature-Key-Id"
 EXPIRES_HEADER = "X-Backend-Signature-Expires"
 BACKEND_HEADER_PREFIX = "x-backend-"
-_SIGNATURE_PREFIX = SIGNATURE_HEADER.lower()  # every signature header name starts with it
 KEY_ID_MAX = 2**31 - 1
 _REQUEST_DOMAIN = b"dolmen-request-v1\n"
 _FOOTER_DOMAIN = b"dolmen-footer-v1\n"
@@ -107,17 +106,31 @@ def canonical_request(
     X-Backend-* ones (except X-Backend-Signature) are used. Raises SignatureInvalid
     if an X-Backend-* header is repeated.
     """
-    timestamp = b""
-    backend: dict[str, bytes] = {}
+    timestamp, backend = _signed_headers(headers)
+    backend.pop(SIGNATURE_HEADER.lower(), None)
+    return _canonical(method, path, query, timestamp, expires_s, key_id, backend)
+
+
+def _signed_headers(headers: Iterable[tuple[str, str]]) -> tuple[str, dict[str, str]]:
+    """(the X-Timestamp value, {lower-case name: value} of every X-Backend-* header), in one pass
+    over the headers; SignatureInvalid if an X-Backend-* header is repeated."""
+    timestamp = ""
+    backend: dict[str, str] = {}
     for name, value in headers:
         lower = name.lower()
-        if lower == "x-timestamp":
-            timestamp = _clean(value)
-        if not lower.startswith(BACKEND_HEADER_PREFIX) or lower == SIGNATURE_HEADER.lower():
-            continue
-        if lower in backend:
-            raise SignatureInvalid(f"repeated header {name}")
-        backend[lower] = _clean(value)
+        if lower.startswith(BACKEND_HEADER_PREFIX):
+            if lower in backend:
+                raise SignatureInvalid(f"repeated header {name}")
+            backend[lower] = value
+        elif lower == "x-timestamp":
+            timestamp = value
+    return timestamp, backend
+
+
+def _canonical(
+    method: str, path: str, query: str, timestamp: str, expires_s: int, key_id: int, backend: dict[str, str]
+) -> bytes:
+    """The canonical request of already collected parts (`backend` without the signature)."""
     parts = [
         _REQUEST_DOMAIN,
         method.upper().encode("ascii"),
@@ -126,7 +139,7 @@ def canonical_request(
         b"\n",
         query.encode("utf-8", "surrogateescape"),
         b"\n",
-        timestamp,
+        _clean(timestamp),
         b"\n",
         str(expires_s).encode("ascii"),
         b"\n",
@@ -134,7 +147,7 @@ def canonical_request(
         b"\n",
     ]
     for lower in sorted(backend):
-        parts += [lower.encode("ascii", "surrogateescape"), b":", backend[lower], b"\n"]
+        parts += [lower.encode("ascii", "surrogateescape"), b":", _clean(backend[lower]), b"\n"]
     return b"".join(parts)
 
 
@@ -195,21 +208,15 @@ def verify_request(
     `keys` maps each accepted key id to its key. Raises SignatureMissing,
     SignatureExpired or SignatureInvalid; never returns on a bad request.
     """
-    pairs = list(headers)
-    found: dict[str, str] = {}
-    for name, value in pairs:  # one pass: this runs on every request
-        lower = name.lower()
-        if lower.startswith(_SIGNATURE_PREFIX):
-            if lower in found:
-                raise SignatureInvalid(f"repeated header {name}")
-            found[lower] = value.strip()
-    signature = found.get(SIGNATURE_HEADER.lower())
-    key_id_text = found.get(KEY_ID_HEADER.lower())
-    expires_text = found.get(EXPIRES_HEADER.lower())
+    timestamp, backend = _signed_headers(headers)  # one pass: this runs on every request
+    signature = backend.pop(SIGNATURE_HEADER.lower(), None)
+    key_id_text = backend.get(KEY_ID_HEADER.lower())
+    expires_text = backend.get(EXPIRES_HEADER.lower())
     if signature is None and key_id_text is None and expires_text is None:
         raise SignatureMissing("request is not signed")
     if signature is None or key_id_text is None or expires_text is None:
         raise SignatureInvalid("incomplete signature headers")
+    signature, key_id_text, expires_text = signature.strip(), key_id_text.strip(), expires_text.strip()
     key_id = _parse_decimal(key_id_text, KEY_ID_HEADER, KEY_ID_MAX)
     expires_s = _parse_decimal(expires_text, EXPIRES_HEADER, 2**40)
     if expires_s < now_s - REQUEST_SIGNATURE_CLOCK_SKEW_S_MAX:
@@ -221,9 +228,7 @@ def verify_request(
         raise SignatureInvalid("unknown signature key id")
     if len(signature) != SIGNATURE_HEX_DIGITS or not signature.isascii():
         raise SignatureInvalid("malformed signature")
-    message = canonical_request(
-        method=method, path=path, query=query, headers=pairs, key_id=key_id, expires_s=expires_s
-    )
+    message = _canonical(method, path, query, timestamp, expires_s, key_id, backend)
     expected = hmac.new(key, message, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature.lower()):
         raise SignatureInvalid("wrong signature")
