@@ -6,7 +6,6 @@ PUT /<device>/<partition>/<account>/<container>              a container row (a 
 
 from __future__ import annotations
 
-from aiohttp import web
 from dolmen.storage_node.container_server import (
     Handler,
     is_child,
@@ -19,17 +18,18 @@ from dolmen.storage_node.container_server import (
 from dolmen.storage_node.containers import ACCOUNT, SIZE_MAX, ContainerRow
 from dolmen.storage_node.errors import BadRequest, MethodNotAllowed
 from dolmen.storage_node.handler_context import context, decimal_header, disk, keyspaces_for
+from dolmen.storage_node.http_server import Answer, Request, Response
 from dolmen.storage_node.timestamps import Timestamp
 
 
-def _timestamp_header(request: web.BaseRequest, name: str) -> Timestamp:
+def _timestamp_header(request: Request, name: str) -> Timestamp:
     text = request.headers.get(name)
     if text is None:
         raise BadRequest(f"{name} is required")
     return Timestamp.parse(text)
 
 
-async def account_put(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def account_put(request: Request, path: str) -> Answer:
     where = role_path(path, ACCOUNT)
     if not is_child(where, ACCOUNT):
         return await record_put(request, where, ACCOUNT)
@@ -46,7 +46,7 @@ async def account_put(request: web.BaseRequest, path: str) -> web.StreamResponse
     await disk(
         ctx, keyspaces_for(ctx, where.device).update_container_row(where.partition, where.account, row)
     )
-    return web.Response(status=201)
+    return Response(status=201)
 
 
 def _account_only(path: str) -> None:
@@ -54,17 +54,17 @@ def _account_only(path: str) -> None:
         raise MethodNotAllowed("container rows change only by PUT (a delete timestamp marks them deleted)")
 
 
-async def account_post(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def account_post(request: Request, path: str) -> Answer:
     _account_only(path)
     return await record_post(request, role_path(path, ACCOUNT), ACCOUNT)
 
 
-async def account_delete(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def account_delete(request: Request, path: str) -> Answer:
     _account_only(path)
     return await record_delete(request, role_path(path, ACCOUNT), ACCOUNT)
 
 
-async def account_head_or_get(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def account_head_or_get(request: Request, path: str) -> Answer:
     _account_only(path)
     return await record_head_or_get(request, role_path(path, ACCOUNT), ACCOUNT)
 

@@ -15,7 +15,6 @@ import logging
 import sys
 
 import uvloop
-from aiohttp import web
 from dolmen.storage_node.config import (
     StorageNodeConfig,
     device_config,
@@ -23,14 +22,14 @@ from dolmen.storage_node.config import (
     outbound_key_id,
 )
 from dolmen.storage_node.device import DeviceStore
-from dolmen.storage_node.server import NodeMetrics, background_tasks, make_server, node_context
+from dolmen.storage_node.server import NodeMetrics, background_tasks, http_limits, make_server, node_context
 
 from dolmen.allocator import keep_freed_memory
 from dolmen.errors import DolmenError
 from dolmen.keys import key_fingerprint, placement_key, read_secret, request_signing_key
 from dolmen.logs import configure_logging
 from dolmen.metrics import Metrics
-from dolmen.serving import server_options, wait_stop_signal
+from dolmen.serving import wait_stop_signal
 
 log = logging.getLogger("dolmen.storage_node")
 
@@ -95,19 +94,11 @@ async def serve(config: StorageNodeConfig, secret: bytes) -> None:
         outbound = (outbound_id, request_signing_key(secret, outbound_id))
         ctx = node_context(config, stores, signing_keys=keys, metrics=metrics, outbound_key=outbound)
         async with background_tasks(ctx):
-            server = make_server(ctx, **server_options(keepalive_timeout_s=config.keepalive_timeout_s))
-            # handle_signals off: wait_stop_signal does, so that stopping is graceful.
-            runner = web.ServerRunner(server, shutdown_timeout=config.shutdown_timeout_s)
-            await runner.setup()
+            server = make_server(ctx, http_limits(config))
+            listener = await asyncio.get_running_loop().create_server(
+                server, config.bind_ip, config.bind_port, backlog=config.listen_backlog, reuse_address=True
+            )
             try:
-                site = web.TCPSite(
-                    runner,
-                    config.bind_ip,
-                    config.bind_port,
-                    backlog=config.listen_backlog,
-                    reuse_address=True,
-                )
-                await site.start()
                 log.info(
                     "storage_node.listening",
                     extra={"ip": config.bind_ip, "port": config.bind_port, "devices": list(config.devices)},
@@ -115,9 +106,10 @@ async def serve(config: StorageNodeConfig, secret: bytes) -> None:
                 await wait_stop_signal()
                 log.info("storage_node.stopping")
             finally:
-                # Stops accepting, waits up to shutdown_timeout_s for in-flight requests, closes
-                # connections; the updater and the deadlines still run meanwhile.
-                await runner.cleanup()
+                # Stop accepting; in-flight requests get up to shutdown_timeout_s to finish (the
+                # updater and the deadlines still run meanwhile), then connections close.
+                listener.close()
+                await server.shutdown(config.shutdown_timeout_s)
     finally:
         await close_stores(stores)
     log.info("storage_node.stopped")

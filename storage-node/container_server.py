@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from aiohttp import web
 from dolmen.storage_node.containers import CONTAINER, SIZE_MAX, Info
 from dolmen.storage_node.entries import ObjectEntry
 from dolmen.storage_node.errors import BadRequest, MethodNotAllowed
@@ -25,6 +24,7 @@ from dolmen.storage_node.handler_context import (
     read_small_body,
     required_timestamp,
 )
+from dolmen.storage_node.http_server import Answer, Request, Response
 from dolmen.storage_node.listing_formats import CONTENT_TYPES, render
 from dolmen.storage_node.listings import parse_listing_query
 from dolmen.storage_node.request_paths import NamePath, parse_name_path, split_target
@@ -33,7 +33,7 @@ from dolmen.storage_node.updates import parse_replica
 
 from dolmen.limits import STORAGE_POLICY_INDEX_MAX, UPDATE_BATCH_BYTES_MAX
 
-Handler = Callable[[web.BaseRequest, str], Awaitable[web.StreamResponse]]
+Handler = Callable[[Request, str], Awaitable[Answer]]
 LISTING_HEADER = "X-Backend-Listing"
 META_PREFIXES = {"container": "X-Container-Meta-", "account": "X-Account-Meta-"}
 
@@ -80,7 +80,7 @@ def info_headers(info: Info, role: str) -> dict[str, str]:
     return headers
 
 
-async def record_put(request: web.BaseRequest, where: NamePath, role: str) -> web.StreamResponse:
+async def record_put(request: Request, where: NamePath, role: str) -> Answer:
     ctx = context(request)
     headers = request.headers
     created = await disk(
@@ -99,10 +99,10 @@ async def record_put(request: web.BaseRequest, where: NamePath, role: str) -> we
         ),
     )
     await _report_now(ctx, where, role)
-    return web.Response(status=201 if created else 202)
+    return Response(status=201 if created else 202)
 
 
-async def record_post(request: web.BaseRequest, where: NamePath, role: str) -> web.StreamResponse:
+async def record_post(request: Request, where: NamePath, role: str) -> Answer:
     ctx = context(request)
     info = await disk(
         ctx,
@@ -115,10 +115,10 @@ async def record_post(request: web.BaseRequest, where: NamePath, role: str) -> w
             metadata=prefixed_metadata(request.headers, META_PREFIXES[role]),
         ),
     )
-    return web.Response(status=204, headers={"X-Backend-Timestamp": info.newest.internal})
+    return Response(status=204, headers={"X-Backend-Timestamp": info.newest.internal})
 
 
-async def record_delete(request: web.BaseRequest, where: NamePath, role: str) -> web.StreamResponse:
+async def record_delete(request: Request, where: NamePath, role: str) -> Answer:
     ctx = context(request)
     info = await disk(
         ctx,
@@ -131,7 +131,7 @@ async def record_delete(request: web.BaseRequest, where: NamePath, role: str) ->
         ),
     )
     await _report_now(ctx, where, role)
-    return web.Response(status=204, headers={"X-Backend-Timestamp": info.newest.internal})
+    return Response(status=204, headers={"X-Backend-Timestamp": info.newest.internal})
 
 
 async def _report_now(ctx: Context, where: NamePath, role: str) -> None:
@@ -140,14 +140,14 @@ async def _report_now(ctx: Context, where: NamePath, role: str) -> None:
         await ctx.updater.report_now(where.device, where.partition, where.account, where.container)
 
 
-async def record_head_or_get(request: web.BaseRequest, where: NamePath, role: str) -> web.StreamResponse:
+async def record_head_or_get(request: Request, where: NamePath, role: str) -> Answer:
     """HEAD: the record's headers; GET: its listing (PROTOCOL.md: formats, query, internal form)."""
     ctx = context(request)
     keyspaces = keyspaces_for(ctx, where.device)
     name = record_name(where, role)
     if request.method == "HEAD":
         info = await disk(ctx, keyspaces.head(role, where.partition, where.account, name))
-        return web.Response(status=204, headers=info_headers(info, role))
+        return Response(status=204, headers=info_headers(info, role))
     query = parse_listing_query(split_target(request.raw_path)[1])
     listing_form = request.headers.get(LISTING_HEADER)
     if listing_form not in (None, "internal"):
@@ -161,16 +161,16 @@ async def record_head_or_get(request: web.BaseRequest, where: NamePath, role: st
     listing_format = "json" if internal else query.format
     headers = info_headers(info, role)
     if listing_format == "plain" and not entries:
-        return web.Response(status=204, headers=headers)
+        return Response(status=204, headers=headers)
     body = render(entries, listing_format, internal=internal, role=role, name=name or where.account)
     headers["Content-Type"] = CONTENT_TYPES[listing_format]
-    return web.Response(status=200, headers=headers, body=body)
+    return Response(status=200, headers=headers, body=body)
 
 
 # --- the container role ----------------------------------------------------------------
 
 
-async def container_put(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def container_put(request: Request, path: str) -> Answer:
     where = role_path(path, CONTAINER)
     if not is_child(where, CONTAINER):
         return await record_put(request, where, CONTAINER)
@@ -186,7 +186,7 @@ async def container_put(request: web.BaseRequest, path: str) -> web.StreamRespon
     return await _entry_update(request, where, entry)
 
 
-async def container_delete(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def container_delete(request: Request, path: str) -> Answer:
     where = role_path(path, CONTAINER)
     if not is_child(where, CONTAINER):
         return await record_delete(request, where, CONTAINER)
@@ -194,7 +194,7 @@ async def container_delete(request: web.BaseRequest, path: str) -> web.StreamRes
     return await _entry_update(request, where, entry)
 
 
-async def _entry_update(request: web.BaseRequest, where: NamePath, entry: ObjectEntry) -> web.StreamResponse:
+async def _entry_update(request: Request, where: NamePath, entry: ObjectEntry) -> Answer:
     ctx = context(request)
     assert where.container is not None
     applied = await disk(
@@ -203,10 +203,10 @@ async def _entry_update(request: web.BaseRequest, where: NamePath, entry: Object
             where.partition, where.account, where.container, entry
         ),
     )
-    return web.Response(status=201 if applied else 202)
+    return Response(status=201 if applied else 202)
 
 
-async def container_update(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def container_update(request: Request, path: str) -> Answer:
     """UPDATE: object entry updates of the container, several in one commit (update_batches.py)."""
     where = role_path(path, CONTAINER)
     if is_child(where, CONTAINER):
@@ -221,17 +221,17 @@ async def container_update(request: web.BaseRequest, path: str) -> web.StreamRes
             where.partition, where.account, where.container, entries
         ),
     )
-    return web.Response(status=204)
+    return Response(status=204)
 
 
-async def container_post(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def container_post(request: Request, path: str) -> Answer:
     where = role_path(path, CONTAINER)
     if is_child(where, CONTAINER):
         raise MethodNotAllowed("POST applies to the container, not to an object entry")
     return await record_post(request, where, CONTAINER)
 
 
-async def container_head_or_get(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def container_head_or_get(request: Request, path: str) -> Answer:
     where = role_path(path, CONTAINER)
     if is_child(where, CONTAINER):
         raise MethodNotAllowed("object entries are read through the container's listing")

@@ -7,12 +7,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
 from dolmen.storage_node.config import StorageNodeConfig
 from dolmen.storage_node.containers import Keyspaces
 from dolmen.storage_node.deadlines import Deadlines
 from dolmen.storage_node.device import DeviceStore
 from dolmen.storage_node.errors import BadRequest, UnknownDevice
+from dolmen.storage_node.http_server import MalformedBody, Request
 from dolmen.storage_node.timestamps import Timestamp
 from dolmen.storage_node.updater import Updater
 
@@ -50,7 +50,7 @@ class Context:
     metrics: HttpMetrics
 
 
-def context(request: web.BaseRequest) -> Context:
+def context(request: Request) -> Context:
     return request[CONTEXT]
 
 
@@ -106,7 +106,7 @@ def decimal_header(headers: Mapping[str, str], name: str, *, maximum: int, defau
     return int(text)
 
 
-async def read_small_body(request: web.BaseRequest, ctx: Context, bytes_max: int) -> bytes:
+async def read_small_body(request: Request, ctx: Context, bytes_max: int) -> bytes:
     """A whole request body known to be small (Content-Length required, at most `bytes_max`)."""
     length = request.content_length
     if length is None:
@@ -118,7 +118,9 @@ async def read_small_body(request: web.BaseRequest, ctx: Context, bytes_max: int
             data = await request.content.readexactly(length)
     except TimeoutError:
         raise ClientTooSlow("body not received within client_timeout_s") from None
-    except (asyncio.IncompleteReadError, ConnectionError, web.RequestPayloadError):
+    except (asyncio.IncompleteReadError, ConnectionError):
         raise ClientGone("body shorter than Content-Length") from None
+    except MalformedBody as error:
+        raise BadRequest(f"malformed request body: {error}") from None
     request["bytes_in"] += len(data)
     return data

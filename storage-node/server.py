@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import itertools
+import json
 import logging
 import math
 import re
@@ -25,7 +26,6 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from typing import Any
 from urllib.parse import quote, unquote
 
-from aiohttp import web
 from dolmen.storage_node import account_server, container_server, framing, suffixes
 from dolmen.storage_node.config import StorageNodeConfig, outbound_key_id
 from dolmen.storage_node.containers import ContainerUpdateChange, Keyspaces
@@ -71,6 +71,15 @@ from dolmen.storage_node.http_ranges import (
     multipart_tail,
     parse_range,
 )
+from dolmen.storage_node.http_server import (
+    Answer,
+    Limits,
+    MalformedBody,
+    Request,
+    Response,
+    Server,
+    StreamResponse,
+)
 from dolmen.storage_node.records import ObjectRecord
 from dolmen.storage_node.registers import ZERO_BALLOT, Ballot
 from dolmen.storage_node.request_paths import (
@@ -90,14 +99,16 @@ from dolmen.errors import DolmenError
 from dolmen.limits import (
     BODY_WRITE_BATCH_BYTES,
     FRAME_DATA_BYTES_MAX,
+    HEADER_BYTES_MAX,
     REGISTER_PROPOSER_BYTES_MAX,
     REGISTER_VALUE_BYTES_MAX,
+    REQUEST_HEADERS_COUNT_MAX,
     REQUEST_ID_BYTES_MAX,
+    REQUEST_LINE_BYTES_MAX,
 )
 from dolmen.logs import log_request, request_id_var
 from dolmen.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from dolmen.metrics import HttpMetrics, Metrics
-from dolmen.serving import BodyStreamResponse, answer_expect
 from dolmen.signing import RequestSignatureError, VerifiedSignature, verify_request
 
 log = logging.getLogger("dolmen.storage_node.server")
@@ -179,7 +190,7 @@ class NodeMetrics(HttpMetrics):
 # --- the entry of every request ---------------------------------------------------
 
 
-async def handle(ctx: Context, request: web.BaseRequest) -> web.StreamResponse:
+async def handle(ctx: Context, request: Request) -> Answer:
     """Every request, outermost first: its id (answered in X-Trans-Id), the one log line and the
     metrics; then `answer`. One function rather than a middleware chain: per request, aiohttp's
     application layer (routing, middleware wrappers) cost about a seventh of a small PUT's CPU."""
@@ -194,22 +205,18 @@ async def handle(ctx: Context, request: web.BaseRequest) -> web.StreamResponse:
     request[CONTEXT] = ctx
     request["bytes_in"] = 0
     status = 500
-    response: web.StreamResponse | None = None
+    response: Answer | None = None
     try:
         response = await answer(ctx, request)
         status = response.status
         return response
-    except web.HTTPException as http_error:
-        status = http_error.status
-        http_error.headers["X-Trans-Id"] = request_id
-        raise
     finally:
         if response is not None and not response.prepared:
             response.headers["X-Trans-Id"] = request_id
         if request.get("cut_stream"):
             status = request["cut_stream"]
         bytes_out = request.get("bytes_out", 0)
-        if isinstance(response, web.Response) and isinstance(response.body, bytes):
+        if isinstance(response, Response):
             bytes_out = len(response.body)
         # The verb once dispatch parsed it; before that (e.g. unsigned) the method if standard.
         method = request.get("verb") or (request.method if request.method in STANDARD_VERBS else "other")
@@ -226,13 +233,10 @@ async def handle(ctx: Context, request: web.BaseRequest) -> web.StreamResponse:
         )
 
 
-async def answer(ctx: Context, request: web.BaseRequest) -> web.StreamResponse:
-    """The answer to a request: `Expect` first, then 403 unless signed by a key this node
-    accepts, then the verb's handler. Every exception becomes a status here and only here: no
-    traceback reaches a client."""
+async def answer(ctx: Context, request: Request) -> Answer:
+    """The answer to a request: 403 unless signed by a key this node accepts, then the verb's
+    handler. Every exception becomes a status here and only here: no traceback reaches a client."""
     try:
-        if "Expect" in request.headers:
-            await answer_expect(request)
         path, query = split_target(request.raw_path)
         if not (request.method == "GET" and path in UNSIGNED_PATHS):
             request["signature"] = verify_request(
@@ -244,8 +248,6 @@ async def answer(ctx: Context, request: web.BaseRequest) -> web.StreamResponse:
                 now_s=ctx.clock(),
             )
         return await dispatch(ctx, request, path)
-    except web.HTTPException:
-        raise
     except (DolmenError, TimeoutError) as error:
         status = 503 if isinstance(error, TimeoutError) else error_status(error)
         if status == 500:
@@ -256,7 +258,7 @@ async def answer(ctx: Context, request: web.BaseRequest) -> web.StreamResponse:
         log.exception("request.unhandled")  # the traceback goes to the log only
         request["error"] = "unhandled"
         status, headers = 500, {}
-    response: web.StreamResponse | None = request.get("response")
+    response: Answer | None = request.get("response")
     if response is not None and response.prepared:
         # Bytes are out: the only honest signal left is to cut the connection short.
         request["cut_stream"] = status
@@ -265,7 +267,7 @@ async def answer(ctx: Context, request: web.BaseRequest) -> web.StreamResponse:
         return response
     # An explicit empty length, also for HEAD (where aiohttp would send none): a client then
     # knows the answer is whole and keeps the connection, as it does after a success.
-    return web.Response(status=status, headers={**headers, "Content-Length": "0"})
+    return Response(status=status, headers={**headers, "Content-Length": "0"})
 
 
 # --- header parsing (pure) ----------------------------------------------------
@@ -346,11 +348,11 @@ def check_footer_metadata(metadata: dict[str, str]) -> dict[str, str]:
 # --- handlers ------------------------------------------------------------------
 
 
-async def dispatch(ctx: Context, request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def dispatch(ctx: Context, request: Request, path: str) -> Answer:
     if request.method == "GET" and path == "/healthcheck":
-        return web.Response(text="OK")
+        return Response(text="OK")
     if request.method == "GET" and path == "/metrics":
-        return web.Response(
+        return Response(
             body=ctx.metrics.registry.exposition(), headers={"Content-Type": METRICS_CONTENT_TYPE}
         )
     verb = request["verb"] = request_verb(request.method, request.headers)
@@ -362,7 +364,7 @@ async def dispatch(ctx: Context, request: web.BaseRequest, path: str) -> web.Str
     return await handler(request, path)
 
 
-async def put_object(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def put_object(request: Request, path: str) -> Answer:
     ctx = context(request)
     where = parse_object_path(path)
     store = store_for(ctx, where.device)
@@ -411,7 +413,7 @@ async def put_object(request: web.BaseRequest, path: str) -> web.StreamResponse:
     finally:
         # Idempotent, and a no-op after a commit: whatever failed above, no temp file is left.
         await writer.abort()
-    return web.Response(
+    return Response(
         status=201,
         headers={
             "ETag": f'"{record.etag}"',
@@ -475,7 +477,7 @@ def put_condition(
 
 
 async def receive_framed_body(
-    request: web.BaseRequest, ctx: Context, writer: Any, signature: VerifiedSignature
+    request: Request, ctx: Context, writer: Any, signature: VerifiedSignature
 ) -> framing.Footer:
     """Stream the framed body into `writer`; return the verified footer.
 
@@ -494,8 +496,10 @@ async def receive_framed_body(
                 data = await content.readany()
         except TimeoutError:
             raise ClientTooSlow("no body bytes within client_timeout_s") from None
-        except (ConnectionError, web.RequestPayloadError) as error:
+        except ConnectionError as error:
             raise ClientGone(f"client disconnected mid-body: {error}") from None
+        except MalformedBody as error:
+            raise BadRequest(f"malformed request body: {error}") from None
         if not data:
             if content.is_eof():
                 break
@@ -518,7 +522,7 @@ async def receive_framed_body(
     return framing.decode_footer(raw_footer, key=key, request_signature_hex=signature.signature_hex)
 
 
-async def get_or_head_object(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def get_or_head_object(request: Request, path: str) -> Answer:
     ctx = context(request)
     where = parse_object_path(path)
     store = store_for(ctx, where.device)
@@ -529,17 +533,17 @@ async def get_or_head_object(request: web.BaseRequest, path: str) -> web.StreamR
         )
     except NotFound:
         if "If-Match" in request.headers:
-            raise web.HTTPPreconditionFailed() from None
+            return Response(status=412, headers={"Content-Length": "0"})
         raise
     headers = object_headers(record)
     status = evaluate_preconditions(
         request.method, request.headers, etag=record.etag, last_modified_s=last_modified_s(record)
     )
     if status is not None:
-        return web.Response(status=status, headers=headers)
+        return Response(status=status, headers=headers)
     length = record.content_length
     ranges = parse_range(request.headers.get("Range"), length)
-    response = BodyStreamResponse(headers=headers)
+    response = StreamResponse(headers=headers)
     request["response"] = response
     boundary = ""
     if ranges is None:
@@ -580,9 +584,9 @@ async def get_or_head_object(request: web.BaseRequest, path: str) -> web.StreamR
 
 
 async def stream_chunks(
-    request: web.BaseRequest,
+    request: Request,
     ctx: Context,
-    response: web.StreamResponse,
+    response: StreamResponse,
     chunks: AsyncGenerator[bytes, None],
     first_chunk: bytes | None,
 ) -> None:
@@ -600,9 +604,7 @@ async def stream_chunks(
         await chunks.aclose()
 
 
-async def write_timed(
-    request: web.BaseRequest, ctx: Context, response: web.StreamResponse, data: bytes
-) -> None:
+async def write_timed(request: Request, ctx: Context, response: StreamResponse, data: bytes) -> None:
     try:
         with ctx.deadlines.within(ctx.config.client_timeout_s):
             await response.write(data)
@@ -613,7 +615,7 @@ async def write_timed(
         raise ClientGone(f"client left mid-response: {error}") from None
 
 
-async def delete_object(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def delete_object(request: Request, path: str) -> Answer:
     ctx = context(request)
     where = parse_object_path(path)
     store = store_for(ctx, where.device)
@@ -643,11 +645,11 @@ async def delete_object(request: web.BaseRequest, path: str) -> web.StreamRespon
     if previous is None or not previous.is_live(ctx.clock()):
         if previous is not None:
             headers["X-Backend-Timestamp"] = previous.timestamp.internal
-        return web.Response(status=404, headers=headers)
-    return web.Response(status=204, headers=headers)
+        return Response(status=404, headers=headers)
+    return Response(status=204, headers=headers)
 
 
-async def post_object(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def post_object(request: Request, path: str) -> Answer:
     ctx = context(request)
     where = parse_object_path(path)
     store = store_for(ctx, where.device)
@@ -667,20 +669,20 @@ async def post_object(request: web.BaseRequest, path: str) -> web.StreamResponse
             now_s=now_s,
         ),
     )
-    return web.Response(status=202, headers={"X-Backend-Timestamp": record.timestamp.internal})
+    return Response(status=202, headers={"X-Backend-Timestamp": record.timestamp.internal})
 
 
-async def replicate(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def replicate(request: Request, path: str) -> Answer:
     ctx = context(request)
     where = parse_partition_path(path)
     parse_suffixes(where.rest)  # hashes are kept current on every write: nothing to recompute
     store = store_for(ctx, where.device)
     namespace = suffixes.NAMESPACES[request_role(request.headers)]
     hashes = await disk(ctx, store.suffix_hashes(where.partition, namespace))
-    return web.json_response(hashes)
+    return Response(body=json.dumps(hashes).encode("utf-8"), content_type="application/json")
 
 
-async def register_prepare(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def register_prepare(request: Request, path: str) -> Answer:
     ctx = context(request)
     where, key = parse_register_path(path)
     ballot = parse_ballot(request.headers.get(BALLOT_HEADER))
@@ -690,20 +692,20 @@ async def register_prepare(request: web.BaseRequest, path: str) -> web.StreamRes
         "X-Backend-Register-Highest-Ballot": format_ballot(answer.highest),
         "X-Backend-Register-Has-Value": "true" if answer.value is not None else "false",
     }
-    return web.Response(status=200 if answer.ok else 409, headers=headers, body=answer.value or b"")
+    return Response(status=200 if answer.ok else 409, headers=headers, body=answer.value or b"")
 
 
-async def register_accept(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def register_accept(request: Request, path: str) -> Answer:
     ctx = context(request)
     where, key = parse_register_path(path)
     ballot = parse_ballot(request.headers.get(BALLOT_HEADER))
     value = await read_small_body(request, ctx, REGISTER_VALUE_BYTES_MAX)
     answer = await disk(ctx, store_for(ctx, where.device).register_accept(key, ballot, value))
     headers = {"X-Backend-Register-Highest-Ballot": format_ballot(answer.highest)}
-    return web.Response(status=200 if answer.ok else 409, headers=headers)
+    return Response(status=200 if answer.ok else 409, headers=headers)
 
 
-async def register_read(request: web.BaseRequest, path: str) -> web.StreamResponse:
+async def register_read(request: Request, path: str) -> Answer:
     ctx = context(request)
     where, key = parse_register_path(path)
     state = await disk(ctx, store_for(ctx, where.device).register_read(key))
@@ -712,10 +714,10 @@ async def register_read(request: web.BaseRequest, path: str) -> web.StreamRespon
         "X-Backend-Register-Accepted-Ballot": format_ballot(state.accepted),
         "X-Backend-Register-Has-Value": "true" if state.value is not None else "false",
     }
-    return web.Response(status=200, headers=headers, body=state.value or b"")
+    return Response(status=200, headers=headers, body=state.value or b"")
 
 
-PathHandler = Callable[[web.BaseRequest, str], Awaitable[web.StreamResponse]]
+PathHandler = Callable[[Request, str], Awaitable[Answer]]
 # (role, verb) -> handler. Container and account roles: issue 6.
 HANDLERS: dict[tuple[str, str], PathHandler] = {
     ("object", "PUT"): put_object,
@@ -781,16 +783,16 @@ async def background_tasks(ctx: Context) -> AsyncIterator[None]:
                     await task
 
 
-def make_server(ctx: Context, **options: Any) -> web.Server:
-    """aiohttp's low-level HTTP server with `handle` as its one handler; `options` are the
-    protocol's limits and timeouts (RequestHandler's keyword arguments)."""
-    loop = asyncio.get_running_loop()
+def http_limits(config: StorageNodeConfig) -> Limits:
+    """The HTTP server's limits: the request bounds of dolmen.limits, the node's keep-alive."""
+    return Limits(
+        request_line_bytes_max=REQUEST_LINE_BYTES_MAX,
+        header_bytes_max=HEADER_BYTES_MAX,
+        headers_count_max=REQUEST_HEADERS_COUNT_MAX,
+        keepalive_timeout_s=config.keepalive_timeout_s,
+    )
 
-    def make_request(
-        message: Any, payload: Any, protocol: Any, writer: Any, task: asyncio.Task[None]
-    ) -> web.BaseRequest:
-        return web.BaseRequest(
-            message, payload, protocol, writer, task, loop, client_max_size=REGISTER_VALUE_BYTES_MAX
-        )
 
-    return web.Server(functools.partial(handle, ctx), request_factory=make_request, **options)
+def make_server(ctx: Context, limits: Limits) -> Server:
+    """The node's HTTP server (http_server.py) with `handle` as its one handler."""
+    return Server(functools.partial(handle, ctx), limits)
