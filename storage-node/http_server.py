@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import httptools
-from multidict import CIMultiDict, CIMultiDictProxy
+from multidict import CIMultiDict
 
 log = logging.getLogger("dolmen.storage_node.http")
 
@@ -176,7 +176,7 @@ class Request:
         method: str,
         raw_path: str,
         version: tuple[int, int],
-        headers: CIMultiDictProxy[str],
+        headers: CIMultiDict[str],
         keep_alive: bool,
     ) -> None:
         self.method = method
@@ -291,7 +291,7 @@ class Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._requests: collections.deque[Request] = collections.deque()
-        self._request_ready: asyncio.Event = asyncio.Event()
+        self._request_waiter: asyncio.Future[None] | None = None  # _serve waiting for a request
         self._current: Request | None = None  # the request being parsed
         self._url: list[bytes] = []
         self._url_bytes = 0
@@ -303,6 +303,9 @@ class Connection(asyncio.Protocol):
         )
         self._reading_paused = False
         self._writable: asyncio.Future[None] | None = None
+        # Idle since (loop time), or None while a request is in progress. One timer per
+        # connection checks it (re-armed for what is left), not a timer per request.
+        self._idle_since: float | None = None
         self._idle_timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._busy = False
@@ -313,19 +316,22 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.server.connections.add(self)
-        self._arm_idle_timer()
+        self._idle_since = asyncio.get_running_loop().time()
+        self._idle_timer = asyncio.get_running_loop().call_later(self.limits.keepalive_timeout_s, self._idle)
         self._task = asyncio.get_running_loop().create_task(self._serve())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
-        self._cancel_idle_timer()
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         lost = ConnectionResetError("connection lost")
         if self._current is not None:
             self._current.content.fail(lost)
         for request in self._requests:
             request.content.fail(lost)
         self._closing = True
-        self._request_ready.set()
+        self._wake_serve()
         self.transport = None
         self.resume_writing()  # a writer waiting to drain wakes, and finds the connection gone
 
@@ -378,16 +384,16 @@ class Connection(asyncio.Protocol):
         if len(self._headers) >= self.limits.headers_count_max:
             raise RequestRefused(431, "too many request headers")
         # As aiohttp did: UTF-8 with surrogateescape, so that the bytes sent can be restored.
-        self._headers.append(
-            (name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
-        )
+        # Names are tokens (llhttp checked: ASCII). Values as aiohttp gave them: UTF-8 with
+        # surrogateescape, so that the bytes sent can be restored (signatures cover them).
+        self._headers.append((name.decode("ascii"), value.decode("utf-8", "surrogateescape")))
 
     def on_headers_complete(self) -> None:
-        self._cancel_idle_timer()
+        self._idle_since = None
         self._in_head, self._head_bytes = False, 0
         parser = self._parser
         version = parser.get_http_version()
-        headers = CIMultiDictProxy(CIMultiDict(self._headers))
+        headers = CIMultiDict(self._headers)
         request = Request(
             self,
             method=parser.get_method().decode("ascii", "replace"),
@@ -404,7 +410,7 @@ class Connection(asyncio.Protocol):
                 self.transport.write(_CONTINUE)
         self._current = request
         self._requests.append(request)
-        self._request_ready.set()
+        self._wake_serve()
 
     def on_body(self, body: bytes) -> None:
         assert self._current is not None
@@ -448,8 +454,8 @@ class Connection(asyncio.Protocol):
                 while not self._requests:
                     if self._closing:
                         return
-                    self._request_ready.clear()
-                    await self._request_ready.wait()
+                    self._request_waiter = asyncio.get_running_loop().create_future()
+                    await self._request_waiter
                 request = self._requests.popleft()
                 self._busy = True
                 try:
@@ -459,8 +465,8 @@ class Connection(asyncio.Protocol):
                 if not keep_open or self.server.stopping or self._closing:
                     self._close()
                     return
-                if not self._requests:
-                    self._arm_idle_timer()
+                if not self._requests and self._current is None:
+                    self._idle_since = asyncio.get_running_loop().time()
         except Exception:
             log.exception("http.connection_failed")
             self._close()
@@ -534,23 +540,31 @@ class Connection(asyncio.Protocol):
 
     def _close(self) -> None:
         self._closing = True
-        self._request_ready.set()
+        self._wake_serve()
         if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
-    def _arm_idle_timer(self) -> None:
-        self._cancel_idle_timer()
-        self._idle_timer = asyncio.get_running_loop().call_later(self.limits.keepalive_timeout_s, self._idle)
-
-    def _cancel_idle_timer(self) -> None:
-        if self._idle_timer is not None:
-            self._idle_timer.cancel()
-            self._idle_timer = None
+    def _wake_serve(self) -> None:
+        waiter, self._request_waiter = self._request_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _idle(self) -> None:
+        """The connection's timer: close it once idle for keepalive_timeout_s, else look again
+        when that could first be the case."""
         self._idle_timer = None
-        if not self._busy and not self._requests:
-            self._close()
+        if self.transport is None:
+            return
+        loop = asyncio.get_running_loop()
+        since = self._idle_since
+        if since is not None and not self._busy and not self._requests:
+            left_s = since + self.limits.keepalive_timeout_s - loop.time()
+            if left_s <= 0:
+                self._close()
+                return
+        else:
+            left_s = self.limits.keepalive_timeout_s
+        self._idle_timer = loop.call_later(left_s, self._idle)
 
     def close_when_idle(self) -> None:
         if not self._busy and not self._requests:
