@@ -48,18 +48,10 @@ def server_logger() -> logging.Logger:
 def runner_options(*, keepalive_timeout_s: float, shutdown_timeout_s: float) -> dict[str, Any]:
     """Keyword arguments for `web.AppRunner`: limits and timeouts of the HTTP server itself."""
     return {
-        **server_options(keepalive_timeout_s=keepalive_timeout_s),
-        "handle_signals": False,  # wait_stop_signal does, so that stopping is graceful
-        "shutdown_timeout": shutdown_timeout_s,
-    }
-
-
-def server_options(*, keepalive_timeout_s: float) -> dict[str, Any]:
-    """Keyword arguments for `web.Server` (the protocol's limits and timeouts); runner_options
-    adds the runner's own."""
-    return {
         "access_log": None,  # each service writes its own one line per request
+        "handle_signals": False,  # wait_stop_signal does, so that stopping is graceful
         "keepalive_timeout": keepalive_timeout_s,
+        "shutdown_timeout": shutdown_timeout_s,
         "max_line_size": REQUEST_LINE_BYTES_MAX,
         "max_field_size": HEADER_BYTES_MAX,
         "max_headers": REQUEST_HEADERS_COUNT_MAX,

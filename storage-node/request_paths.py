@@ -60,7 +60,7 @@ def _decode(raw: str, what: str) -> bytes:
     try:
         return unquote_to_bytes(raw.encode("ascii"))
     except UnicodeEncodeError:
-        # Non-ASCII in a raw target: aiohttp gave us the bytes as UTF-8/surrogateescape text.
+        # Non-ASCII in a raw target: the server gave us the bytes as UTF-8/surrogateescape text.
         return unquote_to_bytes(raw.encode("utf-8", "surrogateescape"))
 
 

@@ -1,13 +1,13 @@
 """The storage node's HTTP API: thin handlers over the device stores (see PROTOCOL.md).
 
-Layers, outermost first: `edge` (request id, the one log line, metrics) -> `errors`
-(every exception becomes a status here and only here) -> `signatures` (403 unless
-signed) -> the handler for the verb. Handlers parse (pure functions), call one
-store method and shape the answer; they do not catch.
+Layers, outermost first: the HTTP server (`http_server.py`) -> `handle` (request id, the
+one log line, metrics) -> `answer` (403 unless signed; every exception becomes a status here
+and only here) -> `dispatch` -> the handler for the verb. Handlers parse (pure functions),
+call one store method and shape the answer; they do not catch.
 
-Paths are parsed from the raw request target, so a single catch-all route
-dispatches on the role and the verb (`verbs.py`): extension verbs travel in a
-header over standard methods, so aiohttp's C parser (llhttp) serves every request.
+Paths are parsed from the raw request target, and `dispatch` picks the handler by the role
+and the verb (`verbs.py`): extension verbs travel in a header over standard methods, so
+llhttp parses every request.
 """
 
 from __future__ import annotations
@@ -192,8 +192,9 @@ class NodeMetrics(HttpMetrics):
 
 async def handle(ctx: Context, request: Request) -> Answer:
     """Every request, outermost first: its id (answered in X-Trans-Id), the one log line and the
-    metrics; then `answer`. One function rather than a middleware chain: per request, aiohttp's
-    application layer (routing, middleware wrappers) cost about a seventh of a small PUT's CPU."""
+    metrics; then `answer`. One function rather than a chain of middlewares: per request,
+    aiohttp's application layer (routing, middleware wrappers) had cost about a seventh of a
+    small PUT's CPU."""
     started_s = time.monotonic()
     offered = request.headers.get("X-Trans-Id", "")
     request_id = (
@@ -265,8 +266,8 @@ async def answer(ctx: Context, request: Request) -> Answer:
         if request.transport is not None:
             request.transport.close()
         return response
-    # An explicit empty length, also for HEAD (where aiohttp would send none): a client then
-    # knows the answer is whole and keeps the connection, as it does after a success.
+    # An explicit empty length, also for HEAD: a client then knows the answer is whole and
+    # keeps the connection, as it does after a success.
     return Response(status=status, headers={**headers, "Content-Length": "0"})
 
 
