@@ -21,7 +21,13 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("req
 REDACTED_FIELDS = frozenset(
     {"password", "secret", "token", "signature", "key", "authorization", "x-auth-token", "x-subject-token"}
 )
-_RESERVED = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+_STANDARD_ATTRIBUTES = vars(logging.LogRecord("", 0, "", 0, "", None, None))
+_RESERVED = frozenset(_STANDARD_ATTRIBUTES)
+# A record's own attributes come first (LogRecord.__init__ sets them), then the extra fields:
+# formatting starts looking for extra fields after them rather than at each of them.
+_STANDARD_NAMES = list(_STANDARD_ATTRIBUTES)
+_EXTRA_FIELDS_START = len(_STANDARD_NAMES)
+_LEVEL_NAMES = {name: name.lower() for name in logging.getLevelNamesMapping()}
 _ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
@@ -40,7 +46,7 @@ class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
             "time": round(record.created, 6),
-            "level": record.levelname.lower(),
+            "level": _LEVEL_NAMES.get(record.levelname) or record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
             "event": record.getMessage(),
@@ -48,10 +54,14 @@ class JsonLineFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id is not None:
             line["request_id"] = request_id
-        for name, value in vars(record).items():
+        attributes = vars(record)
+        names = list(attributes)
+        # (The standard attributes first, unless something replaced the record's dict.)
+        start = _EXTRA_FIELDS_START if names[:_EXTRA_FIELDS_START] == _STANDARD_NAMES else 0
+        for name in names[start:]:
             if name in _RESERVED or name.startswith("_"):
                 continue
-            line[name] = "<redacted>" if name.lower() in REDACTED_FIELDS else value
+            line[name] = "<redacted>" if name.lower() in REDACTED_FIELDS else attributes[name]
         if record.exc_info:
             line["traceback"] = self.formatException(record.exc_info)
         return _ENCODER.encode(line)
