@@ -46,7 +46,6 @@ log = logging.getLogger("dolmen.storage_node.http")
 HTTP_11 = (1, 1)
 _REASONS = {status.value: status.phrase for status in http.HTTPStatus}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-WRITE_BUFFER_BYTES_HIGH = 2**20  # a streamed answer waits (drain) while more than this is unsent
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -336,11 +335,8 @@ class Connection(asyncio.Protocol):
         self.resume_writing()  # a writer waiting to drain wakes, and finds the connection gone
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:  # llhttp buffers a header until it ends: bound what a head may take
+        if self._in_head:
             self._head_bytes += len(data)
-            if self._head_bytes > self._head_bytes_max:
-                self._refuse(431, "request head too large")
-                return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -350,12 +346,18 @@ class Connection(asyncio.Protocol):
             self.pause_reading()
             if self._current is not None:  # a body that will not be parsed
                 self._current.content.fail(ConnectionResetError("upgrade requests carry no body here"))
+            return
         except httptools.HttpParserError as error:
             refused = error.__context__  # a callback's RequestRefused comes wrapped
             if isinstance(refused, RequestRefused):
                 self._refuse(refused.status, str(refused))
             else:
                 self._refuse(400, f"malformed request: {error}")
+            return
+        # llhttp keeps an unfinished header until it ends: bound what a head may take. (Still in
+        # a head after this feed: these bytes were all head, but for one socket read at most.)
+        if self._in_head and self._head_bytes > self._head_bytes_max:
+            self._refuse(431, "request head too large")
 
     def pause_writing(self) -> None:
         if self._writable is None:

@@ -32,6 +32,13 @@ async def handler(request: Request) -> Response | StreamResponse:
         return Response(status=200, body=b"slow")
     if request.raw_path == "/ignore":
         return Response(status=202)
+    if request.raw_path == "/slow-reader":  # reads slowly; answers the most it ever had buffered
+        received = buffered_max = 0
+        while piece := await request.content.readany():
+            received += len(piece)
+            buffered_max = max(buffered_max, request.content._buffered_bytes + len(piece))
+            await asyncio.sleep(0.001)
+        return Response(status=200, body=b"%d %d" % (received, buffered_max))
     pieces = []
     try:
         while piece := await request.content.readany():
@@ -152,6 +159,26 @@ async def test_malformed_and_oversized_requests_are_refused_and_closed(request_b
     async with serving() as (_, port):
         (answer,), closed = await exchange(port, request_bytes)
         assert answer.startswith(b"HTTP/1.1 " + status + b" ") and closed
+
+
+async def test_a_slow_reader_holds_a_bounded_buffer_while_a_large_body_streams_in():
+    async with serving() as (_, port):
+        size = 24 * 2**20
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"PUT /slow-reader HTTP/1.1\r\nHost: n\r\nContent-Length: %d\r\n\r\n" % size)
+        chunk = b"x" * 2**20
+        for _ in range(size // len(chunk)):
+            writer.write(chunk)
+            await writer.drain()  # waits while the server has stopped reading
+        async with asyncio.timeout(30):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            received, buffered_max = map(int, (await reader.readexactly(length)).split())
+        writer.close()
+        assert received == size
+        # Reading stops past body_buffer_bytes_max; what is in flight then still lands (one
+        # socket read, at most 256 KiB in uvloop), so the bound is the limit plus a little.
+        assert buffered_max <= LIMITS.body_buffer_bytes_max + 2**20
 
 
 async def test_an_upgrade_request_is_answered_as_http_and_the_connection_closed():
