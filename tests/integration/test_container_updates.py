@@ -242,24 +242,20 @@ async def test_an_update_to_a_container_on_the_same_device_commits_with_its_obje
             assert head.headers["X-Container-Object-Count"] == "1"
             assert head.headers["X-Container-Bytes-Used"] == "2"
 
-            # The same node, another device: delivered in place after the commit, also done.
-            other_device = await client.put(
-                object_path("d2", 9, "AUTH_u", "photos", "ccc"),
-                b"ccc",
-                timestamp_text=ts(),
-                extra_headers=container_update_headers(node),
-            )
-            assert other_device.headers["X-Backend-Container-Update"] == "done"
+            async def put_on(device: str, container: str, name: str) -> str:
+                answer = await client.put(
+                    object_path(device, 9, "AUTH_u", container, name),
+                    name.encode(),
+                    timestamp_text=ts(),
+                    extra_headers=container_update_headers(node),
+                )
+                return answer.headers["X-Backend-Container-Update"]
 
+            # The same node, another device: delivered in place after the commit, also done.
+            assert await put_on("d2", "photos", "ccc") == "done"
             # No container yet where the update goes: queued in the object's commit, then applied.
+            assert await put_on("d1", "later", "x") == "queued"
             late = RoleClient(client, "container")
-            answer = await client.put(
-                object_path("d1", 9, "AUTH_u", "later", "x"),
-                b"x",
-                timestamp_text=ts(),
-                extra_headers=container_update_headers(node),
-            )
-            assert answer.headers["X-Backend-Container-Update"] == "queued"
             assert (await late.put("AUTH_u", "later", timestamp_text=ts())).status == 201
 
             async def converged() -> bool:
