@@ -139,6 +139,7 @@ class NodeProcess:
                 if answer.status == 200:
                     return
             time.sleep(0.05)
+        self.kill()  # a node that never answered must not outlive the test that started it
         raise RuntimeError(f"storage node did not become healthy:\n{self.log_tail()}")
 
     def log_tail(self, lines: int = 40) -> str:
