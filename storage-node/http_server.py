@@ -17,8 +17,9 @@ ask of it, and nothing else:
   request). A handler never sees a malformed request, and no traceback is ever sent.
 * Answers are whole (`Response`) or streamed (`StreamResponse`, whose status line and
   headers leave with its first bytes); both carry their length. After an answer, a request
-  body the handler did not read to its end closes the connection: it is never reused
-  mid-body.
+  body the handler did not read to its end closes the connection (it is never reused
+  mid-body), once the rest of that body was read and dropped for a while (lingering close:
+  closing on unread bytes resets the connection, and the client could lose the answer).
 * A connection lost mid-request fails the handler's next body read (ConnectionResetError);
   a write to it fails the same way. The handler is not cancelled (its clean-up runs).
 * `shutdown(timeout_s)`: idle connections close at once, busy ones after their answer, and
@@ -46,6 +47,8 @@ log = logging.getLogger("dolmen.storage_node.http")
 HTTP_11 = (1, 1)
 _REASONS = {status.value: status.phrase for status in http.HTTPStatus}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+LINGER_S = 5.0  # how long an unread body is still read (and dropped) after the answer
+LINGER_BYTES_MAX = 64 * 2**20  # and how much of it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -462,6 +465,8 @@ class Connection(asyncio.Protocol):
                 self._busy = True
                 try:
                     keep_open = await self._answer(request)
+                    if not keep_open and not request.content.is_eof():
+                        await self._discard_rest(request)
                 finally:
                     self._busy = False
                 if not keep_open or self.server.stopping or self._closing:
@@ -498,6 +503,17 @@ class Connection(asyncio.Protocol):
         with contextlib.suppress(ConnectionError):
             await self.send(head + body if body else head)
         return keep_alive
+
+    async def _discard_rest(self, request: Request) -> None:
+        """Read and drop what is left of a body the handler did not read, for up to
+        LINGER_BYTES_MAX and LINGER_S, before the connection closes. Closing a socket with
+        unread bytes makes the kernel reset the connection, and a client still sending its body
+        would then lose the answer it was already sent (a 412 before the body, for one)."""
+        discarded = 0
+        with contextlib.suppress(TimeoutError, ConnectionError, MalformedBody):
+            async with asyncio.timeout(LINGER_S):
+                while discarded <= LINGER_BYTES_MAX and (piece := await request.content.readany()):
+                    discarded += len(piece)
 
     def response_head(
         self,
