@@ -513,13 +513,6 @@ class Keyspaces:
 
     # ---------------------------------------------------------------- pending container updates
 
-    def update_change(
-        self, make: Callable[[ObjectRecord], PendingUpdate], *, own_host: str | None
-    ) -> ContainerUpdateChange:
-        """The container update of an object write on this device, made in the object record's
-        own transaction (ContainerUpdateChange)."""
-        return ContainerUpdateChange(self, make, own_host=own_host)
-
     async def due_updates(self, *, now_s: float, limit: int) -> list[tuple[bytes, PendingUpdate]]:
         """Up to `limit` pending updates due at `now_s`, in key order."""
         db = self.store.db(b"pending")
@@ -678,29 +671,29 @@ def _row_hash(key: bytes, row: ContainerRow) -> int:
 class ContainerUpdateChange:
     """An object write's container update, as a change in the object record's transaction.
 
-    Where the container replica is on this very device (`own_host`, same device), the entry
-    is applied right there: the object and its listing entry commit together, and the write
+    `in_place`: the container replica is on this very device (`keyspaces`). Then the entry is
+    applied right there: the object and its listing entry commit together, and the write
     answers `done` without a second and third commit (the entry's, then the queue's clean-up).
     Otherwise, or if that container is not live, the update is queued in `pending` in the same
     transaction, for the request path's one try (updater.send_update) and then the updater.
     Called again if the commit is retried; `applied` tells, after the commit, which happened.
     """
 
-    __slots__ = ("keyspaces", "make", "own_host", "applied")
+    __slots__ = ("keyspaces", "make", "in_place", "applied")
 
     def __init__(
-        self, keyspaces: Keyspaces, make: Callable[[ObjectRecord], PendingUpdate], *, own_host: str | None
+        self, keyspaces: Keyspaces, make: Callable[[ObjectRecord], PendingUpdate], *, in_place: bool
     ) -> None:
         self.keyspaces = keyspaces
         self.make = make
-        self.own_host = own_host
+        self.in_place = in_place
         self.applied = False
 
     def __call__(self, txn: lmdb.Transaction, record: ObjectRecord) -> None:
         update = self.make(record)
         replica = update.replica
         self.applied = False
-        if replica.host == self.own_host and replica.device == self.keyspaces.store.device:
+        if self.in_place:
             change = self.keyspaces._entries_change(
                 replica.partition, update.account, update.container, [listed_entry(update)]
             )

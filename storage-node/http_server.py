@@ -120,8 +120,6 @@ class Body:
         """True once the whole body has arrived and been read."""
         return self._eof and not self._pieces
 
-    at_eof = is_eof
-
     async def readany(self) -> bytes:
         """The next piece of the body as it arrived; b"" at its end. ConnectionResetError if the
         connection was lost first."""
@@ -495,7 +493,7 @@ class Connection(asyncio.Protocol):
                 await response.write_eof()
             except ConnectionError:
                 return False
-            return keep_alive and request.content.is_eof()
+            return keep_alive
         body = b"" if request.method == "HEAD" else response.body
         head = self.response_head(
             response.status, response.headers, len(response.body), request, close=not keep_alive

@@ -380,10 +380,7 @@ async def put_object(request: Request, path: str) -> Answer:
     expires = delete_at(headers, now_s=ctx.clock())
     length = announced_length(headers)
     signature: VerifiedSignature = request["signature"]
-    update = planned_update(ctx, where, headers)
-    update_change = update and keyspaces_for(ctx, where.device).update_change(
-        update, own_host=ctx.updater.own_host
-    )
+    update_change = planned_update(ctx, where, headers)
     condition = put_condition(headers, timestamp, now_s=ctx.clock)
     if condition is not None:  # fail fast, before the body; judged again, atomically, at the commit
         condition(
@@ -426,10 +423,11 @@ async def put_object(request: Request, path: str) -> Answer:
 
 def planned_update(
     ctx: Context, where: ObjectPath, headers: Mapping[str, str]
-) -> Callable[[ObjectRecord], PendingUpdate] | None:
-    """The container update a PUT or DELETE asks for (X-Backend-Container-*), as a function of the
-    stored record; None without the headers. The queued copy is due for the updater only after
-    the request path's own try had its time."""
+) -> ContainerUpdateChange | None:
+    """The container update a PUT or DELETE asks for (X-Backend-Container-*), as the change its
+    record's commit makes (in place when the container replica is this very device); None
+    without the headers. A queued copy is due for the updater only after the request path's
+    own try had its time."""
     replica = parse_replica(headers, "X-Backend-Container-")
     if replica is None:
         return None
@@ -440,7 +438,8 @@ def planned_update(
             replica, where.account, where.container, where.obj, record, due_s=ctx.clock() + grace_s
         )
 
-    return make
+    in_place = replica.host == ctx.updater.own_host and replica.device == where.device
+    return ContainerUpdateChange(keyspaces_for(ctx, where.device), make, in_place=in_place)
 
 
 async def send_container_update(
@@ -621,10 +620,7 @@ async def delete_object(request: Request, path: str) -> Answer:
     where = parse_object_path(path)
     store = store_for(ctx, where.device)
     timestamp = required_timestamp(request.headers)
-    update = planned_update(ctx, where, request.headers)
-    update_change = update and keyspaces_for(ctx, where.device).update_change(
-        update, own_host=ctx.updater.own_host
-    )
+    update_change = planned_update(ctx, where, request.headers)
     result = await disk(
         ctx,
         store.delete_object(
