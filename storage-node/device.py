@@ -213,6 +213,7 @@ class DeviceStats:
     commits: int = 0
     committed_changes: int = 0
     largest_batch: int = 0
+    isolated_batches: int = 0  # applied again change by change, after one of them failed
     map_growths: int = 0
     quarantines: int = 0
     orphans_swept: int = 0
@@ -232,9 +233,11 @@ class DeleteResult:
 
 @dataclass(slots=True)
 class _Change:
-    """A record change for the committer: `apply(txn)` reads and writes in a nested transaction.
+    """A record change for the committer: `apply(txn)` reads and writes in the batch's transaction.
 
-    `apply` returns (result, paths to unlink after the commit). `unlink_on_failure` are removed if
+    `apply` returns (result, paths to unlink after the commit). It may run more than once (after
+    the map grew, or again in a nested transaction of its own when another change of its batch
+    failed), so it depends on nothing but `txn`; when it raises, nothing of it is committed. `unlink_on_failure` are removed if
     the change does not commit, whoever still waits for it (so a cancelled PUT leaves no file).
     """
 
@@ -242,6 +245,31 @@ class _Change:
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
     unlink_on_failure: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class StagedRecord:
+    """A record and the bytes storing it writes, worked out before it reaches the committer.
+
+    Encoding a record and hashing its suffix entry are pure work: done by the writer, they
+    overlap the commit of the batch before, where in the committer every write of the next
+    batch would wait for them.
+    """
+
+    record: ObjectRecord
+    value: bytes  # encode_record(record)
+    entry_hash: int  # its term in its suffix hash
+    suffix_key: bytes  # where that suffix hash is stored
+
+
+def stage_record(record: ObjectRecord) -> StagedRecord:
+    key = record.key
+    return StagedRecord(
+        record,
+        encode_record(record),
+        suffixes.entry_hash(key, record.timestamp, record.tombstone),
+        suffixes.suffix_key_of(suffixes.NAMESPACE_OBJECTS, key),
+    )
 
 
 class _ReadGate:
@@ -296,6 +324,12 @@ class DeviceStore:
         self.device = device
         self.stats = DeviceStats()
         self._metrics = metrics
+        # The per-batch series, labelled once (labels() costs the committer microseconds a batch).
+        self._batch_metrics = (
+            None
+            if metrics is None
+            else (metrics.commit_seconds.labels(device), metrics.group_commit_records.labels(device))
+        )
         self._pool = ThreadPoolExecutor(config.disk_threads, thread_name_prefix=f"disk-{device}")
         self._readers = ThreadPoolExecutor(config.record_read_threads, thread_name_prefix=f"records-{device}")
         self._scanner = ThreadPoolExecutor(1, thread_name_prefix=f"scans-{device}")
@@ -592,8 +626,10 @@ class DeviceStore:
             key=key,
         )
 
+        staged = stage_record(tombstone)
+
         def apply(txn: lmdb.Transaction) -> tuple[DeleteResult, list[str]]:
-            stored, previous, unlinks = self._put_record(txn, tombstone)
+            stored, previous, unlinks = self._put_record(txn, staged)
             if also is not None:
                 also(txn, stored)
             return DeleteResult(tombstone=stored, previous=previous), unlinks
@@ -640,7 +676,7 @@ class DeviceStore:
                 delete_at=delete_at,
             )
             # Same timestamp and same result: a retried POST (_put_record answers the stored record).
-            result, _previous, unlinks = self._put_record(txn, updated)
+            result, _previous, unlinks = self._put_record(txn, stage_record(updated))
             return result, unlinks
 
         return await self.submit(apply)
@@ -746,16 +782,18 @@ class DeviceStore:
         return None if value is None else decode_record(stored_bytes(value), key=key)
 
     def _put_record(
-        self, txn: lmdb.Transaction, record: ObjectRecord
+        self, txn: lmdb.Transaction, staged: StagedRecord
     ) -> tuple[ObjectRecord, ObjectRecord | None, list[str]]:
-        """Store `record` unless a record at least as new is there; keeps bodies and suffixes in step.
+        """Store a record unless a record at least as new is there; keeps bodies and suffixes in step.
 
         Returns the stored record (the existing one for an idempotent retry), the record it replaced
         (None if none) and body files to remove after the commit. Raises Conflict.
         """
+        record = staged.record
         key = record.key
         stored = self._get_record(txn, key)
         unlinks: list[str] = []
+        removed_hash = None
         if stored is not None:
             if stored.timestamp > record.timestamp:
                 raise Conflict("a newer record is stored", timestamp=stored.timestamp)
@@ -765,43 +803,36 @@ class DeviceStore:
                 if record.body_file is not None and record.body_file != stored.body_file:
                     unlinks.append(record.body_file)  # a retried PUT: its new copy is redundant
                 return stored, stored, unlinks
-        txn.put(key, encode_record(record), db=self._dbs[b"objects"])
+            removed_hash = suffixes.entry_hash(key, stored.timestamp, stored.tombstone)
+        txn.put(key, staged.value, db=self._dbs[b"objects"])
         bodies = self._dbs[b"bodies"]
         if record.body_file is not None and (stored is None or stored.body_file != record.body_file):
             txn.put(record.body_file.encode(), key, db=bodies)
         if stored is not None and stored.body_file is not None and stored.body_file != record.body_file:
             txn.delete(stored.body_file.encode(), db=bodies)
             unlinks.append(stored.body_file)
-        self._update_suffix(txn, key, remove=stored, add=record)
+        self._update_suffix_at(txn, staged.suffix_key, remove=removed_hash, add=staged.entry_hash)
         return record, stored, unlinks
 
     def _remove_record(self, txn: lmdb.Transaction, record: ObjectRecord) -> None:
         txn.delete(record.key, db=self._dbs[b"objects"])
         if record.body_file is not None:
             txn.delete(record.body_file.encode(), db=self._dbs[b"bodies"])
-        self._update_suffix(txn, record.key, remove=record, add=None)
-
-    def _update_suffix(
-        self, txn: lmdb.Transaction, key: bytes, *, remove: ObjectRecord | None, add: ObjectRecord | None
-    ) -> None:
-        self.update_suffix(
-            txn,
-            suffixes.NAMESPACE_OBJECTS,
-            key,
-            remove=None if remove is None else suffixes.entry_hash(key, remove.timestamp, remove.tombstone),
-            add=None if add is None else suffixes.entry_hash(key, add.timestamp, add.tombstone),
-        )
+        removed = suffixes.entry_hash(record.key, record.timestamp, record.tombstone)
+        self.update_suffix(txn, suffixes.NAMESPACE_OBJECTS, record.key, remove=removed, add=None)
 
     def update_suffix(
         self, txn: lmdb.Transaction, namespace: bytes, key: bytes, *, remove: int | None, add: int | None
     ) -> None:
         """Replace entry hash `remove` by `add` in the suffix of `key` (a key starting with its partition)."""
+        self._update_suffix_at(txn, suffixes.suffix_key_of(namespace, key), remove=remove, add=add)
+
+    def _update_suffix_at(
+        self, txn: lmdb.Transaction, suffix_key: bytes, *, remove: int | None, add: int | None
+    ) -> None:
         if remove == add:
             return
         db = self._dbs[b"suffixes"]
-        suffix_key = suffixes.suffixes_key(
-            namespace, key[: keycodec.PARTITION_BYTES], suffixes.suffix_of(key)
-        )
         value = txn.get(suffix_key, db=db)
         current = None if value is None else suffixes.decode_value(stored_bytes(value))
         updated = suffixes.combine(current, remove=remove, add=add)
@@ -955,25 +986,23 @@ class DeviceStore:
                 return [(change, False, error, []) for change in batch]
 
     def _commit_once(self, batch: list[_Change]) -> list[tuple[_Change, bool, Any, list[str]]]:
+        """One synced transaction for the whole batch.
+
+        Every change is applied straight into it. Only if one fails is the batch applied again,
+        each change in a nested transaction of its own, so that a failed change leaves nothing
+        and the others still commit. (A nested transaction per change cost a begin and a
+        commit each, and py-lmdb's commit lets go of the GIL: under load, the committer then
+        waited for the event loop's thread at every change of the batch.)
+        """
         assert self._env is not None
-        outcomes: list[tuple[_Change, bool, Any, list[str]]] = []
         txn = self._env.begin(write=True)
         try:
-            for change in batch:
-                child = self._env.begin(write=True, parent=txn)
-                try:
-                    result, unlinks = change.apply(child)
-                except (lmdb.MapFullError, lmdb.DiskError):
-                    child.abort()
-                    raise
-                except Exception as error:  # StorageNodeError is expected; anything else is a bug
-                    child.abort()
-                    if not isinstance(error, StorageNodeError):
-                        log.exception("device.change_failed", extra={"device": self.device})
-                    outcomes.append((change, False, error, []))
-                    continue
-                child.commit()
-                outcomes.append((change, True, result, unlinks))
+            outcomes = self._apply_all(txn, batch)
+            if outcomes is None:
+                self.stats.isolated_batches += 1
+                txn.abort()
+                txn = self._env.begin(write=True)
+                outcomes = self._apply_isolated(txn, batch)
             started = time.monotonic()
             txn.commit()  # synced: every change in the batch is durable from here
         except BaseException:
@@ -983,9 +1012,51 @@ class DeviceStore:
         self.stats.commits += 1
         self.stats.committed_changes += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
-        if self._metrics:
-            self._metrics.commit_seconds.labels(self.device).observe(elapsed)
-            self._metrics.group_commit_records.labels(self.device).observe(len(batch))
+        if self._batch_metrics is not None:
+            commit_seconds, batch_records = self._batch_metrics
+            commit_seconds.observe(elapsed)
+            batch_records.observe(len(batch))
+        return outcomes
+
+    @staticmethod
+    def _apply_all(
+        txn: lmdb.Transaction, batch: list[_Change]
+    ) -> list[tuple[_Change, bool, Any, list[str]]] | None:
+        """Apply every change of `batch` into `txn`; None as soon as one fails (`txn` is then
+        to be aborted: the failed change may have written part of itself)."""
+        outcomes: list[tuple[_Change, bool, Any, list[str]]] = []
+        for change in batch:
+            try:
+                result, unlinks = change.apply(txn)
+            except (lmdb.MapFullError, lmdb.DiskError):
+                raise
+            except Exception:
+                return None
+            outcomes.append((change, True, result, unlinks))
+        return outcomes
+
+    def _apply_isolated(
+        self, txn: lmdb.Transaction, batch: list[_Change]
+    ) -> list[tuple[_Change, bool, Any, list[str]]]:
+        """Apply each change of `batch` in a nested transaction of `txn`: one that fails is
+        rolled back and reported, the others stay."""
+        assert self._env is not None
+        outcomes: list[tuple[_Change, bool, Any, list[str]]] = []
+        for change in batch:
+            child = self._env.begin(write=True, parent=txn)
+            try:
+                result, unlinks = change.apply(child)
+            except (lmdb.MapFullError, lmdb.DiskError):
+                child.abort()
+                raise
+            except Exception as error:  # StorageNodeError is expected; anything else is a bug
+                child.abort()
+                if not isinstance(error, StorageNodeError):
+                    log.exception("device.change_failed", extra={"device": self.device})
+                outcomes.append((change, False, error, []))
+                continue
+            child.commit()
+            outcomes.append((change, True, result, unlinks))
         return outcomes
 
     def _grow_map(self) -> bool:
@@ -1321,10 +1392,12 @@ class ObjectWriter:
             record = ObjectRecord(block_xxh3s=tuple(blocks), body_xxh3=whole, body_file=relative, **common)
             change_unlinks = [relative]
 
+        staged = stage_record(record)  # here, not in the committer that every write waits for
+
         def apply(txn: lmdb.Transaction) -> tuple[ObjectRecord, list[str]]:
             if condition is not None:
                 condition(store._get_record(txn, record.key))
-            stored, _previous, unlinks = store._put_record(txn, record)
+            stored, _previous, unlinks = store._put_record(txn, staged)
             if also is not None:
                 also(txn, stored)
             return stored, unlinks

@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import struct
 
+from dolmen.storage_node.keycodec import PARTITION_BYTES
 from dolmen.storage_node.timestamps import Timestamp
 
 SUFFIX_COUNT = 4096
@@ -77,6 +78,12 @@ def suffixes_key(namespace: bytes, partition_prefix: bytes, suffix: int) -> byte
     """Key in the "suffixes" sub-database; `partition_prefix` is keycodec.partition_prefix(partition)."""
     assert len(namespace) == 1 and len(partition_prefix) == 4
     return namespace + partition_prefix + _KEY_SUFFIX.pack(suffix)
+
+
+def suffix_key_of(namespace: bytes, key: bytes) -> bytes:
+    """Key in the "suffixes" sub-database of the suffix holding record key `key` (a key that
+    starts with its partition prefix, as keycodec makes them)."""
+    return suffixes_key(namespace, key[:PARTITION_BYTES], suffix_of(key))
 
 
 def suffix_from_key(key: bytes) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 from pathlib import Path
 from random import Random
 
@@ -412,6 +413,41 @@ async def test_concurrent_small_puts_share_commits(tmp_path: Path):
     exposition = metrics.exposition().decode()
     assert 'dolmen_storage_node_group_commit_records_sum{device="d1"} 200.0' in exposition
     await store.close()
+
+
+async def test_a_failed_change_leaves_nothing_and_the_rest_of_its_batch_commits(store: DeviceStore):
+    registers = store.db(b"registers")
+    committer_busy = threading.Event()
+    release = threading.Event()
+
+    def hold(txn: lmdb.Transaction) -> tuple[None, list[str]]:
+        committer_busy.set()
+        release.wait(10)
+        return None, []
+
+    def write(key: bytes, fail: bool = False):
+        def apply(txn: lmdb.Transaction) -> tuple[bytes, list[str]]:
+            txn.put(key, b"written", db=registers)
+            if fail:  # after writing: the batch's transaction now holds part of this change
+                raise Conflict("refused after a partial write", timestamp=ts())
+            return key, []
+
+        return apply
+
+    held = asyncio.ensure_future(store.submit(hold))
+    await asyncio.to_thread(committer_busy.wait, 10)
+    # Queued while the committer is busy: the four go in one batch, the failing one third.
+    changes = [store.submit(write(b"k%d" % index, fail=index == 2)) for index in range(4)]
+    waiting = asyncio.gather(*changes, return_exceptions=True)
+    await asyncio.sleep(0.05)
+    release.set()
+    await held
+    outcomes = await waiting
+    assert isinstance(outcomes[2], Conflict)
+    assert [outcomes[index] for index in (0, 1, 3)] == [b"k0", b"k1", b"k3"]
+    assert store.stats.isolated_batches == 1 and store.stats.largest_batch == 4
+    stored = await store.read(lambda txn: [txn.get(b"k%d" % index, db=registers) for index in range(4)])
+    assert stored == [b"written", b"written", None, b"written"]
 
 
 async def test_racing_writes_leave_the_newest_record_and_consistent_suffix_hashes(tmp_path: Path):
