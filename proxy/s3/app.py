@@ -70,6 +70,7 @@ _CLUSTER_ERRORS: dict[type[DolmenError], type[s3.S3Error]] = {
 async def s3_edge(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Bind the request id and write the request's one log line."""
     started_s = time.monotonic()
+    request["started_s"] = started_s
     request_id = new_request_id()
     request_id_var.set(request_id)
     request["request_id"] = request_id
@@ -106,8 +107,7 @@ async def s3_errors(request: web.Request, handler: Handler) -> web.StreamRespons
     except NotModified:
         return web.Response(status=304)
     except NotFound:
-        key = request.get("key")
-        error = s3.NoSuchKey(Key=key) if key else s3.NoSuchBucket(BucketName=request.get("bucket") or "")
+        error = await _not_found(request)
     except DolmenError as expected:
         error = _CLUSTER_ERRORS.get(type(expected), s3.InternalError)()
         if isinstance(expected, RangeNotSatisfiable):
@@ -137,6 +137,25 @@ async def s3_errors(request: web.Request, handler: Handler) -> web.StreamRespons
         )
     )
     return web.Response(status=error.status, body=body, headers=extra_headers, content_type=XML_CONTENT_TYPE)
+
+
+async def _not_found(request: web.Request) -> s3.S3Error:
+    """S3's answer to a NotFound from the cluster: NoSuchKey when a key was addressed, unless
+    its bucket is gone.
+
+    The bucket's claim may have come from this worker's cache, filled before another worker
+    (or the Swift API) deleted the bucket: before it answers NoSuchKey, a claim remembered
+    from before this request is read again from the registry (one read per bucket at a time,
+    and only on this path)."""
+    bucket, key = request.get("bucket") or "", request.get("key")
+    if not key:
+        return s3.NoSuchBucket(BucketName=bucket)
+    if bucket:
+        context = request.app[S3_CONTEXT]
+        with contextlib.suppress(DolmenError):  # the registry cannot tell now: the key is missing
+            if await context.owners.get(bucket, filled_after=request["started_s"]) is None:
+                return s3.NoSuchBucket(BucketName=bucket)
+    return s3.NoSuchKey(Key=key)
 
 
 async def add_request_ids(request: web.Request, response: web.StreamResponse) -> None:

@@ -34,9 +34,15 @@ class TtlCache(Generic[Value]):
         self._entries: OrderedDict[str, tuple[float, Value | None]] = OrderedDict()
         self._pending: dict[str, asyncio.Future[Value | None]] = {}
 
-    async def get(self, key: str) -> Value | None:
+    async def get(self, key: str, *, filled_after: float | None = None) -> Value | None:
+        """The value for `key`: remembered, or looked up (and remembered). With `filled_after`
+        (a time of `clock`), a value remembered before then is looked up again."""
         entry = self._entries.get(key)
-        if entry is not None and self._clock() < entry[0]:
+        if (
+            entry is not None
+            and self._clock() < entry[0]
+            and (filled_after is None or entry[0] - self._ttl_s >= filled_after)
+        ):
             return entry[1]
         pending = self._pending.get(key)
         if pending is not None:

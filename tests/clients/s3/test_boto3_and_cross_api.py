@@ -73,3 +73,16 @@ def test_a_swift_container_claims_its_bucket_name_and_its_delete_releases_it(s3,
     member_connection.delete_container(name)
     s3.create_bucket(Bucket=name)  # the name is free again
     s3.delete_bucket(Bucket=name)
+
+
+def test_a_key_in_a_bucket_deleted_elsewhere_is_no_such_bucket_at_once(up_cluster, s3):
+    name = f"s3c-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=name)
+    s3.put_object(Bucket=name, Key="k", Body=b"x")
+    s3.get_object(Bucket=name, Key="k")  # the bucket's claim is now remembered by this worker
+    swift = up_cluster.connection(up_cluster.admin)
+    swift.delete_object(name, "k")
+    swift.delete_container(name)  # through the other API: the S3 side's memory is stale
+    with pytest.raises(ClientError) as missing:
+        s3.get_object(Bucket=name, Key="k")
+    assert missing.value.response["Error"]["Code"] == "NoSuchBucket"

@@ -54,6 +54,19 @@ async def test_a_credential_is_read_once_per_period_and_a_deleted_one_expires():
     assert store.reads == 3
 
 
+async def test_a_value_remembered_before_a_given_time_is_read_again():
+    store, clock = Store(), Clock()
+    cache = CredentialCache(store.lookup, ttl_s=10.0, entries_max=100, clock=clock)
+    assert await cache.get(ACCESS_KEY) == CREDENTIAL  # remembered at 0
+    del store.credentials[ACCESS_KEY]
+    clock.now_s = 1.0
+    assert await cache.get(ACCESS_KEY, filled_after=0.0) == CREDENTIAL  # filled at 0: not before
+    assert store.reads == 1
+    assert await cache.get(ACCESS_KEY, filled_after=0.5) is None  # read again, and remembered at 1
+    assert await cache.get(ACCESS_KEY, filled_after=0.5) is None
+    assert store.reads == 2
+
+
 async def test_concurrent_misses_share_one_lookup():
     store = Store()
     store.gate.clear()
