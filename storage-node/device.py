@@ -237,8 +237,9 @@ class _Change:
 
     `apply` returns (result, paths to unlink after the commit). It may run more than once (after
     the map grew, or again in a nested transaction of its own when another change of its batch
-    failed), so it depends on nothing but `txn`; when it raises, nothing of it is committed. `unlink_on_failure` are removed if
-    the change does not commit, whoever still waits for it (so a cancelled PUT leaves no file).
+    failed), so it depends on nothing but `txn`; when it raises, nothing of it is committed.
+    `unlink_on_failure` are removed if the change does not commit, whoever still waits for it
+    (so a cancelled PUT leaves no file).
     """
 
     apply: Callable[[lmdb.Transaction], tuple[Any, list[str]]]
@@ -263,6 +264,7 @@ class StagedRecord:
 
 
 def stage_record(record: ObjectRecord) -> StagedRecord:
+    """`record` with the bytes its commit writes (on the writer's thread: see StagedRecord)."""
     key = record.key
     return StagedRecord(
         record,
