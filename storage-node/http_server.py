@@ -128,7 +128,7 @@ class Body:
                 return b""
             if self._error is not None:
                 raise self._error
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._waiter = self._connection.loop.create_future()
             self._connection.resume_reading()
             await self._waiter
         piece = self._pieces.popleft()
@@ -289,6 +289,8 @@ class Connection(asyncio.Protocol):
         self.server = server
         self.limits = server.limits
         self.transport: asyncio.Transport | None = None
+        # The loop, kept: asyncio.get_running_loop() costs a getpid system call in Python 3.11.
+        self.loop = asyncio.get_running_loop()
         self._parser = httptools.HttpRequestParser(self)
         self._requests: collections.deque[Request] = collections.deque()
         self._request_waiter: asyncio.Future[None] | None = None  # _serve waiting for a request
@@ -316,9 +318,9 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.server.connections.add(self)
-        self._idle_since = asyncio.get_running_loop().time()
-        self._idle_timer = asyncio.get_running_loop().call_later(self.limits.keepalive_timeout_s, self._idle)
-        self._task = asyncio.get_running_loop().create_task(self._serve())
+        self._idle_since = self.loop.time()
+        self._idle_timer = self.loop.call_later(self.limits.keepalive_timeout_s, self._idle)
+        self._task = self.loop.create_task(self._serve())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
@@ -362,7 +364,7 @@ class Connection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         if self._writable is None:
-            self._writable = asyncio.get_running_loop().create_future()
+            self._writable = self.loop.create_future()
 
     def resume_writing(self) -> None:
         writable, self._writable = self._writable, None
@@ -457,7 +459,7 @@ class Connection(asyncio.Protocol):
                 while not self._requests:
                     if self._closing:
                         return
-                    self._request_waiter = asyncio.get_running_loop().create_future()
+                    self._request_waiter = self.loop.create_future()
                     await self._request_waiter
                 request = self._requests.popleft()
                 self._busy = True
@@ -471,7 +473,7 @@ class Connection(asyncio.Protocol):
                     self._close()
                     return
                 if not self._requests and self._current is None:
-                    self._idle_since = asyncio.get_running_loop().time()
+                    self._idle_since = self.loop.time()
         except Exception:
             log.exception("http.connection_failed")
             self._close()
@@ -571,7 +573,7 @@ class Connection(asyncio.Protocol):
         self._idle_timer = None
         if self.transport is None:
             return
-        loop = asyncio.get_running_loop()
+        loop = self.loop
         since = self._idle_since
         if since is not None and not self._busy and not self._requests:
             left_s = since + self.limits.keepalive_timeout_s - loop.time()

@@ -156,7 +156,13 @@ def _utf8(text: str) -> bytes:
 
 
 def _json(mapping: dict[str, str]) -> bytes:
+    if not mapping:
+        return b"{}"  # most records: 2 us of json.dumps saved per encoding
     return json.dumps(mapping, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
+
+
+def _mapping(text: str) -> dict[str, str]:
+    return {} if text == "{}" else json.loads(text)
 
 
 def encode_record(record: ObjectRecord) -> bytes:
@@ -220,9 +226,9 @@ def decode_record(value: bytes, *, key: bytes = b"") -> ObjectRecord:
         etag=etag,
         body_xxh3=body_xxh3,
         block_xxh3s=tuple(block_xxh3s),
-        metadata=json.loads(metadata),
+        metadata=_mapping(metadata),
         delete_at=delete_at if flags & _FLAG_DELETE_AT else None,
-        extra=json.loads(extra),
+        extra=_mapping(extra),
         inline_body=bytes(value[offset:]) if flags & _FLAG_INLINE else None,
         body_file=body_file or None,
         name=name if flags & _FLAG_NAME else None,
