@@ -6,6 +6,8 @@ import io
 import json
 import logging
 import os
+import types
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import dolmen.storage_node as dolmen_storage_node
 import pytest
 
 import dolmen
+from dolmen import logs
 from dolmen.config import load_config
 from dolmen.errors import ConfigError
 from dolmen.keys import (
@@ -24,7 +27,7 @@ from dolmen.keys import (
     read_secret,
     request_signing_key,
 )
-from dolmen.logs import configure_logging, request_id_var
+from dolmen.logs import configure_logging, log_request, request_id_var
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -125,6 +128,214 @@ def test_log_lines_are_json_with_the_request_id_and_no_secrets() -> None:
     assert line["event"] == "request" and line["status"] == 201
     assert line["request_id"] == "tx123" and line["service"] == "test-service"
     assert line["token"] == "<redacted>"
+
+
+REQUEST_LOGGER = "dolmen.test_logs.server"
+
+
+@pytest.fixture
+def json_lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., io.StringIO]]:
+    """configure_logging into a StringIO, undone after the test (with what the test did to its loggers).
+
+    Call it in the test's body: pytest adds its capture handlers to the root logger at each phase,
+    and configure_logging replaces them, as a service's start does."""
+    root = logging.getLogger()
+    root_level = root.level
+    monkeypatch.setattr(logs, "_configured_handler", None)
+
+    def configure(level: str = "info") -> io.StringIO:
+        stream = io.StringIO()
+        configure_logging("test-service", level=level, stream=stream)
+        return stream
+
+    yield configure
+    if logs._configured_handler is not None:
+        root.removeHandler(logs._configured_handler)
+    root.setLevel(root_level)
+    logging.disable(logging.NOTSET)
+    for name in (REQUEST_LOGGER, REQUEST_LOGGER.rpartition(".")[0]):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.filters.clear()
+        logger.setLevel(logging.NOTSET)
+        logger.disabled = False
+        logger.propagate = True
+
+
+def log_one_request(**fields: object) -> None:
+    log_request(
+        logging.getLogger(REQUEST_LOGGER),
+        method="PUT",
+        path="/d1/3/AUTH_test/c/ünïcödé ☃",
+        status=201,
+        bytes_in=4300,
+        bytes_out=0,
+        started_s=99.75,
+        **fields,
+    )
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def log_one_request_both_ways(
+    monkeypatch: pytest.MonkeyPatch, stream: io.StringIO, **fields: object
+) -> list[str]:
+    """The lines of one request written directly, then through logger.info (forced by a filter passing all)."""
+    clock = types.SimpleNamespace(
+        time=lambda: 1_700_000_000.1234567, time_ns=lambda: 1_700_000_000_123_456_700, monotonic=lambda: 100.0
+    )
+    monkeypatch.setattr(logs, "time", clock)  # the line's duration and (direct path) time
+    monkeypatch.setattr(logging, "time", clock)  # LogRecord's time
+    logger = logging.getLogger(REQUEST_LOGGER)
+    token = request_id_var.set("tx" + "0" * 32)
+    try:
+        assert logs._sole_handler(logger) is logs._configured_handler  # the direct path
+        log_one_request(**fields)
+        logger.addFilter(lambda record: True)
+        assert logs._sole_handler(logger) is None  # logger.info
+        log_one_request(**fields)
+    finally:
+        request_id_var.reset(token)
+    return stream.getvalue().splitlines(keepends=True)
+
+
+def test_request_lines_written_directly_are_byte_identical_to_those_through_logger_info(
+    json_lines: Callable[..., io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fields = {
+        "api": "s3",
+        "Authorization": "AWS4-HMAC-SHA256 sig",
+        "_private": 1,
+        "remote": None,
+        "nested": {"é": [1.5, b"x"]},
+    }
+    direct, through_logger_info = log_one_request_both_ways(monkeypatch, json_lines(), **fields)
+    assert direct == through_logger_info
+    assert direct == (
+        '{"time": 1700000000.123457, "level": "info", "service": "test-service", "logger": "dolmen.test_logs.server", '
+        '"event": "request", "request_id": "tx00000000000000000000000000000000", "method": "PUT", '
+        '"path": "/d1/3/AUTH_test/c/ünïcödé ☃", "status": 201, "bytes_in": 4300, "bytes_out": 0, "duration_ms": 250.0, '
+        '"api": "s3", "Authorization": "<redacted>", "remote": null, "nested": {"é": [1.5, "b\'x\'"]}}\n'
+    )
+
+
+def test_request_fields_that_repeat_a_key_of_the_line_replace_its_value_in_place_on_both_paths(
+    json_lines: Callable[..., io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fields = {"duration_ms": "given", "event": "given", "time": "given", "token": "given"}
+    direct, through_logger_info = log_one_request_both_ways(monkeypatch, json_lines(), **fields)
+    assert direct == through_logger_info
+    assert list(json.loads(direct).items())[:7] == [
+        ("time", "given"),
+        ("level", "info"),
+        ("service", "test-service"),
+        ("logger", REQUEST_LOGGER),
+        ("event", "given"),
+        ("request_id", "tx" + "0" * 32),
+        ("method", "PUT"),
+    ]
+    assert list(json.loads(direct).items())[-2:] == [("duration_ms", "given"), ("token", "<redacted>")]
+
+
+@pytest.mark.parametrize("where", ["root", "parent", "logger"])
+def test_request_lines_reach_any_handler_added_after_configure_logging(
+    json_lines: Callable[..., io.StringIO], where: str
+) -> None:
+    stream = json_lines()
+    collect = Collect()
+    logger_name = {"root": "", "parent": REQUEST_LOGGER.rpartition(".")[0], "logger": REQUEST_LOGGER}[where]
+    logging.getLogger(logger_name).addHandler(collect)
+    try:
+        log_one_request(error="NoSuchKey")
+    finally:
+        logging.getLogger(logger_name).removeHandler(collect)
+    [record] = collect.records
+    assert record.getMessage() == "request" and record.__dict__["error"] == "NoSuchKey"
+    assert json.loads(stream.getvalue())["error"] == "NoSuchKey"
+
+
+def test_caplog_sees_request_lines_when_its_handler_is_on_the_root(
+    json_lines: Callable[..., io.StringIO], caplog: pytest.LogCaptureFixture
+) -> None:
+    json_lines()
+    logging.getLogger().addHandler(caplog.handler)
+    log_one_request()
+    assert [record.__dict__["status"] for record in caplog.records] == [201]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "logger filter",
+        "handler filter",
+        "logger level",
+        "root level",
+        "handler level",
+        "logging.disable",
+        "logger disabled",
+    ],
+)
+def test_request_lines_honour_filters_levels_and_disabling(
+    json_lines: Callable[..., io.StringIO], change: str
+) -> None:
+    stream = json_lines(level="warning" if change == "root level" else "info")
+    logger = logging.getLogger(REQUEST_LOGGER)
+    handler = logs._configured_handler
+    assert handler is not None
+    refuse_all: Callable[[logging.LogRecord], bool] = lambda record: False  # noqa: E731
+    if change == "logger filter":
+        logger.addFilter(refuse_all)
+    elif change == "handler filter":
+        handler.addFilter(refuse_all)
+    elif change == "logger level":
+        logger.setLevel(logging.WARNING)
+    elif change == "handler level":
+        handler.setLevel(logging.WARNING)
+    elif change == "logging.disable":
+        logging.disable(logging.INFO)
+    elif change == "logger disabled":
+        logger.disabled = True
+    log_one_request()
+    assert stream.getvalue() == ""
+
+
+@pytest.mark.parametrize("field_name", ["name", "created", "message"])
+def test_a_request_field_named_like_a_log_record_attribute_is_refused_as_logger_info_refuses_it(
+    json_lines: Callable[..., io.StringIO], field_name: str
+) -> None:
+    stream = json_lines()
+    with pytest.raises(KeyError, match="Attempt to overwrite"):
+        log_one_request(**{field_name: "x"})
+    assert stream.getvalue() == ""
+
+
+class BrokenStream(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError("disk full")
+
+
+@pytest.mark.parametrize("path", ["direct", "logger.info"])
+def test_a_request_line_that_cannot_be_written_is_reported_on_stderr_not_raised(
+    json_lines: Callable[..., io.StringIO], capsys: pytest.CaptureFixture[str], path: str
+) -> None:
+    json_lines()
+    handler = logs._configured_handler
+    assert handler is not None
+    handler.setStream(BrokenStream())
+    if path == "logger.info":
+        logging.getLogger(REQUEST_LOGGER).addFilter(lambda record: True)
+    log_one_request()
+    error = capsys.readouterr().err
+    assert (
+        "--- Logging error ---" in error and "OSError: disk full" in error and "Message: 'request'" in error
+    )
 
 
 def test_the_tests_run_against_the_installed_package_when_ci_says_so() -> None:
