@@ -793,9 +793,12 @@ class DeviceStore:
         """
         record = staged.record
         key = record.key
-        stored = self._get_record(txn, key)
+        objects = self._dbs[b"objects"]
         unlinks: list[str] = []
         removed_hash = None
+        # A new key (most writes) is stored by this one call; only a key in use is read first.
+        # (Each py-lmdb call lets go of the GIL, and under load the committer then waits.)
+        stored = None if txn.put(key, staged.value, db=objects, overwrite=False) else self._get_record(txn, key)
         if stored is not None:
             if stored.timestamp > record.timestamp:
                 raise Conflict("a newer record is stored", timestamp=stored.timestamp)
@@ -806,7 +809,7 @@ class DeviceStore:
                     unlinks.append(record.body_file)  # a retried PUT: its new copy is redundant
                 return stored, stored, unlinks
             removed_hash = suffixes.entry_hash(key, stored.timestamp, stored.tombstone)
-        txn.put(key, staged.value, db=self._dbs[b"objects"])
+            txn.put(key, staged.value, db=objects)
         bodies = self._dbs[b"bodies"]
         if record.body_file is not None and (stored is None or stored.body_file != record.body_file):
             txn.put(record.body_file.encode(), key, db=bodies)
