@@ -262,6 +262,10 @@ class Keyspaces:
 
     def __init__(self, store: DeviceStore) -> None:
         self.store = store
+        # While the committer applies a batch straight into one transaction: that transaction,
+        # and the records its changes rewrote, by key: (role, as stored before, as now).
+        self._batch: tuple[lmdb.Transaction, dict[bytes, tuple[str, Info | None, Info]]] | None = None
+        store.add_batch_writer(self)
 
     # ---------------------------------------------------------------- containers and accounts
 
@@ -591,11 +595,11 @@ class Keyspaces:
 
     async def reported(self, key: bytes, info: Info) -> None:
         """The account replica acknowledged `info`: done unless the container changed since."""
-        reports, containers = self.store.db(b"reports"), self.store.db(b"containers")
+        reports = self.store.db(b"reports")
 
         def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
-            value = txn.get(key, db=containers)
-            if value is None or decode_info(stored_bytes(value)).changes == info.changes:
+            current = self._get_info(txn, CONTAINER, key)
+            if current is None or current.changes == info.changes:
                 txn.delete(key, db=reports)
             return None, []
 
@@ -604,6 +608,9 @@ class Keyspaces:
     # ---------------------------------------------------------------- in the committer or a read
 
     def _get_info(self, txn: lmdb.Transaction, role: str, key: bytes) -> Info | None:
+        batch = self._batch
+        if batch is not None and batch[0] is txn and key in batch[1]:
+            return batch[1][key][2]
         value = txn.get(key, db=self.store.db(_ROLES[role].info_db))
         return None if value is None else decode_info(stored_bytes(value))
 
@@ -640,6 +647,32 @@ class Keyspaces:
         return created
 
     def _put_info(self, txn: lmdb.Transaction, role: str, key: bytes, old: Info | None, new: Info) -> None:
+        """Store `new` in place of `old`; within a batch, once, before its commit (flush_batch)."""
+        batch = self._batch
+        if batch is not None and batch[0] is txn:
+            earlier = batch[1].get(key)
+            batch[1][key] = (role, old if earlier is None else earlier[1], new)
+        else:
+            self._write_info(txn, role, key, old, new)
+
+    # The committer's batch hooks (DeviceStore.add_batch_writer).
+
+    def begin_batch(self, txn: lmdb.Transaction) -> None:
+        """The changes of a batch go straight into `txn`: the container and account records
+        they rewrite are kept here, decoded, and written once when the batch is done. (Each
+        object entry rewrote its container's record, JSON and all, and its stats report.)"""
+        self._batch = (txn, {})
+
+    def flush_batch(self, txn: lmdb.Transaction) -> None:
+        assert self._batch is not None and self._batch[0] is txn
+        written, self._batch = self._batch[1], None
+        for key, (role, old, new) in written.items():
+            self._write_info(txn, role, key, old, new)
+
+    def end_batch(self) -> None:
+        self._batch = None
+
+    def _write_info(self, txn: lmdb.Transaction, role: str, key: bytes, old: Info | None, new: Info) -> None:
         meta = _ROLES[role]
         if (
             role == CONTAINER
@@ -649,13 +682,15 @@ class Keyspaces:
             new = replace(new, changes=new.changes + 1)
             txn.put(key, b"", db=self.store.db(b"reports"))
         txn.put(key, encode_info(new), db=self.store.db(meta.info_db))
-        self.store.update_suffix(
-            txn,
-            meta.namespace,
-            key,
-            remove=None if old is None else suffixes.state_hash(key, old.state()),
-            add=suffixes.state_hash(key, new.state()),
-        )
+        old_state, new_state = None if old is None else old.state(), new.state()
+        if old_state != new_state:  # (stats alone are not in the state the suffix hash covers)
+            self.store.update_suffix(
+                txn,
+                meta.namespace,
+                key,
+                remove=None if old_state is None else suffixes.state_hash(key, old_state),
+                add=suffixes.state_hash(key, new_state),
+            )
 
 
 def _reported_fields(info: Info | None) -> tuple[Any, ...]:

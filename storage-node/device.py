@@ -53,7 +53,7 @@ from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import lmdb
 from dolmen.storage_node import keycodec, registers, suffixes
@@ -274,6 +274,21 @@ def stage_record(record: ObjectRecord) -> StagedRecord:
     )
 
 
+class BatchWriter(Protocol):
+    """Keeps records that several changes of one batch rewrite (a container's, once per object
+    entry) and writes each once, when the batch is done. Only while a batch is applied straight
+    into one transaction: changes applied one by one (isolated, after a failure) write at once.
+    Called in the committer thread."""
+
+    def begin_batch(self, txn: lmdb.Transaction) -> None: ...
+
+    def flush_batch(self, txn: lmdb.Transaction) -> None:
+        """Write what the batch's changes left kept, into `txn`, before its commit."""
+
+    def end_batch(self) -> None:
+        """Forget what is kept (after flush_batch, or when the batch failed)."""
+
+
 class _ReadGate:
     """Lets the committer resize the LMDB map while no read transaction is open in this process."""
 
@@ -338,6 +353,7 @@ class DeviceStore:
         self._gate = _ReadGate()
         self._changes: queue.SimpleQueue[_Change | None] = queue.SimpleQueue()
         self._committer: threading.Thread | None = None
+        self._batch_writers: list[BatchWriter] = []
         self._env: lmdb.Environment | None = None
         self._dbs: dict[bytes, Any] = {}
         self._lock_fd: int | None = None
@@ -798,7 +814,9 @@ class DeviceStore:
         removed_hash = None
         # A new key (most writes) is stored by this one call; only a key in use is read first.
         # (Each py-lmdb call lets go of the GIL, and under load the committer then waits.)
-        stored = None if txn.put(key, staged.value, db=objects, overwrite=False) else self._get_record(txn, key)
+        stored = (
+            None if txn.put(key, staged.value, db=objects, overwrite=False) else self._get_record(txn, key)
+        )
         if stored is not None:
             if stored.timestamp > record.timestamp:
                 raise Conflict("a newer record is stored", timestamp=stored.timestamp)
@@ -923,6 +941,10 @@ class DeviceStore:
         with self._gate.reading(), self._env.begin(buffers=False) as txn:
             return function(txn)
 
+    def add_batch_writer(self, writer: BatchWriter) -> None:
+        """Have `writer` told of each batch the committer applies straight into one transaction."""
+        self._batch_writers.append(writer)
+
     def db(self, name: bytes) -> Any:
         """The handle of sub-database `name` (one of _DBS), for changes and reads run by the store."""
         return self._dbs[name]
@@ -1023,22 +1045,29 @@ class DeviceStore:
             batch_records.observe(len(batch))
         return outcomes
 
-    @staticmethod
     def _apply_all(
-        txn: lmdb.Transaction, batch: list[_Change]
+        self, txn: lmdb.Transaction, batch: list[_Change]
     ) -> list[tuple[_Change, bool, Any, list[str]]] | None:
-        """Apply every change of `batch` into `txn`; None as soon as one fails (`txn` is then
-        to be aborted: the failed change may have written part of itself)."""
-        outcomes: list[tuple[_Change, bool, Any, list[str]]] = []
-        for change in batch:
-            try:
+        """Apply every change of `batch` into `txn`, then let the batch writers write what they
+        kept; None as soon as one fails (`txn` is then to be aborted: the failed change may
+        have written part of itself)."""
+        for writer in self._batch_writers:
+            writer.begin_batch(txn)
+        try:
+            outcomes: list[tuple[_Change, bool, Any, list[str]]] = []
+            for change in batch:
                 result, unlinks = change.apply(txn)
-            except (lmdb.MapFullError, lmdb.DiskError):
-                raise
-            except Exception:
-                return None
-            outcomes.append((change, True, result, unlinks))
-        return outcomes
+                outcomes.append((change, True, result, unlinks))
+            for writer in self._batch_writers:
+                writer.flush_batch(txn)
+            return outcomes
+        except (lmdb.MapFullError, lmdb.DiskError):
+            raise
+        except Exception:
+            return None
+        finally:
+            for writer in self._batch_writers:
+                writer.end_batch()
 
     def _apply_isolated(
         self, txn: lmdb.Transaction, batch: list[_Change]

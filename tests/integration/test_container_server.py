@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+import threading
 from pathlib import Path
 
 import pytest
 from dolmen.storage_node.containers import CONTAINER, Keyspaces
 from dolmen.storage_node.device import DeviceConfig, DeviceStore
 from dolmen.storage_node.entries import ObjectEntry
+from dolmen.storage_node.errors import Conflict
 from dolmen.storage_node.timestamps import Timestamp
 from helpers.storage_node import SECRET, NodeProcess, RoleClient, SignedClient, timestamp, wait_until
 
@@ -176,6 +178,59 @@ async def test_stats_are_exact_after_concurrent_puts_and_deletes(client):
     head = await containers.request("HEAD", "AUTH_a", name)
     assert int(head.headers["X-Container-Object-Count"]) == len(live)
     assert int(head.headers["X-Container-Bytes-Used"]) == sum(live.values())
+
+
+async def test_entries_batched_in_one_commit_keep_exact_stats_even_when_the_batch_is_redone(tmp_path: Path):
+    """Entry updates of one batch share their container's record until it is written once at
+    the end; a failed change in the batch makes it run again change by change, to the same stats."""
+    store = await DeviceStore.open(
+        tmp_path, DeviceConfig(free_space_reserve_bytes=0), cluster_fingerprint=FINGERPRINT, device="d1"
+    )
+    keyspaces = Keyspaces(store)
+    await keyspaces.put(CONTAINER, 0, "AUTH_a", "c", Timestamp(1), metadata={})
+    committer_busy, release = threading.Event(), threading.Event()
+
+    def hold(txn):
+        committer_busy.set()
+        release.wait(10)
+        return None, []
+
+    def refused(txn):
+        raise Conflict("refused", timestamp=Timestamp(1))
+
+    async def batch(entries: list[ObjectEntry], *, fail: bool) -> None:
+        committer_busy.clear()
+        release.clear()
+        held = asyncio.ensure_future(store.submit(hold))
+        await asyncio.to_thread(committer_busy.wait, 10)
+        updates = [keyspaces.update_object(0, "AUTH_a", "c", entry) for entry in entries]
+        waiting = asyncio.gather(*updates, *([store.submit(refused)] if fail else []), return_exceptions=True)
+        await asyncio.sleep(0.05)
+        release.set()
+        await held
+        outcomes = await waiting
+        assert all(outcome is True for outcome in outcomes[: len(entries)])
+
+    try:
+        await batch(
+            [ObjectEntry(f"o{i}", Timestamp(10 + i), False, 100 + i, "e", "t") for i in range(8)], fail=False
+        )
+        assert store.stats.isolated_batches == 0
+        await batch(
+            [
+                ObjectEntry("o1", Timestamp(30), True, 0, "", ""),
+                ObjectEntry("o9", Timestamp(31), False, 7, "e", "t"),
+            ]
+            + [ObjectEntry(f"o{i}", Timestamp(40 + i), False, 1, "e", "t") for i in (2, 3)],
+            fail=True,
+        )
+        assert store.stats.isolated_batches == 1
+        info = await keyspaces.head(CONTAINER, 0, "AUTH_a", "c")
+        live = {f"o{i}": 100 + i for i in range(8)} | {"o9": 7, "o2": 1, "o3": 1}
+        del live["o1"]
+        assert (info.object_count, info.bytes_used) == (len(live), sum(live.values()))
+    finally:
+        await store.close()
 
 
 async def test_listings_of_more_than_a_page_follow_markers_to_the_end(client):
