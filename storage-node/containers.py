@@ -262,10 +262,7 @@ class Keyspaces:
 
     def __init__(self, store: DeviceStore) -> None:
         self.store = store
-        # While the committer applies a batch straight into one transaction: that transaction,
-        # and the records its changes rewrote, by key: (role, as stored before, as now).
-        self._batch: tuple[lmdb.Transaction, dict[bytes, tuple[str, Info | None, Info]]] | None = None
-        store.add_batch_writer(self)
+        self._batch = store.batch_writer(RecordBatch)  # the store's one, shared by its Keyspaces
 
     # ---------------------------------------------------------------- containers and accounts
 
@@ -608,9 +605,9 @@ class Keyspaces:
     # ---------------------------------------------------------------- in the committer or a read
 
     def _get_info(self, txn: lmdb.Transaction, role: str, key: bytes) -> Info | None:
-        batch = self._batch
-        if batch is not None and batch[0] is txn and key in batch[1]:
-            return batch[1][key][2]
+        kept = self._batch.kept(txn, key)
+        if kept is not None:
+            return kept
         value = txn.get(key, db=self.store.db(_ROLES[role].info_db))
         return None if value is None else decode_info(stored_bytes(value))
 
@@ -647,50 +644,72 @@ class Keyspaces:
         return created
 
     def _put_info(self, txn: lmdb.Transaction, role: str, key: bytes, old: Info | None, new: Info) -> None:
-        """Store `new` in place of `old`; within a batch, once, before its commit (flush_batch)."""
-        batch = self._batch
-        if batch is not None and batch[0] is txn:
-            earlier = batch[1].get(key)
-            batch[1][key] = (role, old if earlier is None else earlier[1], new)
-        else:
-            self._write_info(txn, role, key, old, new)
+        """Store `new` in place of `old`; within a batch, once, before its commit (RecordBatch)."""
+        if not self._batch.keep(txn, role, key, old, new):
+            write_info(self.store, txn, role, key, old, new)
 
-    # The committer's batch hooks (DeviceStore.add_batch_writer).
+
+class RecordBatch:
+    """The container and account records the changes of one batch rewrite, kept decoded and
+    written once when the batch is done (each object entry rewrote its container's record,
+    JSON and all, and its stats report). The store's batch writer, shared by its Keyspaces:
+    only while the committer applies a batch straight into one transaction."""
+
+    def __init__(self, store: DeviceStore) -> None:
+        self.store = store
+        self._txn: lmdb.Transaction | None = None
+        self._records: dict[bytes, tuple[str, Info | None, Info]] = {}  # key: role, stored, now
 
     def begin_batch(self, txn: lmdb.Transaction) -> None:
-        """The changes of a batch go straight into `txn`: the container and account records
-        they rewrite are kept here, decoded, and written once when the batch is done. (Each
-        object entry rewrote its container's record, JSON and all, and its stats report.)"""
-        self._batch = (txn, {})
+        self._txn, self._records = txn, {}
 
     def flush_batch(self, txn: lmdb.Transaction) -> None:
-        assert self._batch is not None and self._batch[0] is txn
-        written, self._batch = self._batch[1], None
-        for key, (role, old, new) in written.items():
-            self._write_info(txn, role, key, old, new)
+        assert txn is self._txn
+        records, self._txn, self._records = self._records, None, {}
+        for key, (role, old, new) in records.items():
+            write_info(self.store, txn, role, key, old, new)
 
     def end_batch(self) -> None:
-        self._batch = None
+        self._txn, self._records = None, {}
 
-    def _write_info(self, txn: lmdb.Transaction, role: str, key: bytes, old: Info | None, new: Info) -> None:
-        meta = _ROLES[role]
-        if (
-            role == CONTAINER
-            and new.account_replica is not None
-            and _reported_fields(old) != _reported_fields(new)
-        ):
-            new = replace(new, changes=new.changes + 1)
-            txn.put(key, b"", db=self.store.db(b"reports"))
-        txn.put(key, encode_info(new), db=self.store.db(meta.info_db))
-        old_state, new_state = None if old is None else old.state(), new.state()
-        if old_state != new_state:  # (stats alone are not in the state the suffix hash covers)
-            self.store.update_suffix(
-                txn,
-                meta.namespace,
-                key,
-                remove=None if old_state is None else suffixes.state_hash(key, old_state),
-                add=suffixes.state_hash(key, new_state),
-            )
+    def kept(self, txn: lmdb.Transaction, key: bytes) -> Info | None:
+        """The record under `key` as the batch left it, if `txn` is the batch's and it rewrote it."""
+        if txn is not self._txn or key not in self._records:
+            return None
+        return self._records[key][2]
+
+    def keep(self, txn: lmdb.Transaction, role: str, key: bytes, old: Info | None, new: Info) -> bool:
+        """Keep `new` to be written when the batch is done; False if `txn` is not the batch's."""
+        if txn is not self._txn:
+            return False
+        earlier = self._records.get(key)
+        self._records[key] = (role, old if earlier is None else earlier[1], new)
+        return True
+
+
+def write_info(
+    store: DeviceStore, txn: lmdb.Transaction, role: str, key: bytes, old: Info | None, new: Info
+) -> None:
+    """Store record `new` in place of `old`, with its stats report when they changed and its
+    suffix hash when its state did (stats alone are not in the state the suffix hash covers)."""
+    meta = _ROLES[role]
+    if (
+        role == CONTAINER
+        and new.account_replica is not None
+        and _reported_fields(old) != _reported_fields(new)
+    ):
+        new = replace(new, changes=new.changes + 1)
+        txn.put(key, b"", db=store.db(b"reports"))
+    txn.put(key, encode_info(new), db=store.db(meta.info_db))
+    old_state, new_state = None if old is None else old.state(), new.state()
+    if old_state != new_state:
+        store.update_suffix(
+            txn,
+            meta.namespace,
+            key,
+            remove=None if old_state is None else suffixes.state_hash(key, old_state),
+            add=suffixes.state_hash(key, new_state),
+        )
 
 
 def _reported_fields(info: Info | None) -> tuple[Any, ...]:

@@ -53,7 +53,7 @@ from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import lmdb
 from dolmen.storage_node import keycodec, registers, suffixes
@@ -92,6 +92,7 @@ from dolmen.metrics import SIZE_BUCKETS, Metrics
 log = logging.getLogger("dolmen.storage_node.device")
 
 T = TypeVar("T")
+W = TypeVar("W", bound="BatchWriter")
 # A change made in the same transaction as an object record, once the record is stored.
 AlsoChange = Callable[[lmdb.Transaction, ObjectRecord], None]
 
@@ -941,9 +942,15 @@ class DeviceStore:
         with self._gate.reading(), self._env.begin(buffers=False) as txn:
             return function(txn)
 
-    def add_batch_writer(self, writer: BatchWriter) -> None:
-        """Have `writer` told of each batch the committer applies straight into one transaction."""
-        self._batch_writers.append(writer)
+    def batch_writer(self, kind: Callable[[DeviceStore], W]) -> W:
+        """This store's one batch writer of `kind`, made and registered on first use: it is told
+        of each batch the committer applies straight into one transaction."""
+        for writer in self._batch_writers:
+            if type(writer) is kind:
+                return cast(W, writer)
+        made = kind(self)
+        self._batch_writers.append(made)
+        return made
 
     def db(self, name: bytes) -> Any:
         """The handle of sub-database `name` (one of _DBS), for changes and reads run by the store."""

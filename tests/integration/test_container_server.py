@@ -186,7 +186,7 @@ async def test_entries_batched_in_one_commit_keep_exact_stats_even_when_the_batc
     store = await DeviceStore.open(
         tmp_path, DeviceConfig(free_space_reserve_bytes=0), cluster_fingerprint=FINGERPRINT, device="d1"
     )
-    keyspaces = Keyspaces(store)
+    keyspaces, other = Keyspaces(store), Keyspaces(store)
     await keyspaces.put(CONTAINER, 0, "AUTH_a", "c", Timestamp(1), metadata={})
     committer_busy, release = threading.Event(), threading.Event()
 
@@ -203,7 +203,11 @@ async def test_entries_batched_in_one_commit_keep_exact_stats_even_when_the_batc
         release.clear()
         held = asyncio.ensure_future(store.submit(hold))
         await asyncio.to_thread(committer_busy.wait, 10)
-        updates = [keyspaces.update_object(0, "AUTH_a", "c", entry) for entry in entries]
+        # Half through a second Keyspaces of the same store: both see what the batch keeps.
+        updates = [
+            (keyspaces if index % 2 else other).update_object(0, "AUTH_a", "c", entry)
+            for index, entry in enumerate(entries)
+        ]
         waiting = asyncio.gather(*updates, *([store.submit(refused)] if fail else []), return_exceptions=True)
         await asyncio.sleep(0.05)
         release.set()
