@@ -1,24 +1,21 @@
-"""Garbage collector settings for services that answer many small requests.
+"""Garbage collector settings for long-running services.
 
-CPython runs a collection of its youngest generation every 700 net allocations of container
-objects. A storage node answering a 4 KiB PUT allocates hundreds of them, nearly all freed by
-reference counting as the request ends, so it collected every few requests: 3% of its CPU
-(py-spy). Only reference cycles need the collector (an exception kept with its traceback, for
-one); they are rare here, and wait a little longer for it.
+`freeze_startup_objects` moves what startup made (modules, configuration, rings, stores) out of
+the collector's view, so that its full collections stop walking them again and again.
+
+The collection thresholds stay CPython's. Raising them (a storage node answering 4 KiB PUTs
+spent 3% of its CPU collecting) made objects caught in reference cycles live much longer, and
+one of them held a scarce resource: a failed read's frames held its LMDB read transaction,
+and with it one of the 126 reader slots, until a collection found them (DeviceStore._read_sync
+now lets go of it at once). Nothing here may depend on the collector's timing; while that is
+not shown for every resource, its timing stays the default.
 """
 
 from __future__ import annotations
 
 import gc
 
-YOUNG_COLLECTION_ALLOCATIONS = 20_000  # CPython's default: 700
 
-
-def tune_for_requests() -> None:
-    """Call once, when startup is done and serving begins: collect the youngest generation
-    every YOUNG_COLLECTION_ALLOCATIONS allocations (older ones as before, relative to it), and
-    move what startup made (modules, configuration, rings, stores) out of the collector's
-    view, so that full collections stop walking it again."""
-    _, middle, oldest = gc.get_threshold()
-    gc.set_threshold(YOUNG_COLLECTION_ALLOCATIONS, middle, oldest)
+def freeze_startup_objects() -> None:
+    """Call once, when startup is done and serving begins."""
     gc.freeze()

@@ -32,7 +32,7 @@ from dolmen.proxy.swift.access import Gatekeeper
 
 from dolmen.allocator import keep_freed_memory
 from dolmen.cluster import ClusterClient, ClusterClientConfig
-from dolmen.collector import tune_for_requests
+from dolmen.collector import freeze_startup_objects
 from dolmen.config import config_from_mapping
 from dolmen.errors import DolmenError
 from dolmen.logs import configure_logging
@@ -184,7 +184,7 @@ async def serve_worker(
                     await listeners.enter_async_context(
                         serving(s3_app, config, s3_config.bind_ip, s3_config.bind_port)
                     )
-                tune_for_requests()
+                freeze_startup_objects()
                 await wait_stop_signal()
         finally:
             await validator.close()

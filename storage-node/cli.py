@@ -25,7 +25,7 @@ from dolmen.storage_node.device import DeviceStore
 from dolmen.storage_node.server import NodeMetrics, background_tasks, http_limits, make_server, node_context
 
 from dolmen.allocator import keep_freed_memory
-from dolmen.collector import tune_for_requests
+from dolmen.collector import freeze_startup_objects
 from dolmen.errors import DolmenError
 from dolmen.keys import key_fingerprint, placement_key, read_secret, request_signing_key
 from dolmen.logs import configure_logging
@@ -96,7 +96,7 @@ async def serve(config: StorageNodeConfig, secret: bytes) -> None:
         ctx = node_context(config, stores, signing_keys=keys, metrics=metrics, outbound_key=outbound)
         async with background_tasks(ctx):
             server = make_server(ctx, http_limits(config))
-            tune_for_requests()
+            freeze_startup_objects()
             listener = await asyncio.get_running_loop().create_server(
                 server, config.bind_ip, config.bind_port, backlog=config.listen_backlog, reuse_address=True
             )

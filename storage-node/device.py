@@ -48,6 +48,7 @@ import os
 import queue
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -938,9 +939,24 @@ class DeviceStore:
         return await self._run(functools.partial(self._read_sync, function), pool=self._scanner)
 
     def _read_sync(self, function: Callable[[lmdb.Transaction], T]) -> T:
+        """Run `function` in a read transaction, then let go of it at once, whatever happened.
+
+        A read-only transaction keeps its LMDB reader slot for as long as the object lives, and
+        a failed read's frames, which hold it, live on in reference cycles (the exception's
+        traceback, asyncio's future) until the garbage collector finds them: once the slots
+        were all taken, every read failed (MDB_READERS_FULL). So a failure's frames are cleared.
+        """
         assert self._env is not None, "store is closed"
-        with self._gate.reading(), self._env.begin(buffers=False) as txn:
-            return function(txn)
+        with self._gate.reading():
+            txn = self._env.begin(buffers=False)
+            try:
+                return function(txn)
+            except BaseException as error:
+                traceback.clear_frames(error.__traceback__)
+                raise
+            finally:
+                txn.abort()
+                del txn
 
     def batch_writer(self, kind: Callable[[DeviceStore], W]) -> W:
         """This store's one batch writer of `kind`, made and registered on first use: it is told

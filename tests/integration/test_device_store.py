@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import threading
 from pathlib import Path
@@ -448,6 +449,27 @@ async def test_a_failed_change_leaves_nothing_and_the_rest_of_its_batch_commits(
     assert store.stats.isolated_batches == 1 and store.stats.largest_batch == 4
     stored = await store.read(lambda txn: [txn.get(b"k%d" % index, db=registers) for index in range(4)])
     assert stored == [b"written", b"written", None, b"written"]
+
+
+async def test_failed_reads_give_their_reader_slots_back_without_the_garbage_collector(tmp_path: Path):
+    """A read that raises must not hold its LMDB reader slot until a collection: the exception's
+    frames (and asyncio's future around it) form cycles, and a read-only transaction keeps its
+    slot for as long as the object lives. Once the 126 slots were taken, every read failed."""
+    store = await open_store(tmp_path)
+
+    def missing(txn: lmdb.Transaction) -> None:
+        txn.get(b"no such key")
+        raise NotFound("no such thing")
+
+    gc.disable()
+    try:
+        for _ in range(300):
+            with pytest.raises(NotFound):
+                await store.read(missing)
+        assert await store.get_record(7, "AUTH_a", "c", "o") is None  # still a slot to read with
+    finally:
+        gc.enable()
+        await store.close()
 
 
 async def test_racing_writes_leave_the_newest_record_and_consistent_suffix_hashes(tmp_path: Path):
