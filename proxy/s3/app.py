@@ -102,6 +102,8 @@ async def s3_errors(request: web.Request, handler: Handler) -> web.StreamRespons
     extra_headers: dict[str, str] = {}
     try:
         return await handler(request)
+    except s3.AccessDenied as denied:
+        error = s3.NoSuchBucket(BucketName=request["bucket"]) if await _bucket_gone(request) else denied
     except s3.S3Error as s3_error:
         error = s3_error
     except NotModified:
@@ -141,21 +143,28 @@ async def s3_errors(request: web.Request, handler: Handler) -> web.StreamRespons
 
 async def _not_found(request: web.Request) -> s3.S3Error:
     """S3's answer to a NotFound from the cluster: NoSuchKey when a key was addressed, unless
-    its bucket is gone.
+    its bucket is gone."""
+    key = request.get("key")
+    if key and not await _bucket_gone(request):
+        return s3.NoSuchKey(Key=key)
+    return s3.NoSuchBucket(BucketName=request.get("bucket") or "")
 
-    The bucket's claim may have come from this worker's cache, filled before another worker
-    (or the Swift API) deleted the bucket: before it answers NoSuchKey, a claim remembered
-    from before this request is read again from the registry (one read per bucket at a time,
-    and only on this path)."""
-    bucket, key = request.get("bucket") or "", request.get("key")
-    if not key:
-        return s3.NoSuchBucket(BucketName=bucket)
-    if bucket:
-        context = request.app[S3_CONTEXT]
-        with contextlib.suppress(DolmenError):  # the registry cannot tell now: the key is missing
-            if await context.owners.get(bucket, filled_after=request["started_s"]) is None:
-                return s3.NoSuchBucket(BucketName=bucket)
-    return s3.NoSuchKey(Key=key)
+
+async def _bucket_gone(request: web.Request) -> bool:
+    """Whether the addressed bucket is gone, asked of the registry itself when this worker's
+    memory of its claim is older than the request.
+
+    That memory may predate a DeleteBucket through another worker (or the Swift API): then a
+    missing key would be answered NoSuchKey, and an anonymous request AccessDenied, where S3
+    answers NoSuchBucket. Only these answers ask, and one read per bucket refreshes the
+    memory for every request that starts after it."""
+    bucket = request.get("bucket")
+    if not bucket:
+        return False
+    context = request.app[S3_CONTEXT]
+    with contextlib.suppress(DolmenError):  # the registry cannot tell now: answer as before
+        return await context.owners.get(bucket, filled_after=request["started_s"]) is None
+    return False
 
 
 async def add_request_ids(request: web.Request, response: web.StreamResponse) -> None:
