@@ -102,8 +102,6 @@ async def s3_errors(request: web.Request, handler: Handler) -> web.StreamRespons
     extra_headers: dict[str, str] = {}
     try:
         return await handler(request)
-    except s3.AccessDenied as denied:
-        error = s3.NoSuchBucket(BucketName=request["bucket"]) if await _bucket_gone(request) else denied
     except s3.S3Error as s3_error:
         error = s3_error
     except NotModified:
@@ -155,9 +153,9 @@ async def _bucket_gone(request: web.Request) -> bool:
     memory of its claim is older than the request.
 
     That memory may predate a DeleteBucket through another worker (or the Swift API): then a
-    missing key would be answered NoSuchKey, and an anonymous request AccessDenied, where S3
-    answers NoSuchBucket. Only these answers ask, and one read per bucket refreshes the
-    memory for every request that starts after it."""
+    missing key would be answered NoSuchKey where S3 answers NoSuchBucket. Only this answer
+    asks, and one read per bucket refreshes the memory for every request that starts after it
+    (`authorised_bucket` does the same for a denial)."""
     bucket = request.get("bucket")
     if not bucket:
         return False

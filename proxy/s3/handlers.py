@@ -158,6 +158,7 @@ async def authorised_bucket(
     AccessDenied otherwise. A container of the signer's own account with a bucket's name and no
     claim (made through the Swift API) is claimed for it on the way."""
     assert bucket is not None
+    started_s = time.monotonic()
     claim = await context.owners.get(bucket)
     if claim is None and authenticated is not None:
         claim = await adopt_container(context, bucket, authenticated)
@@ -169,7 +170,14 @@ async def authorised_bucket(
             method, SwiftPath(claim.account, bucket, key), credential_context, changes_acls=changes_acls
         )
     except (NotAuthenticated, AccessDenied):
-        raise s3.AccessDenied() from None
+        # A claim this worker remembered may predate a DeleteBucket elsewhere (another worker,
+        # the Swift API): before denying, make sure the bucket is still there (S3 answers
+        # NoSuchBucket). The read happens only on this path, and only for a remembered claim.
+        try:
+            gone = await context.owners.get(bucket, filled_after=started_s) is None
+        except DolmenError:
+            gone = False  # the registry cannot tell now: deny, as before
+        raise (s3.NoSuchBucket(BucketName=bucket) if gone else s3.AccessDenied()) from None
     return claim
 
 
