@@ -23,7 +23,7 @@ from dolmen.proxy.s3.auth import CredentialCache, authenticate, identity_lookup
 from dolmen.proxy.s3.buckets import BucketRegistry
 from dolmen.proxy.s3.cleaner import UploadCleaner
 from dolmen.proxy.s3.config import S3Config
-from dolmen.proxy.s3.handlers import HANDLERS, S3Context, check_expected_owners
+from dolmen.proxy.s3.handlers import HANDLERS, S3Context, check_expected_owners, claim_gone
 from dolmen.proxy.s3.multipart import MULTIPART_HANDLERS
 from dolmen.proxy.s3.names import parse_target
 from dolmen.proxy.s3.operations import operation_of, preflight_refusal
@@ -141,28 +141,13 @@ async def s3_errors(request: web.Request, handler: Handler) -> web.StreamRespons
 
 async def _not_found(request: web.Request) -> s3.S3Error:
     """S3's answer to a NotFound from the cluster: NoSuchKey when a key was addressed, unless
-    its bucket is gone."""
-    key = request.get("key")
-    if key and not await _bucket_gone(request):
+    its bucket is gone (deleted elsewhere while this worker remembered its claim)."""
+    bucket, key = request.get("bucket") or "", request.get("key")
+    if key and not (
+        bucket and await claim_gone(request.app[S3_CONTEXT], bucket, since_s=request["started_s"])
+    ):
         return s3.NoSuchKey(Key=key)
-    return s3.NoSuchBucket(BucketName=request.get("bucket") or "")
-
-
-async def _bucket_gone(request: web.Request) -> bool:
-    """Whether the addressed bucket is gone, asked of the registry itself when this worker's
-    memory of its claim is older than the request.
-
-    That memory may predate a DeleteBucket through another worker (or the Swift API): then a
-    missing key would be answered NoSuchKey where S3 answers NoSuchBucket. Only this answer
-    asks, and one read per bucket refreshes the memory for every request that starts after it
-    (`authorised_bucket` does the same for a denial)."""
-    bucket = request.get("bucket")
-    if not bucket:
-        return False
-    context = request.app[S3_CONTEXT]
-    with contextlib.suppress(DolmenError):  # the registry cannot tell now: answer as before
-        return await context.owners.get(bucket, filled_after=request["started_s"]) is None
-    return False
+    return s3.NoSuchBucket(BucketName=bucket)
 
 
 async def add_request_ids(request: web.Request, response: web.StreamResponse) -> None:

@@ -170,15 +170,22 @@ async def authorised_bucket(
             method, SwiftPath(claim.account, bucket, key), credential_context, changes_acls=changes_acls
         )
     except (NotAuthenticated, AccessDenied):
-        # A claim this worker remembered may predate a DeleteBucket elsewhere (another worker,
-        # the Swift API): before denying, make sure the bucket is still there (S3 answers
-        # NoSuchBucket). The read happens only on this path, and only for a remembered claim.
-        try:
-            gone = await context.owners.get(bucket, filled_after=started_s) is None
-        except DolmenError:
-            gone = False  # the registry cannot tell now: deny, as before
+        gone = await claim_gone(context, bucket, since_s=started_s)
         raise (s3.NoSuchBucket(BucketName=bucket) if gone else s3.AccessDenied()) from None
     return claim
+
+
+async def claim_gone(context: S3Context, bucket: str, *, since_s: float) -> bool:
+    """Whether `bucket`'s claim is gone, asked of the registry only if this worker's memory of
+    it is from before `since_s` (monotonic); False when the registry cannot tell now.
+
+    That memory may predate a DeleteBucket through another worker or the Swift API: a missing
+    key or a denial would then be answered where S3 answers NoSuchBucket. Only such answers
+    ask, and one read per bucket refreshes the memory for every request that starts after it."""
+    try:
+        return await context.owners.get(bucket, filled_after=since_s) is None
+    except DolmenError:
+        return False
 
 
 async def check_expected_owners(context: S3Context, bucket: str | None, headers: Mapping[str, str]) -> None:
