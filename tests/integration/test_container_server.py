@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from dolmen.storage_node.device import DeviceConfig, DeviceStore
 from dolmen.storage_node.entries import ObjectEntry
 from dolmen.storage_node.errors import Conflict
 from dolmen.storage_node.timestamps import Timestamp
+from helpers.committer import in_one_batch
 from helpers.storage_node import SECRET, NodeProcess, RoleClient, SignedClient, timestamp, wait_until
 
 from dolmen.keys import key_fingerprint, placement_key
@@ -188,31 +188,17 @@ async def test_entries_batched_in_one_commit_keep_exact_stats_even_when_the_batc
     )
     keyspaces, other = Keyspaces(store), Keyspaces(store)
     await keyspaces.put(CONTAINER, 0, "AUTH_a", "c", Timestamp(1), metadata={})
-    committer_busy, release = threading.Event(), threading.Event()
-
-    def hold(txn):
-        committer_busy.set()
-        release.wait(10)
-        return None, []
 
     def refused(txn):
         raise Conflict("refused", timestamp=Timestamp(1))
 
     async def batch(entries: list[ObjectEntry], *, fail: bool) -> None:
-        committer_busy.clear()
-        release.clear()
-        held = asyncio.ensure_future(store.submit(hold))
-        await asyncio.to_thread(committer_busy.wait, 10)
         # Half through a second Keyspaces of the same store: both see what the batch keeps.
         updates = [
             (keyspaces if index % 2 else other).update_object(0, "AUTH_a", "c", entry)
             for index, entry in enumerate(entries)
         ]
-        waiting = asyncio.gather(*updates, *([store.submit(refused)] if fail else []), return_exceptions=True)
-        await asyncio.sleep(0.05)
-        release.set()
-        await held
-        outcomes = await waiting
+        outcomes = await in_one_batch(store, [*updates, *([store.submit(refused)] if fail else [])])
         assert all(outcome is True for outcome in outcomes[: len(entries)])
 
     try:

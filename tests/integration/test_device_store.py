@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import gc
 import os
-import threading
 from pathlib import Path
 from random import Random
 
@@ -30,6 +29,7 @@ from dolmen.storage_node.records import decode_record, inline_body_offset
 from dolmen.storage_node.registers import Ballot
 from dolmen.storage_node.suffixes import suffix_hash_of
 from dolmen.storage_node.timestamps import Timestamp
+from helpers.committer import in_one_batch
 from helpers.pagecache import cached_bytes
 
 from dolmen.metrics import Metrics
@@ -418,13 +418,6 @@ async def test_concurrent_small_puts_share_commits(tmp_path: Path):
 
 async def test_a_failed_change_leaves_nothing_and_the_rest_of_its_batch_commits(store: DeviceStore):
     registers = store.db(b"registers")
-    committer_busy = threading.Event()
-    release = threading.Event()
-
-    def hold(txn: lmdb.Transaction) -> tuple[None, list[str]]:
-        committer_busy.set()
-        release.wait(10)
-        return None, []
 
     def write(key: bytes, fail: bool = False):
         def apply(txn: lmdb.Transaction) -> tuple[bytes, list[str]]:
@@ -435,15 +428,10 @@ async def test_a_failed_change_leaves_nothing_and_the_rest_of_its_batch_commits(
 
         return apply
 
-    held = asyncio.ensure_future(store.submit(hold))
-    await asyncio.to_thread(committer_busy.wait, 10)
-    # Queued while the committer is busy: the four go in one batch, the failing one third.
-    changes = [store.submit(write(b"k%d" % index, fail=index == 2)) for index in range(4)]
-    waiting = asyncio.gather(*changes, return_exceptions=True)
-    await asyncio.sleep(0.05)
-    release.set()
-    await held
-    outcomes = await waiting
+    # The four go in one batch, the failing one third.
+    outcomes = await in_one_batch(
+        store, [store.submit(write(b"k%d" % index, fail=index == 2)) for index in range(4)]
+    )
     assert isinstance(outcomes[2], Conflict)
     assert [outcomes[index] for index in (0, 1, 3)] == [b"k0", b"k1", b"k3"]
     assert store.stats.isolated_batches == 1 and store.stats.largest_batch == 4
