@@ -88,6 +88,7 @@ from dolmen.storage_node.writeback import drop_cached, start_writeback
 
 from dolmen.files import atomic_write, fsync_directory
 from dolmen.limits import ETAG_BYTES_MAX, OBJECT_BODY_BYTES_MAX
+from dolmen.loop_hold import LoopHold
 from dolmen.metrics import SIZE_BUCKETS, Metrics
 
 log = logging.getLogger("dolmen.storage_node.device")
@@ -1041,13 +1042,20 @@ class DeviceStore:
         Every change is applied straight into it. Only if one fails is the batch applied again,
         each change in a nested transaction of its own, so that a failed change leaves nothing
         and the others still commit. (A nested transaction per change cost a begin and a
-        commit each, and py-lmdb's commit lets go of the GIL: under load, the committer then
-        waited for the event loop's thread at every change of the batch.)
+        commit each, and py-lmdb's commit lets go of the GIL.)
+
+        The begin and the changes run while the event loop's thread is held (`LoopHold`):
+        py-lmdb lets go of the GIL around every get and put, and taking it back from a busy
+        loop thread can take a whole switch interval (5 ms). Unheld, a batch of 30 changes
+        at 4 KiB PUTs c64 took 5 ms of waiting for 0.35 ms of work; held, about 0.2 ms. The
+        synced commit runs unheld: the loop goes on serving meanwhile.
         """
         assert self._env is not None
-        txn = self._env.begin(write=True)
+        txn: lmdb.Transaction | None = None
         try:
-            outcomes = self._apply_all(txn, batch)
+            with LoopHold(batch[0].loop):
+                txn = self._env.begin(write=True)
+                outcomes = self._apply_all(txn, batch)
             if outcomes is None:
                 self.stats.isolated_batches += 1
                 txn.abort()
@@ -1056,7 +1064,8 @@ class DeviceStore:
             started = time.monotonic()
             txn.commit()  # synced: every change in the batch is durable from here
         except BaseException:
-            txn.abort()
+            if txn is not None:
+                txn.abort()
             raise
         elapsed = time.monotonic() - started
         self.stats.commits += 1
