@@ -65,6 +65,14 @@ def _decode(raw: str, what: str) -> bytes:
 
 
 def _name(raw: str, what: str, bytes_max: int) -> str:
+    if raw.isascii() and "%" not in raw:  # the common case: the name is the text as sent
+        if not raw:
+            raise InvalidName(f"{what} name is empty")
+        if len(raw) > bytes_max:
+            raise InvalidName(f"{what} name is {len(raw)} bytes; at most {bytes_max}")
+        if "\0" in raw:
+            raise InvalidName(f"{what} name contains NUL")
+        return raw
     data = _decode(raw, what)
     if not data:
         raise InvalidName(f"{what} name is empty")

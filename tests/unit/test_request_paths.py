@@ -42,6 +42,7 @@ def test_object_names_keep_slashes_dots_and_empty_segments():
         ("/d/0/a/c/", InvalidName),
         ("/d/0/a%2Fb/c/o", InvalidName),
         ("/d/0/a/c/o%00", InvalidName),
+        ("/d/0/a/c/o\x00", InvalidName),  # (a raw NUL: plain ASCII names are checked without decoding)
         ("/d/0/a/c/o%FF", InvalidName),
         ("/d/0/a/c/%ED%A0%80", InvalidName),  # an encoded surrogate is not UTF-8
         ("/d/0/a/c/%C0%AF", InvalidName),  # overlong "/"
@@ -58,6 +59,7 @@ def test_malformed_object_paths_are_refused(path, error):
 
 def test_the_longest_object_name_is_accepted():
     assert len(parse_object_path("/d/0/a/c/" + "é" * (OBJECT_NAME_BYTES_MAX // 2)).obj) == 512
+    assert len(parse_object_path("/d/0/a/c/" + "x" * OBJECT_NAME_BYTES_MAX).obj) == OBJECT_NAME_BYTES_MAX
 
 
 def test_partition_and_register_paths():
