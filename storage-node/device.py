@@ -1320,22 +1320,37 @@ class ObjectWriter:
         """Append body bytes (see `write_parts`)."""
         await self.write_parts([chunk])
 
+    def keep_inline(self, parts: Sequence[bytes | memoryview]) -> bool:
+        """Append body bytes in memory if the body is still one to store inline (True), without
+        a trip through the event loop; False (nothing taken): hand them to `write_parts`."""
+        assert not self._finished, "writer already committed or aborted"
+        size = sum(len(part) for part in parts)
+        inline_max = self._store.config.inline_body_bytes_max
+        fits_inline = self._content_length is None or self._content_length <= inline_max
+        received = self._received + size
+        if (
+            self._fd is not None
+            or not fits_inline
+            or received > inline_max
+            or (self._content_length is not None and received > self._content_length)
+        ):
+            return False
+        self._received = received
+        for part in parts:
+            self._buffer += part
+        return True
+
     async def write_parts(self, parts: Sequence[bytes | memoryview]) -> None:
         """Append body bytes given in pieces (written with one vectored write, not joined).
         Raises LengthMismatch past the announced length, InsufficientStorage on a full disk (the
         writer is then aborted)."""
-        assert not self._finished, "writer already committed or aborted"
+        if self.keep_inline(parts):
+            return
         size = sum(len(part) for part in parts)
         self._received += size
         if self._content_length is not None and self._received > self._content_length:
             await self.abort()
             raise LengthMismatch(f"body longer than the announced {self._content_length} bytes")
-        inline_max = self._store.config.inline_body_bytes_max
-        fits_inline = self._content_length is None or self._content_length <= inline_max
-        if self._fd is None and fits_inline and self._received <= inline_max:
-            for part in parts:
-                self._buffer += part
-            return
         pending = [bytes(self._buffer), *parts] if self._fd is None else list(parts)
         self._buffer = bytearray()
         self._bytes_since_space_check += size

@@ -120,21 +120,28 @@ class Body:
         """True once the whole body has arrived and been read."""
         return self._eof and not self._pieces
 
-    async def readany(self) -> bytes:
-        """The next piece of the body as it arrived; b"" at its end. ConnectionResetError if the
-        connection was lost first."""
-        while not self._pieces:
+    def read_nowait(self) -> bytes | None:
+        """The next piece of the body if it has arrived; b"" at its end; None if it has to be
+        waited for (`readany`). ConnectionResetError if the connection was lost first."""
+        if not self._pieces:
             if self._eof:
                 return b""
             if self._error is not None:
                 raise self._error
-            self._waiter = self._connection.loop.create_future()
-            self._connection.resume_reading()
-            await self._waiter
+            return None
         piece = self._pieces.popleft()
         self._buffered_bytes -= len(piece)
         if self._buffered_bytes <= self._connection.limits.body_buffer_bytes_max // 2:
             self._connection.resume_reading()
+        return piece
+
+    async def readany(self) -> bytes:
+        """The next piece of the body as it arrived; b"" at its end. ConnectionResetError if the
+        connection was lost first."""
+        while (piece := self.read_nowait()) is None:
+            self._waiter = self._connection.loop.create_future()
+            self._connection.resume_reading()
+            await self._waiter
         return piece
 
     async def readexactly(self, size: int) -> bytes:

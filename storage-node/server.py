@@ -492,18 +492,18 @@ async def receive_framed_body(
     content = request.content
     while True:
         try:
-            with ctx.deadlines.within(ctx.config.client_timeout_s):
-                data = await content.readany()
+            data = content.read_nowait()  # a small body came with the head: no wait, no deadline
+            if data is None:
+                with ctx.deadlines.within(ctx.config.client_timeout_s):
+                    data = await content.readany()
         except TimeoutError:
             raise ClientTooSlow("no body bytes within client_timeout_s") from None
         except ConnectionError as error:
             raise ClientGone(f"client disconnected mid-body: {error}") from None
         except MalformedBody as error:
             raise BadRequest(f"malformed request body: {error}") from None
-        if not data:
-            if content.is_eof():
-                break
-            continue
+        if not data:  # the end of the body
+            break
         request["bytes_in"] += len(data)
         for event in parser.feed(data):
             if isinstance(event, framing.RawFooter):
@@ -516,7 +516,7 @@ async def receive_framed_body(
             pending, pending_bytes = [], 0
     parser.finish()
     assert raw_footer is not None
-    if pending:
+    if pending and not writer.keep_inline(pending):
         await disk(ctx, writer.write_parts(pending))
     key = ctx.signing_keys[signature.key_id]
     return framing.decode_footer(raw_footer, key=key, request_signature_hex=signature.signature_hex)
