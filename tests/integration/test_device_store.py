@@ -194,6 +194,29 @@ async def test_upload_mismatches_store_nothing(store: DeviceStore, tmp_path: Pat
     assert files_under(tmp_path / "objects") == [] and files_under(tmp_path / "tmp") == []
 
 
+async def test_a_small_body_is_kept_in_memory_until_it_outgrows_inline(store: DeviceStore, tmp_path: Path):
+    limit = CONFIG.inline_body_bytes_max
+    writer = await store.begin_object_put(7, "AUTH_a", "c", "small", ts(), None)
+    assert writer.keep_inline([b"a" * (limit - 1), b"b"])
+    assert not writer.keep_inline([b"c"])  # one byte more than inline: nothing taken
+    assert writer.received_bytes == limit
+    await writer.write_parts([b"c"])  # so it goes to a file, the kept bytes first
+    body = b"a" * (limit - 1) + b"bc"
+    record = await writer.commit(
+        etag="e",
+        body_xxh3=xxhash.xxh3_64_intdigest(body),
+        content_length=len(body),
+        content_type="",
+        metadata={},
+    )
+    assert record.inline_body is None and len(files_under(tmp_path / "objects")) == 1
+    assert await read_all(store, record) == body
+    writer = await store.begin_object_put(7, "AUTH_a", "c", "announced", ts(), 3)
+    assert not writer.keep_inline([b"abcd"])  # longer than announced: write_parts refuses it
+    with pytest.raises(LengthMismatch):
+        await writer.write_parts([b"abcd"])
+
+
 async def test_a_cancelled_upload_leaves_nothing_visible(store: DeviceStore, tmp_path: Path):
     writer = await store.begin_object_put(7, "AUTH_a", "c", "o", ts(), None)
     await writer.write(body_of(100_000))
