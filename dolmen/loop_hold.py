@@ -3,9 +3,10 @@
 A library that lets go of the GIL around every call (py-lmdb does, for each get, put and
 cursor step) makes the thread calling it take the GIL back after each one. While the event
 loop's thread runs Python, CPython hands the GIL back only when the waiter has asked for it
-for a whole switch interval (5 ms): under load, a burst of a hundred 2 µs calls then takes
-several milliseconds of waiting for a fraction of one of work. A shorter switch interval
-does not help: every call then pays a forced switch there and back.
+for a whole switch interval (5 ms), a wait that starts over each time uvloop drops and
+retakes the GIL around one of its callbacks: under load, a burst of a hundred 2 µs calls then
+takes several milliseconds of waiting for a fraction of one of work. A shorter switch
+interval does not help: every call then pays a forced switch there and back.
 
 `LoopHold` makes the handoff explicit and bounded: the loop's thread is asked to stop at
 its next turn (a callback) and waits there, the GIL let go, until the burst is over; the
@@ -31,6 +32,8 @@ HOLD_TIMEOUT_S = 0.1
 
 
 class LoopHold:
+    """One hold of `loop`'s thread, for one burst (a context manager, entered once)."""
+
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,

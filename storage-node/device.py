@@ -242,6 +242,13 @@ class DeleteResult:
 HOLD_BATCH_CHANGES_MIN = 8
 
 
+def _hold_for(batch: list[_Change]) -> contextlib.AbstractContextManager[object]:
+    """The hold of the event loop under which `batch` is applied (none for a small batch)."""
+    if len(batch) < HOLD_BATCH_CHANGES_MIN:
+        return contextlib.nullcontext()
+    return LoopHold(batch[0].loop)
+
+
 @dataclass(slots=True)
 class _Change:
     """A record change for the committer: `apply(txn)` reads and writes in the batch's transaction.
@@ -1062,9 +1069,7 @@ class DeviceStore:
         assert self._env is not None
         txn: lmdb.Transaction | None = None
         try:
-            with (
-                LoopHold(batch[0].loop) if len(batch) >= HOLD_BATCH_CHANGES_MIN else contextlib.nullcontext()
-            ):
+            with _hold_for(batch):
                 txn = self._env.begin(write=True)
                 outcomes = self._apply_all(txn, batch)
             if outcomes is None:
