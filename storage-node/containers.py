@@ -539,7 +539,18 @@ class Keyspaces:
 
         Not awaited: it rides on the next commit (a crash before it only means one idempotent resend).
         """
-        self.store.submit_nowait(self._settle(key, update, None))
+        self.forget_updates([(key, update)])
+
+    def forget_updates(self, acknowledged: list[tuple[bytes, PendingUpdate]]) -> None:
+        """`forget_update` for several, in one change."""
+        settles = [self._settle(key, update, None) for key, update in acknowledged]
+
+        def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
+            for settle in settles:
+                settle(txn)
+            return None, []
+
+        self.store.submit_nowait(apply)
 
     async def retry_later(self, key: bytes, update: PendingUpdate, retried: PendingUpdate) -> None:
         """Replace `update` by `retried` (more attempts, later due), unless a newer one replaced it."""

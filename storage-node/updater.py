@@ -73,6 +73,7 @@ class Updater:
         self._host_due_s: dict[str, float] = {}  # stats reports: account hosts backing off
         self._host_failures: dict[str, int] = {}
         self._batches: dict[tuple[object, str, str], _Batch] = {}  # container updates by destination
+        self._forgets: dict[str, list[tuple[bytes, PendingUpdate]]] = {}  # acknowledged, by device
         # Replicas at this address are on this node (bind_port 0, any free port: never known).
         self.own_host = f"{config.bind_ip}:{config.bind_port}" if config.bind_port else None
 
@@ -94,12 +95,20 @@ class Updater:
         await self._transport.close()
 
     async def send(
-        self, method: str, host: str, path: str, headers: dict[str, str], body: bytes | None = None
+        self,
+        method: str,
+        host: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes | None = None,
+        *,
+        timeout_s: float | None = None,
     ) -> int | None:
-        """One signed request; its status, or None if it failed or took over container_update_timeout_s."""
+        """One signed request; its status, or None if it failed or took over `timeout_s`
+        (default container_update_timeout_s)."""
         assert self._transport is not None
         try:
-            async with asyncio.timeout(self.config.container_update_timeout_s):
+            async with asyncio.timeout(timeout_s or self.config.container_update_timeout_s):
                 answer = await self._transport.request(  # X-Trans-Id: the request's own id, if any
                     host, method, path, headers=headers | {"X-Trans-Id": "updater"}, body=body
                 )
@@ -111,7 +120,7 @@ class Updater:
     async def send_update(self, device: str, key: bytes, update: PendingUpdate) -> str:
         """The request path's try: UPDATE_DONE (dropped from the queue) or UPDATE_QUEUED (left to the drain task)."""
         if await self.deliver(update):
-            self.keyspaces[device].forget_update(key, update)
+            self._forget(device, key, update)
             return UPDATE_DONE
         self._wake[device].set()
         return UPDATE_QUEUED
@@ -136,29 +145,48 @@ class Updater:
             return True
         return await self._batched(update)
 
+    def _forget(self, device: str, key: bytes, update: PendingUpdate) -> None:
+        """Drop an acknowledged update from the queue, with the others acknowledged in the same
+        turn of the loop: one change for the committer rather than one per update."""
+        forgets = self._forgets.setdefault(device, [])
+        if not forgets:
+            asyncio.get_running_loop().call_soon(self._flush_forgets, device)
+        forgets.append((key, update))
+
+    def _flush_forgets(self, device: str) -> None:
+        forgets = self._forgets.pop(device, [])
+        if forgets:
+            self.keyspaces[device].forget_updates(forgets)
+
     async def _batched(self, update: PendingUpdate) -> bool:
         """Send `update` with whatever else is waiting for its container replica; True once
-        acknowledged. Waits container_update_timeout_s at most (a later answer is not waited for)."""
+        acknowledged. Waits container_update_timeout_s at most (a later answer is not waited for):
+        the sender gives each batch only what is left of its oldest update's time."""
         key = destination(update)
         batch = self._batches.get(key)
         if batch is None:
             batch = self._batches[key] = _Batch()
         acknowledged: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        batch.waiting.append((update, acknowledged))
+        batch.waiting.append((update, acknowledged, time.monotonic()))
         if batch.sender is None:
             batch.sender = asyncio.create_task(self._send_batches(key, batch))
-        await asyncio.wait([acknowledged], timeout=self.config.container_update_timeout_s)
-        return acknowledged.done() and not acknowledged.cancelled() and acknowledged.result()
+        return await acknowledged
 
     async def _send_batches(self, key: tuple[object, str, str], batch: _Batch) -> None:
-        """Send what waits for one container replica, a batch at a time, until nothing waits."""
-        taken: list[tuple[PendingUpdate, asyncio.Future[bool]]] = []
+        """Send what waits for one container replica, a batch at a time, until nothing waits.
+        Every waiter hears within container_update_timeout_s of joining."""
+        taken: list[tuple[PendingUpdate, asyncio.Future[bool], float]] = []
         try:
             while batch.waiting:
                 taken = batch.waiting[:UPDATE_BATCH_ENTRIES_MAX]
                 del batch.waiting[: len(taken)]
-                method, path, headers, body = batch_request([update for update, _ in taken])
-                status = await self.send(method, taken[0][0].replica.host, path, headers, body)
+                left_s = taken[0][2] + self.config.container_update_timeout_s - time.monotonic()
+                status = None
+                if left_s > 0:
+                    method, path, headers, body = batch_request([update for update, _, _ in taken])
+                    status = await self.send(
+                        method, taken[0][0].replica.host, path, headers, body, timeout_s=left_s
+                    )
                 _settle(taken, status is not None and 200 <= status < 300)
                 taken = []
         finally:  # also on cancel (shutdown): every waiter hears "not acknowledged" (it stays queued)
@@ -265,12 +293,12 @@ class _Batch:
     __slots__ = ("sender", "waiting")
 
     def __init__(self) -> None:
-        self.waiting: list[tuple[PendingUpdate, asyncio.Future[bool]]] = []
+        self.waiting: list[tuple[PendingUpdate, asyncio.Future[bool], float]] = []  # (.., joined at)
         self.sender: asyncio.Task[None] | None = None
 
 
-def _settle(waiters: list[tuple[PendingUpdate, asyncio.Future[bool]]], acknowledged: bool) -> None:
-    for _, future in waiters:
+def _settle(waiters: list[tuple[PendingUpdate, asyncio.Future[bool], float]], acknowledged: bool) -> None:
+    for _, future, _ in waiters:
         if not future.done():
             future.set_result(acknowledged)
 

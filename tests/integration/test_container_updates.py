@@ -8,8 +8,10 @@ import contextlib
 import hashlib
 import itertools
 import json
+import time
 
 import aiohttp
+import lmdb
 import pytest
 from helpers.storage_node import (
     NodeProcess,
@@ -173,6 +175,64 @@ async def test_concurrent_writes_send_their_updates_together_and_all_are_listed(
             if line.startswith("dolmen_storage_node_requests_total{") and 'method="UPDATE"' in line
         )
         assert 1 <= update_requests < len(names)
+    # Acknowledged updates leave the object node's queue (together, after their PUTs answered).
+    assert object_node.stop() == 0
+    env = lmdb.open(str(object_node.device_root() / "db"), max_dbs=16, readonly=True, lock=False)
+    try:
+        with env.begin() as txn:
+            assert txn.stat(env.open_db(b"pending", txn=txn, create=False))["entries"] == 0
+    finally:
+        env.close()
+
+
+async def test_an_update_waiting_behind_a_stuck_one_still_answers_within_the_timeout(tmp_path):
+    """A container replica that takes requests and never answers: the first update's request
+    hangs for container_update_timeout_s; a second, joining it halfway, waits only what is left
+    of its own timeout (not a whole one more after the first), and both PUTs say "queued"."""
+    timeout_s = 1.0
+    hung: list[asyncio.StreamWriter] = []
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hung.append(writer)
+        with contextlib.suppress(ConnectionError):
+            while await reader.read(65536):
+                pass
+
+    stuck = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    stuck_headers = {
+        "X-Backend-Container-Host": f"127.0.0.1:{stuck.sockets[0].getsockname()[1]}",
+        "X-Backend-Container-Device": "d1",
+        "X-Backend-Container-Partition": "0",
+    }
+    node = NodeProcess(
+        tmp_path / "objects", settings=FAST_UPDATES | {"container_update_timeout_s": timeout_s}
+    )
+    node.launch()
+    node.wait_healthy()
+    try:
+        async with SignedClient(node.url) as objects:
+
+            async def put(name: str, after_s: float) -> tuple[str, float]:
+                await asyncio.sleep(after_s)
+                started = time.monotonic()
+                answer = await objects.put(
+                    object_path("d1", 9, "AUTH_u", "photos", name),
+                    b"x",
+                    timestamp_text=ts(),
+                    extra_headers=stuck_headers,
+                )
+                assert answer.status == 201
+                return answer.headers["X-Backend-Container-Update"], time.monotonic() - started
+
+            (first, first_s), (second, second_s) = await asyncio.gather(put("first", 0), put("second", 0.5))
+        assert first == second == "queued"
+        assert timeout_s * 0.9 < first_s < timeout_s + 0.3
+        assert second_s < timeout_s + 0.3  # behind the first it would have waited about 1.5 s
+    finally:
+        node.stop()
+        stuck.close()
+        for writer in hung:
+            writer.close()
 
 
 async def test_an_update_request_is_checked_whole_before_anything_is_applied(nodes):
