@@ -416,7 +416,7 @@ class Keyspaces:
     ) -> list[bool]:
         """Apply several entry updates of one container in one change (all or none); see update_object."""
         change = self._entries_change(partition, account, container, entries)
-        return await self.store.submit(lambda txn: (change(txn), []))
+        return await self.store.submit(lambda txn: (change(txn), []), weight=len(entries))
 
     def _entries_change(
         self, partition: int, account: str, container: str, entries: list[ObjectEntry]
@@ -550,7 +550,7 @@ class Keyspaces:
                 settle(txn)
             return None, []
 
-        self.store.submit_nowait(apply)
+        self.store.submit_nowait(apply, weight=len(settles))
 
     async def retry_later(self, key: bytes, update: PendingUpdate, retried: PendingUpdate) -> None:
         """Replace `update` by `retried` (more attempts, later due), unless a newer one replaced it."""

@@ -238,13 +238,17 @@ class DeleteResult:
 # LMDB calls, so few GIL handoffs to wait on, while a hold costs two thread wake-ups. With many
 # devices (a committer each, each with small batches) holding every batch cost more than it
 # saved: 4 KiB PUTs c64 spread over 8 devices 3,210/s held always, 3,620/s with this minimum;
-# over 4 devices 3,920 and 4,270; one device (batches of ~30) the same either way.
+# over 4 devices 3,920 and 4,270; one device (batches of ~30) the same either way. Counted in
+# records changed: a change of several (a container's UPDATE of many entries) counts each.
 HOLD_BATCH_CHANGES_MIN = 8
 
 
 def _hold_for(batch: list[_Change]) -> contextlib.AbstractContextManager[object]:
     """The hold of the event loop under which `batch` is applied (none for a small batch)."""
-    if len(batch) < HOLD_BATCH_CHANGES_MIN:
+    if (
+        len(batch) < HOLD_BATCH_CHANGES_MIN
+        and sum(change.weight for change in batch) < HOLD_BATCH_CHANGES_MIN
+    ):
         return contextlib.nullcontext()
     return LoopHold(batch[0].loop)
 
@@ -264,6 +268,7 @@ class _Change:
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
     unlink_on_failure: list[str] = field(default_factory=list)
+    weight: int = 1  # records it changes, about (HOLD_BATCH_CHANGES_MIN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -988,28 +993,32 @@ class DeviceStore:
         """The handle of sub-database `name` (one of _DBS), for changes and reads run by the store."""
         return self._dbs[name]
 
-    def submit_nowait(self, apply: Callable[[lmdb.Transaction], tuple[None, list[str]]]) -> None:
+    def submit_nowait(
+        self, apply: Callable[[lmdb.Transaction], tuple[None, list[str]]], *, weight: int = 1
+    ) -> None:
         """Queue a change nobody waits for (it commits with the next batch; a failure is logged)."""
         assert not self._closed, "store is closed"
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         future.add_done_callback(_log_failure)
-        self._changes.put(_Change(apply, future, loop, []))
+        self._changes.put(_Change(apply, future, loop, [], weight))
 
     async def submit(
         self,
         apply: Callable[[lmdb.Transaction], tuple[T, list[str]]],
         *,
         unlink_on_failure: list[str] | None = None,
+        weight: int = 1,
     ) -> T:
         """Queue a record change for the committer and wait until it is durable (or has failed).
+        `weight`: about how many records it changes (a hint for the committer).
 
         A cancel does not withdraw the change: it may still commit (whole) after the caller is gone.
         """
         assert not self._closed, "store is closed"
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._changes.put(_Change(apply, future, loop, unlink_on_failure or []))
+        self._changes.put(_Change(apply, future, loop, unlink_on_failure or [], weight))
         return await future
 
     def _committer_main(self) -> None:
