@@ -1,10 +1,13 @@
-"""LoopHold: the loop's thread stands still for the burst, and never longer than its bounds."""
+"""LoopHold: the loop's thread stands still for the burst, and never longer than its bounds;
+the committer asks for it only for a batch of enough records."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
+
+from dolmen.storage_node.device import HOLD_BATCH_CHANGES_MIN, _Change, _hold_for
 
 from dolmen.loop_hold import LoopHold
 
@@ -88,3 +91,15 @@ def test_a_closed_loop_is_not_held() -> None:
     loop.close()
     with LoopHold(loop) as hold:
         assert hold.held is False
+
+
+async def test_the_committer_holds_the_loop_only_for_a_batch_of_enough_records() -> None:
+    loop = asyncio.get_running_loop()
+
+    def batch(*weights: int) -> list[_Change]:
+        return [_Change(lambda txn: (None, []), loop.create_future(), loop, [], weight) for weight in weights]
+
+    assert not isinstance(_hold_for(batch(*[1] * (HOLD_BATCH_CHANGES_MIN - 1))), LoopHold)
+    assert isinstance(_hold_for(batch(*[1] * HOLD_BATCH_CHANGES_MIN)), LoopHold)
+    assert isinstance(_hold_for(batch(HOLD_BATCH_CHANGES_MIN)), LoopHold)  # one UPDATE of many entries
+    assert not isinstance(_hold_for(batch(2, 3)), LoopHold)
