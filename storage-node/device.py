@@ -268,7 +268,7 @@ class _Change:
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
     unlink_on_failure: list[str] = field(default_factory=list)
-    weight: int = 1  # records it changes, about (HOLD_BATCH_CHANGES_MIN)
+    weight: int = 1  # about how many records it changes: whether its batch holds the loop (_hold_for)
 
 
 @dataclass(frozen=True, slots=True)
