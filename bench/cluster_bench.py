@@ -18,13 +18,13 @@ import asyncio
 import hashlib
 import json
 import os
-import socket
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import loopback_send  # (bench/, beside this script)
 import uvloop
 
 from dolmen.cluster import ClusterClient
@@ -130,34 +130,11 @@ def md5_cpu_s_per_gib() -> float:
     return (time.process_time() - started) / (rounds * LARGE_BYTES / GIB)
 
 
-def send_floor_cpu_s_per_gib(replicas: int = 3) -> float:
-    """CPU seconds (user + system) this process spends per GiB sending it to `replicas` loopback
-    sockets in CHUNK_BYTES writes, the readers (child processes) discarding it: the part of a
-    PUT's cost that is the kernel's, not the client's."""
-    listeners = [socket.create_server(("127.0.0.1", 0)) for _ in range(replicas)]
-    children = []
-    for listener in listeners:
-        child = os.fork()
-        if child == 0:  # the reader: drain until the sender closes, then leave at once
-            connection, _ = listener.accept()
-            while connection.recv(CHUNK_BYTES):
-                pass
-            os._exit(0)
-        children.append(child)
-    senders = [socket.create_connection(listener.getsockname()) for listener in listeners]
-    chunk = os.urandom(CHUNK_BYTES)
-    rounds = LARGE_BYTES // CHUNK_BYTES * 4
-    started = os.times()
-    for _ in range(rounds):
-        for sender in senders:
-            sender.sendall(chunk)
-    ended = os.times()
-    for sender in senders + listeners:
-        sender.close()
-    for child in children:
-        os.waitpid(child, 0)
-    spent_s = (ended.user - started.user) + (ended.system - started.system)
-    return spent_s / (rounds * CHUNK_BYTES / GIB)
+def send_floor_cpu_s_per_gib() -> float:
+    """CPU seconds (user + system) this process spends per GiB sending it to 3 loopback sockets
+    whose readers (child processes) discard it: the part of a PUT's cost that is the kernel's,
+    not the client's (loopback_send.py's `send` way, on 4 large objects' worth of bytes)."""
+    return loopback_send.cpu_s_per_gib("send", gib=4 * LARGE_BYTES / GIB)
 
 
 async def run(args: argparse.Namespace, cluster: DevCluster, send_floor_s: float) -> dict[str, object]:

@@ -245,10 +245,7 @@ HOLD_BATCH_CHANGES_MIN = 8
 
 def _hold_for(batch: list[_Change]) -> contextlib.AbstractContextManager[object]:
     """The hold of the event loop under which `batch` is applied (none for a small batch)."""
-    if (
-        len(batch) < HOLD_BATCH_CHANGES_MIN
-        and sum(change.weight for change in batch) < HOLD_BATCH_CHANGES_MIN
-    ):
+    if sum(change.weight for change in batch) < HOLD_BATCH_CHANGES_MIN:
         return contextlib.nullcontext()
     return LoopHold(batch[0].loop)
 

@@ -78,6 +78,17 @@ async def put(
     )
 
 
+async def commit_whole(writer, body: bytes, *, content_type: str = ""):
+    """Commit `writer` as holding exactly `body` (its length and xxh3; etag "e", no metadata)."""
+    return await writer.commit(
+        etag="e",
+        body_xxh3=xxhash.xxh3_64_intdigest(body),
+        content_length=len(body),
+        content_type=content_type,
+        metadata={},
+    )
+
+
 async def read_all(store: DeviceStore, record, start: int = 0, end: int | None = None) -> bytes:
     return b"".join([chunk async for chunk in store.read_object(record, start, end)])
 
@@ -202,13 +213,7 @@ async def test_a_small_body_is_kept_in_memory_until_it_outgrows_inline(store: De
     assert writer.received_bytes == limit
     await writer.write_parts([b"c"])  # so it goes to a file, the kept bytes first
     body = b"a" * (limit - 1) + b"bc"
-    record = await writer.commit(
-        etag="e",
-        body_xxh3=xxhash.xxh3_64_intdigest(body),
-        content_length=len(body),
-        content_type="",
-        metadata={},
-    )
+    record = await commit_whole(writer, body)
     assert record.inline_body is None and len(files_under(tmp_path / "objects")) == 1
     assert await read_all(store, record) == body
     writer = await store.begin_object_put(7, "AUTH_a", "c", "announced", ts(), 3)
@@ -598,13 +603,7 @@ async def test_a_body_written_in_many_pieces_is_stored_byte_for_byte(store):
     writer = await store.begin_object_put(7, "AUTH_a", "c", "pieces", ts(), len(body))
     await writer.write_parts([memoryview(piece) for piece in pieces[:2]])
     await writer.write_parts([memoryview(piece) for piece in pieces[2:]])
-    record = await writer.commit(
-        etag="e",
-        body_xxh3=xxhash.xxh3_64_intdigest(body),
-        content_length=len(body),
-        content_type="a/b",
-        metadata={},
-    )
+    record = await commit_whole(writer, body, content_type="a/b")
     assert record.body_file is not None
     assert await read_all(store, record) == body
 
