@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import http
 import io
 import json
 import logging
@@ -10,6 +12,7 @@ import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dolmen.ring as dolmen_ring
 import dolmen.storage_node as dolmen_storage_node
@@ -162,17 +165,16 @@ def json_lines(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., io.Str
         logger.propagate = True
 
 
-def log_one_request(**fields: object) -> None:
-    log_request(
-        logging.getLogger(REQUEST_LOGGER),
-        method="PUT",
-        path="/d1/3/AUTH_test/c/ünïcödé ☃",
-        status=201,
-        bytes_in=4300,
-        bytes_out=0,
-        started_s=99.75,
-        **fields,
-    )
+def log_one_request(named: dict[str, Any] | None = None, **fields: object) -> None:
+    values: dict[str, Any] = {
+        "method": "PUT",
+        "path": "/d1/3/AUTH_test/c/ünïcödé ☃",
+        "status": 201,
+        "bytes_in": 4300,
+        "bytes_out": 0,
+        "started_s": 99.75,
+    }
+    log_request(logging.getLogger(REQUEST_LOGGER), **(values | (named or {})), **fields)
 
 
 class Collect(logging.Handler):
@@ -185,7 +187,10 @@ class Collect(logging.Handler):
 
 
 def log_one_request_both_ways(
-    monkeypatch: pytest.MonkeyPatch, stream: io.StringIO, **fields: object
+    monkeypatch: pytest.MonkeyPatch,
+    stream: io.StringIO,
+    named: dict[str, Any] | None = None,
+    **fields: object,
 ) -> list[str]:
     """The lines of one request written directly, then through logger.info (forced by a filter passing all)."""
     clock = types.SimpleNamespace(
@@ -197,10 +202,10 @@ def log_one_request_both_ways(
     token = request_id_var.set("tx" + "0" * 32)
     try:
         assert logs._sole_handler(logger) is logs._configured_handler  # the direct path
-        log_one_request(**fields)
+        log_one_request(named, **fields)
         logger.addFilter(lambda record: True)
         assert logs._sole_handler(logger) is None  # logger.info
-        log_one_request(**fields)
+        log_one_request(named, **fields)
     finally:
         request_id_var.reset(token)
     return stream.getvalue().splitlines(keepends=True)
@@ -224,6 +229,59 @@ def test_request_lines_written_directly_are_byte_identical_to_those_through_logg
         '"path": "/d1/3/AUTH_test/c/ünïcödé ☃", "status": 201, "bytes_in": 4300, "bytes_out": 0, "duration_ms": 250.0, '
         '"api": "s3", "Authorization": "<redacted>", "remote": null, "nested": {"é": [1.5, "b\'x\'"]}}\n'
     )
+
+
+@pytest.mark.parametrize(
+    "named",
+    [
+        {"status": http.HTTPStatus.CREATED},  # an int subclass
+        {"status": "201"},
+        {"bytes_in": True},
+        {"method": None},
+        {"path": '\udcff "quoted"\n\t'},  # a lone surrogate (undecodable bytes passed on), escapes
+        {"started_s": float("inf")},  # duration_ms -inf
+    ],
+)
+def test_request_lines_of_unusual_values_are_byte_identical_on_both_paths(
+    json_lines: Callable[..., io.StringIO], monkeypatch: pytest.MonkeyPatch, named: dict[str, Any]
+) -> None:
+    direct, through_logger_info = log_one_request_both_ways(monkeypatch, json_lines(), named, error="E")
+    assert direct == through_logger_info
+    assert direct.endswith(', "error": "E"}\n')
+
+
+def test_request_lines_are_flushed_once_per_turn_of_the_running_loop(
+    json_lines: Callable[..., io.StringIO],
+) -> None:
+    stream = json_lines()
+    flushed: list[str] = []
+    stream.flush = lambda: flushed.append(stream.getvalue())  # type: ignore[method-assign]
+    log_one_request()  # no running loop: at once
+    assert flushed == [stream.getvalue()] and stream.getvalue().count("\n") == 1
+
+    async def three_requests_in_one_turn() -> list[str]:
+        flushed.clear()
+        for _ in range(3):
+            log_one_request()
+        unflushed = list(flushed)
+        await asyncio.sleep(0)  # the loop's next turn
+        return unflushed
+
+    assert asyncio.run(three_requests_in_one_turn()) == []
+    assert flushed == [stream.getvalue()] and stream.getvalue().count("\n") == 4
+    # A loop that is gone with its flush pending does not hold back the next one's lines.
+    flushed.clear()
+    loop = asyncio.new_event_loop()
+
+    async def log_in_the_last_turn() -> None:
+        loop.stop()  # this turn is the last: the flush it schedules never runs
+        log_one_request()
+
+    loop.run_until_complete(log_in_the_last_turn())
+    loop.close()
+    assert flushed == []
+    log_one_request()
+    assert flushed == [stream.getvalue()] and stream.getvalue().count("\n") == 6
 
 
 def test_request_fields_that_repeat_a_key_of_the_line_replace_its_value_in_place_on_both_paths(
