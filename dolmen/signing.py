@@ -55,8 +55,13 @@ SIGNATURE_HEADER = "X-Backend-Signature"
 KEY_ID_HEADER = "X-Backend-Signature-Key-Id"
 EXPIRES_HEADER = "X-Backend-Signature-Expires"
 BACKEND_HEADER_PREFIX = "x-backend-"
+_SIGNATURE_LOWER, _KEY_ID_LOWER, _EXPIRES_LOWER = (
+    SIGNATURE_HEADER.lower(),
+    KEY_ID_HEADER.lower(),
+    EXPIRES_HEADER.lower(),
+)
 KEY_ID_MAX = 2**31 - 1
-_REQUEST_DOMAIN = b"dolmen-request-v1\n"
+_REQUEST_DOMAIN = "dolmen-request-v1\n"
 _FOOTER_DOMAIN = b"dolmen-footer-v1\n"
 SIGNATURE_HEX_DIGITS = 64
 
@@ -86,11 +91,6 @@ class VerifiedSignature:
     expires_s: int
 
 
-def _clean(value: str) -> bytes:
-    # aiohttp decodes header bytes as UTF-8 with surrogateescape; this restores the bytes sent.
-    return value.strip().encode("utf-8", "surrogateescape")
-
-
 def canonical_request(
     *,
     method: str,
@@ -107,7 +107,7 @@ def canonical_request(
     if an X-Backend-* header is repeated.
     """
     timestamp, backend = _signed_headers(headers)
-    backend.pop(SIGNATURE_HEADER.lower(), None)
+    backend.pop(_SIGNATURE_LOWER, None)
     return _canonical(method, path, query, timestamp, expires_s, key_id, backend)
 
 
@@ -130,25 +130,12 @@ def _signed_headers(headers: Iterable[tuple[str, str]]) -> tuple[str, dict[str, 
 def _canonical(
     method: str, path: str, query: str, timestamp: str, expires_s: int, key_id: int, backend: dict[str, str]
 ) -> bytes:
-    """The canonical request of already collected parts (`backend` without the signature)."""
-    parts = [
-        _REQUEST_DOMAIN,
-        method.upper().encode("ascii"),
-        b"\n",
-        path.encode("utf-8", "surrogateescape"),
-        b"\n",
-        query.encode("utf-8", "surrogateescape"),
-        b"\n",
-        _clean(timestamp),
-        b"\n",
-        str(expires_s).encode("ascii"),
-        b"\n",
-        str(key_id).encode("ascii"),
-        b"\n",
-    ]
-    for lower in sorted(backend):
-        parts += [lower.encode("ascii", "surrogateescape"), b":", _clean(backend[lower]), b"\n"]
-    return b"".join(parts)
+    """The canonical request of already collected parts (`backend` without the signature): made
+    as one text and encoded once (it is made for every request a node answers)."""
+    lines = [f"{_REQUEST_DOMAIN}{method.upper()}\n{path}\n{query}\n{timestamp.strip()}\n{expires_s}\n{key_id}\n"]
+    lines += [f"{lower}:{backend[lower].strip()}\n" for lower in sorted(backend)]
+    # Header values as received (decoded UTF-8 with surrogateescape): this restores the bytes sent.
+    return "".join(lines).encode("utf-8", "surrogateescape")
 
 
 def sign_request(
@@ -174,7 +161,7 @@ def sign_request(
     signed_headers = [
         (name, value)
         for name, value in headers.items()
-        if name.lower() not in (KEY_ID_HEADER.lower(), EXPIRES_HEADER.lower(), SIGNATURE_HEADER.lower())
+        if name.lower() not in (_KEY_ID_LOWER, _EXPIRES_LOWER, _SIGNATURE_LOWER)
     ]
     signed_headers += [(KEY_ID_HEADER, str(key_id)), (EXPIRES_HEADER, str(expires_s))]
     message = canonical_request(
@@ -209,14 +196,14 @@ def verify_request(
     SignatureExpired or SignatureInvalid; never returns on a bad request.
     """
     timestamp, backend = _signed_headers(headers)  # one pass: this runs on every request
-    signature = backend.pop(SIGNATURE_HEADER.lower(), None)
-    key_id_text = backend.get(KEY_ID_HEADER.lower())
-    expires_text = backend.get(EXPIRES_HEADER.lower())
+    signature = backend.pop(_SIGNATURE_LOWER, None)
+    key_id_text = backend.get(_KEY_ID_LOWER)
+    expires_text = backend.get(_EXPIRES_LOWER)
     if signature is None and key_id_text is None and expires_text is None:
         raise SignatureMissing("request is not signed")
     if signature is None or key_id_text is None or expires_text is None:
         raise SignatureInvalid("incomplete signature headers")
-    signature, key_id_text, expires_text = signature.strip(), key_id_text.strip(), expires_text.strip()
+    signature, key_id_text, expires_text = signature.strip().lower(), key_id_text.strip(), expires_text.strip()
     key_id = _parse_decimal(key_id_text, KEY_ID_HEADER, KEY_ID_MAX)
     expires_s = _parse_decimal(expires_text, EXPIRES_HEADER, 2**40)
     if expires_s < now_s - REQUEST_SIGNATURE_CLOCK_SKEW_S_MAX:
@@ -230,9 +217,9 @@ def verify_request(
         raise SignatureInvalid("malformed signature")
     message = _canonical(method, path, query, timestamp, expires_s, key_id, backend)
     expected = hmac.new(key, message, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature.lower()):
+    if not hmac.compare_digest(expected, signature):
         raise SignatureInvalid("wrong signature")
-    return VerifiedSignature(key_id=key_id, signature_hex=signature.lower(), expires_s=expires_s)
+    return VerifiedSignature(key_id=key_id, signature_hex=signature, expires_s=expires_s)
 
 
 def footer_signature(key: bytes, *, request_signature_hex: str, footer_bytes: bytes) -> bytes:
