@@ -14,6 +14,7 @@ from dolmen.signing import (
     SignatureExpired,
     SignatureInvalid,
     SignatureMissing,
+    canonical_request,
     footer_signature,
     sign_request,
     verify_footer,
@@ -35,6 +36,28 @@ def signed(method="PUT", path="/sda/12/a/c/o", query="", headers=None, key_id=1,
         )
     )
     return headers
+
+
+def test_the_canonical_request_is_the_documented_bytes() -> None:
+    headers = [
+        ("Host", "node"),
+        ("X-Timestamp", " 1700000000.00000 "),
+        ("X-Backend-Zeta", "\tlast\udcff "),  # an undecodable byte as the server passes it on
+        ("X-Backend-Signature", "not covered"),
+        ("x-backend-alpha", "first"),
+        ("Content-Type", "not covered"),
+    ]
+    assert canonical_request(
+        method="put",
+        path="/sda/12/a/c/%C3%A9t%C3%A9",
+        query="multipart-manifest=get",
+        headers=headers,
+        key_id=7,
+        expires_s=1700000060,
+    ) == (
+        b"dolmen-request-v1\nPUT\n/sda/12/a/c/%C3%A9t%C3%A9\nmultipart-manifest=get\n1700000000.00000\n"
+        b"1700000060\n7\nx-backend-alpha:first\nx-backend-zeta:last\xff\n"
+    )
 
 
 def verify(headers, method="PUT", path="/sda/12/a/c/o", query="", now_s=NOW_S):
