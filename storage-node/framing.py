@@ -103,20 +103,25 @@ class FrameParser:
     def feed(self, data: bytes | bytearray | memoryview) -> list[memoryview | RawFooter]:
         view = memoryview(data)
         events: list[memoryview | RawFooter] = []
-        while view:
+        offset, end = 0, len(view)
+        while offset < end:
             if self.done:
                 raise FramingError("bytes after the footer")
             if self._remaining == 0:
-                take = FRAME_HEADER.size - len(self._header)
-                self._header += view[:take]
-                view = view[take:]
+                if not self._header and end - offset >= FRAME_HEADER.size:  # a whole header: no copy
+                    self._start_frame(*FRAME_HEADER.unpack_from(view, offset))
+                    offset += FRAME_HEADER.size
+                    continue
+                piece = view[offset : offset + FRAME_HEADER.size - len(self._header)]
+                self._header += piece
+                offset += len(piece)
                 if len(self._header) < FRAME_HEADER.size:
                     break
                 self._start_frame(*FRAME_HEADER.unpack(self._header))
                 self._header.clear()
                 continue
-            chunk = view[: self._remaining]
-            view = view[len(chunk) :]
+            chunk = view[offset : offset + self._remaining]
+            offset += len(chunk)
             self._remaining -= len(chunk)
             if self._frame_type == FRAME_DATA:
                 self.body_bytes += len(chunk)
