@@ -47,6 +47,7 @@ FRAMING_VERSION = "dolmen-frames-v1"
 ACTION_COMMIT = "commit"
 ACTION_ABORT = "abort"
 _XXH3_HEX = re.compile(r"[0-9a-f]{16}")
+_JSON_DECODER = json.JSONDecoder()
 
 
 class FramingError(DolmenError):
@@ -164,7 +165,7 @@ def decode_footer(raw: RawFooter, *, key: bytes, request_signature_hex: str) -> 
         key, request_signature_hex=request_signature_hex, footer_bytes=raw.footer_bytes, mac=raw.mac
     )
     try:
-        document = json.loads(raw.footer_bytes.decode("utf-8"))
+        document = _json_value(raw.footer_bytes.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise FooterMalformed("footer is not UTF-8 JSON") from None
     if not isinstance(document, dict):
@@ -194,6 +195,17 @@ def decode_footer(raw: RawFooter, *, key: bytes, request_signature_hex: str) -> 
     return Footer(
         action=ACTION_COMMIT, etag=etag, body_bytes=body_bytes, body_xxh3_64=body_xxh3, metadata=metadata
     )
+
+
+def _json_value(text: str) -> object:
+    """json.loads(text), without its scans for whitespace around a text that has none."""
+    try:
+        value, end = _JSON_DECODER.raw_decode(text)
+        if end == len(text):
+            return value
+    except ValueError:
+        pass
+    return json.loads(text)  # whitespace around the value, or not JSON: as json.loads says
 
 
 def data_frame_header(payload_bytes: int) -> bytes:

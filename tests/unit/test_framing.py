@@ -151,6 +151,27 @@ def test_malformed_footers_are_refused(document):
         )
 
 
+def signed_raw_footer(footer_bytes: bytes) -> RawFooter:
+    mac = footer_signature(KEY, request_signature_hex=REQUEST_SIGNATURE, footer_bytes=footer_bytes)
+    return RawFooter(mac=mac, footer_bytes=footer_bytes)
+
+
+@pytest.mark.parametrize("around", [("", ""), (" \n", ""), ("", "\r\n\t "), (" ", " ")])
+def test_a_footer_is_read_as_any_json_parser_reads_it_whitespace_around_included(around):
+    document = '{"action": "commit", "etag": "e", "body_bytes": 0, "body_xxh3_64": "%s"}' % ("0" * 16)
+    raw = signed_raw_footer((around[0] + document + around[1]).encode())
+    footer = decode_footer(raw, key=KEY, request_signature_hex=REQUEST_SIGNATURE)
+    assert (footer.action, footer.etag, footer.body_bytes) == (ACTION_COMMIT, "e", 0)
+
+
+@pytest.mark.parametrize(
+    "text", ['{"action": "abort"} x', '{"action": "abort"}{}', '{"action": "abort"', "", " "]
+)
+def test_a_footer_that_is_not_one_json_value_is_refused(text):
+    with pytest.raises(FooterMalformed):
+        decode_footer(signed_raw_footer(text.encode()), key=KEY, request_signature_hex=REQUEST_SIGNATURE)
+
+
 @given(
     pieces=st.lists(st.binary(min_size=0, max_size=300), max_size=20),
     payload_bytes_max=st.integers(min_value=1, max_value=256),
