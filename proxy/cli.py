@@ -32,7 +32,7 @@ from dolmen.proxy.swift.access import Gatekeeper
 
 from dolmen.allocator import keep_freed_memory
 from dolmen.cluster import ClusterClient, ClusterClientConfig
-from dolmen.collector import freeze_startup_objects
+from dolmen.collector import collecting_on_a_clock
 from dolmen.config import config_from_mapping
 from dolmen.errors import DolmenError
 from dolmen.logs import configure_logging
@@ -184,7 +184,7 @@ async def serve_worker(
                     await listeners.enter_async_context(
                         serving(s3_app, config, s3_config.bind_ip, s3_config.bind_port)
                     )
-                freeze_startup_objects()
+                await listeners.enter_async_context(collecting_on_a_clock())
                 await wait_stop_signal()
         finally:
             await validator.close()

@@ -25,7 +25,7 @@ from dolmen.storage_node.device import DeviceStore
 from dolmen.storage_node.server import NodeMetrics, background_tasks, http_limits, make_server, node_context
 
 from dolmen.allocator import keep_freed_memory
-from dolmen.collector import freeze_startup_objects
+from dolmen.collector import collecting_on_a_clock
 from dolmen.errors import DolmenError
 from dolmen.keys import key_fingerprint, placement_key, read_secret, request_signing_key
 from dolmen.logs import configure_logging
@@ -96,22 +96,30 @@ async def serve(config: StorageNodeConfig, secret: bytes) -> None:
         ctx = node_context(config, stores, signing_keys=keys, metrics=metrics, outbound_key=outbound)
         async with background_tasks(ctx):
             server = make_server(ctx, http_limits(config))
-            freeze_startup_objects()
-            listener = await asyncio.get_running_loop().create_server(
-                server, config.bind_ip, config.bind_port, backlog=config.listen_backlog, reuse_address=True
-            )
-            try:
-                log.info(
-                    "storage_node.listening",
-                    extra={"ip": config.bind_ip, "port": config.bind_port, "devices": list(config.devices)},
+            async with collecting_on_a_clock():
+                listener = await asyncio.get_running_loop().create_server(
+                    server,
+                    config.bind_ip,
+                    config.bind_port,
+                    backlog=config.listen_backlog,
+                    reuse_address=True,
                 )
-                await wait_stop_signal()
-                log.info("storage_node.stopping")
-            finally:
-                # Stop accepting; in-flight requests get up to shutdown_timeout_s to finish (the
-                # updater and the deadlines still run meanwhile), then connections close.
-                listener.close()
-                await server.shutdown(config.shutdown_timeout_s)
+                try:
+                    log.info(
+                        "storage_node.listening",
+                        extra={
+                            "ip": config.bind_ip,
+                            "port": config.bind_port,
+                            "devices": list(config.devices),
+                        },
+                    )
+                    await wait_stop_signal()
+                    log.info("storage_node.stopping")
+                finally:
+                    # Stop accepting; in-flight requests get up to shutdown_timeout_s to finish (the
+                    # updater and the deadlines still run meanwhile), then connections close.
+                    listener.close()
+                    await server.shutdown(config.shutdown_timeout_s)
     finally:
         await close_stores(stores)
     log.info("storage_node.stopped")
