@@ -46,10 +46,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from dolmen.errors import DolmenError
 from dolmen.limits import REQUEST_SIGNATURE_CLOCK_SKEW_S_MAX, REQUEST_SIGNATURE_LIFETIME_S_MAX
+from dolmen.values import value_class
 
 SIGNATURE_HEADER = "X-Backend-Signature"
 KEY_ID_HEADER = "X-Backend-Signature-Key-Id"
@@ -82,7 +82,7 @@ class SignatureInvalid(RequestSignatureError):
     """The signature headers are malformed, name an unknown key, or do not match the request."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@value_class(kw_only=True)
 class VerifiedSignature:
     """What a successful verification learned: the key id and the signature (to bind the footer)."""
 
@@ -132,7 +132,9 @@ def _canonical(
 ) -> bytes:
     """The canonical request of already collected parts (`backend` without the signature): made
     as one text and encoded once (it is made for every request a node answers)."""
-    lines = [f"{_REQUEST_DOMAIN}{method.upper()}\n{path}\n{query}\n{timestamp.strip()}\n{expires_s}\n{key_id}\n"]
+    lines = [
+        f"{_REQUEST_DOMAIN}{method.upper()}\n{path}\n{query}\n{timestamp.strip()}\n{expires_s}\n{key_id}\n"
+    ]
     lines += [f"{lower}:{backend[lower].strip()}\n" for lower in sorted(backend)]
     # Header values as received (decoded UTF-8 with surrogateescape): this restores the bytes sent.
     return "".join(lines).encode("utf-8", "surrogateescape")
@@ -203,7 +205,11 @@ def verify_request(
         raise SignatureMissing("request is not signed")
     if signature is None or key_id_text is None or expires_text is None:
         raise SignatureInvalid("incomplete signature headers")
-    signature, key_id_text, expires_text = signature.strip().lower(), key_id_text.strip(), expires_text.strip()
+    signature, key_id_text, expires_text = (
+        signature.strip().lower(),
+        key_id_text.strip(),
+        expires_text.strip(),
+    )
     key_id = _parse_decimal(key_id_text, KEY_ID_HEADER, KEY_ID_MAX)
     expires_s = _parse_decimal(expires_text, EXPIRES_HEADER, 2**40)
     if expires_s < now_s - REQUEST_SIGNATURE_CLOCK_SKEW_S_MAX:

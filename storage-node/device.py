@@ -90,6 +90,7 @@ from dolmen.files import atomic_write, fsync_directory
 from dolmen.limits import ETAG_BYTES_MAX, OBJECT_BODY_BYTES_MAX
 from dolmen.loop_hold import LoopHold
 from dolmen.metrics import SIZE_BUCKETS, Metrics
+from dolmen.values import value_class
 
 log = logging.getLogger("dolmen.storage_node.device")
 
@@ -268,7 +269,7 @@ class _Change:
     weight: int = 1  # about how many records it changes: whether its batch holds the loop (_hold_for)
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class StagedRecord:
     """A record and the bytes storing it writes, worked out before it reaches the committer.
 

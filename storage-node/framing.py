@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import re
 import struct
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from dolmen.errors import DolmenError
 from dolmen.limits import (
@@ -37,6 +37,7 @@ from dolmen.limits import (
     OBJECT_BODY_BYTES_MAX,
 )
 from dolmen.signing import footer_signature, verify_footer
+from dolmen.values import value_class
 
 FRAME_HEADER = struct.Struct(">BI")
 FRAME_DATA = 0x44  # "D"
@@ -66,7 +67,7 @@ class FooterMalformed(FramingError):
     """The footer is not a JSON object with the fields PROTOCOL.md requires."""
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class RawFooter:
     """The footer frame as received: its HMAC and the exact JSON bytes it signs."""
 
@@ -74,7 +75,7 @@ class RawFooter:
     footer_bytes: bytes
 
 
-@dataclass(frozen=True, kw_only=True)
+@value_class(kw_only=True)
 class Footer:
     """A verified footer. For `abort`, only `action` is meaningful."""
 

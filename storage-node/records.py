@@ -27,7 +27,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import struct
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from dolmen.storage_node.checksums import block_count
 from dolmen.storage_node.errors import InvalidMetadata
@@ -39,6 +39,7 @@ from dolmen.limits import (
     METADATA_TOTAL_BYTES_MAX,
     METADATA_VALUE_BYTES_MAX,
 )
+from dolmen.values import value_class
 
 RECORD_FORMAT_VERSION = 1
 EXTRA_TOTAL_BYTES_MAX = 8192  # footer metadata (S3 checksums, encryption parameters)
@@ -52,7 +53,7 @@ _HEADER = struct.Struct(">BB16s16sQQQI")
 _LENGTH = struct.Struct(">I")
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class ObjectRecord:
     """What the store knows about one object name.
 

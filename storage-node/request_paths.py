@@ -33,12 +33,13 @@ from dolmen.limits import (
     PARTITION_MAX,
     REGISTER_KEY_BYTES_MAX,
 )
+from dolmen.values import value_class
 
 _PARTITION = re.compile(r"0|[1-9][0-9]{0,9}")
 _PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class ObjectPath:
     device: str
     partition: int
@@ -47,7 +48,7 @@ class ObjectPath:
     obj: str
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class PartitionPath:
     device: str
     partition: int
