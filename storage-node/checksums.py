@@ -19,7 +19,7 @@ BLOCK_BYTES = CHECKSUM_BLOCK_BYTES
 XXH3_HEX_DIGITS = 16
 
 
-def xxh3(data: bytes | memoryview) -> int:
+def xxh3(data: bytes | bytearray | memoryview) -> int:
     """xxh3_64 of `data`."""
     return xxhash.xxh3_64_intdigest(data)
 
@@ -44,10 +44,19 @@ def block_count(length: int) -> int:
     return -(-length // BLOCK_BYTES)
 
 
-def block_checksums(data: bytes | memoryview) -> list[int]:
+def block_checksums(data: bytes | bytearray | memoryview) -> list[int]:
     """The per-block xxh3 list of a whole body held in memory."""
     view = memoryview(data)
     return [xxh3(view[offset : offset + BLOCK_BYTES]) for offset in range(0, len(view), BLOCK_BYTES)]
+
+
+def body_checksums(data: bytes | bytearray | memoryview) -> tuple[int, list[int]]:
+    """(whole-body xxh3, block xxh3s) of a whole body in memory, as BodyHasher gives them. A body
+    of one block is hashed once: that block is the whole body."""
+    whole = xxh3(data)
+    if len(data) <= BLOCK_BYTES:
+        return whole, [whole] if len(data) else []
+    return whole, block_checksums(data)
 
 
 def covering_blocks(start: int, end_exclusive: int) -> range:

@@ -58,7 +58,13 @@ from typing import Any, Protocol, TypeVar, cast
 
 import lmdb
 from dolmen.storage_node import keycodec, registers, suffixes
-from dolmen.storage_node.checksums import BLOCK_BYTES, BodyHasher, covering_blocks, verify_blocks
+from dolmen.storage_node.checksums import (
+    BLOCK_BYTES,
+    BodyHasher,
+    body_checksums,
+    covering_blocks,
+    verify_blocks,
+)
 from dolmen.storage_node.errors import (
     BadRequest,
     Conflict,
@@ -1474,8 +1480,7 @@ class ObjectWriter:
             key=self._key,
         )
         if self._fd is None:
-            self._hasher.update(self._buffer)  # at most inline_body_bytes_max: microseconds on the loop
-            whole, blocks = self._hasher.finish()
+            whole, blocks = body_checksums(self._buffer)  # at most inline_body_bytes_max: on the loop
             if whole != expected_xxh3:
                 await self.abort()
                 raise UploadChecksumMismatch("body xxh3 differs from the footer's")

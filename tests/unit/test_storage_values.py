@@ -8,6 +8,7 @@ from dolmen.storage_node.checksums import (
     BLOCK_BYTES,
     BodyHasher,
     block_checksums,
+    body_checksums,
     covering_blocks,
     verify_blocks,
 )
@@ -51,6 +52,15 @@ def test_hashing_in_chunks_equals_hashing_at_once(body, cuts):
     assert whole == xxhash.xxh3_64_intdigest(body)
     assert blocks == block_checksums(body)
     assert verify_blocks(body, 0, blocks) is None
+    assert body_checksums(body) == (whole, blocks) == body_checksums(bytearray(body))
+
+
+@pytest.mark.parametrize("length", [0, 1, BLOCK_BYTES - 1, BLOCK_BYTES, BLOCK_BYTES + 1, 2 * BLOCK_BYTES])
+def test_a_body_in_memory_has_the_checksums_of_a_body_hashed_in_chunks(length):
+    body = bytes(range(256)) * (length // 256) + b"z" * (length % 256)
+    hasher = BodyHasher()
+    hasher.update(body)
+    assert body_checksums(body) == hasher.finish()
 
 
 def test_a_flipped_byte_is_found_in_its_block():
