@@ -386,10 +386,8 @@ async def put_object(request: Request, path: str) -> Answer:
         condition(
             await disk(ctx, store.get_record(where.partition, where.account, where.container, where.obj))
         )
-    writer = await disk(
-        ctx,
-        store.begin_object_put(where.partition, where.account, where.container, where.obj, timestamp, length),
-    )
+    begin = (where.partition, where.account, where.container, where.obj, timestamp, length)
+    writer = store.begin_small_object_put(*begin) or await disk(ctx, store.begin_object_put(*begin))
     try:
         footer = await receive_framed_body(request, ctx, writer, signature)
         if footer.action == framing.ACTION_ABORT:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import os
+import time
 from pathlib import Path
 from random import Random
 
@@ -220,6 +221,27 @@ async def test_a_small_body_is_kept_in_memory_until_it_outgrows_inline(store: De
     assert not writer.keep_inline([b"abcd"])  # longer than announced: write_parts refuses it
     with pytest.raises(LengthMismatch):
         await writer.write_parts([b"abcd"])
+
+
+async def test_a_small_put_starts_at_once_only_while_the_free_space_was_checked_lately(
+    store: DeviceStore, monkeypatch: pytest.MonkeyPatch
+):
+    inline_max = CONFIG.inline_body_bytes_max
+    assert store.begin_small_object_put(7, "AUTH_a", "c", "first", ts(), 10) is None  # never checked yet
+    await put(store, "first", b"x", ts())  # its start checks the free space
+    writer = store.begin_small_object_put(7, "AUTH_a", "c", "small", ts(), inline_max)
+    assert writer is not None
+    await writer.write(b"s" * inline_max)
+    assert (await commit_whole(writer, b"s" * inline_max)).inline_body == b"s" * inline_max
+    assert store.begin_small_object_put(7, "AUTH_a", "c", "large", ts(), inline_max + 1) is None
+    assert store.begin_small_object_put(7, "AUTH_a", "c", "unknown", ts(), None) is None
+    later_s = time.monotonic() + 1.0  # past FREE_SPACE_CACHE_S: statvfs again, in a disk step
+    monkeypatch.setattr(time, "monotonic", lambda: later_s)
+    assert store.begin_small_object_put(7, "AUTH_a", "c", "stale", ts(), 10) is None
+    with pytest.raises(InsufficientStorage):  # a small PUT that would eat the reserve
+        monkeypatch.setattr(store, "_free_bytes_checked_s", later_s)
+        monkeypatch.setattr(store, "_free_bytes", 5)
+        store.begin_small_object_put(7, "AUTH_a", "c", "full", ts(), 10)
 
 
 async def test_a_cancelled_upload_leaves_nothing_visible(store: DeviceStore, tmp_path: Path):
