@@ -64,6 +64,8 @@ KEY_ID_MAX = 2**31 - 1
 _REQUEST_DOMAIN = "dolmen-request-v1\n"
 _FOOTER_DOMAIN = b"dolmen-footer-v1\n"
 SIGNATURE_HEX_DIGITS = 64
+_PREPARED_MACS_MAX = 64
+_prepared_macs: dict[bytes, hmac.HMAC] = {}  # per key: an HMAC that has seen the key, and nothing else
 
 
 class RequestSignatureError(DolmenError):
@@ -127,6 +129,19 @@ def _signed_headers(headers: Iterable[tuple[str, str]]) -> tuple[str, dict[str, 
     return timestamp, backend
 
 
+def _mac(key: bytes, message: bytes) -> bytes:
+    """HMAC-SHA256 of `message` under `key`, from a copy of the key's prepared HMAC: about half
+    the time of hmac.new, which prepares the key again for every message (twice per PUT)."""
+    prepared = _prepared_macs.get(key)
+    if prepared is None:
+        if len(_prepared_macs) >= _PREPARED_MACS_MAX:  # (keys are few, one per key id: bounded all the same)
+            _prepared_macs.clear()
+        prepared = _prepared_macs[key] = hmac.new(key, digestmod=hashlib.sha256)
+    mac = prepared.copy()
+    mac.update(message)
+    return mac.digest()
+
+
 def _canonical(
     method: str, path: str, query: str, timestamp: str, expires_s: int, key_id: int, backend: dict[str, str]
 ) -> bytes:
@@ -169,7 +184,7 @@ def sign_request(
     message = canonical_request(
         method=method, path=path, query=query, headers=signed_headers, key_id=key_id, expires_s=expires_s
     )
-    signature = hmac.new(key, message, hashlib.sha256).hexdigest()
+    signature = _mac(key, message).hex()
     return {KEY_ID_HEADER: str(key_id), EXPIRES_HEADER: str(expires_s), SIGNATURE_HEADER: signature}
 
 
@@ -222,7 +237,7 @@ def verify_request(
     if len(signature) != SIGNATURE_HEX_DIGITS or not signature.isascii():
         raise SignatureInvalid("malformed signature")
     message = _canonical(method, path, query, timestamp, expires_s, key_id, backend)
-    expected = hmac.new(key, message, hashlib.sha256).hexdigest()
+    expected = _mac(key, message).hex()
     if not hmac.compare_digest(expected, signature):
         raise SignatureInvalid("wrong signature")
     return VerifiedSignature(key_id=key_id, signature_hex=signature, expires_s=expires_s)
@@ -237,7 +252,7 @@ def footer_signature(key: bytes, *, request_signature_hex: str, footer_bytes: by
     """
     assert len(request_signature_hex) == SIGNATURE_HEX_DIGITS
     message = _FOOTER_DOMAIN + request_signature_hex.lower().encode("ascii") + b"\n" + footer_bytes
-    return hmac.new(key, message, hashlib.sha256).digest()
+    return _mac(key, message)
 
 
 def verify_footer(key: bytes, *, request_signature_hex: str, footer_bytes: bytes, mac: bytes) -> None:

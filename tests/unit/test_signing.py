@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -58,6 +61,27 @@ def test_the_canonical_request_is_the_documented_bytes() -> None:
         b"dolmen-request-v1\nPUT\n/sda/12/a/c/%C3%A9t%C3%A9\nmultipart-manifest=get\n1700000000.00000\n"
         b"1700000060\n7\nx-backend-alpha:first\nx-backend-zeta:last\xff\n"
     )
+
+
+def test_signatures_are_hmac_sha256_of_the_canonical_request_under_any_number_of_keys() -> None:
+    for key_id in range(1, 200):  # more keys than are kept prepared
+        key = request_signing_key(SECRET, key_id)
+        headers = {"X-Timestamp": "1700000000.00000"}
+        headers |= sign_request(key, key_id=key_id, method="GET", path="/d/1", headers=headers, now_s=NOW_S)
+        message = canonical_request(
+            method="GET",
+            path="/d/1",
+            query="",
+            headers=headers.items(),
+            key_id=key_id,
+            expires_s=int(NOW_S + 60),
+        )
+        assert headers[SIGNATURE_HEADER] == hmac.new(key, message, hashlib.sha256).hexdigest()
+        footer_mac = footer_signature(
+            key, request_signature_hex=headers[SIGNATURE_HEADER], footer_bytes=b"{}"
+        )
+        footer_message = b"dolmen-footer-v1\n" + headers[SIGNATURE_HEADER].encode() + b"\n{}"
+        assert footer_mac == hmac.new(key, footer_message, hashlib.sha256).digest()
 
 
 def verify(headers, method="PUT", path="/sda/12/a/c/o", query="", now_s=NOW_S):
