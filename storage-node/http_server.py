@@ -310,6 +310,9 @@ class Connection(asyncio.Protocol):
         self._head_bytes_max = self.limits.request_line_bytes_max + self.limits.headers_count_max * (
             self.limits.header_bytes_max + 4
         )
+        # (on_header's limits, read for every header of every request)
+        self._header_bytes_max = self.limits.header_bytes_max
+        self._headers_count_max = self.limits.headers_count_max
         self._reading_paused = False
         self._writable: asyncio.Future[None] | None = None
         # Idle since (loop time), or None while a request is in progress. One timer per
@@ -391,14 +394,14 @@ class Connection(asyncio.Protocol):
         self._url.append(url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if len(name) + len(value) > self.limits.header_bytes_max:
+        headers = self._headers
+        if len(name) + len(value) > self._header_bytes_max:
             raise RequestRefused(431, "a request header is too large")
-        if len(self._headers) >= self.limits.headers_count_max:
+        if len(headers) >= self._headers_count_max:
             raise RequestRefused(431, "too many request headers")
-        # As aiohttp did: UTF-8 with surrogateescape, so that the bytes sent can be restored.
         # Names are tokens (llhttp checked: ASCII). Values as aiohttp gave them: UTF-8 with
         # surrogateescape, so that the bytes sent can be restored (signatures cover them).
-        self._headers.append((name.decode("ascii"), value.decode("utf-8", "surrogateescape")))
+        headers.append((name.decode("ascii"), value.decode("utf-8", "surrogateescape")))
 
     def on_headers_complete(self) -> None:
         self._idle_since = None
