@@ -162,19 +162,11 @@ class Body:
         return b"".join(pieces)
 
 
-class Request:
-    """One request as the handler sees it; also a mapping of per-request values."""
+class Request(dict[str, Any]):
+    """One request as the handler sees it; also, as a dict, the values handlers keep for it
+    (a dict's own item access: a handler reads and writes several per request)."""
 
-    __slots__ = (
-        "method",
-        "raw_path",
-        "version",
-        "headers",
-        "content",
-        "keep_alive",
-        "_connection",
-        "_values",
-    )
+    __slots__ = ("method", "raw_path", "version", "headers", "content", "keep_alive", "_connection")
 
     def __init__(
         self,
@@ -186,6 +178,7 @@ class Request:
         headers: CIMultiDict[str],
         keep_alive: bool,
     ) -> None:
+        super().__init__()
         self.method = method
         self.raw_path = raw_path
         self.version = version
@@ -193,7 +186,6 @@ class Request:
         self.content = Body(connection)
         self.keep_alive = keep_alive
         self._connection = connection
-        self._values: dict[str, Any] = {}
 
     @property
     def content_length(self) -> int | None:
@@ -203,18 +195,6 @@ class Request:
     @property
     def transport(self) -> asyncio.Transport | None:
         return self._connection.transport
-
-    def __getitem__(self, name: str) -> Any:
-        return self._values[name]
-
-    def __setitem__(self, name: str, value: Any) -> None:
-        self._values[name] = value
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._values
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self._values.get(name, default)
 
 
 # --- answers ---------------------------------------------------------------------------
