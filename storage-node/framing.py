@@ -49,6 +49,7 @@ ACTION_COMMIT = "commit"
 ACTION_ABORT = "abort"
 _XXH3_HEX = re.compile(r"[0-9a-f]{16}")
 _JSON_DECODER = json.JSONDecoder()
+_FOOTER_FIELDS = frozenset({"action", "etag", "body_bytes", "body_xxh3_64", "metadata"})
 
 
 class FramingError(DolmenError):
@@ -176,7 +177,7 @@ def decode_footer(raw: RawFooter, *, key: bytes, request_signature_hex: str) -> 
         return Footer(action=ACTION_ABORT)
     if action != ACTION_COMMIT:
         raise FooterMalformed("footer action must be 'commit' or 'abort'")
-    unknown = set(document) - {"action", "etag", "body_bytes", "body_xxh3_64", "metadata"}
+    unknown = document.keys() - _FOOTER_FIELDS
     if unknown:
         raise FooterMalformed(f"unknown footer field {sorted(unknown)[0]!r}")
     etag = document.get("etag")
@@ -191,7 +192,9 @@ def decode_footer(raw: RawFooter, *, key: bytes, request_signature_hex: str) -> 
         raise FooterMalformed("footer body_xxh3_64 must be 16 lower-case hex digits")
     if not isinstance(metadata, dict) or len(metadata) > METADATA_COUNT_MAX:
         raise FooterMalformed("footer metadata must be an object of at most METADATA_COUNT_MAX entries")
-    if not all(isinstance(name, str) and isinstance(value, str) for name, value in metadata.items()):
+    if metadata and not all(
+        isinstance(name, str) and isinstance(value, str) for name, value in metadata.items()
+    ):
         raise FooterMalformed("footer metadata names and values must be strings")
     return Footer(
         action=ACTION_COMMIT, etag=etag, body_bytes=body_bytes, body_xxh3_64=body_xxh3, metadata=metadata
