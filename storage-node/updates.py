@@ -28,6 +28,7 @@ from dolmen.storage_node.request_paths import is_partition
 from dolmen.storage_node.timestamps import Timestamp
 
 from dolmen.limits import ETAG_BYTES_MAX, PARTITION_MAX
+from dolmen.values import value_class
 
 _PORT = re.compile(r"[1-9][0-9]{0,4}")
 
@@ -83,7 +84,7 @@ def parse_replica(headers: Mapping[str, str], prefix: str) -> Replica | None:
     return Replica(host, device, int(partition))
 
 
-@dataclass(frozen=True, slots=True)
+@value_class
 class PendingUpdate:
     """One object write that its container replica has not acknowledged yet."""
 
