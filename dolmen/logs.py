@@ -110,13 +110,26 @@ def configure_logging(service: str, *, level: str = "info", stream: Any = None) 
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream or _stderr_unbuffered_by_line())
     handler.setFormatter(JsonLineFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     _configured_handler = handler
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _stderr_unbuffered_by_line() -> Any:
+    """Standard error as a stream of its own that is not flushed at every line, as sys.stderr is
+    (Python 3.9+): request lines are flushed once per turn of the event loop (`_flush_soon`),
+    other records by the handler, each as it is written. sys.stderr itself when it has no file
+    descriptor (a test's capture)."""
+    try:
+        descriptor = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return sys.stderr
+    sys.stderr.flush()
+    return open(descriptor, "w", encoding="utf-8", errors="backslashreplace", closefd=False)  # noqa: SIM115
 
 
 def log_request(

@@ -8,6 +8,8 @@ import io
 import json
 import logging
 import os
+import subprocess
+import sys
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -229,6 +231,41 @@ def test_request_lines_written_directly_are_byte_identical_to_those_through_logg
         '"path": "/d1/3/AUTH_test/c/ünïcödé ☃", "status": 201, "bytes_in": 4300, "bytes_out": 0, "duration_ms": 250.0, '
         '"api": "s3", "Authorization": "<redacted>", "remote": null, "nested": {"é": [1.5, "b\'x\'"]}}\n'
     )
+
+
+STDERR_SCRIPT = """
+import asyncio, logging, os, sys, time
+from dolmen.logs import configure_logging, log_request
+configure_logging("stderr-test")
+server = logging.getLogger("stderr_test.server")
+async def main():
+    for _ in range(3):
+        log_request(server, method="GET", path="/", status=200, bytes_in=0, bytes_out=0, started_s=0.0)
+    print(os.fstat(2).st_size, flush=True)
+    await asyncio.sleep(0)  # the end of the loop's turn
+    print(os.fstat(2).st_size, flush=True)
+asyncio.run(main())
+logging.getLogger("stderr_test").warning("after")
+"""
+
+
+def test_request_lines_reach_standard_error_once_per_turn_of_the_loop_and_other_records_at_once(
+    tmp_path: Path,
+) -> None:
+    errors = tmp_path / "stderr.log"
+    with errors.open("wb") as stderr:
+        done = subprocess.run(
+            [sys.executable, "-c", STDERR_SCRIPT],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            check=True,
+            text=True,
+        )
+    before_the_turn_ended, after = (int(size) for size in done.stdout.split())
+    lines = errors.read_text().splitlines()
+    assert before_the_turn_ended == 0  # sys.stderr would have written each line at once
+    assert after == len("\n".join(lines[:3])) + 1
+    assert [json.loads(line)["event"] for line in lines] == ["request", "request", "request", "after"]
 
 
 @pytest.mark.parametrize(
