@@ -60,7 +60,13 @@ from dolmen.storage_node.listings import (
 )
 from dolmen.storage_node.records import CONTENT_TYPE_BYTES_MAX, ObjectRecord, check_metadata
 from dolmen.storage_node.timestamps import ZERO, Timestamp
-from dolmen.storage_node.updates import PendingUpdate, Replica, decode_pending, encode_pending
+from dolmen.storage_node.updates import (
+    PendingUpdate,
+    Replica,
+    decode_pending,
+    encode_pending,
+    pending_timestamp,
+)
 
 from dolmen.limits import (
     CONTAINER_NAME_BYTES_MAX,
@@ -563,7 +569,7 @@ class Keyspaces:
 
         def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
             value = txn.get(key, db=db)
-            if value is not None and decode_pending(stored_bytes(value)).timestamp == update.timestamp:
+            if value is not None and pending_timestamp(stored_bytes(value)) == update.timestamp.internal:
                 if retried is None:
                     txn.delete(key, db=db)
                 else:

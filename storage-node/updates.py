@@ -151,8 +151,11 @@ def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
     return min(base_s * 2 ** min(attempts - 1, 62), max_s)
 
 
+_PENDING_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def encode_pending(update: PendingUpdate) -> bytes:
-    return json.dumps(
+    return _PENDING_ENCODER.encode(
         [
             update.replica.as_json(),
             update.account,
@@ -165,10 +168,16 @@ def encode_pending(update: PendingUpdate) -> bytes:
             update.content_type,
             update.attempts,
             update.next_attempt_s,
-        ],
-        separators=(",", ":"),
-        ensure_ascii=False,
+        ]
     ).encode("utf-8")
+
+
+def pending_timestamp(value: bytes) -> str:
+    """The timestamp of an encoded pending update as it is stored (`Timestamp.internal`), without
+    decoding the rest: enough to tell whether a newer update replaced it."""
+    timestamp = json.loads(value)[4]
+    assert isinstance(timestamp, str)
+    return timestamp
 
 
 def decode_pending(value: bytes) -> PendingUpdate:

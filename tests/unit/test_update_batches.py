@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 
 import pytest
 from dolmen.storage_node.entries import ObjectEntry
 from dolmen.storage_node.errors import BadRequest, UploadChecksumMismatch
 from dolmen.storage_node.timestamps import Timestamp
 from dolmen.storage_node.update_batches import BODY_SHA256_HEADER, batch_request, parse_batch
-from dolmen.storage_node.updates import PendingUpdate, Replica
+from dolmen.storage_node.updates import (
+    PendingUpdate,
+    Replica,
+    decode_pending,
+    encode_pending,
+    pending_timestamp,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -34,6 +41,14 @@ updates = st.builds(
     etag=st.text(max_size=32),
     content_type=st.text(max_size=40),
 )
+
+
+@given(updates, st.integers(0, 50), st.floats(0, 2e9))
+def test_a_queued_update_round_trips_and_its_timestamp_reads_alone(update, attempts, due_s):
+    update = replace(update, attempts=attempts, next_attempt_s=due_s)
+    stored = encode_pending(update)
+    assert decode_pending(stored) == update
+    assert pending_timestamp(stored) == update.timestamp.internal
 
 
 @given(st.lists(updates, min_size=1, max_size=20))
