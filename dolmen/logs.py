@@ -110,7 +110,7 @@ def configure_logging(service: str, *, level: str = "info", stream: Any = None) 
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    handler = logging.StreamHandler(stream or _stderr_unbuffered_by_line())
+    handler = logging.StreamHandler(stream or _stderr_flushed_by_the_handler())
     handler.setFormatter(JsonLineFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -119,11 +119,11 @@ def configure_logging(service: str, *, level: str = "info", stream: Any = None) 
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
 
-def _stderr_unbuffered_by_line() -> Any:
-    """Standard error as a stream of its own that is not flushed at every line, as sys.stderr is
-    (Python 3.9+): request lines are flushed once per turn of the event loop (`_flush_soon`),
-    other records by the handler, each as it is written. sys.stderr itself when it has no file
-    descriptor (a test's capture)."""
+def _stderr_flushed_by_the_handler() -> Any:
+    """Standard error as a stream of its own, flushed only when told: sys.stderr flushes at every
+    line (Python 3.9+), which made each request line a write of its own. Request lines are flushed
+    once per turn of the event loop (`_flush_soon`), other records by the handler as it writes
+    them. sys.stderr itself when it has no file descriptor (a test's capture)."""
     try:
         descriptor = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):
