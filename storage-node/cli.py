@@ -96,6 +96,10 @@ async def serve(config: StorageNodeConfig, secret: bytes) -> None:
         ctx = node_context(config, stores, signing_keys=keys, metrics=metrics, outbound_key=outbound)
         async with background_tasks(ctx):
             server = make_server(ctx, http_limits(config))
+            for store in stores.values():
+                # Answering one request at most (say, the container update a batch applies, which
+                # waits for that very commit), the loop has nothing to run: it is not held.
+                store.loop_is_quiet = lambda: server.answering <= 1
             async with collecting_on_a_clock():
                 listener = await asyncio.get_running_loop().create_server(
                     server,

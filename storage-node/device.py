@@ -250,11 +250,19 @@ class DeleteResult:
 HOLD_BATCH_CHANGES_MIN = 8
 
 
-def _hold_for(batch: list[_Change]) -> contextlib.AbstractContextManager[object]:
-    """The hold of the event loop under which `batch` is applied (none for a small batch)."""
-    if sum(change.weight for change in batch) < HOLD_BATCH_CHANGES_MIN:
+def _hold_for(
+    batch: list[_Change], *, loop_is_quiet: bool = False
+) -> contextlib.AbstractContextManager[object]:
+    """The hold of the event loop under which `batch` is applied: none for a small batch, nor
+    while the loop is quiet (it has no Python to run that would keep the GIL from the committer,
+    and holding it would cost two wake-ups of its thread for nothing)."""
+    if loop_is_quiet or sum(change.weight for change in batch) < HOLD_BATCH_CHANGES_MIN:
         return contextlib.nullcontext()
     return LoopHold(batch[0].loop)
+
+
+def _never() -> bool:
+    return False
 
 
 @dataclass(slots=True)
@@ -381,6 +389,9 @@ class DeviceStore:
         self._changes: queue.SimpleQueue[_Change | None] = queue.SimpleQueue()
         self._committer: threading.Thread | None = None
         self._batch_writers: list[BatchWriter] = []
+        # Whether the event loop that submits the changes is quiet (`_hold_for`), asked in the
+        # committer's thread: the node tells it from its HTTP server. Never, unless told.
+        self.loop_is_quiet: Callable[[], bool] = _never
         self._env: lmdb.Environment | None = None
         self._dbs: dict[bytes, Any] = {}
         self._lock_fd: int | None = None
@@ -1104,7 +1115,7 @@ class DeviceStore:
         assert self._env is not None
         txn: lmdb.Transaction | None = None
         try:
-            with _hold_for(batch):
+            with _hold_for(batch, loop_is_quiet=self.loop_is_quiet()):
                 txn = self._env.begin(write=True)
                 outcomes = self._apply_all(txn, batch)
             if outcomes is None:

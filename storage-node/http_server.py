@@ -453,12 +453,14 @@ class Connection(asyncio.Protocol):
                     await self._request_waiter
                 request = self._requests.popleft()
                 self._busy = True
+                self.server.answering += 1
                 try:
                     keep_open = await self._answer(request)
                     if not keep_open and not request.content.is_eof():
                         await self._discard_rest(request)
                 finally:
                     self._busy = False
+                    self.server.answering -= 1
                 if not keep_open or self.server.stopping or self._closing:
                     self._close()
                     return
@@ -587,6 +589,7 @@ class Server:
         self.limits = limits
         self.connections: set[Connection] = set()
         self.stopping = False
+        self.answering = 0  # requests whose handler runs or whose answer is being sent
 
     def __call__(self) -> Connection:
         return Connection(self)

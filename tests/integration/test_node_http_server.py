@@ -100,6 +100,18 @@ async def test_pipelined_requests_are_answered_in_order_on_one_kept_connection()
         assert not closed  # kept alive
 
 
+async def test_the_server_counts_the_requests_it_is_answering():
+    async with serving() as (server, port):
+        assert server.answering == 0
+        slow = [
+            asyncio.create_task(exchange(port, b"GET /slow HTTP/1.1\r\nHost: n\r\n\r\n")) for _ in range(3)
+        ]
+        await asyncio.sleep(0.15)  # each handler is sleeping: 0.3 s
+        assert server.answering == 3
+        await asyncio.gather(*slow)
+        assert server.answering == 0
+
+
 async def test_a_chunked_body_arrives_whole_and_a_streamed_answer_is_framed_by_its_length():
     async with serving() as (_, port):
         chunked = b"PUT /echo HTTP/1.1\r\nHost: n\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"

@@ -103,3 +103,5 @@ async def test_the_committer_holds_the_loop_only_for_a_batch_of_enough_records()
     assert isinstance(_hold_for(batch(*[1] * HOLD_BATCH_CHANGES_MIN)), LoopHold)
     assert isinstance(_hold_for(batch(HOLD_BATCH_CHANGES_MIN)), LoopHold)  # one UPDATE of many entries
     assert not isinstance(_hold_for(batch(2, 3)), LoopHold)
+    # A quiet loop (answering one request at most: the node tells the store) is never held.
+    assert not isinstance(_hold_for(batch(*[1] * 100), loop_is_quiet=True), LoopHold)
