@@ -540,15 +540,12 @@ class Keyspaces:
         db = self.store.db(b"pending")
         return await self.store.read(lambda txn: txn.stat(db)["entries"])
 
-    def forget_update(self, key: bytes, update: PendingUpdate) -> None:
-        """Drop a pending update its container replica acknowledged, unless a newer one replaced it.
+    def forget_updates(self, acknowledged: list[tuple[bytes, PendingUpdate]]) -> None:
+        """Drop pending updates their container replicas acknowledged, each unless a newer one
+        replaced it, in one change.
 
         Not awaited: it rides on the next commit (a crash before it only means one idempotent resend).
         """
-        self.forget_updates([(key, update)])
-
-    def forget_updates(self, acknowledged: list[tuple[bytes, PendingUpdate]]) -> None:
-        """`forget_update` for several, in one change."""
         settles = [self._settle(key, update, None) for key, update in acknowledged]
 
         def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:

@@ -108,7 +108,9 @@ class Updater:
         (default container_update_timeout_s)."""
         assert self._transport is not None
         try:
-            async with asyncio.timeout(timeout_s or self.config.container_update_timeout_s):
+            async with asyncio.timeout(
+                self.config.container_update_timeout_s if timeout_s is None else timeout_s
+            ):
                 answer = await self._transport.request(  # X-Trans-Id: the request's own id, if any
                     host, method, path, headers=headers | {"X-Trans-Id": "updater"}, body=body
                 )
@@ -224,7 +226,7 @@ class Updater:
                 async with limit:
                     delivered = await self.deliver(update)
                 if delivered:
-                    keyspaces.forget_update(key, update)
+                    self._forget(device, key, update)
                     return
                 retried = update.failed(
                     now_s=self.clock(),
