@@ -24,8 +24,11 @@ machine: on this shared machine, speed drifts by 1.5x within minutes, and a rati
 two runs minutes apart measured the drift as much as the servers.
 
 Prints one JSON object: per server and case ops_per_s, mib_per_s,
-latency_ms_p50, latency_ms_p99; the dolmen/swift ratios the issues name, and the
-same ratio in each round (its spread shows how steady the machine was).
+latency_ms_p50, latency_ms_p99 and server_cpu_us_per_op (user and system time of
+that side's server processes, all threads and workers, during its slices, per
+operation); the dolmen/swift ratios the issues name, the same ratio in each round
+(its spread shows how steady the machine was), and swift/dolmen in server CPU per
+operation (which the machine's load moves less than the rates).
 
     .venv/bin/python bench/node_bench.py [--duration-s 3] [--only dolmen|swift] [--suite objects|containers]
 
@@ -286,6 +289,7 @@ class Slice:
     latencies_s: list[float]
     failures: int
     elapsed_s: float
+    server_cpu_s: float = 0.0  # CPU time of the side's server processes meanwhile
 
 
 Operation = Callable[[Connection, int], Awaitable[bool]]
@@ -323,6 +327,7 @@ def summarize(slices: list[Slice], size: int) -> dict[str, Any]:
     """A case's result over its slices (operations over their summed time)."""
     latencies_s = sorted(latency for piece in slices for latency in piece.latencies_s)
     elapsed_s = sum(piece.elapsed_s for piece in slices)
+    server_cpu_s = sum(piece.server_cpu_s for piece in slices)
     return {
         "ops": len(latencies_s),
         "failures": sum(piece.failures for piece in slices),
@@ -330,11 +335,33 @@ def summarize(slices: list[Slice], size: int) -> dict[str, Any]:
         "mib_per_s": round(len(latencies_s) * size / elapsed_s / 2**20, 2),
         "latency_ms_p50": round(percentile(latencies_s, 0.50) * 1000, 2),
         "latency_ms_p99": round(percentile(latencies_s, 0.99) * 1000, 2),
+        "server_cpu_us_per_op": round(server_cpu_s * 1e6 / len(latencies_s), 1),
     }
 
 
 def slice_rate(piece: Slice) -> float:
     return len(piece.latencies_s) / piece.elapsed_s
+
+
+def cpu_seconds(config_files: list[Path]) -> float:
+    """User and system CPU seconds so far of every process (all its threads) whose command line
+    names one of `config_files`: a server's processes, its workers included."""
+    names = [str(path).encode() for path in config_files]
+    ticks = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline_file:
+                cmdline = cmdline_file.read()
+            if not any(name in cmdline for name in names):
+                continue
+            with open(f"/proc/{entry.name}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -350,12 +377,17 @@ class Case:
 
 
 async def interleaved(
-    servers: dict[str, list[Case]], *, duration_s: float, rounds: int
+    servers: dict[str, list[Case]],
+    *,
+    duration_s: float,
+    rounds: int,
+    config_files: dict[str, list[Path]] | None = None,
 ) -> tuple[dict[str, dict[str, dict[str, Any]]], dict[str, list[float]]]:
     """Run every case on every server in `rounds` alternating slices of duration_s / rounds
     (who goes first alternates too), so that both sides of a ratio see the same machine: on
     this shared machine speed drifts by 1.5x within minutes. Returns each server's results
-    and, per case, the first server's rate over the second's in each round."""
+    and, per case, the first server's rate over the second's in each round. `config_files`: per
+    server, the configuration files its processes are started with, to measure their CPU."""
     results: dict[str, dict[str, dict[str, Any]]] = {server: {} for server in servers}
     round_ratios: dict[str, list[float]] = {}
     names = list(servers)
@@ -365,6 +397,8 @@ async def interleaved(
             for server in names if round_index % 2 == 0 else names[::-1]:
                 case = servers[server][position]
                 assert case.name == first.name
+                files = (config_files or {}).get(server, [])
+                cpu_before_s = cpu_seconds(files)
                 piece = await run_slice(
                     case.operation(round_index),
                     case.target,
@@ -372,6 +406,7 @@ async def interleaved(
                     duration_s=duration_s / rounds,
                     ops_min=case.ops_min,
                 )
+                piece.server_cpu_s = cpu_seconds(files) - cpu_before_s
                 slices[server].append(piece)
         for server in names:
             results[server][first.name] = summarize(slices[server], first.size)
@@ -762,7 +797,16 @@ def run_containers_suite(
                 remote_update_headers=swift.update_headers(),
             )
             counts["swift"] = swift.container_object_count
-        results, round_ratios = asyncio.run(interleaved(servers, duration_s=duration_s, rounds=rounds))
+        config_files = {
+            "dolmen": [data / "dolmen-c" / "node.toml", data / "dolmen-c2" / "node.toml"],
+            "swift": [
+                data / "swift-c" / "etc" / "object-server.conf",
+                data / "swift-containers" / "etc" / "container-server.conf",
+            ],
+        }
+        results, round_ratios = asyncio.run(
+            interleaved(servers, duration_s=duration_s, rounds=rounds, config_files=config_files)
+        )
         for server, cases in results.items():
             stored = sum(
                 int(result["ops"] - result["failures"]) for case, result in cases.items() if "update" in case
@@ -786,7 +830,13 @@ def run_objects_suite(
             servers["swift"] = object_cases(
                 SwiftTarget(running.enter_context(swift_object_server(data / "swift")))
             )
-        return asyncio.run(interleaved(servers, duration_s=duration_s, rounds=rounds))
+        config_files = {
+            "dolmen": [data / "dolmen" / "node.toml"],
+            "swift": [data / "swift" / "etc" / "object-server.conf"],
+        }
+        return asyncio.run(
+            interleaved(servers, duration_s=duration_s, rounds=rounds, config_files=config_files)
+        )
 
 
 def main() -> int:
@@ -804,6 +854,7 @@ def main() -> int:
     args = parser.parse_args()
     data = args.data_dir or Path(tempfile.mkdtemp(prefix="node-bench-", dir="/var/tmp"))
     data.mkdir(parents=True, exist_ok=True)
+    data = data.resolve()  # as the servers' command lines name their configuration files
     report: dict[str, object] = {
         "bench": "node_bench",
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "data_dir": str(data)},
@@ -839,6 +890,12 @@ def main() -> int:
             ratios[name] = round(ours["ops_per_s"] / theirs["ops_per_s"], 2) if theirs["ops_per_s"] else None
         report["ratios_dolmen_over_swift_ops_per_s"] = ratios
         report["ratios_per_round"] = round_ratios
+        # The same comparison in server CPU per operation, which the machine's load moves less.
+        report["ratios_swift_over_dolmen_server_cpu_per_op"] = {
+            name: round(results["swift"][name]["server_cpu_us_per_op"] / ours["server_cpu_us_per_op"], 2)
+            for name, ours in results["dolmen"].items()
+            if ours.get("server_cpu_us_per_op") and results["swift"][name].get("server_cpu_us_per_op")
+        }
         goals = {
             "put_4k_c64_at_least_10x_swift": ("put_4k_c64", 10),
             "put_16m_at_least_swift": ("put_16m_c1", 1),
