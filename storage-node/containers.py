@@ -13,6 +13,9 @@ Keyspaces (sub-databases; partitions are those of the role's own ring):
     account_containers  partition 4 | account digest 16 | container name UTF-8 -> ContainerRow
     reports             containers key -> b"": containers whose stats their account has not seen
     pending             object key -> PendingUpdate (updates.py): unacknowledged container updates
+    pending_due         due time 8 | object key -> b"": the same updates by when they are due
+                        (updates.due_key; an entry whose update was since replaced or dropped
+                        is stale, and removed when a drain pass reaches it)
 
 Every record has timestamps and the newest wins, whatever order writes arrive in: object
 entries (a deleted one stays a tombstone entry until reclaimed, so an older PUT cannot
@@ -64,8 +67,10 @@ from dolmen.storage_node.updates import (
     PendingUpdate,
     Replica,
     decode_pending,
+    due_key,
     encode_pending,
-    pending_timestamp,
+    pending_version,
+    split_due_key,
 )
 
 from dolmen.limits import (
@@ -521,20 +526,66 @@ class Keyspaces:
     # ---------------------------------------------------------------- pending container updates
 
     async def due_updates(self, *, now_s: float, limit: int) -> list[tuple[bytes, PendingUpdate]]:
-        """Up to `limit` pending updates due at `now_s`, in key order."""
-        db = self.store.db(b"pending")
+        """Up to `limit` pending updates due at `now_s`, the longest due first.
 
-        def read(txn: lmdb.Transaction) -> list[tuple[bytes, PendingUpdate]]:
-            due = []
-            for key, value in txn.cursor(db=db):
-                update = decode_pending(stored_bytes(value))
-                if update.next_attempt_s <= now_s:
-                    due.append((bytes(key), update))
-                    if len(due) >= limit:
-                        break
-            return due
+        Reads the due-time index up to `now_s`, so a pass costs what is due, not the length of
+        the queue (a container node down for a while leaves many updates backing off). Stale
+        index entries met on the way (their update was replaced or dropped since) are removed.
+        """
+        pending, index = self.store.db(b"pending"), self.store.db(b"pending_due")
+        now_us = round(now_s * 1e6)
 
-        return await self.store.read(read)
+        def read(txn: lmdb.Transaction) -> tuple[list[tuple[bytes, PendingUpdate]], list[bytes]]:
+            due: list[tuple[bytes, PendingUpdate]] = []
+            stale: list[bytes] = []
+            for stored_key in txn.cursor(db=index).iternext(keys=True, values=False):
+                index_key = bytes(stored_key)
+                due_us, key = split_due_key(index_key)
+                if due_us > now_us or len(due) >= limit or len(stale) >= limit:
+                    break
+                value = txn.get(key, db=pending)
+                update = None if value is None else decode_pending(stored_bytes(value))
+                if update is None or due_key(update.next_attempt_s, key) != index_key:
+                    stale.append(index_key)
+                else:
+                    due.append((key, update))
+            return due, stale
+
+        due, stale = await self.store.read(read)
+        if stale:
+            await self.store.submit(self._drop_stale(stale), weight=len(stale))
+        return due
+
+    def _drop_stale(self, index_keys: list[bytes]) -> Callable[[lmdb.Transaction], tuple[None, list[str]]]:
+        """The change removing index entries that are still stale when it applies."""
+        pending, index = self.store.db(b"pending"), self.store.db(b"pending_due")
+
+        def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
+            for index_key in index_keys:
+                _, key = split_due_key(index_key)
+                value = txn.get(key, db=pending)
+                if value is None or due_key(pending_version(stored_bytes(value))[1], key) != index_key:
+                    txn.delete(index_key, db=index)
+            return None, []
+
+        return apply
+
+    async def index_pending(self) -> int:
+        """Index the pending updates of a device written before the due-time index existed (its
+        index then has fewer entries than the queue); how many. Costs a look at both sizes
+        when there is nothing to do."""
+        pending, index = self.store.db(b"pending"), self.store.db(b"pending_due")
+
+        def apply(txn: lmdb.Transaction) -> tuple[int, list[str]]:
+            if txn.stat(index)["entries"] >= txn.stat(pending)["entries"]:
+                return 0, []
+            added = 0
+            for key, value in txn.cursor(db=pending):
+                index_key = due_key(pending_version(stored_bytes(value))[1], bytes(key))
+                added += txn.put(index_key, b"", db=index, overwrite=False)
+            return added, []
+
+        return await self.store.submit(apply)
 
     async def pending_count(self) -> int:
         db = self.store.db(b"pending")
@@ -562,18 +613,28 @@ class Keyspaces:
     def _settle(
         self, key: bytes, update: PendingUpdate, retried: PendingUpdate | None
     ) -> Callable[[lmdb.Transaction], tuple[None, list[str]]]:
-        db = self.store.db(b"pending")
-
         def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
-            value = txn.get(key, db=db)
-            if value is not None and pending_timestamp(stored_bytes(value)) == update.timestamp.internal:
-                if retried is None:
-                    txn.delete(key, db=db)
-                else:
-                    txn.put(key, encode_pending(retried), db=db)
+            pending, index = self.store.db(b"pending"), self.store.db(b"pending_due")
+            value = txn.get(key, db=pending)
+            if value is None:
+                return None, []
+            timestamp, due_s = pending_version(stored_bytes(value))
+            if timestamp != update.timestamp.internal:
+                return None, []  # a newer write replaced it: that one stays
+            txn.delete(due_key(due_s, key), db=index)
+            if retried is None:
+                txn.delete(key, db=pending)
+            else:
+                self.queue_update(txn, key, retried)
             return None, []
 
         return apply
+
+    def queue_update(self, txn: lmdb.Transaction, key: bytes, update: PendingUpdate) -> None:
+        """Write `update` for the object at `key` into the pending queue and its due-time index
+        (replacing the object's older pending update, whose index entry is left stale)."""
+        txn.put(key, encode_pending(update), db=self.store.db(b"pending"))
+        txn.put(due_key(update.next_attempt_s, key), b"", db=self.store.db(b"pending_due"))
 
     # ---------------------------------------------------------------- stats reports
 
@@ -772,7 +833,7 @@ class ContainerUpdateChange:
             else:
                 self.applied = True
                 return
-        txn.put(record.key, encode_pending(update), db=self.keyspaces.store.db(b"pending"))
+        self.keyspaces.queue_update(txn, record.key, update)
 
 
 def listed_entry(update: PendingUpdate) -> ObjectEntry:

@@ -119,6 +119,7 @@ CONTAINER_DBS = (
     b"account_containers",
     b"reports",
     b"pending",
+    b"pending_due",
 )
 _DBS = (b"objects", b"bodies", b"suffixes", b"registers", *CONTAINER_DBS)
 

@@ -9,7 +9,8 @@ one per object write, and a lone update leaves at once. `Updater.run` is the bac
 and kind in a TaskGroup:
 
 * drain: every container_updater_interval_s (or as soon as a request queued one) read up
-  to CONTAINER_UPDATES_PER_PASS_MAX due pending updates and send them, at most
+  to CONTAINER_UPDATES_PER_PASS_MAX due pending updates (through the queue's due-time index:
+  a pass costs what is due, however many updates back off) and send them, at most
   container_updater_concurrency at once; a 2xx drops the update, anything else (an error, a
   timeout, a 404 from a container not yet created there) reschedules it with back-off. The
   queue is in LMDB, so a restart resumes it.
@@ -218,6 +219,9 @@ class Updater:
     async def _drain(self, device: str) -> None:
         keyspaces, config = self.keyspaces[device], self.config
         limit = asyncio.Semaphore(config.container_updater_concurrency)
+        indexed = await keyspaces.index_pending()
+        if indexed:
+            log.info("updater.pending_indexed", extra={"device": device, "updates": indexed})
         while True:
             self._wake[device].clear()
             due = await keyspaces.due_updates(now_s=self.clock(), limit=CONTAINER_UPDATES_PER_PASS_MAX)

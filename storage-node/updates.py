@@ -5,7 +5,9 @@ Two kinds, both durable before they are first tried and dropped only after a 2xx
 * an object replica's **container update** (PROTOCOL.md, "Container updates"): a
   `PendingUpdate`, written in the same LMDB commit as the object record (sub-database
   `pending`, keyed by the object key, so a newer write of the same object replaces an older
-  pending update: the queue holds at most one update per object on the device);
+  pending update: the queue holds at most one update per object on the device), and indexed
+  by when it is due (`pending_due`, `due_key`), so that finding the due ones costs what is due,
+  not the length of the queue;
 * a container replica's **stats report** to its account replica (containers.py).
 
 A failed try is retried after `backoff_s(attempts)`; the updater (updater.py) does the I/O.
@@ -17,6 +19,7 @@ import functools
 import ipaddress
 import json
 import re
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from urllib.parse import quote
@@ -154,6 +157,20 @@ def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
 _PENDING_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
+def due_key(due_s: float, key: bytes) -> bytes:
+    """The `pending_due` index key of a pending update due at `due_s` for object `key`: the due
+    time in microseconds (8 bytes, big-endian, so that keys sort by it), then the object key."""
+    return _DUE.pack(min(max(0, round(due_s * 1e6)), 2**64 - 1)) + key
+
+
+def split_due_key(index_key: bytes) -> tuple[int, bytes]:
+    """(due time in microseconds, object key) of a `pending_due` index key."""
+    return _DUE.unpack_from(index_key)[0], index_key[_DUE.size :]
+
+
+_DUE = struct.Struct(">Q")
+
+
 def encode_pending(update: PendingUpdate) -> bytes:
     return _PENDING_ENCODER.encode(
         [
@@ -172,12 +189,13 @@ def encode_pending(update: PendingUpdate) -> bytes:
     ).encode("utf-8")
 
 
-def pending_timestamp(value: bytes) -> str:
-    """The timestamp of an encoded pending update as it is stored (`Timestamp.internal`), without
-    decoding the rest: enough to tell whether a newer update replaced it."""
-    timestamp = json.loads(value)[4]
-    assert isinstance(timestamp, str)
-    return timestamp
+def pending_version(value: bytes) -> tuple[str, float]:
+    """(timestamp as stored, due time) of an encoded pending update, without decoding the rest:
+    enough to tell whether a newer update replaced it, and where its index entry is."""
+    fields = json.loads(value)
+    timestamp, due_s = fields[4], fields[10]
+    assert isinstance(timestamp, str) and isinstance(due_s, (int, float))
+    return timestamp, float(due_s)
 
 
 def decode_pending(value: bytes) -> PendingUpdate:

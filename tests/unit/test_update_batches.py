@@ -15,8 +15,10 @@ from dolmen.storage_node.updates import (
     PendingUpdate,
     Replica,
     decode_pending,
+    due_key,
     encode_pending,
-    pending_timestamp,
+    pending_version,
+    split_due_key,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -44,11 +46,22 @@ updates = st.builds(
 
 
 @given(updates, st.integers(0, 50), st.floats(0, 2e9))
-def test_a_queued_update_round_trips_and_its_timestamp_reads_alone(update, attempts, due_s):
+def test_a_queued_update_round_trips_and_its_version_reads_alone(update, attempts, due_s):
     update = replace(update, attempts=attempts, next_attempt_s=due_s)
     stored = encode_pending(update)
     assert decode_pending(stored) == update
-    assert pending_timestamp(stored) == update.timestamp.internal
+    assert pending_version(stored) == (update.timestamp.internal, due_s)
+
+
+object_keys = st.binary(min_size=1, max_size=511)
+
+
+@given(st.floats(0, 2e9), st.floats(0, 2e9), object_keys, object_keys)
+def test_due_index_keys_sort_by_due_time_and_give_back_the_object_key(due_a, due_b, key_a, key_b):
+    index_a, index_b = due_key(due_a, key_a), due_key(due_b, key_b)
+    assert split_due_key(index_a) == (round(due_a * 1e6), key_a)
+    if round(due_a * 1e6) < round(due_b * 1e6):
+        assert index_a < index_b  # LMDB's order is the bytes' order: the soonest due come first
 
 
 @given(st.lists(updates, min_size=1, max_size=20))

@@ -1,0 +1,139 @@
+"""The pending container-update queue on a real device store: its due-time index finds what is
+due without reading what backs off, stays exact as updates are replaced, retried and dropped,
+and is rebuilt for a queue written without it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dolmen.storage_node import containers
+from dolmen.storage_node.containers import Keyspaces
+from dolmen.storage_node.device import DeviceConfig, DeviceStore
+from dolmen.storage_node.timestamps import Timestamp
+from dolmen.storage_node.updates import PendingUpdate, Replica, decode_pending, encode_pending
+
+NOW_S = 1_700_000_000.0
+REPLICA = Replica("127.0.0.1:6201", "d1", 7)
+
+
+def update(name: str, *, due_s: float, offset_s: float = 0.0) -> PendingUpdate:
+    return PendingUpdate(
+        REPLICA,
+        "AUTH_u",
+        "photos",
+        name,
+        Timestamp.from_seconds(NOW_S + offset_s),
+        False,
+        4096,
+        "d41d8cd98f00b204e9800998ecf8427e",
+        "application/octet-stream",
+        next_attempt_s=due_s,
+    )
+
+
+def key_of(name: str) -> bytes:
+    return b"object-key/" + name.encode()
+
+
+@pytest.fixture
+async def keyspaces(tmp_path: Path):
+    store = await DeviceStore.open(
+        tmp_path,
+        DeviceConfig(lmdb_map_size_bytes=64 * 2**20, free_space_reserve_bytes=0),
+        cluster_fingerprint="0123456789abcdef",
+        device="d1",
+    )
+    yield Keyspaces(store)
+    await store.close()
+
+
+async def queue(keyspaces: Keyspaces, updates: list[PendingUpdate]) -> None:
+    def apply(txn):
+        for pending in updates:
+            keyspaces.queue_update(txn, key_of(pending.obj), pending)
+        return None, []
+
+    await keyspaces.store.submit(apply)
+
+
+async def index_size(keyspaces: Keyspaces) -> int:
+    index = keyspaces.store.db(b"pending_due")
+    return await keyspaces.store.read(lambda txn: txn.stat(index)["entries"])
+
+
+async def test_a_pass_reads_only_what_is_due_the_longest_due_first(keyspaces, monkeypatch):
+    backing_off = [update(f"later-{i:05d}", due_s=NOW_S + 60 + i) for i in range(5000)]
+    due = [update(f"due-{i}", due_s=NOW_S - i) for i in range(3)]
+    await queue(keyspaces, backing_off + due)
+    decoded = []
+    monkeypatch.setattr(
+        containers, "decode_pending", lambda value: decoded.append(value) or decode_pending(value)
+    )
+
+    found = await keyspaces.due_updates(now_s=NOW_S, limit=1024)
+
+    assert [pending.obj for _, pending in found] == ["due-2", "due-1", "due-0"]
+    assert [key for key, _ in found] == [key_of("due-2"), key_of("due-1"), key_of("due-0")]
+    assert len(decoded) == 3  # none of the 5,000 that back off was read
+    assert [pending.obj for _, pending in await keyspaces.due_updates(now_s=NOW_S, limit=2)] == [
+        "due-2",
+        "due-1",
+    ]
+    assert await keyspaces.pending_count() == 5003
+
+
+async def test_a_replaced_update_is_due_at_its_own_time_and_its_old_index_entry_goes(keyspaces):
+    await queue(keyspaces, [update("photo", due_s=NOW_S - 10)])
+    await queue(keyspaces, [update("photo", due_s=NOW_S + 30, offset_s=1)])  # a newer write of it
+    assert await index_size(keyspaces) == 2
+
+    assert await keyspaces.due_updates(now_s=NOW_S, limit=10) == []  # the stale entry is not due
+    assert await index_size(keyspaces) == 1  # and was removed on the way
+
+    [(key, pending)] = await keyspaces.due_updates(now_s=NOW_S + 30, limit=10)
+    assert (key, pending.timestamp) == (key_of("photo"), Timestamp.from_seconds(NOW_S + 1))
+
+
+async def test_retries_move_an_update_in_the_index_and_acknowledgements_drop_both(keyspaces):
+    first, second = update("a", due_s=NOW_S - 1), update("b", due_s=NOW_S - 1)
+    await queue(keyspaces, [first, second])
+
+    await keyspaces.retry_later(key_of("a"), first, first.failed(now_s=NOW_S, base_s=5, max_s=60))
+    keyspaces.forget_updates([(key_of("b"), second)])
+    await keyspaces.store.submit(lambda txn: (None, []))  # the forget rides on this commit
+
+    assert await keyspaces.due_updates(now_s=NOW_S, limit=10) == []
+    [(key, retried)] = await keyspaces.due_updates(now_s=NOW_S + 5, limit=10)
+    assert (key, retried.attempts, retried.next_attempt_s) == (key_of("a"), 1, NOW_S + 5)
+    assert await keyspaces.pending_count() == 1 and await index_size(keyspaces) == 1
+
+
+async def test_an_acknowledgement_of_an_older_write_keeps_the_newer_update(keyspaces):
+    older, newer = update("a", due_s=NOW_S - 2), update("a", due_s=NOW_S - 1, offset_s=1)
+    await queue(keyspaces, [older])
+    await queue(keyspaces, [newer])
+
+    keyspaces.forget_updates([(key_of("a"), older)])
+    await keyspaces.store.submit(lambda txn: (None, []))
+
+    [(_, pending)] = await keyspaces.due_updates(now_s=NOW_S, limit=10)
+    assert pending == newer
+
+
+async def test_a_queue_written_without_the_index_is_indexed_once(keyspaces):
+    pending_db = keyspaces.store.db(b"pending")
+    unindexed = [update(f"old-{i}", due_s=NOW_S - i) for i in range(3)]
+
+    def write_queue_only(txn):
+        for pending in unindexed:
+            txn.put(key_of(pending.obj), encode_pending(pending), db=pending_db)
+        return None, []
+
+    await keyspaces.store.submit(write_queue_only)
+    assert await keyspaces.due_updates(now_s=NOW_S, limit=10) == []  # invisible until indexed
+
+    assert await keyspaces.index_pending() == 3
+    assert await keyspaces.index_pending() == 0
+    found = await keyspaces.due_updates(now_s=NOW_S, limit=10)
+    assert [pending.obj for _, pending in found] == ["old-2", "old-1", "old-0"]
