@@ -448,6 +448,7 @@ async def send_container_update(
     if change is None:
         return UPDATE_NONE
     if change.applied:
+        ctx.updater.applied_in_place(device)
         return UPDATE_DONE
     return await ctx.updater.send_update(device, record.key, change.make(record))
 

@@ -69,6 +69,7 @@ class Updater:
         self.key = key
         self.clock = clock
         self.metrics = ClientMetrics(metrics)
+        self.update_metrics = UpdateMetrics(metrics, devices=list(keyspaces))
         self._transport: Transport | None = None
         self._wake = {device: asyncio.Event() for device in keyspaces}
         self._host_due_s: dict[str, float] = {}  # stats reports: account hosts backing off
@@ -124,9 +125,15 @@ class Updater:
         """The request path's try: UPDATE_DONE (dropped from the queue) or UPDATE_QUEUED (left to the drain task)."""
         if await self.deliver(update):
             self._forget(device, key, update)
+            self.update_metrics.tries[device, UPDATE_DONE].inc()
             return UPDATE_DONE
         self._wake[device].set()
+        self.update_metrics.tries[device, UPDATE_QUEUED].inc()
         return UPDATE_QUEUED
+
+    def applied_in_place(self, device: str) -> None:
+        """Count a container update the object's own commit applied (the replica is on its device)."""
+        self.update_metrics.tries[device, UPDATE_DONE].inc()
 
     async def deliver(self, update: PendingUpdate) -> bool:
         """Apply `update` at its container replica: True once it acknowledged it (2xx).
@@ -229,6 +236,7 @@ class Updater:
             async def one(key: bytes, update: PendingUpdate) -> None:
                 async with limit:
                     delivered = await self.deliver(update)
+                self.update_metrics.drained[device, delivered].inc()
                 if delivered:
                     self._forget(device, key, update)
                     return
@@ -242,6 +250,7 @@ class Updater:
             async with asyncio.TaskGroup() as group:
                 for key, update in due:
                     group.create_task(one(key, update))
+            self.update_metrics.pending[device].set(await keyspaces.pending_count())
             if len(due) >= CONTAINER_UPDATES_PER_PASS_MAX:
                 continue  # more are due: no pause
             with contextlib.suppress(TimeoutError):
@@ -291,6 +300,42 @@ class Updater:
         self._host_failures[replica.host] = failures
         wait_s = backoff_s(failures, config.container_update_backoff_s, config.container_update_backoff_s_max)
         self._host_due_s[replica.host] = self.clock() + wait_s
+
+
+class UpdateMetrics:
+    """Container updates as operators watch them, per device: the request path's one try
+    (`done` or `queued`), the updater's sends from the queue (acknowledged or not), and how
+    many wait in the queue (as of the updater's last pass). A queue that grows says a container
+    replica is unreachable; listings lag behind it."""
+
+    def __init__(self, metrics: Metrics, *, devices: list[str]) -> None:
+        tries = metrics.counter(
+            "container_update_tries_total",
+            "Container updates tried in the request path, by outcome (done or queued)",
+            ("device", "outcome"),
+        )
+        drained = metrics.counter(
+            "container_update_sends_total",
+            "Queued container updates the updater sent, by whether their replica acknowledged them",
+            ("device", "acknowledged"),
+        )
+        pending = metrics.gauge(
+            "container_updates_pending",
+            "Container updates waiting in the pending queue, as of the updater's last pass",
+            ("device",),
+        )
+        # Each series made once: a labels() lookup per update would cost more than the count.
+        self.tries = {
+            (device, outcome): tries.labels(device, outcome)
+            for device in devices
+            for outcome in (UPDATE_DONE, UPDATE_QUEUED)
+        }
+        self.drained = {
+            (device, acknowledged): drained.labels(device, "true" if acknowledged else "false")
+            for device in devices
+            for acknowledged in (True, False)
+        }
+        self.pending = {device: pending.labels(device) for device in devices}
 
 
 class _Batch:

@@ -96,12 +96,30 @@ async def test_updates_are_done_at_once_or_queued_until_the_container_node_retur
         assert await put_object(objects, container_node, "short-lived", ts()) == (201, "queued")
         assert await delete_object(objects, container_node, "short-lived", ts()) == "queued"
         assert await delete_object(objects, container_node, "first", ts()) == "queued"
+
+        async def backlog_shown() -> bool:  # one per object: the DELETE replaced "short-lived"'s PUT
+            return await metric(object_node, 'container_updates_pending{device="d1"}') == 3
+
+        await wait_until(backlog_shown, timeout_s=CONVERGENCE_TIMEOUT_S)
         container_node.start()
 
         async def converged() -> bool:
             return await listed(containers) == {"while-down": 10}
 
         await wait_until(converged, timeout_s=CONVERGENCE_TIMEOUT_S)
+
+        # What an operator watches: the request path's outcomes, the drained sends, the queue.
+        assert await metric(object_node, 'container_update_tries_total{device="d1",outcome="done"}') == 1
+        assert await metric(object_node, 'container_update_tries_total{device="d1",outcome="queued"}') == 4
+        # The three queued were each sent until acknowledged (a send may repeat: an acknowledged
+        # update leaves the queue with a later commit, and an idempotent resend is harmless).
+        sent = await metric(object_node, 'container_update_sends_total{acknowledged="true",device="d1"}')
+        assert sent >= 3
+
+        async def queue_empty() -> bool:
+            return await metric(object_node, 'container_updates_pending{device="d1"}') == 0
+
+        await wait_until(queue_empty, timeout_s=CONVERGENCE_TIMEOUT_S)
         internal = await containers.listing("AUTH_u", "photos", internal=True)
         assert {entry["name"]: entry.get("deleted", False) for entry in internal} == {
             "first": True,
@@ -272,13 +290,16 @@ async def test_an_update_request_is_checked_whole_before_anything_is_applied(nod
 
 async def committed_changes(node: NodeProcess) -> float:
     """How many record changes the node's device d1 committed (its group-commit metric)."""
+    return await metric(node, 'group_commit_records_sum{device="d1"}')
+
+
+async def metric(node: NodeProcess, series: str) -> float:
+    """The value of one series (its name without the `dolmen_storage_node_` prefix, with its
+    labels) in the node's /metrics."""
     async with aiohttp.ClientSession() as session, session.get(f"{node.url}/metrics") as answer:
         text = await answer.text()
-    (line,) = [line for line in text.splitlines() if line.startswith(COMMITTED_CHANGES)]
+    (line,) = [line for line in text.splitlines() if line.startswith(f"dolmen_storage_node_{series} ")]
     return float(line.rpartition(" ")[2])
-
-
-COMMITTED_CHANGES = 'dolmen_storage_node_group_commit_records_sum{device="d1"}'
 
 
 async def test_an_update_to_a_container_on_the_same_device_commits_with_its_object(tmp_path):
@@ -323,5 +344,7 @@ async def test_an_update_to_a_container_on_the_same_device_commits_with_its_obje
 
             await wait_until(converged, timeout_s=CONVERGENCE_TIMEOUT_S)
             assert await listed(containers) == {"bb": 2, "ccc": 3}
+            assert await metric(node, 'container_update_tries_total{device="d1",outcome="done"}') == 3
+            assert await metric(node, 'container_update_tries_total{device="d2",outcome="done"}') == 1
     finally:
         node.stop()
