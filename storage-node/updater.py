@@ -8,10 +8,11 @@ UPDATE_BATCH_ENTRIES_MAX each), so a busy container costs one request per round 
 one per object write, and a lone update leaves at once. `Updater.run` is the background work, one task per device
 and kind in a TaskGroup:
 
-* drain: every container_updater_interval_s (or as soon as a request queued one) read up
-  to CONTAINER_UPDATES_PER_PASS_MAX due pending updates (through the queue's due-time index:
-  a pass costs what is due, however many updates back off) and send them, at most
-  container_updater_concurrency at once; a 2xx drops the update, anything else (an error, a
+* drain: every container_updater_interval_s read up to CONTAINER_UPDATES_PER_PASS_MAX due
+  pending updates (through the queue's due-time index: a pass costs what is due, however
+  many updates back off) and send them, at most container_updater_concurrency at once
+  (a request that queues an update does not wake it: that update is due only after the
+  request path's own try had its time); a 2xx drops the update, anything else (an error, a
   timeout, a 404 from a container not yet created there) reschedules it with back-off. The
   queue is in LMDB, so a restart resumes it.
 * report: every account_update_interval_s / 2, send the stats of each changed container to
@@ -27,7 +28,6 @@ leaves every unacknowledged update or report in LMDB for the next start.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -71,7 +71,6 @@ class Updater:
         self.metrics = ClientMetrics(metrics)
         self.update_metrics = UpdateMetrics(metrics, devices=list(keyspaces))
         self._transport: Transport | None = None
-        self._wake = {device: asyncio.Event() for device in keyspaces}
         self._host_due_s: dict[str, float] = {}  # stats reports: account hosts backing off
         self._host_failures: dict[str, int] = {}
         self._batches: dict[tuple[object, str, str], _Batch] = {}  # container updates by destination
@@ -127,7 +126,6 @@ class Updater:
             self._forget(device, key, update)
             self.update_metrics.tries[device, UPDATE_DONE].inc()
             return UPDATE_DONE
-        self._wake[device].set()
         self.update_metrics.tries[device, UPDATE_QUEUED].inc()
         return UPDATE_QUEUED
 
@@ -230,7 +228,6 @@ class Updater:
         if indexed:
             log.info("updater.pending_indexed", extra={"device": device, "updates": indexed})
         while True:
-            self._wake[device].clear()
             due = await keyspaces.due_updates(now_s=self.clock(), limit=CONTAINER_UPDATES_PER_PASS_MAX)
 
             async def one(key: bytes, update: PendingUpdate) -> None:
@@ -251,11 +248,8 @@ class Updater:
                 for key, update in due:
                     group.create_task(one(key, update))
             self.update_metrics.pending[device].set(await keyspaces.pending_count())
-            if len(due) >= CONTAINER_UPDATES_PER_PASS_MAX:
-                continue  # more are due: no pause
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(config.container_updater_interval_s):
-                    await self._wake[device].wait()
+            if len(due) < CONTAINER_UPDATES_PER_PASS_MAX:  # else more are due: no pause
+                await asyncio.sleep(config.container_updater_interval_s)
 
     async def _report(self, device: str) -> None:
         keyspaces, config = self.keyspaces[device], self.config
