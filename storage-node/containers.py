@@ -638,18 +638,37 @@ class Keyspaces:
 
     # ---------------------------------------------------------------- stats reports
 
-    async def due_reports(self, *, limit: int) -> list[tuple[bytes, Info]]:
-        """Up to `limit` containers whose stats their account replica has not acknowledged yet."""
+    async def due_reports(self, *, limit: int, after: bytes | None = None) -> list[tuple[bytes, Info]]:
+        """Up to `limit` containers whose stats their account replica has not acknowledged yet,
+        in key order from the first key past `after` (None: from the start), going round to the
+        start. A caller that passes the last key it got each time visits them all in turn,
+        however many wait behind an account replica that does not answer."""
         reports, containers = self.store.db(b"reports"), self.store.db(b"containers")
 
         def read(txn: lmdb.Transaction) -> list[tuple[bytes, Info]]:
-            due = []
-            for key in txn.cursor(db=reports).iternext(values=False):
-                value = txn.get(key, db=containers)
-                if value is not None:
-                    due.append((bytes(key), decode_info(stored_bytes(value))))
-                if len(due) >= limit:
-                    break
+            due: list[tuple[bytes, Info]] = []
+            cursor = txn.cursor(db=reports)
+
+            def take(positioned: bool, last: bytes | None) -> None:
+                """From the cursor's key on, until `limit` or past `last` (None: the end)."""
+                if not positioned:
+                    return
+                for stored_key in cursor.iternext(values=False):
+                    key = bytes(stored_key)
+                    if len(due) >= limit or (last is not None and key > last):
+                        return
+                    value = txn.get(key, db=containers)
+                    if value is not None:
+                        due.append((key, decode_info(stored_bytes(value))))
+
+            if after is None:
+                take(cursor.first(), None)
+            else:
+                past = cursor.set_range(after)
+                if past and bytes(cursor.key()) == after:
+                    past = cursor.next()
+                take(past, None)
+                take(cursor.first(), after)  # round to the start
             return due
 
         return await self.store.read(read)

@@ -16,7 +16,8 @@ and kind in a TaskGroup:
   timeout, a 404 from a container not yet created there) reschedules it with back-off. The
   queue is in LMDB, so a restart resumes it.
 * report: every account_update_interval_s / 2, send the stats of each changed container to
-  its account replica; the mark is cleared once acknowledged (unless the container changed
+  its account replica (up to STATS_REPORTS_PER_PASS_MAX a pass, each pass going on where the
+  last stopped, so that reports to answering replicas never wait behind a silent one's); the mark is cleared once acknowledged (unless the container changed
   again meanwhile), else kept and the replica's host skipped for a back-off. So the account
   hears of a change at most about account_update_interval_s after it while it answers.
 
@@ -254,9 +255,11 @@ class Updater:
     async def _report(self, device: str) -> None:
         keyspaces, config = self.keyspaces[device], self.config
         limit = asyncio.Semaphore(config.container_updater_concurrency)
+        after: bytes | None = None  # where the last full pass stopped: the next one goes on from there
         while True:
             await asyncio.sleep(config.account_update_interval_s / 2)
-            due = await keyspaces.due_reports(limit=STATS_REPORTS_PER_PASS_MAX)
+            due = await keyspaces.due_reports(limit=STATS_REPORTS_PER_PASS_MAX, after=after)
+            after = due[-1][0] if len(due) >= STATS_REPORTS_PER_PASS_MAX else None
 
             async def one(key: bytes, info: Info) -> None:
                 async with limit:

@@ -13,6 +13,7 @@ from dolmen.storage_node.device import DeviceConfig, DeviceStore
 from dolmen.storage_node.entries import ObjectEntry
 from dolmen.storage_node.errors import Conflict
 from dolmen.storage_node.timestamps import Timestamp
+from dolmen.storage_node.updates import Replica
 from helpers.committer import in_one_batch
 from helpers.storage_node import SECRET, NodeProcess, RoleClient, SignedClient, timestamp, wait_until
 
@@ -364,3 +365,30 @@ async def test_replicate_answers_each_roles_suffix_hashes(client):
         answers[role] = answer.body
     assert answers["container"] != b"{}" and answers["object"] == b"{}" and answers["account"] == b"{}"
     assert timestamp()  # the helper's wall-clock form still parses (used by other tests)
+
+
+async def test_stats_reports_are_handed_out_in_turn_past_where_the_last_pass_stopped(tmp_path):
+    """Passes of a few reports each go round all waiting containers: none waits forever behind
+    as many others whose account replica does not answer (their reports stay pending)."""
+    store = await DeviceStore.open(
+        tmp_path, DeviceConfig(free_space_reserve_bytes=0), cluster_fingerprint=FINGERPRINT, device="d1"
+    )
+    try:
+        keyspaces = Keyspaces(store)
+        account_replica = Replica("127.0.0.1:6203", "d1", 3)
+        for name in "abcde":
+            await keyspaces.put(
+                CONTAINER, 0, "AUTH_r", name, Timestamp(1), metadata={}, account_replica=account_replica
+            )
+
+        everyone = [info.container for _, info in await keyspaces.due_reports(limit=10)]  # key order
+        assert sorted(everyone) == list("abcde")
+        passes, after = [], None
+        for _ in range(4):
+            due = await keyspaces.due_reports(limit=2, after=after)
+            passes.append([info.container for _, info in due])
+            after = due[-1][0]
+        k = everyone
+        assert passes == [[k[0], k[1]], [k[2], k[3]], [k[4], k[0]], [k[1], k[2]]]
+    finally:
+        await store.close()
