@@ -68,6 +68,7 @@ from dolmen.storage_node.updates import (
     Replica,
     decode_pending,
     due_key,
+    due_micros,
     encode_pending,
     pending_version,
     split_due_key,
@@ -533,7 +534,7 @@ class Keyspaces:
         index entries met on the way (their update was replaced or dropped since) are removed.
         """
         pending, index = self.store.db(b"pending"), self.store.db(b"pending_due")
-        now_us = round(now_s * 1e6)
+        now_us = due_micros(now_s)
 
         def read(txn: lmdb.Transaction) -> tuple[list[tuple[bytes, PendingUpdate]], list[bytes]]:
             due: list[tuple[bytes, PendingUpdate]] = []

@@ -160,7 +160,12 @@ _PENDING_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 def due_key(due_s: float, key: bytes) -> bytes:
     """The `pending_due` index key of a pending update due at `due_s` for object `key`: the due
     time in microseconds (8 bytes, big-endian, so that keys sort by it), then the object key."""
-    return _DUE.pack(min(max(0, round(due_s * 1e6)), 2**64 - 1)) + key
+    return _DUE.pack(due_micros(due_s)) + key
+
+
+def due_micros(due_s: float) -> int:
+    """A due time as the index orders it: whole microseconds, within 8 unsigned bytes."""
+    return min(max(0, round(due_s * 1e6)), 2**64 - 1)
 
 
 def split_due_key(index_key: bytes) -> tuple[int, bytes]:
