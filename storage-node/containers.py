@@ -533,7 +533,7 @@ class Keyspaces:
         the queue (a container node down for a while leaves many updates backing off). Stale
         index entries met on the way (their update was replaced or dropped since) are removed.
         """
-        pending, index = self.store.db(b"pending"), self.store.db(b"pending_due")
+        pending, index = self._queue_dbs()
         now_us = due_micros(now_s)
 
         def read(txn: lmdb.Transaction) -> tuple[list[tuple[bytes, PendingUpdate]], list[bytes]]:
@@ -559,7 +559,7 @@ class Keyspaces:
 
     def _drop_stale(self, index_keys: list[bytes]) -> Callable[[lmdb.Transaction], tuple[None, list[str]]]:
         """The change removing index entries that are still stale when it applies."""
-        pending, index = self.store.db(b"pending"), self.store.db(b"pending_due")
+        pending, index = self._queue_dbs()
 
         def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
             for index_key in index_keys:
@@ -575,7 +575,7 @@ class Keyspaces:
         """Index the pending updates of a device written before the due-time index existed (its
         index then has fewer entries than the queue); how many. Costs a look at both sizes
         when there is nothing to do."""
-        pending, index = self.store.db(b"pending"), self.store.db(b"pending_due")
+        pending, index = self._queue_dbs()
 
         def apply(txn: lmdb.Transaction) -> tuple[int, list[str]]:
             if txn.stat(index)["entries"] >= txn.stat(pending)["entries"]:
@@ -615,7 +615,7 @@ class Keyspaces:
         self, key: bytes, update: PendingUpdate, retried: PendingUpdate | None
     ) -> Callable[[lmdb.Transaction], tuple[None, list[str]]]:
         def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
-            pending, index = self.store.db(b"pending"), self.store.db(b"pending_due")
+            pending, index = self._queue_dbs()
             value = txn.get(key, db=pending)
             if value is None:
                 return None, []
@@ -634,8 +634,13 @@ class Keyspaces:
     def queue_update(self, txn: lmdb.Transaction, key: bytes, update: PendingUpdate) -> None:
         """Write `update` for the object at `key` into the pending queue and its due-time index
         (replacing the object's older pending update, whose index entry is left stale)."""
-        txn.put(key, encode_pending(update), db=self.store.db(b"pending"))
-        txn.put(due_key(update.next_attempt_s, key), b"", db=self.store.db(b"pending_due"))
+        pending, index = self._queue_dbs()
+        txn.put(key, encode_pending(update), db=pending)
+        txn.put(due_key(update.next_attempt_s, key), b"", db=index)
+
+    def _queue_dbs(self) -> tuple[Any, Any]:
+        """The pending queue's sub-databases: the updates by object key, and their due-time index."""
+        return self.store.db(b"pending"), self.store.db(b"pending_due")
 
     # ---------------------------------------------------------------- stats reports
 
