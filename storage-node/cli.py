@@ -115,6 +115,7 @@ async def serve(config: StorageNodeConfig, secret: bytes) -> None:
                             "ip": config.bind_ip,
                             "port": config.bind_port,
                             "devices": list(config.devices),
+                            "own_address": ctx.updater.own_address.described,
                         },
                     )
                     await wait_stop_signal()

@@ -12,6 +12,7 @@ Defaults live here and nowhere else. Example:
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,12 @@ class StorageNodeConfig:
     # Where to listen. The storage network is not trusted: requests are signed anyway.
     bind_ip: str = "127.0.0.1"
     bind_port: int = 6200
+    # The address the rings give this node's devices, when bind_ip does not say it: bind_ip is a
+    # wildcard (0.0.0.0, ::) and the kernel lets any address be bound, or a host name, or the
+    # rings use another of the machine's addresses. Default: bind_ip (for a wildcard: any address
+    # of the machine). Container updates for a replica at this address are applied in place
+    # (storage-node/own_address.py).
+    ring_ip: str | None = None
     # One directory per device under devices_dir; `devices` lists the ones this node serves.
     devices_dir: Path = Path("/srv/dolmen")
     devices: tuple[str, ...]
@@ -79,7 +86,7 @@ class StorageNodeConfig:
     # The updater retries a queued container update after this, doubling up to the maximum.
     container_update_backoff_s: float = 1.0
     container_update_backoff_s_max: float = 30.0
-    # The updater looks for due container updates at least this often (sooner when one is queued).
+    # The updater looks for due container updates this often (at once again after a full batch).
     container_updater_interval_s: float = 1.0
     # Container updates and stats reports in flight at once per device.
     container_updater_concurrency: int = 8
@@ -100,6 +107,13 @@ class StorageNodeConfig:
             raise ValueError("devices are listed twice")
         if not 0 < self.bind_port < 65536 and self.bind_port != 0:
             raise ValueError("bind_port must be 0 (any free port) .. 65535")
+        if self.ring_ip is not None:
+            try:
+                ring_ip = ipaddress.ip_address(self.ring_ip)
+            except ValueError:
+                raise ValueError(f"ring_ip must be an IPv4 or IPv6 address, not {self.ring_ip!r}") from None
+            if ring_ip.is_unspecified:
+                raise ValueError("ring_ip must be one address, not a wildcard")
         if not self.signing_key_ids or any(not 0 <= key_id < 2**31 for key_id in self.signing_key_ids):
             raise ValueError("signing_key_ids must list key ids 0 .. 2**31 - 1")
         if not 1 <= self.disk_threads_per_device <= 64:

@@ -436,7 +436,7 @@ def planned_update(
             replica, where.account, where.container, where.obj, record, due_s=ctx.clock() + grace_s
         )
 
-    in_place = replica.host == ctx.updater.own_host and replica.device == where.device
+    in_place = replica.device == where.device and ctx.updater.own_address.is_own(replica.host)
     return ContainerUpdateChange(keyspaces_for(ctx, where.device), make, in_place=in_place)
 
 

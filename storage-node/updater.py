@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping
 from dolmen.storage_node.config import StorageNodeConfig
 from dolmen.storage_node.containers import Info, Keyspaces, listed_entry
 from dolmen.storage_node.errors import StorageNodeError
+from dolmen.storage_node.own_address import OwnAddress
 from dolmen.storage_node.update_batches import batch_request, destination
 from dolmen.storage_node.updates import PendingUpdate, backoff_s
 from dolmen.storage_node.verbs import ROLE_HEADER
@@ -76,8 +77,10 @@ class Updater:
         self._host_failures: dict[str, int] = {}
         self._batches: dict[tuple[object, str, str], _Batch] = {}  # container updates by destination
         self._forgets: dict[str, list[tuple[bytes, PendingUpdate]]] = {}  # acknowledged, by device
-        # Replicas at this address are on this node (bind_port 0, any free port: never known).
-        self.own_host = f"{config.bind_ip}:{config.bind_port}" if config.bind_port else None
+        # Which replica addresses are this node's (applied in place, no request to ourselves).
+        self.own_address = OwnAddress(
+            bind_ip=config.bind_ip, bind_port=config.bind_port, ring_ip=config.ring_ip
+        )
 
     async def __aenter__(self) -> Updater:
         timeout_s = self.config.container_update_timeout_s
@@ -141,7 +144,7 @@ class Updater:
         same rules and durability as the container server's, without a request to ourselves.
         """
         replica = update.replica
-        local = self.keyspaces.get(replica.device) if replica.host == self.own_host else None
+        local = self.keyspaces.get(replica.device) if self.own_address.is_own(replica.host) else None
         if local is not None:
             try:
                 async with asyncio.timeout(self.config.container_update_timeout_s):

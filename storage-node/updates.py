@@ -58,15 +58,29 @@ class Replica:
         return cls(host, device, partition)
 
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def split_host(host: str) -> tuple[IPAddress, int] | None:
+    """(ip, port) of `ip:port`, or of `[ipv6]:port` (IPv6 only in brackets, as the rings write
+    it: ring/devices.py); None if `host` is neither."""
+    address, colon, port_text = host.rpartition(":")
+    if not colon or _PORT.fullmatch(port_text) is None or int(port_text) > 65_535:
+        return None
+    bracketed = address.startswith("[") and address.endswith("]")
+    try:
+        ip = ipaddress.ip_address(address[1:-1] if bracketed else address)
+    except ValueError:
+        return None
+    if bracketed != (ip.version == 6):
+        return None
+    return ip, int(port_text)
+
+
 @functools.lru_cache(maxsize=4096)  # a cluster has few nodes; parsing an address costs ~10 µs
 def is_ip_and_port(host: str) -> bool:
     """Whether `host` is `ip:port` (`[ipv6]:port` for IPv6)."""
-    address, colon, port = host.rpartition(":")
-    try:
-        ipaddress.ip_address(address.removeprefix("[").removesuffix("]"))
-    except ValueError:
-        return False
-    return bool(colon) and _PORT.fullmatch(port) is not None and int(port) <= 65535
+    return split_host(host) is not None
 
 
 def parse_replica(headers: Mapping[str, str], prefix: str) -> Replica | None:

@@ -57,6 +57,7 @@ class NodeProcess:
     settings: dict[str, Any] = field(default_factory=dict)
     devices_dir: Path | None = None
     port: int = 0
+    bind_ip: str = "127.0.0.1"  # or "::1"
     process: subprocess.Popen[bytes] | None = None
     command_prefix: tuple[str, ...] = ()
 
@@ -74,6 +75,7 @@ class NodeProcess:
 
     def write_config(self) -> None:
         settings = {
+            "bind_ip": self.bind_ip,
             "bind_port": self.port,
             "devices_dir": str(self.devices_dir),
             "devices": list(self.devices),
@@ -98,8 +100,13 @@ class NodeProcess:
         self.config_path.write_text("\n".join(lines) + "\n")
 
     @property
+    def host(self) -> str:
+        """`ip:port` as the rings write it (`[ipv6]:port`)."""
+        return f"[{self.bind_ip}]:{self.port}" if ":" in self.bind_ip else f"{self.bind_ip}:{self.port}"
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}"
 
     def device_root(self, device: str = "d1") -> Path:
         assert self.devices_dir is not None
@@ -441,7 +448,7 @@ class RoleClient:
 def container_update_headers(node: NodeProcess, device: str = "d1", partition: int = 0) -> dict[str, str]:
     """The X-Backend-Container-* headers naming `node`'s device as the container replica."""
     return {
-        "X-Backend-Container-Host": f"127.0.0.1:{node.port}",
+        "X-Backend-Container-Host": node.host,
         "X-Backend-Container-Device": device,
         "X-Backend-Container-Partition": str(partition),
     }

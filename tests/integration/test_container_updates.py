@@ -348,3 +348,25 @@ async def test_an_update_to_a_container_on_the_same_device_commits_with_its_obje
             assert await metric(node, 'container_update_tries_total{device="d2",outcome="done"}') == 1
     finally:
         node.stop()
+
+
+async def test_a_node_on_ipv6_knows_its_own_address_in_the_rings_form(tmp_path):
+    """The rings write an IPv6 node as `[::1]:port`: a node bound to ::1 recognises its own
+    container replica in that form, so the update is made in the object's own commit (before,
+    it compared `::1:port` and sent every such update to itself over HTTP)."""
+    node = NodeProcess(tmp_path / "six", settings=FAST_UPDATES, bind_ip="::1")
+    node.launch()
+    node.wait_healthy()
+    try:
+        async with SignedClient(node.url) as client:
+            containers = RoleClient(client, "container")
+            assert (await containers.put("AUTH_u", "photos", timestamp_text=ts())).status == 201
+            changes_before = await committed_changes(node)
+            assert container_update_headers(node)["X-Backend-Container-Host"] == f"[::1]:{node.port}"
+            assert await put_object(client, node, "a", ts()) == (201, "done")
+            assert await committed_changes(node) == changes_before + 1  # entry and object: one commit
+            assert await listed(containers) == {"a": 1}
+            assert await metric(node, 'container_update_tries_total{device="d1",outcome="done"}') == 1
+            assert await metric(node, 'container_update_sends_total{acknowledged="true",device="d1"}') == 0
+    finally:
+        node.stop()
