@@ -17,7 +17,6 @@ compare as addresses (`::1` is `0:0:0:0:0:0:0:1`).
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import socket
 from collections.abc import Callable
@@ -42,13 +41,11 @@ def binds_locally(ip: IPAddress) -> bool:
     except OSError:  # no /proc: the test below could not be trusted
         return False
     family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        try:
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.bind((str(ip), 0))
-        except OSError as error:
-            if error.errno in (errno.EADDRNOTAVAIL, errno.EINVAL):
-                return False
-            raise
+    except OSError:  # EADDRNOTAVAIL: not ours; any other (no IPv6 here, say): not known to be ours
+        return False
     return True
 
 
