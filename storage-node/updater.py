@@ -5,8 +5,8 @@ container_update_timeout_s); a container replica on this node is updated in plac
 over HTTP. Updates bound for one container replica go together: while one request to it
 is under way, the next ones wait and then leave in one UPDATE (update_batches.py; at most
 UPDATE_BATCH_ENTRIES_MAX each), so a busy container costs one request per round trip, not
-one per object write, and a lone update leaves at once. `Updater.run` is the background work, one task per device
-and kind in a TaskGroup:
+one per object write, and a lone update leaves at once. `Updater.run` is the background
+work, one task per device and kind in a TaskGroup:
 
 * drain: every container_updater_interval_s read up to CONTAINER_UPDATES_PER_PASS_MAX due
   pending updates (through the queue's due-time index: a pass costs what is due, however
@@ -17,9 +17,11 @@ and kind in a TaskGroup:
   queue is in LMDB, so a restart resumes it.
 * report: every account_update_interval_s / 2, send the stats of each changed container to
   its account replica (up to STATS_REPORTS_PER_PASS_MAX a pass, each pass going on where the
-  last stopped, so that reports to answering replicas never wait behind a silent one's); the mark is cleared once acknowledged (unless the container changed
-  again meanwhile), else kept and the replica's host skipped for a back-off. So the account
-  hears of a change at most about account_update_interval_s after it while it answers.
+  last stopped, so that reports to answering replicas never wait behind a silent one's; an
+  account replica on this node is updated in place); the mark is cleared once acknowledged
+  (unless the container changed again meanwhile), else kept and the replica's host skipped for
+  a back-off. So the account hears of a change at most about account_update_interval_s after
+  it while it answers.
 
 Requests are signed with the node's outbound key and go on pooled HTTP/1.1 connections of
 the updater's own (dolmen.cluster.transport, as the cluster client's). A cancel (shutdown)
@@ -34,7 +36,7 @@ import time
 from collections.abc import Callable, Mapping
 
 from dolmen.storage_node.config import StorageNodeConfig
-from dolmen.storage_node.containers import Info, Keyspaces, listed_entry
+from dolmen.storage_node.containers import ContainerRow, Info, Keyspaces, listed_entry
 from dolmen.storage_node.errors import StorageNodeError
 from dolmen.storage_node.own_address import OwnAddress
 from dolmen.storage_node.update_batches import batch_request, destination
@@ -132,6 +134,17 @@ class Updater:
             return UPDATE_DONE
         self.update_metrics.tries[device, UPDATE_QUEUED].inc()
         return UPDATE_QUEUED
+
+    async def _report_in_place(self, account_keyspaces: Keyspaces, partition: int, info: Info) -> bool:
+        """Merge a container's report into its account replica on this node, as the account
+        server would (no request to ourselves); True once committed."""
+        try:
+            async with asyncio.timeout(self.config.container_update_timeout_s):
+                await account_keyspaces.update_container_row(partition, info.account, report_row(info))
+        except (StorageNodeError, TimeoutError) as error:  # NotFound: the account is not there (yet)
+            log.info("updater.local_report_failed", extra={"reason": type(error).__name__})
+            return False
+        return True
 
     def applied_in_place(self, device: str) -> None:
         """Count a container update the object's own commit applied (the replica is on its device)."""
@@ -282,16 +295,22 @@ class Updater:
             await self._report_one(keyspaces, *pending)
 
     async def _report_one(self, keyspaces: Keyspaces, key: bytes, info: Info) -> None:
-        """Send one container's stats to its account replica; its host backs off after a failure."""
+        """Send one container's stats to its account replica (in place if it is on this node);
+        its host backs off after a failure."""
         config = self.config
         replica = info.account_replica
         assert replica is not None and info.container is not None
         if self._host_due_s.get(replica.host, 0.0) > self.clock():
             return
-        status = await self.send(
-            "PUT", replica.host, replica.path(info.account, info.container), report_headers(info)
-        )
-        if status is not None and 200 <= status < 300:
+        local = self.keyspaces.get(replica.device) if self.own_address.is_own(replica.host) else None
+        if local is not None:
+            acknowledged = await self._report_in_place(local, replica.partition, info)
+        else:
+            status = await self.send(
+                "PUT", replica.host, replica.path(info.account, info.container), report_headers(info)
+            )
+            acknowledged = status is not None and 200 <= status < 300
+        if acknowledged:
             self._host_failures.pop(replica.host, None)
             self._host_due_s.pop(replica.host, None)
             await keyspaces.reported(key, info)
@@ -352,6 +371,18 @@ def _settle(waiters: list[tuple[PendingUpdate, asyncio.Future[bool], float]], ac
     for _, future, _ in waiters:
         if not future.done():
             future.set_result(acknowledged)
+
+
+def report_row(info: Info) -> ContainerRow:
+    """The container row a container replica reports to its account replica."""
+    assert info.container is not None
+    return ContainerRow(
+        name=info.container,
+        put_timestamp=info.put_timestamp,
+        delete_timestamp=info.delete_timestamp,
+        object_count=info.object_count,
+        bytes_used=info.bytes_used,
+    )
 
 
 def report_headers(info: Info) -> dict[str, str]:

@@ -285,14 +285,37 @@ async def test_listing_formats_and_bad_queries(client):
     assert (await client.request("GET", "/d1/0/AUTH_a", headers={"X-Backend-Role": "bucket"})).status == 400
 
 
-async def test_containers_report_their_stats_to_their_account(client, node):
-    accounts, containers = (
-        RoleClient(client, "account", partition=3),
-        RoleClient(client, "container", partition=5),
-    )
+async def test_containers_report_their_stats_to_their_account_on_this_node_in_place(client, node):
+    """The account replica is on the container's own node: its row is merged through the
+    engine, with no request to itself (none in the node's request log)."""
     account = fresh("AUTH_stats")
+    await check_stats_reports(client, RoleClient(client, "account", partition=3), node, account)
+    logged = node.log_path.read_text()
+    assert f'"path": "/d1/5/{account}/c1"' in logged  # the container's own requests are logged
+    assert f"/d1/3/{account}/c1" not in logged  # its reports went in place
+
+
+async def test_containers_report_their_stats_to_their_account_on_another_node(client, tmp_path):
+    """The account replica is on a second node: reports go over HTTP, signed."""
+    other = NodeProcess(tmp_path / "accounts", settings=FAST_UPDATES).start()
+    try:
+        async with SignedClient(other.url) as account_client:
+            account = fresh("AUTH_stats")
+            accounts = RoleClient(account_client, "account", partition=3)
+            await check_stats_reports(client, accounts, other, account)
+        assert f"/d1/3/{account}/c1" in other.log_path.read_text()
+    finally:
+        other.stop()
+
+
+async def check_stats_reports(
+    client: SignedClient, accounts: RoleClient, account_node: NodeProcess, account: str
+):
+    """Containers of `client`'s node report to `accounts` (served by `account_node`): rows,
+    stats, an account that appears after its first container, a deleted container's row."""
+    containers = RoleClient(client, "container", partition=5)
     report_to = {
-        "X-Backend-Account-Host": f"127.0.0.1:{node.port}",
+        "X-Backend-Account-Host": account_node.host,
         "X-Backend-Account-Device": "d1",
         "X-Backend-Account-Partition": "3",
     }
