@@ -13,6 +13,11 @@ from dolmen.limits import RING_DEVICE_NAME_BYTES_MAX, RING_META_BYTES_MAX
 DEVICE_FIELDS = ("id", "region", "zone", "ip", "port", "device", "weight", "meta")
 
 
+def node_host(ip: str, port: int) -> str:
+    """A storage node's address as rings and container updates write it: `ip:port`, `[ipv6]:port`."""
+    return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class Device:
     """One disk of one storage node. `weight` is relative capacity (any unit, consistent across the ring)."""
@@ -29,7 +34,7 @@ class Device:
     @property
     def host(self) -> str:
         """The host tier: one storage node process, ip:port (several may share an ip)."""
-        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
+        return node_host(self.ip, self.port)
 
     @property
     def tiers(self) -> tuple[tuple[int], tuple[int, int], tuple[int, int, str], tuple[int, int, str, int]]:

@@ -17,6 +17,7 @@ compare as addresses (`::1` is `0:0:0:0:0:0:0:1`).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from collections.abc import Callable
@@ -64,7 +65,7 @@ class OwnAddress:
         self.ip: IPAddress | None = None  # the one address of this node, if known
         self.wildcard_version: int | None = None  # else: any local address of this version
         self._is_local = is_local
-        self._answers: dict[str, bool] = {}
+        self.is_own: Callable[[str], bool] = functools.lru_cache(maxsize=HOSTS_REMEMBERED_MAX)(self._decide)
         if ring_ip is not None:
             self.ip = ipaddress.ip_address(ring_ip)
             return
@@ -88,16 +89,8 @@ class OwnAddress:
             return f"any local IPv{self.wildcard_version} address, port {self.port}"
         return "none (bind_ip is a host name: set ring_ip)"
 
-    def is_own(self, host: str) -> bool:
-        answer = self._answers.get(host)
-        if answer is None:
-            answer = self._decide(host)
-            if len(self._answers) >= HOSTS_REMEMBERED_MAX:
-                self._answers.clear()
-            self._answers[host] = answer
-        return answer
-
     def _decide(self, host: str) -> bool:
+        """Whether `host` is this node (`is_own`: the same, remembered per host)."""
         split = split_host(host)
         if split is None or not self.port:
             return False

@@ -33,14 +33,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from dolmen.storage_node.config import StorageNodeConfig
 from dolmen.storage_node.containers import ContainerRow, Info, Keyspaces, listed_entry
 from dolmen.storage_node.errors import StorageNodeError
 from dolmen.storage_node.own_address import OwnAddress
 from dolmen.storage_node.update_batches import batch_request, destination
-from dolmen.storage_node.updates import PendingUpdate, backoff_s
+from dolmen.storage_node.updates import PendingUpdate, Replica, backoff_s
 from dolmen.storage_node.verbs import ROLE_HEADER
 
 from dolmen.cluster.transport import ClientMetrics, NodeError, Transport, TransportSettings
@@ -135,17 +135,6 @@ class Updater:
         self.update_metrics.tries[device, UPDATE_QUEUED].inc()
         return UPDATE_QUEUED
 
-    async def _report_in_place(self, account_keyspaces: Keyspaces, partition: int, info: Info) -> bool:
-        """Merge a container's report into its account replica on this node, as the account
-        server would (no request to ourselves); True once committed."""
-        try:
-            async with asyncio.timeout(self.config.container_update_timeout_s):
-                await account_keyspaces.update_container_row(partition, info.account, report_row(info))
-        except (StorageNodeError, TimeoutError) as error:  # NotFound: the account is not there (yet)
-            log.info("updater.local_report_failed", extra={"reason": type(error).__name__})
-            return False
-        return True
-
     def applied_in_place(self, device: str) -> None:
         """Count a container update the object's own commit applied (the replica is on its device)."""
         self.update_metrics.tries[device, UPDATE_DONE].inc()
@@ -157,18 +146,29 @@ class Updater:
         same rules and durability as the container server's, without a request to ourselves.
         """
         replica = update.replica
-        local = self.keyspaces.get(replica.device) if self.own_address.is_own(replica.host) else None
+        local = self._local_keyspaces(replica)
         if local is not None:
-            try:
-                async with asyncio.timeout(self.config.container_update_timeout_s):
-                    await local.update_object(
-                        replica.partition, update.account, update.container, listed_entry(update)
-                    )
-            except (StorageNodeError, TimeoutError) as error:
-                log.info("updater.local_update_failed", extra={"reason": type(error).__name__})
-                return False
-            return True
+            entry = listed_entry(update)
+            return await self._in_place(
+                local.update_object(replica.partition, update.account, update.container, entry),
+                "updater.local_update_failed",
+            )
         return await self._batched(update)
+
+    def _local_keyspaces(self, replica: Replica) -> Keyspaces | None:
+        """The engine of `replica`'s device if it is one of this node's, else None."""
+        return self.keyspaces.get(replica.device) if self.own_address.is_own(replica.host) else None
+
+    async def _in_place(self, step: Awaitable[object], failure_event: str) -> bool:
+        """Run a change to a replica on this node (within container_update_timeout_s, as a
+        request would be): True once committed, False (logged) if it failed."""
+        try:
+            async with asyncio.timeout(self.config.container_update_timeout_s):
+                await step
+        except (StorageNodeError, TimeoutError) as error:  # NotFound: no container or account (yet)
+            log.info(failure_event, extra={"reason": type(error).__name__})
+            return False
+        return True
 
     def _forget(self, device: str, key: bytes, update: PendingUpdate) -> None:
         """Drop an acknowledged update from the queue, with the others acknowledged in the same
@@ -302,12 +302,16 @@ class Updater:
         assert replica is not None and info.container is not None
         if self._host_due_s.get(replica.host, 0.0) > self.clock():
             return
-        local = self.keyspaces.get(replica.device) if self.own_address.is_own(replica.host) else None
-        if local is not None:
-            acknowledged = await self._report_in_place(local, replica.partition, info)
+        row = report_row(info)
+        local = self._local_keyspaces(replica)
+        if local is not None:  # merged as the account server would, without a request to ourselves
+            acknowledged = await self._in_place(
+                local.update_container_row(replica.partition, info.account, row),
+                "updater.local_report_failed",
+            )
         else:
             status = await self.send(
-                "PUT", replica.host, replica.path(info.account, info.container), report_headers(info)
+                "PUT", replica.host, replica.path(info.account, info.container), report_headers(row)
             )
             acknowledged = status is not None and 200 <= status < 300
         if acknowledged:
@@ -385,13 +389,13 @@ def report_row(info: Info) -> ContainerRow:
     )
 
 
-def report_headers(info: Info) -> dict[str, str]:
-    """The container row a container replica reports to its account replica (PROTOCOL.md)."""
+def report_headers(row: ContainerRow) -> dict[str, str]:
+    """The headers of a report's PUT to an account replica on another node (PROTOCOL.md)."""
     return {
         ROLE_HEADER: "account",
-        "X-Timestamp": max(info.put_timestamp, info.delete_timestamp).internal,
-        "X-Backend-Put-Timestamp": info.put_timestamp.internal,
-        "X-Backend-Delete-Timestamp": info.delete_timestamp.internal,
-        "X-Backend-Container-Object-Count": str(info.object_count),
-        "X-Backend-Container-Bytes-Used": str(info.bytes_used),
+        "X-Timestamp": row.timestamp.internal,
+        "X-Backend-Put-Timestamp": row.put_timestamp.internal,
+        "X-Backend-Delete-Timestamp": row.delete_timestamp.internal,
+        "X-Backend-Container-Object-Count": str(row.object_count),
+        "X-Backend-Container-Bytes-Used": str(row.bytes_used),
     }

@@ -25,6 +25,7 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 import xxhash
+from dolmen.ring.devices import node_host
 from dolmen.storage_node import framing
 from dolmen.storage_node.verbs import EXTENSION_VERBS, wire_form
 from multidict import CIMultiDictProxy
@@ -102,7 +103,7 @@ class NodeProcess:
     @property
     def host(self) -> str:
         """`ip:port` as the rings write it (`[ipv6]:port`)."""
-        return f"[{self.bind_ip}]:{self.port}" if ":" in self.bind_ip else f"{self.bind_ip}:{self.port}"
+        return node_host(self.bind_ip, self.port)
 
     @property
     def url(self) -> str:

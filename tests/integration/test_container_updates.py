@@ -9,6 +9,7 @@ import hashlib
 import itertools
 import json
 import time
+from collections.abc import AsyncIterator
 
 import aiohttp
 import lmdb
@@ -302,52 +303,59 @@ async def metric(node: NodeProcess, series: str) -> float:
     return float(line.rpartition(" ")[2])
 
 
+@contextlib.asynccontextmanager
+async def serving_photos(node: NodeProcess) -> AsyncIterator[tuple[SignedClient, RoleClient]]:
+    """`node` started, a client of it and its container role, with AUTH_u/photos created; the
+    node stops after."""
+    node.start()
+    try:
+        async with SignedClient(node.url) as client:
+            containers = RoleClient(client, "container")
+            assert (await containers.put("AUTH_u", "photos", timestamp_text=ts())).status == 201
+            yield client, containers
+    finally:
+        node.stop()
+
+
 async def test_an_update_to_a_container_on_the_same_device_commits_with_its_object(tmp_path):
     """Object and container replica on one device (small clusters): the entry is made in the
     object's own commit, so the answer is `done` and the listing and stats already show it; a
     container that is not there yet gets the update queued, and it converges once created."""
     node = NodeProcess(tmp_path / "one", settings=FAST_UPDATES, devices=("d1", "d2"))
-    node.launch()
-    node.wait_healthy()
-    try:
-        async with SignedClient(node.url) as client:
-            containers = RoleClient(client, "container")
-            assert (await containers.put("AUTH_u", "photos", timestamp_text=ts())).status == 201
-            changes_before = await committed_changes(node)
-            assert await put_object(client, node, "a", ts()) == (201, "done")
-            assert await committed_changes(node) == changes_before + 1  # not 3: entry, queue clean-up
-            assert await put_object(client, node, "bb", ts()) == (201, "done")
-            assert await delete_object(client, node, "a", ts()) == "done"
-            assert await listed(containers) == {"bb": 2}
-            head = await containers.request("HEAD", "AUTH_u", "photos")
-            assert head.headers["X-Container-Object-Count"] == "1"
-            assert head.headers["X-Container-Bytes-Used"] == "2"
+    async with serving_photos(node) as (client, containers):
+        changes_before = await committed_changes(node)
+        assert await put_object(client, node, "a", ts()) == (201, "done")
+        assert await committed_changes(node) == changes_before + 1  # not 3: entry, queue clean-up
+        assert await put_object(client, node, "bb", ts()) == (201, "done")
+        assert await delete_object(client, node, "a", ts()) == "done"
+        assert await listed(containers) == {"bb": 2}
+        head = await containers.request("HEAD", "AUTH_u", "photos")
+        assert head.headers["X-Container-Object-Count"] == "1"
+        assert head.headers["X-Container-Bytes-Used"] == "2"
 
-            async def put_on(device: str, container: str, name: str) -> str:
-                answer = await client.put(
-                    object_path(device, 9, "AUTH_u", container, name),
-                    name.encode(),
-                    timestamp_text=ts(),
-                    extra_headers=container_update_headers(node),
-                )
-                return answer.headers["X-Backend-Container-Update"]
+        async def put_on(device: str, container: str, name: str) -> str:
+            answer = await client.put(
+                object_path(device, 9, "AUTH_u", container, name),
+                name.encode(),
+                timestamp_text=ts(),
+                extra_headers=container_update_headers(node),
+            )
+            return answer.headers["X-Backend-Container-Update"]
 
-            # The same node, another device: delivered in place after the commit, also done.
-            assert await put_on("d2", "photos", "ccc") == "done"
-            # No container yet where the update goes: queued in the object's commit, then applied.
-            assert await put_on("d1", "later", "x") == "queued"
-            late = RoleClient(client, "container")
-            assert (await late.put("AUTH_u", "later", timestamp_text=ts())).status == 201
+        # The same node, another device: delivered in place after the commit, also done.
+        assert await put_on("d2", "photos", "ccc") == "done"
+        # No container yet where the update goes: queued in the object's commit, then applied.
+        assert await put_on("d1", "later", "x") == "queued"
+        late = RoleClient(client, "container")
+        assert (await late.put("AUTH_u", "later", timestamp_text=ts())).status == 201
 
-            async def converged() -> bool:
-                return [entry["name"] for entry in await late.listing("AUTH_u", "later")] == ["x"]
+        async def converged() -> bool:
+            return [entry["name"] for entry in await late.listing("AUTH_u", "later")] == ["x"]
 
-            await wait_until(converged, timeout_s=CONVERGENCE_TIMEOUT_S)
-            assert await listed(containers) == {"bb": 2, "ccc": 3}
-            assert await metric(node, 'container_update_tries_total{device="d1",outcome="done"}') == 3
-            assert await metric(node, 'container_update_tries_total{device="d2",outcome="done"}') == 1
-    finally:
-        node.stop()
+        await wait_until(converged, timeout_s=CONVERGENCE_TIMEOUT_S)
+        assert await listed(containers) == {"bb": 2, "ccc": 3}
+        assert await metric(node, 'container_update_tries_total{device="d1",outcome="done"}') == 3
+        assert await metric(node, 'container_update_tries_total{device="d2",outcome="done"}') == 1
 
 
 async def test_a_node_on_ipv6_knows_its_own_address_in_the_rings_form(tmp_path):
@@ -355,18 +363,11 @@ async def test_a_node_on_ipv6_knows_its_own_address_in_the_rings_form(tmp_path):
     container replica in that form, so the update is made in the object's own commit (before,
     it compared `::1:port` and sent every such update to itself over HTTP)."""
     node = NodeProcess(tmp_path / "six", settings=FAST_UPDATES, bind_ip="::1")
-    node.launch()
-    node.wait_healthy()
-    try:
-        async with SignedClient(node.url) as client:
-            containers = RoleClient(client, "container")
-            assert (await containers.put("AUTH_u", "photos", timestamp_text=ts())).status == 201
-            changes_before = await committed_changes(node)
-            assert container_update_headers(node)["X-Backend-Container-Host"] == f"[::1]:{node.port}"
-            assert await put_object(client, node, "a", ts()) == (201, "done")
-            assert await committed_changes(node) == changes_before + 1  # entry and object: one commit
-            assert await listed(containers) == {"a": 1}
-            assert await metric(node, 'container_update_tries_total{device="d1",outcome="done"}') == 1
-            assert await metric(node, 'container_update_sends_total{acknowledged="true",device="d1"}') == 0
-    finally:
-        node.stop()
+    async with serving_photos(node) as (client, containers):
+        changes_before = await committed_changes(node)
+        assert container_update_headers(node)["X-Backend-Container-Host"] == f"[::1]:{node.port}"
+        assert await put_object(client, node, "a", ts()) == (201, "done")
+        assert await committed_changes(node) == changes_before + 1  # entry and object: one commit
+        assert await listed(containers) == {"a": 1}
+        assert await metric(node, 'container_update_tries_total{device="d1",outcome="done"}') == 1
+        assert await metric(node, 'container_update_sends_total{acknowledged="true",device="d1"}') == 0
