@@ -52,11 +52,12 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import uvloop
 import xxhash
 from dolmen.storage_node import framing
 
@@ -82,11 +83,19 @@ STARTUP_TIMEOUT_S = 60.0
 # A request whose body is at most this is sent with one write (a copy is cheaper than a send
 # per piece); a larger body goes piece by piece, uncopied.
 SMALL_REQUEST_BYTES = 64 * 2**10
+T = TypeVar("T")
 
 
 def case_name(verb: str, size: int, concurrency: int) -> str:
     label = "4k" if size == SMALL_BYTES else "16m"
     return f"{verb}_{label}_c{concurrency}"
+
+
+def run_load(work: Coroutine[Any, Any, T]) -> T:
+    """Run the load generator on uvloop, as the nodes run: on asyncio's own loop it spent about
+    40% more CPU per request (65 against 46 µs per 4 KiB PUT), CPU that the servers measured on
+    this 2-core machine would then lack."""
+    return uvloop.run(work)
 
 
 def free_port() -> int:
@@ -804,7 +813,7 @@ def run_containers_suite(
                 data / "swift-containers" / "etc" / "container-server.conf",
             ],
         }
-        results, round_ratios = asyncio.run(
+        results, round_ratios = run_load(
             interleaved(servers, duration_s=duration_s, rounds=rounds, config_files=config_files)
         )
         for server, cases in results.items():
@@ -834,9 +843,7 @@ def run_objects_suite(
             "dolmen": [data / "dolmen" / "node.toml"],
             "swift": [data / "swift" / "etc" / "object-server.conf"],
         }
-        return asyncio.run(
-            interleaved(servers, duration_s=duration_s, rounds=rounds, config_files=config_files)
-        )
+        return run_load(interleaved(servers, duration_s=duration_s, rounds=rounds, config_files=config_files))
 
 
 def main() -> int:

@@ -65,6 +65,7 @@ from dolmen.storage_node.records import CONTENT_TYPE_BYTES_MAX, ObjectRecord, ch
 from dolmen.storage_node.timestamps import ZERO, Timestamp
 from dolmen.storage_node.updates import (
     PendingUpdate,
+    QueuedUpdate,
     Replica,
     decode_pending,
     due_key,
@@ -526,7 +527,7 @@ class Keyspaces:
 
     # ---------------------------------------------------------------- pending container updates
 
-    async def due_updates(self, *, now_s: float, limit: int) -> list[tuple[bytes, PendingUpdate]]:
+    async def due_updates(self, *, now_s: float, limit: int) -> list[QueuedUpdate]:
         """Up to `limit` pending updates due at `now_s`, the longest due first.
 
         Reads the due-time index up to `now_s`, so a pass costs what is due, not the length of
@@ -536,8 +537,8 @@ class Keyspaces:
         pending, index = self._queue_dbs()
         now_us = due_micros(now_s)
 
-        def read(txn: lmdb.Transaction) -> tuple[list[tuple[bytes, PendingUpdate]], list[bytes]]:
-            due: list[tuple[bytes, PendingUpdate]] = []
+        def read(txn: lmdb.Transaction) -> tuple[list[QueuedUpdate], list[bytes]]:
+            due: list[QueuedUpdate] = []
             stale: list[bytes] = []
             for stored_key in txn.cursor(db=index).iternext(keys=True, values=False):
                 index_key = bytes(stored_key)
@@ -545,11 +546,14 @@ class Keyspaces:
                 if due_us > now_us or len(due) >= limit or len(stale) >= limit:
                     break
                 value = txn.get(key, db=pending)
-                update = None if value is None else decode_pending(stored_bytes(value))
-                if update is None or due_key(update.next_attempt_s, key) != index_key:
+                if value is None:
+                    stale.append(index_key)
+                    continue
+                update = decode_pending(stored_bytes(value))
+                if due_key(update.next_attempt_s, key) != index_key:
                     stale.append(index_key)
                 else:
-                    due.append((key, update))
+                    due.append(QueuedUpdate(key, update, stored_bytes(value)))
             return due, stale
 
         due, stale = await self.store.read(read)
@@ -592,13 +596,13 @@ class Keyspaces:
         db = self.store.db(b"pending")
         return await self.store.read(lambda txn: txn.stat(db)["entries"])
 
-    def forget_updates(self, acknowledged: list[tuple[bytes, PendingUpdate]]) -> None:
-        """Drop pending updates their container replicas acknowledged, each unless a newer one
-        replaced it, in one change.
+    def forget_updates(self, acknowledged: list[QueuedUpdate]) -> None:
+        """Drop pending updates their container replicas acknowledged, each unless replaced since
+        (by a newer write, or a retry), in one change.
 
         Not awaited: it rides on the next commit (a crash before it only means one idempotent resend).
         """
-        settles = [self._settle(key, update, None) for key, update in acknowledged]
+        settles = [self._settle(queued, None) for queued in acknowledged]
 
         def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
             for settle in settles:
@@ -607,22 +611,20 @@ class Keyspaces:
 
         self.store.submit_nowait(apply, weight=len(settles))
 
-    async def retry_later(self, key: bytes, update: PendingUpdate, retried: PendingUpdate) -> None:
-        """Replace `update` by `retried` (more attempts, later due), unless a newer one replaced it."""
-        await self.store.submit(self._settle(key, update, retried))
+    async def retry_later(self, queued: QueuedUpdate, retried: PendingUpdate) -> None:
+        """Replace `queued` by `retried` (more attempts, later due), unless it was replaced since."""
+        await self.store.submit(self._settle(queued, retried))
 
     def _settle(
-        self, key: bytes, update: PendingUpdate, retried: PendingUpdate | None
+        self, queued: QueuedUpdate, retried: PendingUpdate | None
     ) -> Callable[[lmdb.Transaction], tuple[None, list[str]]]:
+        key = queued.key
+
         def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
             pending, index = self._queue_dbs()
-            value = txn.get(key, db=pending)
-            if value is None:
-                return None, []
-            timestamp, due_s = pending_version(stored_bytes(value))
-            if timestamp != update.timestamp.internal:
-                return None, []  # a newer write replaced it: that one stays
-            txn.delete(due_key(due_s, key), db=index)
+            if txn.get(key, db=pending) != queued.value:
+                return None, []  # replaced (or gone) since: what stands now stays
+            txn.delete(due_key(queued.update.next_attempt_s, key), db=index)
             if retried is None:
                 txn.delete(key, db=pending)
             else:
@@ -631,12 +633,14 @@ class Keyspaces:
 
         return apply
 
-    def queue_update(self, txn: lmdb.Transaction, key: bytes, update: PendingUpdate) -> None:
+    def queue_update(self, txn: lmdb.Transaction, key: bytes, update: PendingUpdate) -> QueuedUpdate:
         """Write `update` for the object at `key` into the pending queue and its due-time index
         (replacing the object's older pending update, whose index entry is left stale)."""
         pending, index = self._queue_dbs()
-        txn.put(key, encode_pending(update), db=pending)
+        value = encode_pending(update)
+        txn.put(key, value, db=pending)
         txn.put(due_key(update.next_attempt_s, key), b"", db=index)
+        return QueuedUpdate(key, update, value)
 
     def _queue_dbs(self) -> tuple[Any, Any]:
         """The pending queue's sub-databases: the updates by object key, and their due-time index."""
@@ -830,10 +834,11 @@ class ContainerUpdateChange:
     answers `done` without a second and third commit (the entry's, then the queue's clean-up).
     Otherwise, or if that container is not live, the update is queued in `pending` in the same
     transaction, for the request path's one try (updater.send_update) and then the updater.
-    Called again if the commit is retried; `applied` tells, after the commit, which happened.
+    Called again if the commit is retried; after the commit, `applied` tells whether the entry
+    was applied in place, else `queued` is the update in the queue (as stored there).
     """
 
-    __slots__ = ("keyspaces", "make", "in_place", "applied")
+    __slots__ = ("keyspaces", "make", "in_place", "applied", "queued")
 
     def __init__(
         self, keyspaces: Keyspaces, make: Callable[[ObjectRecord], PendingUpdate], *, in_place: bool
@@ -842,11 +847,12 @@ class ContainerUpdateChange:
         self.make = make
         self.in_place = in_place
         self.applied = False
+        self.queued: QueuedUpdate | None = None
 
     def __call__(self, txn: lmdb.Transaction, record: ObjectRecord) -> None:
         update = self.make(record)
         replica = update.replica
-        self.applied = False
+        self.applied, self.queued = False, None
         if self.in_place:
             change = self.keyspaces._entries_change(
                 replica.partition, update.account, update.container, [listed_entry(update)]
@@ -858,7 +864,7 @@ class ContainerUpdateChange:
             else:
                 self.applied = True
                 return
-        self.keyspaces.queue_update(txn, record.key, update)
+        self.queued = self.keyspaces.queue_update(txn, record.key, update)
 
 
 def listed_entry(update: PendingUpdate) -> ObjectEntry:

@@ -414,7 +414,7 @@ async def put_object(request: Request, path: str) -> Answer:
         headers={
             "ETag": f'"{record.etag}"',
             "X-Backend-Timestamp": record.timestamp.internal,
-            CONTAINER_UPDATE_HEADER: await send_container_update(ctx, where.device, update_change, record),
+            CONTAINER_UPDATE_HEADER: await send_container_update(ctx, where.device, update_change),
         },
     )
 
@@ -440,9 +440,7 @@ def planned_update(
     return ContainerUpdateChange(keyspaces_for(ctx, where.device), make, in_place=in_place)
 
 
-async def send_container_update(
-    ctx: Context, device: str, change: ContainerUpdateChange | None, record: ObjectRecord
-) -> str:
+async def send_container_update(ctx: Context, device: str, change: ContainerUpdateChange | None) -> str:
     """After the commit: the value of X-Backend-Container-Update. Done if the commit applied it
     (the container replica is on this device), else after one try of the queued update."""
     if change is None:
@@ -450,7 +448,8 @@ async def send_container_update(
     if change.applied:
         ctx.updater.applied_in_place(device)
         return UPDATE_DONE
-    return await ctx.updater.send_update(device, record.key, change.make(record))
+    assert change.queued is not None  # the commit queued it
+    return await ctx.updater.send_update(device, change.queued)
 
 
 def put_condition(
@@ -634,9 +633,7 @@ async def delete_object(request: Request, path: str) -> Answer:
     previous = result.previous
     headers = {
         "X-Backend-Timestamp": result.tombstone.timestamp.internal,
-        CONTAINER_UPDATE_HEADER: await send_container_update(
-            ctx, where.device, update_change, result.tombstone
-        ),
+        CONTAINER_UPDATE_HEADER: await send_container_update(ctx, where.device, update_change),
     }
     if previous is None or not previous.is_live(ctx.clock()):
         if previous is not None:

@@ -40,7 +40,7 @@ from dolmen.storage_node.containers import ContainerRow, Info, Keyspaces, listed
 from dolmen.storage_node.errors import StorageNodeError
 from dolmen.storage_node.own_address import OwnAddress
 from dolmen.storage_node.update_batches import batch_request, destination
-from dolmen.storage_node.updates import PendingUpdate, Replica, backoff_s
+from dolmen.storage_node.updates import PendingUpdate, QueuedUpdate, Replica, backoff_s
 from dolmen.storage_node.verbs import ROLE_HEADER
 
 from dolmen.cluster.transport import ClientMetrics, NodeError, Transport, TransportSettings
@@ -78,7 +78,7 @@ class Updater:
         self._host_due_s: dict[str, float] = {}  # stats reports: account hosts backing off
         self._host_failures: dict[str, int] = {}
         self._batches: dict[tuple[object, str, str], _Batch] = {}  # container updates by destination
-        self._forgets: dict[str, list[tuple[bytes, PendingUpdate]]] = {}  # acknowledged, by device
+        self._forgets: dict[str, list[QueuedUpdate]] = {}  # acknowledged, by device
         # Which replica addresses are this node's (applied in place, no request to ourselves).
         self.own_address = OwnAddress(
             bind_ip=config.bind_ip, bind_port=config.bind_port, ring_ip=config.ring_ip
@@ -126,10 +126,10 @@ class Updater:
             return None
         return answer.status
 
-    async def send_update(self, device: str, key: bytes, update: PendingUpdate) -> str:
+    async def send_update(self, device: str, queued: QueuedUpdate) -> str:
         """The request path's try: UPDATE_DONE (dropped from the queue) or UPDATE_QUEUED (left to the drain task)."""
-        if await self.deliver(update):
-            self._forget(device, key, update)
+        if await self.deliver(queued.update):
+            self._forget(device, queued)
             self.update_metrics.tries[device, UPDATE_DONE].inc()
             return UPDATE_DONE
         self.update_metrics.tries[device, UPDATE_QUEUED].inc()
@@ -170,13 +170,13 @@ class Updater:
             return False
         return True
 
-    def _forget(self, device: str, key: bytes, update: PendingUpdate) -> None:
+    def _forget(self, device: str, queued: QueuedUpdate) -> None:
         """Drop an acknowledged update from the queue, with the others acknowledged in the same
         turn of the loop: one change for the committer rather than one per update."""
         forgets = self._forgets.setdefault(device, [])
         if not forgets:
             asyncio.get_running_loop().call_soon(self._flush_forgets, device)
-        forgets.append((key, update))
+        forgets.append(queued)
 
     def _flush_forgets(self, device: str) -> None:
         forgets = self._forgets.pop(device, [])
@@ -247,23 +247,23 @@ class Updater:
         while True:
             due = await keyspaces.due_updates(now_s=self.clock(), limit=CONTAINER_UPDATES_PER_PASS_MAX)
 
-            async def one(key: bytes, update: PendingUpdate) -> None:
+            async def one(queued: QueuedUpdate) -> None:
                 async with limit:
-                    delivered = await self.deliver(update)
+                    delivered = await self.deliver(queued.update)
                 self.update_metrics.drained[device, delivered].inc()
                 if delivered:
-                    self._forget(device, key, update)
+                    self._forget(device, queued)
                     return
-                retried = update.failed(
+                retried = queued.update.failed(
                     now_s=self.clock(),
                     base_s=config.container_update_backoff_s,
                     max_s=config.container_update_backoff_s_max,
                 )
-                await keyspaces.retry_later(key, update, retried)
+                await keyspaces.retry_later(queued, retried)
 
             async with asyncio.TaskGroup() as group:
-                for key, update in due:
-                    group.create_task(one(key, update))
+                for queued in due:
+                    group.create_task(one(queued))
             self.update_metrics.pending[device].set(await keyspaces.pending_count())
             if len(due) < CONTAINER_UPDATES_PER_PASS_MAX:  # else more are due: no pause
                 await asyncio.sleep(config.container_updater_interval_s)

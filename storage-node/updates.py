@@ -22,6 +22,7 @@ import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 from urllib.parse import quote
 
 from dolmen.storage_node.config import DEVICE_NAME
@@ -160,6 +161,16 @@ def update_for(
         record.content_type,
         next_attempt_s=due_s,
     )
+
+
+class QueuedUpdate(NamedTuple):
+    """A pending update as it stands in the queue: its object key, the update, and its stored
+    encoding. A settle compares the stored bytes with `value`, so that an update replaced
+    since (a newer write of the object, or a retry) is told apart without decoding it."""
+
+    key: bytes
+    update: PendingUpdate
+    value: bytes
 
 
 def backoff_s(attempts: int, base_s: float, max_s: float) -> float:

@@ -1,6 +1,7 @@
 """The pending container-update queue on a real device store: its due-time index finds what is
-due without reading what backs off, stays exact as updates are replaced, retried and dropped,
-and is rebuilt for a queue written without it."""
+due without reading what backs off, stays exact as updates are replaced, retried and dropped
+(an acknowledgement drops only the very update it acknowledged), and is rebuilt for a queue
+written without it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dolmen.storage_node import containers
 from dolmen.storage_node.containers import Keyspaces
 from dolmen.storage_node.device import DeviceConfig, DeviceStore
 from dolmen.storage_node.timestamps import Timestamp
-from dolmen.storage_node.updates import PendingUpdate, Replica, decode_pending, encode_pending
+from dolmen.storage_node.updates import PendingUpdate, QueuedUpdate, Replica, decode_pending, encode_pending
 
 NOW_S = 1_700_000_000.0
 REPLICA = Replica("127.0.0.1:6201", "d1", 7)
@@ -48,13 +49,11 @@ async def keyspaces(tmp_path: Path):
     await store.close()
 
 
-async def queue(keyspaces: Keyspaces, updates: list[PendingUpdate]) -> None:
+async def queue(keyspaces: Keyspaces, updates: list[PendingUpdate]) -> list[QueuedUpdate]:
     def apply(txn):
-        for pending in updates:
-            keyspaces.queue_update(txn, key_of(pending.obj), pending)
-        return None, []
+        return [keyspaces.queue_update(txn, key_of(pending.obj), pending) for pending in updates], []
 
-    await keyspaces.store.submit(apply)
+    return await keyspaces.store.submit(apply)
 
 
 async def index_size(keyspaces: Keyspaces) -> int:
@@ -73,10 +72,10 @@ async def test_a_pass_reads_only_what_is_due_the_longest_due_first(keyspaces, mo
 
     found = await keyspaces.due_updates(now_s=NOW_S, limit=1024)
 
-    assert [pending.obj for _, pending in found] == ["due-2", "due-1", "due-0"]
-    assert [key for key, _ in found] == [key_of("due-2"), key_of("due-1"), key_of("due-0")]
+    assert [queued.update.obj for queued in found] == ["due-2", "due-1", "due-0"]
+    assert [queued.key for queued in found] == [key_of("due-2"), key_of("due-1"), key_of("due-0")]
     assert len(decoded) == 3  # none of the 5,000 that back off was read
-    assert [pending.obj for _, pending in await keyspaces.due_updates(now_s=NOW_S, limit=2)] == [
+    assert [queued.update.obj for queued in await keyspaces.due_updates(now_s=NOW_S, limit=2)] == [
         "due-2",
         "due-1",
     ]
@@ -91,34 +90,35 @@ async def test_a_replaced_update_is_due_at_its_own_time_and_its_old_index_entry_
     assert await keyspaces.due_updates(now_s=NOW_S, limit=10) == []  # the stale entry is not due
     assert await index_size(keyspaces) == 1  # and was removed on the way
 
-    [(key, pending)] = await keyspaces.due_updates(now_s=NOW_S + 30, limit=10)
+    [(key, pending, _)] = await keyspaces.due_updates(now_s=NOW_S + 30, limit=10)
     assert (key, pending.timestamp) == (key_of("photo"), Timestamp.from_seconds(NOW_S + 1))
 
 
 async def test_retries_move_an_update_in_the_index_and_acknowledgements_drop_both(keyspaces):
-    first, second = update("a", due_s=NOW_S - 1), update("b", due_s=NOW_S - 1)
-    await queue(keyspaces, [first, second])
+    first, second = await queue(keyspaces, [update("a", due_s=NOW_S - 1), update("b", due_s=NOW_S - 1)])
 
-    await keyspaces.retry_later(key_of("a"), first, first.failed(now_s=NOW_S, base_s=5, max_s=60))
-    keyspaces.forget_updates([(key_of("b"), second)])
+    await keyspaces.retry_later(first, first.update.failed(now_s=NOW_S, base_s=5, max_s=60))
+    keyspaces.forget_updates([second])
     await keyspaces.store.submit(lambda txn: (None, []))  # the forget rides on this commit
 
     assert await keyspaces.due_updates(now_s=NOW_S, limit=10) == []
-    [(key, retried)] = await keyspaces.due_updates(now_s=NOW_S + 5, limit=10)
+    [(key, retried, _)] = await keyspaces.due_updates(now_s=NOW_S + 5, limit=10)
     assert (key, retried.attempts, retried.next_attempt_s) == (key_of("a"), 1, NOW_S + 5)
     assert await keyspaces.pending_count() == 1 and await index_size(keyspaces) == 1
 
+    keyspaces.forget_updates([first])  # a late acknowledgement of the try before the retry
+    await keyspaces.store.submit(lambda txn: (None, []))
+    assert [queued.update for queued in await keyspaces.due_updates(now_s=NOW_S + 5, limit=10)] == [retried]
+
 
 async def test_an_acknowledgement_of_an_older_write_keeps_the_newer_update(keyspaces):
-    older, newer = update("a", due_s=NOW_S - 2), update("a", due_s=NOW_S - 1, offset_s=1)
-    await queue(keyspaces, [older])
-    await queue(keyspaces, [newer])
+    [older] = await queue(keyspaces, [update("a", due_s=NOW_S - 2)])
+    [newer] = await queue(keyspaces, [update("a", due_s=NOW_S - 1, offset_s=1)])
 
-    keyspaces.forget_updates([(key_of("a"), older)])
+    keyspaces.forget_updates([older])
     await keyspaces.store.submit(lambda txn: (None, []))
 
-    [(_, pending)] = await keyspaces.due_updates(now_s=NOW_S, limit=10)
-    assert pending == newer
+    assert await keyspaces.due_updates(now_s=NOW_S, limit=10) == [newer]
 
 
 async def test_a_queue_written_without_the_index_is_indexed_once(keyspaces):
@@ -136,4 +136,4 @@ async def test_a_queue_written_without_the_index_is_indexed_once(keyspaces):
     assert await keyspaces.index_pending() == 3
     assert await keyspaces.index_pending() == 0
     found = await keyspaces.due_updates(now_s=NOW_S, limit=10)
-    assert [pending.obj for _, pending in found] == ["old-2", "old-1", "old-0"]
+    assert [queued.update.obj for queued in found] == ["old-2", "old-1", "old-0"]
