@@ -873,6 +873,7 @@ def main() -> int:
             "swift": "swift object server, 1 worker, default fsync, no container updates (objsrv-up); "
             "containers suite: plus swift's container server, 1 worker, receiving the updates",
             "method": "both servers up at once; each case runs in `rounds` alternating slices per server",
+            "load_generator": "one process on uvloop, one kept-alive connection per concurrent worker",
         },
     }
     results: dict[str, dict[str, dict[str, Any]]] = {}
