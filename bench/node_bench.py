@@ -8,7 +8,7 @@ behaviour, PUTs without container updates, via
 
 Suite `containers`: listings of 1,000 entries (JSON, from a random marker) out of
 a 100,000-object container, at concurrency 1 and 8; and 4 KiB PUTs with their
-container update at concurrency 1, 16 and 64. Dolmen: one node process serving
+container update at concurrency 1, 16, 64 and 128 (16 to 128 for the second node). Dolmen: one node process serving
 both roles; `put_4k_update` names a container replica on the node's own device
 (the entry is made in the object's commit), `put_4k_update_remote` one on a second
 node (over HTTP, as in a cluster). Swift: its object server (objsrv-up) and its
@@ -27,8 +27,10 @@ Prints one JSON object: per server and case ops_per_s, mib_per_s,
 latency_ms_p50, latency_ms_p99 and server_cpu_us_per_op (user and system time of
 that side's server processes, all threads and workers, during its slices, per
 operation); the dolmen/swift ratios the issues name, the same ratio in each round
-(its spread shows how steady the machine was), and swift/dolmen in server CPU per
-operation (which the machine's load moves less than the rates).
+(its spread shows how steady the machine was), swift/dolmen in server CPU per
+operation (which the machine's load moves less than the rates), and per operation
+the ratio of each side's highest rate over the concurrencies run (each server at its
+own best load, and at which concurrency).
 
     .venv/bin/python bench/node_bench.py [--duration-s 3] [--only dolmen|swift] [--suite objects|containers]
 
@@ -89,6 +91,24 @@ T = TypeVar("T")
 def case_name(verb: str, size: int, concurrency: int) -> str:
     label = "4k" if size == SMALL_BYTES else "16m"
     return f"{verb}_{label}_c{concurrency}"
+
+
+def peak_rates(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per operation (a case name without its `_c<concurrency>`), each server's highest rate over
+    the concurrencies run and where it was reached, and dolmen/swift of those highest rates."""
+    peaks: dict[str, dict[str, Any]] = {}
+    for server in ("dolmen", "swift"):
+        for name, result in results[server].items():
+            operation, _, concurrency = name.rpartition("_c")
+            if "ops_per_s" not in result or not concurrency.isdigit():
+                continue
+            peak = peaks.setdefault(operation, {}).get(server)
+            if peak is None or result["ops_per_s"] > peak["ops_per_s"]:
+                peaks[operation][server] = {"ops_per_s": result["ops_per_s"], "concurrency": int(concurrency)}
+    for peak in peaks.values():
+        ours, theirs = peak["dolmen"]["ops_per_s"], peak["swift"]["ops_per_s"]
+        peak["dolmen_over_swift"] = round(ours / theirs, 2) if theirs else None
+    return peaks
 
 
 def run_load(work: Coroutine[Any, Any, T]) -> T:
@@ -549,8 +569,10 @@ CONTAINER_CASES = [
     ("put_4k_update", 1),
     ("put_4k_update", 16),
     ("put_4k_update", 64),
+    ("put_4k_update", 128),
     ("put_4k_update_remote", 16),
     ("put_4k_update_remote", 64),
+    ("put_4k_update_remote", 128),
 ]
 SWIFT_PRELOAD = """
 import os, sys
@@ -904,6 +926,7 @@ def main() -> int:
             for name, ours in results["dolmen"].items()
             if ours.get("server_cpu_us_per_op") and results["swift"][name].get("server_cpu_us_per_op")
         }
+        report["peak_rates"] = peak_rates(results)
         goals = {
             "put_4k_c64_at_least_10x_swift": ("put_4k_c64", 10),
             "put_16m_at_least_swift": ("put_16m_c1", 1),
