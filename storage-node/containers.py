@@ -549,11 +549,12 @@ class Keyspaces:
                 if value is None:
                     stale.append(index_key)
                     continue
-                update = decode_pending(stored_bytes(value))
+                stored = stored_bytes(value)
+                update = decode_pending(stored)
                 if due_key(update.next_attempt_s, key) != index_key:
                     stale.append(index_key)
                 else:
-                    due.append(QueuedUpdate(key, update, stored_bytes(value)))
+                    due.append(QueuedUpdate(key, update, stored))
             return due, stale
 
         due, stale = await self.store.read(read)
