@@ -71,7 +71,7 @@ from dolmen.storage_node.updates import (
     due_key,
     due_micros,
     encode_pending,
-    pending_version,
+    pending_due_s,
     split_due_key,
 )
 
@@ -570,7 +570,7 @@ class Keyspaces:
             for index_key in index_keys:
                 _, key = split_due_key(index_key)
                 value = txn.get(key, db=pending)
-                if value is None or due_key(pending_version(stored_bytes(value))[1], key) != index_key:
+                if value is None or due_key(pending_due_s(stored_bytes(value)), key) != index_key:
                     txn.delete(index_key, db=index)
             return None, []
 
@@ -587,7 +587,7 @@ class Keyspaces:
                 return 0, []
             added = 0
             for key, value in txn.cursor(db=pending):
-                index_key = due_key(pending_version(stored_bytes(value))[1], bytes(key))
+                index_key = due_key(pending_due_s(stored_bytes(value)), bytes(key))
                 added += txn.put(index_key, b"", db=index, overwrite=False)
             return added, []
 

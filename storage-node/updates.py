@@ -219,13 +219,12 @@ def encode_pending(update: PendingUpdate) -> bytes:
     ).encode("utf-8")
 
 
-def pending_version(value: bytes) -> tuple[str, float]:
-    """(timestamp as stored, due time) of an encoded pending update, without decoding the rest:
-    enough to tell whether a newer update replaced it, and where its index entry is."""
-    fields = json.loads(value)
-    timestamp, due_s = fields[4], fields[10]
-    assert isinstance(timestamp, str) and isinstance(due_s, (int, float))
-    return timestamp, float(due_s)
+def pending_due_s(value: bytes) -> float:
+    """The due time of an encoded pending update, without decoding the rest: where its index
+    entry is."""
+    due_s = json.loads(value)[10]
+    assert isinstance(due_s, (int, float))
+    return float(due_s)
 
 
 def decode_pending(value: bytes) -> PendingUpdate:
