@@ -534,7 +534,7 @@ class Keyspaces:
         the queue (a container node down for a while leaves many updates backing off). Stale
         index entries met on the way (their update was replaced or dropped since) are removed.
         """
-        pending, index = self._queue_dbs()
+        _, index = self._queue_dbs()
         now_us = due_micros(now_s)
 
         def read(txn: lmdb.Transaction) -> tuple[list[QueuedUpdate], list[bytes]]:
@@ -545,16 +545,11 @@ class Keyspaces:
                 due_us, key = split_due_key(index_key)
                 if due_us > now_us or len(due) >= limit or len(stale) >= limit:
                     break
-                value = txn.get(key, db=pending)
-                if value is None:
-                    stale.append(index_key)
-                    continue
-                stored = stored_bytes(value)
-                update = decode_pending(stored)
-                if due_key(update.next_attempt_s, key) != index_key:
+                stored = self._indexed_update(txn, index_key)
+                if stored is None:
                     stale.append(index_key)
                 else:
-                    due.append(QueuedUpdate(key, update, stored))
+                    due.append(QueuedUpdate(key, decode_pending(stored), stored))
             return due, stale
 
         due, stale = await self.store.read(read)
@@ -564,17 +559,26 @@ class Keyspaces:
 
     def _drop_stale(self, index_keys: list[bytes]) -> Callable[[lmdb.Transaction], tuple[None, list[str]]]:
         """The change removing index entries that are still stale when it applies."""
-        pending, index = self._queue_dbs()
+        _, index = self._queue_dbs()
 
         def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
             for index_key in index_keys:
-                _, key = split_due_key(index_key)
-                value = txn.get(key, db=pending)
-                if value is None or due_key(pending_due_s(stored_bytes(value)), key) != index_key:
+                if self._indexed_update(txn, index_key) is None:
                     txn.delete(index_key, db=index)
             return None, []
 
         return apply
+
+    def _indexed_update(self, txn: lmdb.Transaction, index_key: bytes) -> bytes | None:
+        """The stored update a due-time index entry stands for; None if the entry is stale (its
+        update was dropped, or replaced by one due at another time)."""
+        pending, _ = self._queue_dbs()
+        _, key = split_due_key(index_key)
+        value = txn.get(key, db=pending)
+        if value is None:
+            return None
+        stored = stored_bytes(value)
+        return stored if due_key(pending_due_s(stored), key) == index_key else None
 
     async def index_pending(self) -> int:
         """Index the pending updates of a device written before the due-time index existed (its
