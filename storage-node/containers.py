@@ -607,36 +607,34 @@ class Keyspaces:
 
         Not awaited: it rides on the next commit (a crash before it only means one idempotent resend).
         """
-        settles = [self._settle(queued, None) for queued in acknowledged]
 
         def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
-            for settle in settles:
-                settle(txn)
+            for queued in acknowledged:
+                self._settle(txn, queued, None)
             return None, []
 
-        self.store.submit_nowait(apply, weight=len(settles))
+        self.store.submit_nowait(apply, weight=len(acknowledged))
 
     async def retry_later(self, queued: QueuedUpdate, retried: PendingUpdate) -> None:
         """Replace `queued` by `retried` (more attempts, later due), unless it was replaced since."""
-        await self.store.submit(self._settle(queued, retried))
-
-    def _settle(
-        self, queued: QueuedUpdate, retried: PendingUpdate | None
-    ) -> Callable[[lmdb.Transaction], tuple[None, list[str]]]:
-        key = queued.key
 
         def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
-            pending, index = self._queue_dbs()
-            if txn.get(key, db=pending) != queued.value:
-                return None, []  # replaced (or gone) since: what stands now stays
-            txn.delete(due_key(queued.update.next_attempt_s, key), db=index)
-            if retried is None:
-                txn.delete(key, db=pending)
-            else:
-                self.queue_update(txn, key, retried)
+            self._settle(txn, queued, retried)
             return None, []
 
-        return apply
+        await self.store.submit(apply)
+
+    def _settle(self, txn: lmdb.Transaction, queued: QueuedUpdate, retried: PendingUpdate | None) -> None:
+        """Drop `queued` from the queue, or replace it by `retried`; unless it was replaced since."""
+        key = queued.key
+        pending, index = self._queue_dbs()
+        if txn.get(key, db=pending) != queued.value:
+            return  # replaced (or gone) since: what stands now stays
+        txn.delete(due_key(queued.update.next_attempt_s, key), db=index)
+        if retried is None:
+            txn.delete(key, db=pending)
+        else:
+            self.queue_update(txn, key, retried)
 
     def queue_update(self, txn: lmdb.Transaction, key: bytes, update: PendingUpdate) -> QueuedUpdate:
         """Write `update` for the object at `key` into the pending queue and its due-time index

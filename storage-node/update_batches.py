@@ -30,8 +30,7 @@ def batch_request(updates: list[PendingUpdate]) -> tuple[str, str, dict[str, str
     """(method, raw path, headers, body) of the UPDATE carrying `updates`, all bound for one
     container replica (at most UPDATE_BATCH_ENTRIES_MAX)."""
     first = updates[0]
-    assert 0 < len(updates) <= UPDATE_BATCH_ENTRIES_MAX
-    assert all((update.replica, update.account, update.container) == destination(first) for update in updates)
+    assert 0 < len(updates) <= UPDATE_BATCH_ENTRIES_MAX  # (and all bound for `first`'s destination)
     entries = [
         {
             "name": update.obj,

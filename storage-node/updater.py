@@ -128,7 +128,7 @@ class Updater:
 
     async def send_update(self, device: str, queued: QueuedUpdate) -> str:
         """The request path's try: UPDATE_DONE (dropped from the queue) or UPDATE_QUEUED (left to the drain task)."""
-        if await self.deliver(queued.update):
+        if await self._delivery(queued.update):
             self._forget(device, queued)
             self.update_metrics.tries[device, UPDATE_DONE].inc()
             return UPDATE_DONE
@@ -145,15 +145,20 @@ class Updater:
         A replica on a device of this node is updated in place (its engine, no HTTP): the
         same rules and durability as the container server's, without a request to ourselves.
         """
+        return await self._delivery(update)
+
+    def _delivery(self, update: PendingUpdate) -> Awaitable[bool]:
+        """What `deliver` awaits: the in-place change, or the acknowledgement of the batch the
+        update joins (a future, so that the request path awaits no coroutine of its own)."""
         replica = update.replica
         local = self._local_keyspaces(replica)
         if local is not None:
             entry = listed_entry(update)
-            return await self._in_place(
+            return self._in_place(
                 local.update_object(replica.partition, update.account, update.container, entry),
                 "updater.local_update_failed",
             )
-        return await self._batched(update)
+        return self._batched(update)
 
     def _local_keyspaces(self, replica: Replica) -> Keyspaces | None:
         """The engine of `replica`'s device if it is one of this node's, else None."""
@@ -183,10 +188,11 @@ class Updater:
         if forgets:
             self.keyspaces[device].forget_updates(forgets)
 
-    async def _batched(self, update: PendingUpdate) -> bool:
-        """Send `update` with whatever else is waiting for its container replica; True once
-        acknowledged. Waits container_update_timeout_s at most (a later answer is not waited for):
-        the sender gives each batch only what is left of its oldest update's time."""
+    def _batched(self, update: PendingUpdate) -> asyncio.Future[bool]:
+        """Send `update` with whatever else is waiting for its container replica; the future is
+        True once acknowledged. It is settled within container_update_timeout_s (a later answer
+        is not waited for): the sender gives each batch only what is left of its oldest update's
+        time."""
         key = destination(update)
         batch = self._batches.get(key)
         if batch is None:
@@ -195,7 +201,7 @@ class Updater:
         batch.waiting.append((update, acknowledged, time.monotonic()))
         if batch.sender is None:
             batch.sender = asyncio.create_task(self._send_batches(key, batch))
-        return await acknowledged
+        return acknowledged
 
     async def _send_batches(self, key: tuple[object, str, str], batch: _Batch) -> None:
         """Send what waits for one container replica, a batch at a time, until nothing waits.

@@ -93,6 +93,11 @@ def parse_replica(headers: Mapping[str, str], prefix: str) -> Replica | None:
         return None
     if host is None or device is None or partition is None:
         raise BadRequest(f"{prefix}Host, -Device and -Partition go together")
+    return _replica(prefix, host, device, partition)
+
+
+@functools.lru_cache(maxsize=4096)  # a node's writes name few replicas: each is parsed once
+def _replica(prefix: str, host: str, device: str, partition: str) -> Replica:
     if not is_ip_and_port(host):
         raise BadRequest(f"{prefix}Host must be ip:port")
     if not DEVICE_NAME.fullmatch(device):
