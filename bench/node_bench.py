@@ -498,7 +498,8 @@ def object_cases(target: DolmenTarget | SwiftTarget) -> list[Case]:
     ]
 
 
-def start_dolmen(data: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_dolmen(data: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """A storage node on `data` (in `env`, default this process's); its process and URL."""
     port = free_port()
     (data / "devices").mkdir(parents=True, exist_ok=True)
     (data / "cluster.secret").write_text(SECRET.hex() + "\n")
@@ -515,6 +516,7 @@ def start_dolmen(data: Path) -> tuple[subprocess.Popen[bytes], str]:
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
+        env=env,
     )
     log.close()
     url = f"http://127.0.0.1:{port}"
@@ -523,9 +525,9 @@ def start_dolmen(data: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 @contextlib.contextmanager
-def dolmen_node(data: Path) -> Iterator[str]:
-    """A storage node on `data` while the block runs; its URL."""
-    process, url = start_dolmen(data)
+def dolmen_node(data: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A storage node on `data` (in `env`, default this process's) while the block runs; its URL."""
+    process, url = start_dolmen(data, env)
     try:
         yield url
     finally:
