@@ -128,7 +128,7 @@ class Updater:
 
     async def send_update(self, device: str, queued: QueuedUpdate) -> str:
         """The request path's try: UPDATE_DONE (dropped from the queue) or UPDATE_QUEUED (left to the drain task)."""
-        if await self._delivery(queued.update):
+        if await self.deliver(queued.update):
             self._forget(device, queued)
             self.update_metrics.tries[device, UPDATE_DONE].inc()
             return UPDATE_DONE
@@ -139,17 +139,14 @@ class Updater:
         """Count a container update the object's own commit applied (the replica is on its device)."""
         self.update_metrics.tries[device, UPDATE_DONE].inc()
 
-    async def deliver(self, update: PendingUpdate) -> bool:
-        """Apply `update` at its container replica: True once it acknowledged it (2xx).
+    def deliver(self, update: PendingUpdate) -> Awaitable[bool]:
+        """Apply `update` at its container replica: awaited, True once it acknowledged it (2xx).
 
         A replica on a device of this node is updated in place (its engine, no HTTP): the
         same rules and durability as the container server's, without a request to ourselves.
+        Otherwise the update joins its replica's next batch, and what is awaited is that
+        batch's future itself (no coroutine of its own on the request path).
         """
-        return await self._delivery(update)
-
-    def _delivery(self, update: PendingUpdate) -> Awaitable[bool]:
-        """What `deliver` awaits: the in-place change, or the acknowledgement of the batch the
-        update joins (a future, so that the request path awaits no coroutine of its own)."""
         replica = update.replica
         local = self._local_keyspaces(replica)
         if local is not None:
