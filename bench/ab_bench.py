@@ -73,14 +73,16 @@ def resolve(revision: str) -> str:
 
 
 def git(*args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(REPO), *args], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+    if done.returncode != 0:  # an unknown revision, say
+        raise SystemExit(f"git {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout.strip()
 
 
 def install(name: str, revision: str, into: Path) -> Build:
     """Install `revision` (WORKTREE: the checkout as it is) under `into`, without dependencies:
     those are this virtual environment's, shared by both builds."""
+    commit = resolve(revision)
     source = into / f"src-{name}"  # a copy: building in the checkout would leave files there
     source.mkdir(parents=True)
     if revision == WORKTREE:
@@ -95,23 +97,11 @@ def install(name: str, revision: str, into: Path) -> Build:
         )
         subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
     site = into / f"site-{name}"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,  # (setuptools' warnings; a failure raises with them)
-    )
-    build = Build(name, revision, resolve(revision), site)
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation"]
+    built = subprocess.run([*pip, "--target", str(site), str(source)], capture_output=True, text=True)
+    if built.returncode != 0:  # (its output is setuptools' warnings otherwise)
+        raise RuntimeError(f"{name}: pip could not install {revision}:\n{built.stderr}")
+    build = Build(name, revision, commit, site)
     imported = subprocess.run(
         [sys.executable, "-c", "import dolmen.storage_node.server as s; print(s.__file__)"],
         env=build.env,
