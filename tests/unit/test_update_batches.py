@@ -17,6 +17,7 @@ from dolmen.storage_node.updates import (
     decode_pending,
     due_key,
     encode_pending,
+    parse_replica,
     pending_due_s,
     split_due_key,
 )
@@ -116,3 +117,26 @@ ENTRY = {
 def test_anything_but_an_array_of_whole_entries_is_a_bad_request(document):
     with pytest.raises(BadRequest):
         parse_batch(document, hashlib.sha256(document).hexdigest())
+
+
+def replica_headers(host: str, device: str = "d1", partition: str = "7") -> dict[str, str]:
+    prefix = "X-Backend-Container-"
+    return {prefix + "Host": host, prefix + "Device": device, prefix + "Partition": partition}
+
+
+def test_a_replica_named_in_headers_is_parsed_and_each_malformed_one_refused_every_time():
+    assert parse_replica({}, "X-Backend-Container-") is None
+    assert parse_replica(replica_headers("127.0.0.1:6201"), "X-Backend-Container-") == REPLICA
+    assert parse_replica(replica_headers("[::1]:6201"), "X-Backend-Container-") == Replica(
+        "[::1]:6201", "d1", 7
+    )
+    refused = [
+        {"X-Backend-Container-Host": "127.0.0.1:6201"},  # not all three
+        replica_headers("::1:6201"),  # IPv6 without brackets
+        replica_headers("node-1:6201"),  # a host name
+        replica_headers("127.0.0.1:6201", device="../d1"),
+        replica_headers("127.0.0.1:6201", partition="-1"),
+    ]
+    for headers in refused * 2:  # (parsed replicas are remembered; refusals must not be)
+        with pytest.raises(BadRequest):
+            parse_replica(headers, "X-Backend-Container-")
