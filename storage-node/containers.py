@@ -16,6 +16,9 @@ Keyspaces (sub-databases; partitions are those of the role's own ring):
     pending_due         due time 8 | object key -> b"": the same updates by when they are due
                         (updates.due_key; an entry whose update was since replaced or dropped
                         is stale, and removed when a drain pass reaches it)
+    pending_batches     due time 8 | LMDB transaction id 8 -> the updates one commit queued for
+                        the request path's tries (updates.journal_key, encode_journal;
+                        UpdateJournal): one record per commit, not two per update
 
 Every record has timestamps and the newest wins, whatever order writes arrive in: object
 entries (a deleted one stays a tombstone entry until reclaimed, so an older PUT cannot
@@ -64,13 +67,18 @@ from dolmen.storage_node.listings import (
 from dolmen.storage_node.records import CONTENT_TYPE_BYTES_MAX, ObjectRecord, check_metadata
 from dolmen.storage_node.timestamps import ZERO, Timestamp
 from dolmen.storage_node.updates import (
+    JournaledUpdate,
     PendingUpdate,
     QueuedUpdate,
     Replica,
+    decode_journal,
     decode_pending,
     due_key,
     due_micros,
+    encode_journal,
     encode_pending,
+    journal_due_micros,
+    journal_key,
     pending_due_s,
     split_due_key,
 )
@@ -276,6 +284,7 @@ class Keyspaces:
     def __init__(self, store: DeviceStore) -> None:
         self.store = store
         self._batch = store.batch_writer(RecordBatch)  # the store's one, shared by its Keyspaces
+        self._journal = store.batch_writer(UpdateJournal)  # likewise
 
     # ---------------------------------------------------------------- containers and accounts
 
@@ -598,22 +607,75 @@ class Keyspaces:
         return await self.store.submit(apply)
 
     async def pending_count(self) -> int:
-        db = self.store.db(b"pending")
-        return await self.store.read(lambda txn: txn.stat(db)["entries"])
+        """Updates waiting: in the queue, and in journal records (acknowledged or not, until
+        their record goes)."""
+        pending, batches = self.store.db(b"pending"), self.store.db(b"pending_batches")
 
-    def forget_updates(self, acknowledged: list[QueuedUpdate]) -> None:
-        """Drop pending updates their container replicas acknowledged, each unless replaced since
-        (by a newer write, or a retry), in one change.
+        def read(txn: lmdb.Transaction) -> int:
+            journaled = sum(
+                len(decode_journal(stored_bytes(value)))
+                for value in txn.cursor(db=batches).iternext(keys=False)
+            )
+            return int(txn.stat(pending)["entries"]) + journaled
+
+        return await self.store.read(read)
+
+    def forget_updates(self, acknowledged: list[QueuedUpdate | JournaledUpdate]) -> None:
+        """Drop pending updates their container replicas acknowledged, in one change: a queued
+        one unless replaced since (by a newer write, or a retry); a journaled one from its
+        record's unacknowledged ones (UpdateJournal.settle).
 
         Not awaited: it rides on the next commit (a crash before it only means one idempotent resend).
         """
 
         def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
             for queued in acknowledged:
-                self._settle(txn, queued, None)
+                if isinstance(queued, JournaledUpdate):
+                    self._journal.settle(txn, queued)
+                else:
+                    self._settle(txn, queued, None)
             return None, []
 
         self.store.submit_nowait(apply, weight=len(acknowledged))
+
+    async def expand_due_journals(self, *, now_s: float, limit: int) -> int:
+        """Move what is left of the journal records due at `now_s` into the queue, for the
+        updater: the updates their request paths' tries did not get acknowledged (all of a
+        record written before this process started). A record goes whole, and records go until
+        `limit` updates moved; how many moved.
+
+        An update joins the queue under its object key, due at once, unless an update of the
+        same object at least as new is queued there already.
+        """
+        batches = self.store.db(b"pending_batches")
+        now_us = due_micros(now_s)
+
+        def apply(txn: lmdb.Transaction) -> tuple[int, list[str]]:
+            moved = 0
+            expanded = []
+            for stored_key, value in txn.cursor(db=batches):
+                record_key = bytes(stored_key)
+                if journal_due_micros(record_key) > now_us or moved >= limit:
+                    break
+                unacknowledged = self._journal.take(record_key)
+                for position, (key, update) in enumerate(decode_journal(stored_bytes(value))):
+                    if unacknowledged is None or position in unacknowledged:
+                        moved += self._requeue(txn, key, update)
+                expanded.append(record_key)
+            for record_key in expanded:
+                txn.delete(record_key, db=batches)
+            self._journal.drop_gone(txn, now_us)
+            return moved, []
+
+        return await self.store.submit(apply)
+
+    def _requeue(self, txn: lmdb.Transaction, key: bytes, update: PendingUpdate) -> int:
+        """Queue `update` for the object at `key` unless one as new is queued for it: 1 if queued."""
+        stored = txn.get(key, db=self.store.db(b"pending"))
+        if stored is not None and decode_pending(stored_bytes(stored)).timestamp >= update.timestamp:
+            return 0
+        self.queue_update(txn, key, update)
+        return 1
 
     async def retry_later(self, queued: QueuedUpdate, retried: PendingUpdate) -> None:
         """Replace `queued` by `retried` (more attempts, later due), unless it was replaced since."""
@@ -635,6 +697,13 @@ class Keyspaces:
             txn.delete(key, db=pending)
         else:
             self.queue_update(txn, key, retried)
+
+    def queue_for_try(
+        self, txn: lmdb.Transaction, key: bytes, update: PendingUpdate
+    ) -> QueuedUpdate | JournaledUpdate:
+        """Queue `update` of the object at `key` for the request path's try: in its batch's
+        journal record (UpdateJournal), or in the queue if the change is applied on its own."""
+        return self._journal.add(txn, key, update) or self.queue_update(txn, key, update)
 
     def queue_update(self, txn: lmdb.Transaction, key: bytes, update: PendingUpdate) -> QueuedUpdate:
         """Write `update` for the object at `key` into the pending queue and its due-time index
@@ -794,6 +863,74 @@ class RecordBatch:
         return True
 
 
+class UpdateJournal:
+    """The updates a batch's changes queue for the request path's tries (ContainerUpdateChange),
+    written as one `pending_batches` record when the batch is done: one put per commit, where
+    the queue costs two puts per update and, once it is acknowledged, a get and two deletes.
+    The store's batch writer, shared by its Keyspaces; used in the committer thread only.
+
+    Which updates of each record are not acknowledged yet is kept in memory (`settle`); the
+    record is deleted with the last. What is left of a record when it is due moves into the
+    queue (Keyspaces.expand_due_journals): all of it if the process restarted meanwhile, or
+    if a change that settled some of it failed after it ran (an acknowledged update is then
+    sent once more, which changes nothing: updates are idempotent). So nothing unacknowledged
+    is ever dropped.
+    """
+
+    def __init__(self, store: DeviceStore) -> None:
+        self.store = store
+        self._txn: lmdb.Transaction | None = None
+        self._key: bytes | None = None  # the batch's record key, from its first update
+        self._updates: list[tuple[bytes, PendingUpdate]] = []  # (object key, update)
+        self._unacknowledged: dict[bytes, set[int]] = {}  # by record key: positions not acknowledged
+
+    def begin_batch(self, txn: lmdb.Transaction) -> None:
+        self._txn, self._key, self._updates = txn, None, []
+
+    def add(self, txn: lmdb.Transaction, key: bytes, update: PendingUpdate) -> JournaledUpdate | None:
+        """Journal `update` of the object at `key` in the batch's record; None if `txn` is not
+        the batch's (a change applied on its own: the caller queues the update instead). The
+        record is due when its first update is (the others were made in the same batch)."""
+        if txn is not self._txn:
+            return None
+        if self._key is None:
+            self._key = journal_key(update.next_attempt_s, txn.id())
+        self._updates.append((key, update))
+        return JournaledUpdate(self._key, len(self._updates) - 1, update)
+
+    def flush_batch(self, txn: lmdb.Transaction) -> None:
+        assert txn is self._txn
+        if self._key is not None:
+            txn.put(self._key, encode_journal(self._updates), db=self.store.db(b"pending_batches"))
+            self._unacknowledged[self._key] = set(range(len(self._updates)))
+        self.end_batch()
+
+    def end_batch(self) -> None:
+        self._txn, self._key, self._updates = None, None, []
+
+    def settle(self, txn: lmdb.Transaction, journaled: JournaledUpdate) -> None:
+        """`journaled` was acknowledged: the last of its record takes the record with it."""
+        unacknowledged = self._unacknowledged.get(journaled.record_key)
+        if unacknowledged is None:
+            return  # moved into the queue (it is settled there), or never committed
+        unacknowledged.discard(journaled.position)
+        if not unacknowledged:
+            del self._unacknowledged[journaled.record_key]
+            txn.delete(journaled.record_key, db=self.store.db(b"pending_batches"))
+
+    def take(self, record_key: bytes) -> set[int] | None:
+        """The positions in the record under `record_key` not acknowledged yet, as the record
+        moves into the queue; None if unknown (written before this process started)."""
+        return self._unacknowledged.pop(record_key, None)
+
+    def drop_gone(self, txn: lmdb.Transaction, now_us: int) -> None:
+        """Forget records due at `now_us` that are not stored (their batch did not commit)."""
+        batches = self.store.db(b"pending_batches")
+        for record_key in [key for key in self._unacknowledged if journal_due_micros(key) <= now_us]:
+            if txn.get(record_key, db=batches) is None:
+                del self._unacknowledged[record_key]
+
+
 def write_info(
     store: DeviceStore, txn: lmdb.Transaction, role: str, key: bytes, old: Info | None, new: Info
 ) -> None:
@@ -835,13 +972,15 @@ class ContainerUpdateChange:
     `in_place`: the container replica is on this very device (`keyspaces`). Then the entry is
     applied right there: the object and its listing entry commit together, and the write
     answers `done` without a second and third commit (the entry's, then the queue's clean-up).
-    Otherwise, or if that container is not live, the update is queued in `pending` in the same
-    transaction, for the request path's one try (updater.send_update) and then the updater.
-    Called again if the commit is retried; after the commit, `applied` tells whether the entry
-    was applied in place, else `queued` is the update in the queue (as stored there).
+    Otherwise, or if that container is not live, the update is queued in the same transaction
+    (Keyspaces.queue_for_try), for the request path's one try (updater.send_update) and then
+    the updater. Called again if the commit is retried; after the commit, `applied` tells
+    whether the entry was applied in place, else `queued` is the update as queued.
     """
 
     __slots__ = ("keyspaces", "make", "in_place", "applied", "queued")
+
+    queued: QueuedUpdate | JournaledUpdate | None
 
     def __init__(
         self, keyspaces: Keyspaces, make: Callable[[ObjectRecord], PendingUpdate], *, in_place: bool
@@ -850,7 +989,7 @@ class ContainerUpdateChange:
         self.make = make
         self.in_place = in_place
         self.applied = False
-        self.queued: QueuedUpdate | None = None
+        self.queued = None
 
     def __call__(self, txn: lmdb.Transaction, record: ObjectRecord) -> None:
         update = self.make(record)
@@ -867,7 +1006,7 @@ class ContainerUpdateChange:
             else:
                 self.applied = True
                 return
-        self.queued = self.keyspaces.queue_update(txn, record.key, update)
+        self.queued = self.keyspaces.queue_for_try(txn, record.key, update)
 
 
 def listed_entry(update: PendingUpdate) -> ObjectEntry:

@@ -120,6 +120,7 @@ CONTAINER_DBS = (
     b"reports",
     b"pending",
     b"pending_due",
+    b"pending_batches",
 )
 _DBS = (b"objects", b"bodies", b"suffixes", b"registers", *CONTAINER_DBS)
 

@@ -8,9 +8,10 @@ UPDATE_BATCH_ENTRIES_MAX each), so a busy container costs one request per round 
 one per object write, and a lone update leaves at once. `Updater.run` is the background
 work, one task per device and kind in a TaskGroup:
 
-* drain: every container_updater_interval_s read up to CONTAINER_UPDATES_PER_PASS_MAX due
-  pending updates (through the queue's due-time index: a pass costs what is due, however
-  many updates back off) and send them, at most container_updater_concurrency at once
+* drain: every container_updater_interval_s move what is left of the due journal records
+  into the queue (the request path's tries that failed, or were cut by a restart), then read
+  up to CONTAINER_UPDATES_PER_PASS_MAX due pending updates (through the queue's due-time
+  index: a pass costs what is due, however many updates back off) and send them, at most container_updater_concurrency at once
   (a request that queues an update does not wake it: that update is due only after the
   request path's own try had its time); a 2xx drops the update, anything else (an error, a
   timeout, a 404 from a container not yet created there) reschedules it with back-off. The
@@ -40,7 +41,7 @@ from dolmen.storage_node.containers import ContainerRow, Info, Keyspaces, listed
 from dolmen.storage_node.errors import StorageNodeError
 from dolmen.storage_node.own_address import OwnAddress
 from dolmen.storage_node.update_batches import batch_request, destination
-from dolmen.storage_node.updates import PendingUpdate, QueuedUpdate, Replica, backoff_s
+from dolmen.storage_node.updates import JournaledUpdate, PendingUpdate, QueuedUpdate, Replica, backoff_s
 from dolmen.storage_node.verbs import ROLE_HEADER
 
 from dolmen.cluster.transport import ClientMetrics, NodeError, Transport, TransportSettings
@@ -78,7 +79,7 @@ class Updater:
         self._host_due_s: dict[str, float] = {}  # stats reports: account hosts backing off
         self._host_failures: dict[str, int] = {}
         self._batches: dict[tuple[object, str, str], _Batch] = {}  # container updates by destination
-        self._forgets: dict[str, list[QueuedUpdate]] = {}  # acknowledged, by device
+        self._forgets: dict[str, list[QueuedUpdate | JournaledUpdate]] = {}  # acknowledged, by device
         # Which replica addresses are this node's (applied in place, no request to ourselves).
         self.own_address = OwnAddress(
             bind_ip=config.bind_ip, bind_port=config.bind_port, ring_ip=config.ring_ip
@@ -126,7 +127,7 @@ class Updater:
             return None
         return answer.status
 
-    async def send_update(self, device: str, queued: QueuedUpdate) -> str:
+    async def send_update(self, device: str, queued: QueuedUpdate | JournaledUpdate) -> str:
         """The request path's try: UPDATE_DONE (dropped from the queue) or UPDATE_QUEUED (left to the drain task)."""
         if await self.deliver(queued.update):
             self._forget(device, queued)
@@ -172,7 +173,7 @@ class Updater:
             return False
         return True
 
-    def _forget(self, device: str, queued: QueuedUpdate) -> None:
+    def _forget(self, device: str, queued: QueuedUpdate | JournaledUpdate) -> None:
         """Drop an acknowledged update from the queue, with the others acknowledged in the same
         turn of the loop: one change for the committer rather than one per update."""
         forgets = self._forgets.setdefault(device, [])
@@ -248,7 +249,9 @@ class Updater:
         if indexed:
             log.info("updater.pending_indexed", extra={"device": device, "updates": indexed})
         while True:
-            due = await keyspaces.due_updates(now_s=self.clock(), limit=CONTAINER_UPDATES_PER_PASS_MAX)
+            now_s = self.clock()
+            await keyspaces.expand_due_journals(now_s=now_s, limit=CONTAINER_UPDATES_PER_PASS_MAX)
+            due = await keyspaces.due_updates(now_s=now_s, limit=CONTAINER_UPDATES_PER_PASS_MAX)
 
             async def one(queued: QueuedUpdate) -> None:
                 async with limit:

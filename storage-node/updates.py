@@ -7,7 +7,11 @@ Two kinds, both durable before they are first tried and dropped only after a 2xx
   `pending`, keyed by the object key, so a newer write of the same object replaces an older
   pending update: the queue holds at most one update per object on the device), and indexed
   by when it is due (`pending_due`, `due_key`), so that finding the due ones costs what is due,
-  not the length of the queue;
+  not the length of the queue. The request path's own tries go through a cheaper door: the
+  updates one group commit queues for them are written as one record (`pending_batches`, a
+  `journal_key` per commit, `encode_journal`), settled in memory as they are acknowledged and
+  deleted once all are; what is left of it when it is due (their tries failed, or the node
+  restarted) moves into `pending` for the updater;
 * a container replica's **stats report** to its account replica (containers.py).
 
 A failed try is retried after `backoff_s(attempts)`; the updater (updater.py) does the I/O.
@@ -22,7 +26,7 @@ import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from dolmen.storage_node.config import DEVICE_NAME
@@ -174,6 +178,15 @@ class QueuedUpdate(NamedTuple):
     value: bytes
 
 
+class JournaledUpdate(NamedTuple):
+    """A request path's update as its commit wrote it: in the journal record under
+    `record_key` (pending_batches), at `position` there."""
+
+    record_key: bytes
+    position: int
+    update: PendingUpdate
+
+
 def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
     """Seconds to wait after `attempts` failed tries: doubling from `base_s`, at most `max_s`."""
     assert attempts >= 1 and 0 < base_s <= max_s
@@ -203,21 +216,24 @@ _DUE = struct.Struct(">Q")
 
 
 def encode_pending(update: PendingUpdate) -> bytes:
-    return _PENDING_ENCODER.encode(
-        [
-            update.replica.as_json(),
-            update.account,
-            update.container,
-            update.obj,
-            update.timestamp.internal,
-            update.deleted,
-            update.size,
-            update.etag,
-            update.content_type,
-            update.attempts,
-            update.next_attempt_s,
-        ]
-    ).encode("utf-8")
+    return _PENDING_ENCODER.encode(pending_fields(update)).encode("utf-8")
+
+
+def pending_fields(update: PendingUpdate) -> list[object]:
+    """An update as the JSON array its encodings store (`encode_pending`, `encode_journal`)."""
+    return [
+        update.replica.as_json(),
+        update.account,
+        update.container,
+        update.obj,
+        update.timestamp.internal,
+        update.deleted,
+        update.size,
+        update.etag,
+        update.content_type,
+        update.attempts,
+        update.next_attempt_s,
+    ]
 
 
 def pending_due_s(value: bytes) -> float:
@@ -229,9 +245,11 @@ def pending_due_s(value: bytes) -> float:
 
 
 def decode_pending(value: bytes) -> PendingUpdate:
-    replica, account, container, obj, timestamp, deleted, size, etag, content_type, attempts, due = (
-        json.loads(value)
-    )
+    return _from_fields(json.loads(value))
+
+
+def _from_fields(fields: list[Any]) -> PendingUpdate:
+    replica, account, container, obj, timestamp, deleted, size, etag, content_type, attempts, due = fields
     return PendingUpdate(
         Replica.from_json(replica),
         account,
@@ -245,3 +263,30 @@ def decode_pending(value: bytes) -> PendingUpdate:
         attempts,
         due,
     )
+
+
+def journal_key(due_s: float, txn_id: int) -> bytes:
+    """The `pending_batches` key of the journal record that LMDB write transaction `txn_id`
+    (unique among committed ones) writes for updates due at `due_s`: keys sort by due time."""
+    return _JOURNAL_KEY.pack(due_micros(due_s), txn_id)
+
+
+def journal_due_micros(record_key: bytes) -> int:
+    """When the updates of the journal record under `record_key` are due (microseconds)."""
+    due_us: int = _JOURNAL_KEY.unpack(record_key)[0]
+    return due_us
+
+
+_JOURNAL_KEY = struct.Struct(">QQ")
+
+
+def encode_journal(updates: list[tuple[bytes, PendingUpdate]]) -> bytes:
+    """One commit's updates for the request path's tries, with their object keys: one JSON
+    array of `[object key in hex, *pending_fields]`, in the order of their positions."""
+    rows = [[key.hex(), *pending_fields(update)] for key, update in updates]
+    return _PENDING_ENCODER.encode(rows).encode("utf-8")
+
+
+def decode_journal(value: bytes) -> list[tuple[bytes, PendingUpdate]]:
+    """The (object key, update) pairs of a journal record, in the order of their positions."""
+    return [(bytes.fromhex(row[0]), _from_fields(row[1:])) for row in json.loads(value)]

@@ -14,9 +14,13 @@ from dolmen.storage_node.update_batches import BODY_SHA256_HEADER, batch_request
 from dolmen.storage_node.updates import (
     PendingUpdate,
     Replica,
+    decode_journal,
     decode_pending,
     due_key,
+    encode_journal,
     encode_pending,
+    journal_due_micros,
+    journal_key,
     parse_replica,
     pending_due_s,
     split_due_key,
@@ -55,6 +59,20 @@ def test_a_queued_update_round_trips_and_its_due_time_reads_alone(update, attemp
 
 
 object_keys = st.binary(min_size=1, max_size=511)
+
+
+@given(st.lists(st.tuples(object_keys, updates), min_size=1, max_size=UPDATE_BATCH_ENTRIES_MAX))
+def test_a_journal_record_round_trips_in_order(journaled):
+    assert decode_journal(encode_journal(journaled)) == journaled
+
+
+@given(st.floats(0, 2e9), st.floats(0, 2e9), st.integers(1, 2**63), st.integers(1, 2**63))
+def test_journal_records_sort_by_due_time_and_read_it_back(first_s, second_s, first_txn, second_txn):
+    first, second = journal_key(first_s, first_txn), journal_key(second_s, second_txn)
+    assert journal_due_micros(first) == round(first_s * 1e6)
+    if round(first_s * 1e6) < round(second_s * 1e6):
+        assert first < second
+    assert (first == second) == (round(first_s * 1e6) == round(second_s * 1e6) and first_txn == second_txn)
 
 
 @given(st.floats(0, 2e9), st.floats(0, 2e9), object_keys, object_keys)
