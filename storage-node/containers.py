@@ -642,7 +642,7 @@ class Keyspaces:
         """Move what is left of the journal records due at `now_s` into the queue, for the
         updater: the updates their request paths' tries did not get acknowledged (all of a
         record written before this process started). A record goes whole, and records go until
-        `limit` updates moved; how many moved.
+        `limit` updates were read; how many moved.
 
         An update joins the queue under its object key, due at once, unless an update of the
         same object at least as new is queued there already.
@@ -651,16 +651,18 @@ class Keyspaces:
         now_us = due_micros(now_s)
 
         def apply(txn: lmdb.Transaction) -> tuple[int, list[str]]:
-            moved = 0
+            read = moved = 0
             expanded = []
             for stored_key, value in txn.cursor(db=batches):
                 record_key = bytes(stored_key)
-                if journal_due_micros(record_key) > now_us or moved >= limit:
+                if journal_due_micros(record_key) > now_us or read >= limit:
                     break
                 unacknowledged = self._journal.take(record_key)
-                for position, (key, update) in enumerate(decode_journal(stored_bytes(value))):
+                journaled = decode_journal(stored_bytes(value))
+                for position, (key, update) in enumerate(journaled):
                     if unacknowledged is None or position in unacknowledged:
                         moved += self._requeue(txn, key, update)
+                read += len(journaled)
                 expanded.append(record_key)
             for record_key in expanded:
                 txn.delete(record_key, db=batches)
