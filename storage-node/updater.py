@@ -11,11 +11,11 @@ work, one task per device and kind in a TaskGroup:
 * drain: every container_updater_interval_s move what is left of the due journal records
   into the queue (the request path's tries that failed, or were cut by a restart), then read
   up to CONTAINER_UPDATES_PER_PASS_MAX due pending updates (through the queue's due-time
-  index: a pass costs what is due, however many updates back off) and send them, at most container_updater_concurrency at once
-  (a request that queues an update does not wake it: that update is due only after the
-  request path's own try had its time); a 2xx drops the update, anything else (an error, a
-  timeout, a 404 from a container not yet created there) reschedules it with back-off. The
-  queue is in LMDB, so a restart resumes it.
+  index: a pass costs what is due, however many updates back off) and send them, at most
+  container_updater_concurrency at once (a request that queues an update does not wake it:
+  that update is due only after the request path's own try had its time); a 2xx drops the
+  update, anything else (an error, a timeout, a 404 from a container not yet created there)
+  reschedules it with back-off. The queue is in LMDB, so a restart resumes it.
 * report: every account_update_interval_s / 2, send the stats of each changed container to
   its account replica (up to STATS_REPORTS_PER_PASS_MAX a pass, each pass going on where the
   last stopped, so that reports to answering replicas never wait behind a silent one's; an
