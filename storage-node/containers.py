@@ -79,6 +79,7 @@ from dolmen.storage_node.updates import (
     encode_pending,
     journal_due_micros,
     journal_key,
+    journal_size,
     pending_due_s,
     split_due_key,
 )
@@ -609,14 +610,10 @@ class Keyspaces:
     async def pending_count(self) -> int:
         """Updates waiting: in the queue, and in journal records (acknowledged or not, until
         their record goes)."""
-        pending, batches = self.store.db(b"pending"), self.store.db(b"pending_batches")
+        pending = self.store.db(b"pending")
 
         def read(txn: lmdb.Transaction) -> int:
-            journaled = sum(
-                len(decode_journal(stored_bytes(value)))
-                for value in txn.cursor(db=batches).iternext(keys=False)
-            )
-            return int(txn.stat(pending)["entries"]) + journaled
+            return int(txn.stat(pending)["entries"]) + self._journal.size(txn)
 
         return await self.store.read(read)
 
@@ -647,27 +644,11 @@ class Keyspaces:
         An update joins the queue under its object key, due at once, unless an update of the
         same object at least as new is queued there already.
         """
-        batches = self.store.db(b"pending_batches")
         now_us = due_micros(now_s)
 
         def apply(txn: lmdb.Transaction) -> tuple[int, list[str]]:
-            read = moved = 0
-            expanded = []
-            for stored_key, value in txn.cursor(db=batches):
-                record_key = bytes(stored_key)
-                if journal_due_micros(record_key) > now_us or read >= limit:
-                    break
-                unacknowledged = self._journal.take(record_key)
-                journaled = decode_journal(stored_bytes(value))
-                for position, (key, update) in enumerate(journaled):
-                    if unacknowledged is None or position in unacknowledged:
-                        moved += self._requeue(txn, key, update)
-                read += len(journaled)
-                expanded.append(record_key)
-            for record_key in expanded:
-                txn.delete(record_key, db=batches)
-            self._journal.drop_gone(txn, now_us)
-            return moved, []
+            left = self._journal.take_due(txn, now_us, limit)
+            return sum(self._requeue(txn, key, update) for key, update in left), []
 
         return await self.store.submit(apply)
 
@@ -869,7 +850,7 @@ class UpdateJournal:
     """The updates a batch's changes queue for the request path's tries (ContainerUpdateChange),
     written as one `pending_batches` record when the batch is done: one put per commit, where
     the queue costs two puts per update and, once it is acknowledged, a get and two deletes.
-    The store's batch writer, shared by its Keyspaces; used in the committer thread only.
+    The store's batch writer, shared by its Keyspaces; its memory is the committer thread's only.
 
     Which updates of each record are not acknowledged yet is kept in memory (`settle`); the
     record is deleted with the last. What is left of a record when it is due moves into the
@@ -880,7 +861,7 @@ class UpdateJournal:
     """
 
     def __init__(self, store: DeviceStore) -> None:
-        self.store = store
+        self.db = store.db(b"pending_batches")
         self._txn: lmdb.Transaction | None = None
         self._key: bytes | None = None  # the batch's record key, from its first update
         self._updates: list[tuple[bytes, PendingUpdate]] = []  # (object key, update)
@@ -903,7 +884,7 @@ class UpdateJournal:
     def flush_batch(self, txn: lmdb.Transaction) -> None:
         assert txn is self._txn
         if self._key is not None:
-            txn.put(self._key, encode_journal(self._updates), db=self.store.db(b"pending_batches"))
+            txn.put(self._key, encode_journal(self._updates), db=self.db)
             self._unacknowledged[self._key] = set(range(len(self._updates)))
         self.end_batch()
 
@@ -918,19 +899,39 @@ class UpdateJournal:
         unacknowledged.discard(journaled.position)
         if not unacknowledged:
             del self._unacknowledged[journaled.record_key]
-            txn.delete(journaled.record_key, db=self.store.db(b"pending_batches"))
+            txn.delete(journaled.record_key, db=self.db)
 
-    def take(self, record_key: bytes) -> set[int] | None:
-        """The positions in the record under `record_key` not acknowledged yet, as the record
-        moves into the queue; None if unknown (written before this process started)."""
-        return self._unacknowledged.pop(record_key, None)
-
-    def drop_gone(self, txn: lmdb.Transaction, now_us: int) -> None:
-        """Forget records due at `now_us` that are not stored (their batch did not commit)."""
-        batches = self.store.db(b"pending_batches")
+    def take_due(self, txn: lmdb.Transaction, now_us: int, limit: int) -> list[tuple[bytes, PendingUpdate]]:
+        """Delete the records due at `now_us`, whole, until `limit` updates were read; the
+        (object key, update) pairs of theirs not acknowledged (all of a record written before
+        this process started). Records due that are not stored (their batch did not commit)
+        are forgotten."""
+        left: list[tuple[bytes, PendingUpdate]] = []
+        taken: list[bytes] = []
+        read = 0
+        for stored_key, value in txn.cursor(db=self.db):
+            record_key = bytes(stored_key)
+            if journal_due_micros(record_key) > now_us or read >= limit:
+                break
+            unacknowledged = self._unacknowledged.pop(record_key, None)
+            journaled = decode_journal(stored_bytes(value))
+            left += [
+                pair
+                for position, pair in enumerate(journaled)
+                if unacknowledged is None or position in unacknowledged
+            ]
+            read += len(journaled)
+            taken.append(record_key)
+        for record_key in taken:
+            txn.delete(record_key, db=self.db)
         for record_key in [key for key in self._unacknowledged if journal_due_micros(key) <= now_us]:
-            if txn.get(record_key, db=batches) is None:
+            if txn.get(record_key, db=self.db) is None:
                 del self._unacknowledged[record_key]
+        return left
+
+    def size(self, txn: lmdb.Transaction) -> int:
+        """How many updates the stored records hold, acknowledged or not."""
+        return sum(journal_size(stored_bytes(value)) for value in txn.cursor(db=self.db).iternext(keys=False))
 
 
 def write_info(

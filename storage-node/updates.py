@@ -287,6 +287,11 @@ def encode_journal(updates: list[tuple[bytes, PendingUpdate]]) -> bytes:
     return _PENDING_ENCODER.encode(rows).encode("utf-8")
 
 
+def journal_size(value: bytes) -> int:
+    """How many updates a journal record holds, without decoding them."""
+    return len(json.loads(value))
+
+
 def decode_journal(value: bytes) -> list[tuple[bytes, PendingUpdate]]:
     """The (object key, update) pairs of a journal record, in the order of their positions."""
     return [(bytes.fromhex(row[0]), _from_fields(row[1:])) for row in json.loads(value)]
