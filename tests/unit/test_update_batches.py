@@ -21,6 +21,7 @@ from dolmen.storage_node.updates import (
     encode_pending,
     journal_due_micros,
     journal_key,
+    journal_size,
     parse_replica,
     pending_due_s,
     split_due_key,
@@ -64,6 +65,7 @@ object_keys = st.binary(min_size=1, max_size=511)
 @given(st.lists(st.tuples(object_keys, updates), min_size=1, max_size=UPDATE_BATCH_ENTRIES_MAX))
 def test_a_journal_record_round_trips_in_order(journaled):
     assert decode_journal(encode_journal(journaled)) == journaled
+    assert journal_size(encode_journal(journaled)) == len(journaled)
 
 
 @given(st.floats(0, 2e9), st.floats(0, 2e9), st.integers(1, 2**63), st.integers(1, 2**63))
