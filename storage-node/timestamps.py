@@ -22,7 +22,8 @@ TICKS_PER_S = 100_000
 TICKS_MAX = 10**15 - 1  # 9999999999.99999
 OFFSET_MAX = 2**64 - 1
 PACKED_BYTES = 16
-TEXT_BYTES_MAX = 16 + 1 + 16  # "1700000000.12345_0123456789abcdef"
+CANONICAL_TEXT_BYTES = 16  # "1700000000.12345"
+TEXT_BYTES_MAX = CANONICAL_TEXT_BYTES + 1 + 16  # "1700000000.12345_0123456789abcdef"
 
 _PACKED = struct.Struct(">QQ")
 # Accept up to 10 integer digits and up to 5 fraction digits (clients send `1700000000.1`);
@@ -54,6 +55,16 @@ class Timestamp:
                 text = text.decode("ascii")
             except UnicodeDecodeError:
                 raise InvalidTimestamp("timestamp is not ASCII") from None
+        # The canonical form, as every Dolmen service writes it: `1700000000.12345`, in half the
+        # time of the pattern (a node parses one per write, and one per entry of an UPDATE).
+        if (
+            len(text) == CANONICAL_TEXT_BYTES
+            and text[10] == "."
+            and text.isascii()
+            and text[:10].isdigit()
+            and text[11:].isdigit()
+        ):
+            return cls(int(text[:10] + text[11:]))
         if len(text) > TEXT_BYTES_MAX:
             raise InvalidTimestamp(f"timestamp too long: {text[:40]!r}")
         match = _TEXT.fullmatch(text)

@@ -77,19 +77,22 @@ def parse_batch(body: bytes, body_sha256: str | None) -> list[ObjectEntry]:
 
 
 def _entry(item: object) -> ObjectEntry:
-    if not isinstance(item, dict) or item.keys() != _FIELDS.keys():
+    if type(item) is not dict or item.keys() != _FIELDS.keys():
         raise BadRequest(f"an UPDATE entry has exactly the fields {', '.join(_FIELDS)}")
-    for name, kind in _FIELDS.items():
-        value = item[name]
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise BadRequest(f"an UPDATE entry's {name} must be a {kind.__name__}")
-    if not item["name"]:
+    name, timestamp, deleted = item["name"], item["timestamp"], item["deleted"]
+    size, etag, content_type = item["size"], item["etag"], item["content_type"]
+    # JSON makes exactly these types, so one comparison of each (bool is not an int here).
+    if not (
+        type(name) is str
+        and type(timestamp) is str
+        and type(deleted) is bool
+        and type(size) is int
+        and type(etag) is str
+        and type(content_type) is str
+    ):
+        for field, kind in _FIELDS.items():
+            if type(item[field]) is not kind:
+                raise BadRequest(f"an UPDATE entry's {field} must be a {kind.__name__}")
+    if not name:
         raise BadRequest("an UPDATE entry's name is empty")
-    return ObjectEntry(
-        name=item["name"],
-        timestamp=Timestamp.parse(item["timestamp"]),
-        deleted=item["deleted"],
-        size=item["size"],
-        etag=item["etag"],
-        content_type=item["content_type"],
-    )
+    return ObjectEntry(name, Timestamp.parse(timestamp), deleted, size, etag, content_type)

@@ -34,7 +34,15 @@ def test_short_forms_parse_and_junk_does_not():
     assert Timestamp.parse("1700000000.1").normal == "1700000000.10000"
     assert Timestamp.parse("1700000000").internal == "1700000000.00000"
     assert Timestamp.parse("1700000000.12345_000000000000000a").offset == 10
-    for junk in ["", "-1", "1e9", " 1", "1700000000.123456", "1.2.3", "17000000000.0", "1_abc", "١٢"]:
+    junk_of_canonical_length = [
+        "1700000000 12345",
+        "170000000.123456",
+        "+700000000.12345",
+        "17000000٠٠.12345",
+    ]
+    for junk in ["", "-1", "1e9", " 1", "1700000000.123456", "1.2.3", "17000000000.0", "1_abc", "١٢"] + (
+        junk_of_canonical_length
+    ):
         with pytest.raises(InvalidTimestamp):
             Timestamp.parse(junk)
 

@@ -139,6 +139,14 @@ def test_anything_but_an_array_of_whole_entries_is_a_bad_request(document):
         parse_batch(document, hashlib.sha256(document).hexdigest())
 
 
+def test_an_entry_is_read_by_field_name_whatever_the_order_of_its_fields():
+    document = json.dumps([dict(reversed(ENTRY.items())) | {"size": 7, "etag": "e"}]).encode()
+    timestamp = Timestamp.parse("1700000000.00001")
+    assert parse_batch(document, hashlib.sha256(document).hexdigest()) == [
+        ObjectEntry("a", timestamp, False, 7, "e", "")
+    ]
+
+
 def replica_headers(host: str, device: str = "d1", partition: str = "7") -> dict[str, str]:
     prefix = "X-Backend-Container-"
     return {prefix + "Host": host, prefix + "Device": device, prefix + "Partition": partition}
