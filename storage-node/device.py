@@ -16,7 +16,8 @@ and the `also` hook of object writes):
     objects    object key (keycodec.py) -> ObjectRecord (records.py)
     bodies     body file path relative to <root> -> object key: which record owns which file, so that
                files without a record (a crash between the file and the commit) are swept at start
-    suffixes   suffix hashes (suffixes.py), updated in the same transaction as each record change
+    suffixes   suffix hashes (suffixes.py): the sums as of the last fold
+    suffix_deltas  each commit's changes to them, in the commit of the records (suffix_log.py)
     registers  register key -> acceptor state (registers.py)
 
 Threads: every public method is a coroutine; disk work runs in the device's thread pool
@@ -57,7 +58,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
 
 import lmdb
-from dolmen.storage_node import keycodec, registers, suffixes
+from dolmen.storage_node import keycodec, registers, suffix_log, suffixes
 from dolmen.storage_node.checksums import (
     BLOCK_BYTES,
     BodyHasher,
@@ -105,7 +106,9 @@ W = TypeVar("W", bound="BatchWriter")
 # A change made in the same transaction as an object record, once the record is stored.
 AlsoChange = Callable[[lmdb.Transaction, ObjectRecord], None]
 
-DEVICE_FORMAT_VERSION = 1
+DEVICE_FORMAT_VERSION = 2  # 2: suffix hashes with delta records (suffix_log.py)
+# Formats this code opens, upgrading the stamp: version 1 has no delta records, which reads alike.
+DEVICE_FORMAT_VERSIONS_READ = (1, 2)
 STAMP_FILE_NAME = "dolmen-device.json"
 FREE_SPACE_CHECK_INTERVAL_BYTES = 64 * 2**20  # re-check the reserve this often while a body streams in
 IOV_MAX = os.sysconf("SC_IOV_MAX")  # pieces one writev takes
@@ -122,7 +125,7 @@ CONTAINER_DBS = (
     b"pending_due",
     b"pending_batches",
 )
-_DBS = (b"objects", b"bodies", b"suffixes", b"registers", *CONTAINER_DBS)
+_DBS = (b"objects", b"bodies", b"suffixes", b"suffix_deltas", b"registers", *CONTAINER_DBS)
 
 
 def stored_bytes(value: bytes | memoryview) -> bytes:
@@ -229,6 +232,7 @@ class DeviceStats:
     map_growths: int = 0
     quarantines: int = 0
     orphans_swept: int = 0
+    suffix_folds: int = 0  # transactions that folded suffix delta records (suffix_log.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,6 +400,10 @@ class DeviceStore:
         self.loop_is_quiet: Callable[[], bool] = _never
         self._env: lmdb.Environment | None = None
         self._dbs: dict[bytes, Any] = {}
+        self._suffix_log: suffix_log.SuffixLog | None = None
+        self._last_loop: asyncio.AbstractEventLoop | None = None  # of the last batch: a fold holds it
+        self._deltas_staged = 0  # delta records the transaction being applied writes
+        self._fold_at_records = suffix_log.FOLD_RECORDS_MIN  # pending delta records that start a fold
         self._lock_fd: int | None = None
         self._closed = False
         self._free_bytes = 0
@@ -484,6 +492,10 @@ class DeviceStore:
         with self._env.begin(write=True) as txn:
             for db_name in _DBS:
                 self._dbs[db_name] = self._env.open_db(db_name, txn=txn)
+            pending_deltas = txn.stat(self._dbs[b"suffix_deltas"])["entries"]
+        self._suffix_log = suffix_log.SuffixLog(
+            self._dbs[b"suffixes"], self._dbs[b"suffix_deltas"], pending_deltas
+        )
         self._observe_map_size()
         self._sweep_sync()
 
@@ -503,10 +515,19 @@ class DeviceStore:
             return
         except (OSError, ValueError) as error:
             raise StampMismatch(f"{stamp_path}: unreadable device stamp: {error}") from None
+        if isinstance(stamp, dict) and stamp.get("format_version") in DEVICE_FORMAT_VERSIONS_READ:
+            expected["format_version"] = stamp["format_version"]
         for name, value in expected.items():
             if not isinstance(stamp, dict) or stamp.get(name) != value:
                 found = stamp.get(name) if isinstance(stamp, dict) else None
                 raise StampMismatch(f"{stamp_path}: {name} is {found!r}, expected {value!r}")
+        if stamp["format_version"] != DEVICE_FORMAT_VERSION:
+            # Upgraded in place (nothing to convert); older code then refuses the device.
+            atomic_write(
+                stamp_path,
+                json.dumps(expected | {"format_version": DEVICE_FORMAT_VERSION}, sort_keys=True).encode()
+                + b"\n",
+            )
 
     def _sweep_sync(self) -> None:
         """Remove temp files and body files that no record owns (left by crashes)."""
@@ -786,19 +807,14 @@ class DeviceStore:
     ) -> dict[str, str]:
         """The suffix hashes of `partition` in a role's keyspace ("000".."fff" -> 32 hex; suffixes.py)."""
         prefix = namespace + keycodec.partition_prefix(partition)
+        log_ = self._suffix_log
+        assert log_ is not None
 
         def scan(txn: lmdb.Transaction) -> dict[str, str]:
-            answer = {}
-            cursor = txn.cursor(db=self._dbs[b"suffixes"])
-            if cursor.set_range(prefix):
-                for key, value in cursor:
-                    if not stored_bytes(key).startswith(prefix):
-                        break
-                    total, _count = suffixes.decode_value(stored_bytes(value))
-                    answer[suffixes.suffix_text(suffixes.suffix_from_key(stored_bytes(key)))] = (
-                        suffixes.format_hash(total)
-                    )
-            return answer
+            sums = log_.hashes(txn, prefix)
+            return {
+                suffixes.suffix_text(suffix): suffixes.format_hash(total) for suffix, total in sums.items()
+            }
 
         return await self.read(scan)
 
@@ -937,14 +953,8 @@ class DeviceStore:
     ) -> None:
         if remove == add:
             return
-        db = self._dbs[b"suffixes"]
-        value = txn.get(suffix_key, db=db)
-        current = None if value is None else suffixes.decode_value(stored_bytes(value))
-        updated = suffixes.combine(current, remove=remove, add=add)
-        if updated is None:
-            txn.delete(suffix_key, db=db)
-        else:
-            txn.put(suffix_key, suffixes.encode_value(*updated), db=db)
+        assert self._suffix_log is not None
+        self._suffix_log.change(txn, suffix_key, remove=remove, add=add)
 
     # ------------------------------------------------------------------ quarantine
 
@@ -1083,7 +1093,11 @@ class DeviceStore:
     def _committer_main(self) -> None:
         stopping = False
         while not stopping:
-            first = self._changes.get()
+            try:
+                first = self._changes.get(timeout=suffix_log.FOLD_IDLE_S)
+            except queue.Empty:
+                self._fold_suffix_deltas(pending_min=1)
+                continue
             if first is None:
                 break
             batch = [first]
@@ -1102,6 +1116,8 @@ class DeviceStore:
                 log.exception("device.commit_failed", extra={"device": self.device})
                 outcomes = [(change, False, error, []) for change in batch]
             self._finish(outcomes)
+            self._last_loop = batch[-1].loop
+            self._fold_suffix_deltas(pending_min=self._fold_at_records)
 
     def _commit_batch(self, batch: list[_Change]) -> list[tuple[_Change, bool, Any, list[str]]]:
         while True:
@@ -1152,6 +1168,8 @@ class DeviceStore:
                 txn.abort()
             raise
         elapsed = time.monotonic() - started
+        assert self._suffix_log is not None
+        self._suffix_log.pending_records += self._deltas_staged
         self.stats.commits += 1
         self.stats.committed_changes += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
@@ -1167,6 +1185,9 @@ class DeviceStore:
         """Apply every change of `batch` into `txn`, then let the batch writers write what they
         kept; None as soon as one fails (`txn` is then to be aborted: the failed change may
         have written part of itself)."""
+        suffix_changes = self._suffix_log
+        assert suffix_changes is not None
+        suffix_changes.begin(txn)
         for writer in self._batch_writers:
             writer.begin_batch(txn)
         try:
@@ -1176,6 +1197,7 @@ class DeviceStore:
                 outcomes.append((change, True, result, unlinks))
             for writer in self._batch_writers:
                 writer.flush_batch(txn)
+            self._deltas_staged = int(suffix_changes.write())  # last: writers may change suffixes
             return outcomes
         except (lmdb.MapFullError, lmdb.DiskError):
             raise
@@ -1184,18 +1206,22 @@ class DeviceStore:
         finally:
             for writer in self._batch_writers:
                 writer.end_batch()
+            suffix_changes.end()
 
     def _apply_isolated(
         self, txn: lmdb.Transaction, batch: list[_Change]
     ) -> list[tuple[_Change, bool, Any, list[str]]]:
         """Apply each change of `batch` in a nested transaction of `txn`: one that fails is
         rolled back and reported, the others stay."""
-        assert self._env is not None
+        assert self._env is not None and self._suffix_log is not None
         outcomes: list[tuple[_Change, bool, Any, list[str]]] = []
-        for change in batch:
+        self._deltas_staged = 0
+        for position, change in enumerate(batch, start=1):
             child = self._env.begin(write=True, parent=txn)
+            self._suffix_log.begin(child, txn_id=txn.id(), position=position)
             try:
                 result, unlinks = change.apply(child)
+                written = self._suffix_log.write()
             except (lmdb.MapFullError, lmdb.DiskError):
                 child.abort()
                 raise
@@ -1205,9 +1231,41 @@ class DeviceStore:
                     log.exception("device.change_failed", extra={"device": self.device})
                 outcomes.append((change, False, error, []))
                 continue
+            finally:
+                self._suffix_log.end()
             child.commit()
+            self._deltas_staged += written
             outcomes.append((change, True, result, unlinks))
         return outcomes
+
+    def _fold_suffix_deltas(self, *, pending_min: int) -> None:
+        """Fold the oldest suffix delta records into the stored sums if at least `pending_min`
+        are pending, in a synced transaction of their own (suffix_log.py), holding the event
+        loop as a batch does. A fold that fails leaves the deltas pending (suffix hashes read
+        the same) and is tried again once FOLD_RECORDS_MIN more have come."""
+        suffix_changes = self._suffix_log
+        assert self._env is not None and suffix_changes is not None
+        if suffix_changes.pending_records < max(pending_min, 1):
+            return
+        loop = self._last_loop
+        txn: lmdb.Transaction | None = None
+        try:
+            with contextlib.nullcontext() if loop is None or self.loop_is_quiet() else LoopHold(loop):
+                txn = self._env.begin(write=True)
+                folded = suffix_changes.fold(txn)
+            txn.commit()
+        except Exception as error:
+            if txn is not None:
+                txn.abort()
+            if isinstance(error, lmdb.MapFullError):
+                self._grow_map()
+            else:
+                log.exception("device.suffix_fold_failed", extra={"device": self.device})
+            self._fold_at_records = suffix_changes.pending_records + suffix_log.FOLD_RECORDS_MIN
+            return
+        suffix_changes.pending_records -= folded
+        self.stats.suffix_folds += 1
+        self._fold_at_records = suffix_log.FOLD_RECORDS_MIN
 
     def _grow_map(self) -> bool:
         assert self._env is not None

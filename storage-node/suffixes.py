@@ -14,10 +14,12 @@ read as an unsigned big-endian 128-bit integer; kind is b"d" for a record with a
 for a tombstone. (POST writes a full record at its own timestamp, so metadata changes change it.)
 
 Suffix hash: the sum modulo 2**128 of the entry hashes of every record in that suffix,
-written as 32 lowercase hex digits. A sum is order-independent, so it is updated in the same
-LMDB transaction as each record change (add the new entry, subtract the replaced one) and never
-recomputed by walking the disk; two nodes holding the same records at the same timestamps have
-the same suffix hash whatever order the writes arrived in. A suffix with no records is absent.
+written as 32 lowercase hex digits. A sum is order-independent, so it is kept current with each
+record change (add the new entry, subtract the replaced one) and never recomputed by walking the
+disk; two nodes holding the same records at the same timestamps have the same suffix hash
+whatever order the writes arrived in. A suffix with no records is absent. The changes commit
+with the records they describe, as delta records folded into the stored sums later
+(suffix_log.py): a suffix hash is the stored sum plus the deltas not folded yet.
 
 Stored value (sub-database "suffixes", key: namespace 1 byte + partition 4 bytes big-endian +
 suffix 2 bytes big-endian, namespace b"o" for objects, b"c" for the container keyspace and b"a" for
@@ -111,6 +113,14 @@ def combine(
     if add is not None:
         total, count = (total + add) % MODULUS, count + 1
     return (total, count) if count else None
+
+
+def apply_delta(current: tuple[int, int] | None, *, total: int, count: int) -> tuple[int, int] | None:
+    """(sum, count) after a delta of several changes (suffix_log.py); None once the suffix is empty."""
+    old_total, old_count = current or (0, 0)
+    new_count = old_count + count
+    assert new_count >= 0, "a suffix with fewer than no records"
+    return ((old_total + total) % MODULUS, new_count) if new_count else None
 
 
 def suffix_hash_of(entries: list[tuple[bytes, Timestamp, bool]]) -> dict[str, str]:

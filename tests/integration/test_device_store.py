@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import time
 from pathlib import Path
@@ -13,8 +14,9 @@ from random import Random
 import lmdb
 import pytest
 import xxhash
+from dolmen.storage_node import suffix_log
 from dolmen.storage_node.checksums import BLOCK_BYTES
-from dolmen.storage_node.device import DeviceConfig, DeviceStore, StoreMetrics
+from dolmen.storage_node.device import STAMP_FILE_NAME, DeviceConfig, DeviceStore, StoreMetrics
 from dolmen.storage_node.errors import (
     Conflict,
     CorruptBody,
@@ -552,6 +554,89 @@ async def test_suffix_hashes_follow_every_change(store: DeviceStore):
     await put(store, "a", b"3", ts(2))
     assert await store.suffix_hashes(7) != after_delete
     assert await store.suffix_hashes(8) == {}
+
+
+async def stored_suffix_hashes(store: DeviceStore, names: set[str]) -> dict[str, str]:
+    """What the suffix hashes of partition 7 must be: computed from scratch from its records."""
+    records = [await store.get_record(7, "AUTH_a", "c", name) for name in sorted(names)]
+    return suffix_hash_of([(r.key, r.timestamp, r.tombstone) for r in records if r is not None])
+
+
+async def test_suffix_hashes_are_exact_while_their_deltas_wait_are_folded_and_outlive_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # A fold once 3 records wait, of one record only: stored sums and pending deltas both
+    # count at every step.
+    monkeypatch.setattr(suffix_log, "FOLD_RECORDS_MIN", 3)
+    monkeypatch.setattr(suffix_log, "FOLD_SUFFIXES_MAX", 1)
+    random = Random(11)
+    names: set[str] = set()
+    store = await open_store(tmp_path)
+    for step in range(120):
+        name = f"n{random.randrange(25)}"
+        names.add(name)
+        with contextlib.suppress(Conflict):
+            if random.random() < 0.3:
+                await store.delete_object(7, "AUTH_a", "c", name, ts(step))
+            else:
+                await put(store, name, b"x" * random.randrange(1, 300), ts(step))
+        if step % 20 == 19:
+            assert await store.suffix_hashes(7) == await stored_suffix_hashes(store, names)
+        if step == 60:  # restart with deltas pending
+            await store.close()
+            store = await open_store(tmp_path)
+    assert store.stats.suffix_folds > 50
+    suffix_deltas = store.db(b"suffix_deltas")
+    pending = await store.read(lambda txn: txn.stat(suffix_deltas)["entries"])
+    assert 0 < pending < 10  # folding keeps up, and some wait
+    await store.close()
+    store = await open_store(tmp_path)
+    assert await store.suffix_hashes(7) == await stored_suffix_hashes(store, names)
+    await store.close()
+
+
+async def test_an_idle_store_folds_every_pending_delta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(suffix_log, "FOLD_IDLE_S", 0.05)
+    store = await open_store(tmp_path)
+    for index in range(5):
+        await put(store, f"o{index}", b"1", ts(index))
+    expected = await stored_suffix_hashes(store, {f"o{index}" for index in range(5)})
+    suffix_deltas = store.db(b"suffix_deltas")
+    for _ in range(100):
+        if await store.read(lambda txn: txn.stat(suffix_deltas)["entries"]) == 0:
+            break
+        await asyncio.sleep(0.02)
+    assert await store.read(lambda txn: txn.stat(suffix_deltas)["entries"]) == 0
+    assert store.stats.suffix_folds >= 1
+    assert await store.suffix_hashes(7) == expected
+    await store.close()
+
+
+async def test_a_failed_change_of_a_batch_leaves_the_others_suffix_changes_exact(store: DeviceStore):
+    def fail(txn: lmdb.Transaction) -> tuple[None, list[str]]:
+        raise Conflict("refused", timestamp=ts())
+
+    puts = [put(store, f"o{index}", b"1", ts(index)) for index in range(3)]
+    outcomes = await in_one_batch(store, [*puts[:2], store.submit(fail), puts[2]])
+    assert isinstance(outcomes[2], Conflict) and store.stats.isolated_batches == 1
+    assert await store.suffix_hashes(7) == await stored_suffix_hashes(store, {"o0", "o1", "o2"})
+
+
+async def test_a_device_of_the_previous_format_opens_and_is_upgraded(tmp_path: Path):
+    store = await open_store(tmp_path)
+    await put(store, "o", b"1", ts())
+    expected = await store.suffix_hashes(7)
+    await store.close()
+    stamp_path = tmp_path / STAMP_FILE_NAME
+    stamp = json.loads(stamp_path.read_text())
+    stamp_path.write_text(json.dumps(stamp | {"format_version": 1}))
+    store = await open_store(tmp_path)
+    assert await store.suffix_hashes(7) == expected
+    await store.close()
+    assert json.loads(stamp_path.read_text())["format_version"] == stamp["format_version"] == 2
+    stamp_path.write_text(json.dumps(stamp | {"format_version": 3}))
+    with pytest.raises(StampMismatch):
+        await open_store(tmp_path)
 
 
 async def test_registers_follow_caspaxos_and_persist_across_reopen(tmp_path: Path):
