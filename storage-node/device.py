@@ -402,8 +402,8 @@ class DeviceStore:
         self._dbs: dict[bytes, Any] = {}
         self._suffix_log: suffix_log.SuffixLog | None = None
         self._last_loop: asyncio.AbstractEventLoop | None = None  # of the last batch: a fold holds it
-        self._deltas_staged = 0  # delta records the transaction being applied writes
-        self._fold_at_records = suffix_log.FOLD_RECORDS_MIN  # pending delta records that start a fold
+        self._folded = False  # whether the transaction being applied folds the suffix deltas
+        self._fold_at_rows = suffix_log.FOLD_ROWS_MIN  # pending delta rows that start a fold
         self._lock_fd: int | None = None
         self._closed = False
         self._free_bytes = 0
@@ -492,10 +492,8 @@ class DeviceStore:
         with self._env.begin(write=True) as txn:
             for db_name in _DBS:
                 self._dbs[db_name] = self._env.open_db(db_name, txn=txn)
-            pending_deltas = txn.stat(self._dbs[b"suffix_deltas"])["entries"]
-        self._suffix_log = suffix_log.SuffixLog(
-            self._dbs[b"suffixes"], self._dbs[b"suffix_deltas"], pending_deltas
-        )
+            self._suffix_log = suffix_log.SuffixLog(self._dbs[b"suffixes"], self._dbs[b"suffix_deltas"])
+            self._suffix_log.load(txn)
         self._observe_map_size()
         self._sweep_sync()
 
@@ -1096,7 +1094,7 @@ class DeviceStore:
             try:
                 first = self._changes.get(timeout=suffix_log.FOLD_IDLE_S)
             except queue.Empty:
-                self._fold_suffix_deltas(pending_min=1)
+                self._fold_suffix_deltas()
                 continue
             if first is None:
                 break
@@ -1117,7 +1115,6 @@ class DeviceStore:
                 outcomes = [(change, False, error, []) for change in batch]
             self._finish(outcomes)
             self._last_loop = batch[-1].loop
-            self._fold_suffix_deltas(pending_min=self._fold_at_records)
 
     def _commit_batch(self, batch: list[_Change]) -> list[tuple[_Change, bool, Any, list[str]]]:
         while True:
@@ -1150,7 +1147,7 @@ class DeviceStore:
         synced commit runs unheld: the loop goes on serving meanwhile. A batch of fewer than
         HOLD_BATCH_CHANGES_MIN changes is not held (see there).
         """
-        assert self._env is not None
+        assert self._env is not None and self._suffix_log is not None
         txn: lmdb.Transaction | None = None
         try:
             with _hold_for(batch, loop_is_quiet=self.loop_is_quiet()):
@@ -1166,10 +1163,12 @@ class DeviceStore:
         except BaseException:
             if txn is not None:
                 txn.abort()
+            self._suffix_log.discard()
             raise
         elapsed = time.monotonic() - started
-        assert self._suffix_log is not None
-        self._suffix_log.pending_records += self._deltas_staged
+        self._suffix_log.committed(folded=self._folded)
+        if self._folded:
+            self.stats.suffix_folds += 1
         self.stats.commits += 1
         self.stats.committed_changes += len(batch)
         self.stats.largest_batch = max(self.stats.largest_batch, len(batch))
@@ -1197,7 +1196,8 @@ class DeviceStore:
                 outcomes.append((change, True, result, unlinks))
             for writer in self._batch_writers:
                 writer.flush_batch(txn)
-            self._deltas_staged = int(suffix_changes.write())  # last: writers may change suffixes
+            suffix_changes.write()  # last: the writers may change suffixes too
+            self._folded = suffix_changes.rows_to_fold >= self._fold_at_rows and self._fold_within(txn)
             return outcomes
         except (lmdb.MapFullError, lmdb.DiskError):
             raise
@@ -1215,13 +1215,13 @@ class DeviceStore:
         rolled back and reported, the others stay."""
         assert self._env is not None and self._suffix_log is not None
         outcomes: list[tuple[_Change, bool, Any, list[str]]] = []
-        self._deltas_staged = 0
+        self._folded = False
         for position, change in enumerate(batch, start=1):
             child = self._env.begin(write=True, parent=txn)
             self._suffix_log.begin(child, txn_id=txn.id(), position=position)
             try:
                 result, unlinks = change.apply(child)
-                written = self._suffix_log.write()
+                self._suffix_log.write()
             except (lmdb.MapFullError, lmdb.DiskError):
                 child.abort()
                 raise
@@ -1234,25 +1234,44 @@ class DeviceStore:
             finally:
                 self._suffix_log.end()
             child.commit()
-            self._deltas_staged += written
             outcomes.append((change, True, result, unlinks))
         return outcomes
 
-    def _fold_suffix_deltas(self, *, pending_min: int) -> None:
-        """Fold the oldest suffix delta records into the stored sums if at least `pending_min`
-        are pending, in a synced transaction of their own (suffix_log.py), holding the event
-        loop as a batch does. A fold that fails leaves the deltas pending (suffix hashes read
-        the same) and is tried again once FOLD_RECORDS_MIN more have come."""
+    def _fold_within(self, txn: lmdb.Transaction) -> bool:
+        """Fold the suffix delta records (suffix_log.py) in a transaction nested in the batch's,
+        so that they commit with it; whether it did. A fold that fails leaves the batch whole
+        and the deltas pending (suffix hashes read the same); it is tried again once
+        FOLD_ROWS_MIN more rows have come."""
+        assert self._env is not None and self._suffix_log is not None
+        child = self._env.begin(write=True, parent=txn)
+        try:
+            self._suffix_log.fold(child)
+        except (lmdb.MapFullError, lmdb.DiskError):
+            child.abort()
+            raise
+        except Exception:
+            child.abort()
+            log.exception("device.suffix_fold_failed", extra={"device": self.device})
+            self._fold_at_rows = self._suffix_log.rows_to_fold + suffix_log.FOLD_ROWS_MIN
+            return False
+        child.commit()
+        self._fold_at_rows = suffix_log.FOLD_ROWS_MIN
+        return True
+
+    def _fold_suffix_deltas(self) -> None:
+        """Fold what suffix deltas are pending, in a synced transaction of their own, holding the
+        event loop as a batch does: what an idle committer does (a busy one folds within a
+        batch's transaction). A fold that fails leaves the deltas pending."""
         suffix_changes = self._suffix_log
         assert self._env is not None and suffix_changes is not None
-        if suffix_changes.pending_records < max(pending_min, 1):
+        if not suffix_changes.pending_rows:
             return
         loop = self._last_loop
         txn: lmdb.Transaction | None = None
         try:
             with contextlib.nullcontext() if loop is None or self.loop_is_quiet() else LoopHold(loop):
                 txn = self._env.begin(write=True)
-                folded = suffix_changes.fold(txn)
+                suffix_changes.fold(txn)
             txn.commit()
         except Exception as error:
             if txn is not None:
@@ -1261,11 +1280,9 @@ class DeviceStore:
                 self._grow_map()
             else:
                 log.exception("device.suffix_fold_failed", extra={"device": self.device})
-            self._fold_at_records = suffix_changes.pending_records + suffix_log.FOLD_RECORDS_MIN
             return
-        suffix_changes.pending_records -= folded
+        suffix_changes.committed(folded=True)
         self.stats.suffix_folds += 1
-        self._fold_at_records = suffix_log.FOLD_RECORDS_MIN
 
     def _grow_map(self) -> bool:
         assert self._env is not None

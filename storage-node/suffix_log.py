@@ -7,11 +7,12 @@ pages for a batch of 20 small PUTs, and every one of them waits for the batch's 
 
 Instead, a transaction's suffix changes are summed in memory (`SuffixLog.change`) and written
 as one record of `suffix_deltas` (`write`), next to the records they describe, in the same
-commit: one small value per commit at the end of the sub-database. Every so often the committer
-folds the oldest delta records into the stored sums, in a transaction of its own (`fold`): many
-commits' changes to a suffix then cost one write of its page. A suffix hash is always the stored
-sum plus the pending deltas (`hashes`), so what a reader sees is exact whatever has been folded;
-a crash loses nothing, the deltas and the records committing together.
+commit: one small value per commit at the end of the sub-database. Once the pending records
+hold FOLD_ROWS_MIN rows, the committer folds them all into the stored sums (`fold`), within
+the transaction of the batch at hand (or in one of its own when it is idle): many commits'
+changes to a suffix then cost one write of its page. A suffix hash is always the stored sum
+plus the pending deltas (`hashes`), so what a reader sees is exact whatever has been folded; a
+crash loses nothing, the deltas and the records committing together.
 
 Delta record (sub-database "suffix_deltas"): key `>QI`, the id of the LMDB write transaction
 (unique among committed ones, increasing) and a position (0 for a batch, 1.. for the changes a
@@ -33,10 +34,9 @@ from dolmen.storage_node import suffixes
 
 _RECORD_KEY = struct.Struct(">QI")
 _ROW = struct.Struct(">7s16sq")
-# Fold once this many delta records wait; a fold takes whole records, oldest first, until it has
-# this many suffixes to write (a bound on how long it holds the event loop: about 2 µs each).
-FOLD_RECORDS_MIN = 64
-FOLD_SUFFIXES_MAX = 1024
+# Fold once the pending deltas hold this many rows (a suffix changed by a commit): a fold writes
+# each suffix they touch once, about 2 µs each, while it holds the event loop.
+FOLD_ROWS_MIN = 1024
 FOLD_IDLE_S = 1.0  # a committer idle this long folds what is pending
 
 
@@ -71,15 +71,30 @@ def add_delta(deltas: dict[bytes, list[int]], key: bytes, total: int, count: int
 
 
 class SuffixLog:
-    """The suffix changes of the transaction being applied, the delta records, their folding."""
+    """The suffix changes of the transaction being applied, the delta records, their folding.
 
-    def __init__(self, suffixes_db: Any, deltas_db: Any, pending_records: int) -> None:
+    The committer's thread keeps the sum of every committed delta record (`_pending`), so a
+    fold reads no record: it adds those sums to the stored ones and drops every record at once.
+    """
+
+    def __init__(self, suffixes_db: Any, deltas_db: Any) -> None:
         self._suffixes_db = suffixes_db
         self._deltas_db = deltas_db
-        self.pending_records = pending_records  # committed delta records not folded yet
+        self._pending: dict[bytes, list[int]] = {}  # the committed delta records, summed
+        self.pending_rows = 0  # their rows
         self._txn: lmdb.Transaction | None = None
         self._key = b""
-        self._deltas: dict[bytes, list[int]] = {}
+        self._deltas: dict[bytes, list[int]] = {}  # the changes of the transaction being applied
+        self._written: list[dict[bytes, list[int]]] = []  # deltas written, not committed yet
+
+    def load(self, txn: lmdb.Transaction) -> None:
+        """Sum the delta records there are (at open: those a previous process left)."""
+        self._pending, self.pending_rows = {}, 0
+        with txn.cursor(db=self._deltas_db) as cursor:
+            for _record_key, value in cursor:
+                for key, total, count in decode_deltas(_stored(value)):
+                    add_delta(self._pending, key, total, count)
+                    self.pending_rows += 1
 
     def begin(self, txn: lmdb.Transaction, *, txn_id: int | None = None, position: int = 0) -> None:
         """Collect the suffix changes made in `txn`: a batch's, or (with the id of the batch's
@@ -94,48 +109,61 @@ class SuffixLog:
         count = (add is not None) - (remove is not None)
         add_delta(self._deltas, key, total, count)
 
-    def write(self) -> bool:
-        """Put the collected changes as the transaction's delta record; whether there was one."""
+    def write(self) -> None:
+        """Put the collected changes as the transaction's delta record (if it changed any)."""
         assert self._txn is not None
         value = encode_deltas(self._deltas)
         if value:
             self._txn.put(self._key, value, db=self._deltas_db)
+            self._written.append(self._deltas)
         self.end()
-        return bool(value)
 
     def end(self) -> None:
         self._txn, self._deltas = None, {}
 
-    def fold(self, txn: lmdb.Transaction) -> int:
-        """Fold the oldest delta records into the stored sums, whole, until FOLD_SUFFIXES_MAX
-        suffixes are to be written; delete them. How many records it folded."""
-        suffixes_max = FOLD_SUFFIXES_MAX
-        folded: list[bytes] = []
-        deltas: dict[bytes, list[int]] = {}
-        with txn.cursor(db=self._deltas_db) as cursor:
-            for record_key, value in cursor:
-                if len(deltas) >= suffixes_max:
-                    break
-                folded.append(_stored(record_key))
-                for key, total, count in decode_deltas(_stored(value)):
-                    add_delta(deltas, key, total, count)
+    @property
+    def rows_to_fold(self) -> int:
+        """The rows a fold now would fold: committed ones and those written since."""
+        return self.pending_rows + sum(len(deltas) for deltas in self._written)
+
+    def fold(self, txn: lmdb.Transaction) -> None:
+        """Add every delta record there is, committed or written in `txn`, to the stored sums
+        and delete them all. `committed` then learns whether `txn` committed."""
+        deltas: dict[bytes, list[int]] = {key: list(delta) for key, delta in self._pending.items()}
+        for written in self._written:
+            for key, (total, count) in written.items():
+                add_delta(deltas, key, total, count)
+        suffixes_db = self._suffixes_db
         for key in sorted(deltas):  # in key order: neighbours share pages
             total, count = deltas[key]
-            stored = txn.get(key, db=self._suffixes_db)
+            stored = txn.get(key, db=suffixes_db)
             updated = suffixes.apply_delta(
                 None if stored is None else suffixes.decode_value(_stored(stored)), total=total, count=count
             )
             if updated is not None:
-                txn.put(key, suffixes.encode_value(*updated), db=self._suffixes_db)
+                txn.put(key, suffixes.encode_value(*updated), db=suffixes_db)
             elif stored is not None:
-                txn.delete(key, db=self._suffixes_db)
-        for record_key in folded:
-            txn.delete(record_key, db=self._deltas_db)
-        return len(folded)
+                txn.delete(key, db=suffixes_db)
+        txn.drop(self._deltas_db, delete=False)
+
+    def committed(self, *, folded: bool) -> None:
+        """The transaction that wrote (and, if `folded`, folded) committed."""
+        if folded:
+            self._pending, self.pending_rows = {}, 0
+        else:
+            for written in self._written:
+                for key, (total, count) in written.items():
+                    add_delta(self._pending, key, total, count)
+                self.pending_rows += len(written)
+        self._written = []
+
+    def discard(self) -> None:
+        """The transaction that wrote did not commit: what it wrote is gone."""
+        self._written = []
 
     def hashes(self, txn: lmdb.Transaction, prefix: bytes) -> dict[int, int]:
         """{suffix: sum} of every suffix under `prefix` (namespace and partition) that holds
-        records: the stored sums plus the pending deltas."""
+        records: the stored sums plus the pending deltas (read from `txn`: any thread)."""
         sums: dict[bytes, list[int]] = {}
         with txn.cursor(db=self._suffixes_db) as cursor:
             if cursor.set_range(prefix):
