@@ -805,11 +805,11 @@ class DeviceStore:
     ) -> dict[str, str]:
         """The suffix hashes of `partition` in a role's keyspace ("000".."fff" -> 32 hex; suffixes.py)."""
         prefix = namespace + keycodec.partition_prefix(partition)
-        log_ = self._suffix_log
-        assert log_ is not None
+        suffix_changes = self._suffix_log
+        assert suffix_changes is not None
 
         def scan(txn: lmdb.Transaction) -> dict[str, str]:
-            sums = log_.hashes(txn, prefix)
+            sums = suffix_changes.hashes(txn, prefix)
             return {
                 suffixes.suffix_text(suffix): suffixes.format_hash(total) for suffix, total in sums.items()
             }
@@ -1186,6 +1186,7 @@ class DeviceStore:
         have written part of itself)."""
         suffix_changes = self._suffix_log
         assert suffix_changes is not None
+        self._folded = False
         suffix_changes.begin(txn)
         for writer in self._batch_writers:
             writer.begin_batch(txn)
