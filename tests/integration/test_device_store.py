@@ -562,6 +562,12 @@ async def stored_suffix_hashes(store: DeviceStore, names: set[str]) -> dict[str,
     return suffix_hash_of([(r.key, r.timestamp, r.tombstone) for r in records if r is not None])
 
 
+async def delta_records(store: DeviceStore) -> int:
+    """The suffix delta records waiting to be folded (suffix_log.py)."""
+    suffix_deltas = store.db(b"suffix_deltas")
+    return await store.read(lambda txn: txn.stat(suffix_deltas)["entries"])
+
+
 async def test_suffix_hashes_are_exact_while_their_deltas_wait_are_folded_and_outlive_a_restart(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -569,7 +575,6 @@ async def test_suffix_hashes_are_exact_while_their_deltas_wait_are_folded_and_ou
     random = Random(11)
     names: set[str] = set()
     store = await open_store(tmp_path)
-    suffix_deltas = store.db(b"suffix_deltas")
     pending_seen = set()
     for step in range(90):
         name = f"n{random.randrange(25)}"
@@ -579,12 +584,11 @@ async def test_suffix_hashes_are_exact_while_their_deltas_wait_are_folded_and_ou
                 await store.delete_object(7, "AUTH_a", "c", name, ts(step))
             else:
                 await put(store, name, b"x" * random.randrange(1, 300), ts(step))
-        pending_seen.add(await store.read(lambda txn: txn.stat(suffix_deltas)["entries"]))
+        pending_seen.add(await delta_records(store))
         assert await store.suffix_hashes(7) == await stored_suffix_hashes(store, names)
         if step == 45:  # restart, deltas pending or not
             await store.close()
             store = await open_store(tmp_path)
-            suffix_deltas = store.db(b"suffix_deltas")
     assert store.stats.suffix_folds > 10
     assert pending_seen == {0, 1, 2}  # folded once 3 rows wait; read alike before and after
     await store.close()
@@ -599,12 +603,11 @@ async def test_an_idle_store_folds_every_pending_delta(tmp_path: Path, monkeypat
     for index in range(5):
         await put(store, f"o{index}", b"1", ts(index))
     expected = await stored_suffix_hashes(store, {f"o{index}" for index in range(5)})
-    suffix_deltas = store.db(b"suffix_deltas")
     for _ in range(100):
-        if await store.read(lambda txn: txn.stat(suffix_deltas)["entries"]) == 0:
+        if await delta_records(store) == 0:
             break
         await asyncio.sleep(0.02)
-    assert await store.read(lambda txn: txn.stat(suffix_deltas)["entries"]) == 0
+    assert await delta_records(store) == 0
     assert store.stats.suffix_folds >= 1
     assert await store.suffix_hashes(7) == expected
     await store.close()
