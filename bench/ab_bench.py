@@ -138,8 +138,10 @@ async def alternate(
     concurrency: int,
     pairs: int,
     slice_s: float,
+    partitions: int,
 ) -> None:
-    """`pairs` slices per build, the order within each pair alternating."""
+    """`pairs` slices per build, the order within each pair alternating; PUTs spread over
+    `partitions` partitions in turn (node_bench.py's objects suite: 1,024)."""
     body = os.urandom(nb.SMALL_BYTES)
     digest = xxhash.xxh3_128_hexdigest(body) + xxhash.xxh3_64_hexdigest(body)
     for index in range(pairs):
@@ -147,7 +149,7 @@ async def alternate(
             prefix = f"{build.name}-{index}-{time.time_ns()}"
 
             async def put(connection: nb.Connection, number: int) -> bool:
-                path = target.path(0, f"{prefix}-{number}")  # noqa: B023 (awaited within this turn)
+                path = target.path(number % partitions, f"{prefix}-{number}")  # noqa: B023 (awaited within this turn)
                 return await target.put(connection, path, body, digest, extra=headers) == 201  # noqa: B023
 
             piece = await nb.run_slice(
@@ -167,6 +169,9 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--pairs", type=int, default=24, help="slices per build")
     parser.add_argument("--slice-s", type=float, default=1.0, help="seconds per slice")
+    parser.add_argument(
+        "--partitions", type=int, default=1, help="partitions the PUTs spread over (objects suite: 1024)"
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ab-bench-", dir="/var/tmp"))
     try:
@@ -174,7 +179,13 @@ def main() -> int:
         with contextlib.ExitStack() as stack:
             sides = [(build, *nodes(build, work, args.case, stack)) for build in (base, change)]
             nb.run_load(
-                alternate(sides, concurrency=args.concurrency, pairs=args.pairs, slice_s=args.slice_s)
+                alternate(
+                    sides,
+                    concurrency=args.concurrency,
+                    pairs=args.pairs,
+                    slice_s=args.slice_s,
+                    partitions=args.partitions,
+                )
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)

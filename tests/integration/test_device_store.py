@@ -572,6 +572,7 @@ async def test_suffix_hashes_are_exact_while_their_deltas_wait_are_folded_and_ou
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setattr(suffix_log, "FOLD_ROWS_MIN", 3)  # a fold every few commits
+    monkeypatch.setattr(suffix_log, "LOG_PARTITION_CHANGES_MIN", 0)  # every change logged
     random = Random(11)
     names: set[str] = set()
     store = await open_store(tmp_path)
@@ -599,6 +600,7 @@ async def test_suffix_hashes_are_exact_while_their_deltas_wait_are_folded_and_ou
 
 async def test_an_idle_store_folds_every_pending_delta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(suffix_log, "FOLD_IDLE_S", 0.05)
+    monkeypatch.setattr(suffix_log, "LOG_PARTITION_CHANGES_MIN", 0)
     store = await open_store(tmp_path)
     for index in range(5):
         await put(store, f"o{index}", b"1", ts(index))
@@ -613,7 +615,14 @@ async def test_an_idle_store_folds_every_pending_delta(tmp_path: Path, monkeypat
     await store.close()
 
 
-async def test_a_failed_change_of_a_batch_leaves_the_others_suffix_changes_exact(store: DeviceStore):
+async def test_a_failed_change_of_a_batch_leaves_the_others_suffix_changes_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(
+        suffix_log, "LOG_PARTITION_CHANGES_MIN", 1
+    )  # the first change at once, the rest logged
+    store = await open_store(tmp_path)
+
     def fail(txn: lmdb.Transaction) -> tuple[None, list[str]]:
         raise Conflict("refused", timestamp=ts())
 
@@ -621,6 +630,30 @@ async def test_a_failed_change_of_a_batch_leaves_the_others_suffix_changes_exact
     outcomes = await in_one_batch(store, [*puts[:2], store.submit(fail), puts[2]])
     assert isinstance(outcomes[2], Conflict) and store.stats.isolated_batches == 1
     assert await store.suffix_hashes(7) == await stored_suffix_hashes(store, {"o0", "o1", "o2"})
+    assert await delta_records(store) == 2  # the second and third PUT, each in its nested transaction
+    await store.close()
+
+
+async def test_changes_of_quiet_partitions_are_written_at_once_and_a_busy_partitions_logged(
+    tmp_path: Path,
+):
+    store = await open_store(tmp_path)
+    for partition in range(100, 120):  # one object each: quiet partitions
+        await store.delete_object(partition, "AUTH_a", "c", "o", ts())
+    assert await delta_records(store) == 0
+    names = {f"o{index}" for index in range(30)}
+    for index, name in enumerate(sorted(names)):  # a busy partition
+        await put(store, name, b"1", ts(index))
+    assert await delta_records(store) == 30 - suffix_log.LOG_PARTITION_CHANGES_MIN
+    for index, name in enumerate(sorted(names)):  # its suffixes' changes stay logged until folded
+        await store.delete_object(7, "AUTH_a", "c", name, ts(100 + index))
+    assert await store.suffix_hashes(7) == await stored_suffix_hashes(store, names)
+    expected = {partition: await store.suffix_hashes(partition) for partition in range(100, 120)}
+    assert all(len(hashes) == 1 for hashes in expected.values())
+    await store.close()
+    store = await open_store(tmp_path)
+    assert {partition: await store.suffix_hashes(partition) for partition in range(100, 120)} == expected
+    assert await store.suffix_hashes(7) == await stored_suffix_hashes(store, names)
 
 
 async def test_a_device_of_the_previous_format_opens_and_is_upgraded(tmp_path: Path):
