@@ -18,6 +18,10 @@ Cases, all 4 KiB PUTs at one concurrency, as in node_bench.py:
 
     .venv/bin/python bench/ab_bench.py --base main [--change WORKTREE|<revision>]
         [--case put_4k_update_remote] [--concurrency 64] [--pairs 24] [--slice-s 1]
+        [--partitions 1]
+
+The PUTs go to partition 0 unless `--partitions` spreads them over several in turn, as
+node_bench.py's objects suite does over 1,024 (partition 0 is what its containers suite uses).
 
 Prints one JSON object: both revisions (as given and resolved), per-slice rates of each,
 and the change's rate over the base's: per pair, median and mean.
