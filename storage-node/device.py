@@ -16,8 +16,9 @@ and the `also` hook of object writes):
     objects    object key (keycodec.py) -> ObjectRecord (records.py)
     bodies     body file path relative to <root> -> object key: which record owns which file, so that
                files without a record (a crash between the file and the commit) are swept at start
-    suffixes   suffix hashes (suffixes.py): the sums as of the last fold
-    suffix_deltas  each commit's changes to them, in the commit of the records (suffix_log.py)
+    suffixes   suffix hashes (suffixes.py): the stored sums
+    suffix_deltas  busy partitions' changes to them not folded in yet, each committed with the
+               records it describes (suffix_log.py)
     registers  register key -> acceptor state (registers.py)
 
 Threads: every public method is a coroutine; disk work runs in the device's thread pool

@@ -18,8 +18,9 @@ written as 32 lowercase hex digits. A sum is order-independent, so it is kept cu
 record change (add the new entry, subtract the replaced one) and never recomputed by walking the
 disk; two nodes holding the same records at the same timestamps have the same suffix hash
 whatever order the writes arrived in. A suffix with no records is absent. The changes commit
-with the records they describe, as delta records folded into the stored sums later
-(suffix_log.py): a suffix hash is the stored sum plus the deltas not folded yet.
+with the records they describe: written into the stored sum, or, for a busy partition, as
+delta records folded into it later (suffix_log.py). A suffix hash is the stored sum plus the
+deltas not folded yet.
 
 Stored value (sub-database "suffixes", key: namespace 1 byte + partition 4 bytes big-endian +
 suffix 2 bytes big-endian, namespace b"o" for objects, b"c" for the container keyspace and b"a" for
