@@ -16,7 +16,9 @@ import pytest
 import xxhash
 from dolmen.storage_node import suffix_log
 from dolmen.storage_node.checksums import BLOCK_BYTES
+from dolmen.storage_node.containers import CONTAINER, Keyspaces
 from dolmen.storage_node.device import STAMP_FILE_NAME, DeviceConfig, DeviceStore, StoreMetrics
+from dolmen.storage_node.entries import ObjectEntry
 from dolmen.storage_node.errors import (
     Conflict,
     CorruptBody,
@@ -30,7 +32,7 @@ from dolmen.storage_node.errors import (
 from dolmen.storage_node.keycodec import object_key
 from dolmen.storage_node.records import decode_record, inline_body_offset
 from dolmen.storage_node.registers import Ballot
-from dolmen.storage_node.suffixes import suffix_hash_of
+from dolmen.storage_node.suffixes import NAMESPACE_CONTAINERS, suffix_hash_of
 from dolmen.storage_node.timestamps import Timestamp
 from helpers.committer import in_one_batch
 from helpers.pagecache import cached_bytes
@@ -768,3 +770,50 @@ async def test_bodies_over_the_page_cache_limit_leave_the_cache_as_they_are_writ
         assert cached_bytes(tmp_path / kept.body_file) == len(small)
     finally:
         await store.close()
+
+
+async def container_suffix_hashes_after(
+    root: Path, monkeypatch: pytest.MonkeyPatch, *, log_changes_min: int, fold_rows_min: int
+) -> dict[str, str]:
+    """A container's history of entries (puts, overwrites, deletes, some older than what is
+    stored) applied to a fresh device with these suffix log settings; its suffix hashes after a
+    reopen."""
+    monkeypatch.setattr(suffix_log, "LOG_PARTITION_CHANGES_MIN", log_changes_min)
+    monkeypatch.setattr(suffix_log, "FOLD_ROWS_MIN", fold_rows_min)
+    random = Random(3)
+    root.mkdir()
+    store = await open_store(root)
+    keyspaces = Keyspaces(store)
+    await keyspaces.put(CONTAINER, 5, "AUTH_a", "c", ts(), metadata={})
+    for step in range(40):
+        entries = [
+            ObjectEntry(
+                f"o{random.randrange(60)}", ts(random.randrange(100)), random.random() < 0.3, step, "e", "t"
+            )
+            for _ in range(random.randrange(1, 8))
+        ]
+        await keyspaces.update_objects(5, "AUTH_a", "c", entries)
+    await store.close()
+    store = await open_store(root)
+    hashes = await store.suffix_hashes(5, NAMESPACE_CONTAINERS)
+    await store.close()
+    return hashes
+
+
+async def test_a_containers_suffix_hashes_do_not_depend_on_what_was_logged_or_folded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    written_at_once = await container_suffix_hashes_after(
+        tmp_path / "a", monkeypatch, log_changes_min=10**9, fold_rows_min=1024
+    )
+    assert len(written_at_once) > 10
+    logged_and_pending = await container_suffix_hashes_after(
+        tmp_path / "b", monkeypatch, log_changes_min=0, fold_rows_min=10**9
+    )
+    logged_and_folded_often = await container_suffix_hashes_after(
+        tmp_path / "c", monkeypatch, log_changes_min=0, fold_rows_min=5
+    )
+    mixed = await container_suffix_hashes_after(
+        tmp_path / "d", monkeypatch, log_changes_min=4, fold_rows_min=20
+    )
+    assert written_at_once == logged_and_pending == logged_and_folded_often == mixed
