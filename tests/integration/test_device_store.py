@@ -781,7 +781,7 @@ async def container_suffix_hashes_after(
     monkeypatch.setattr(suffix_log, "LOG_PARTITION_CHANGES_MIN", log_changes_min)
     monkeypatch.setattr(suffix_log, "FOLD_ROWS_MIN", fold_rows_min)
     random = Random(3)
-    root.mkdir()
+    await asyncio.to_thread(root.mkdir)
     store = await open_store(root)
     keyspaces = Keyspaces(store)
     await keyspaces.put(CONTAINER, 5, "AUTH_a", "c", ts(), metadata={})
