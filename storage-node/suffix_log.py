@@ -126,6 +126,8 @@ class SuffixLog:
         logged if the suffix has deltas pending (its stored sum must then wait for the fold) or
         its partition is busy, else written to the stored sum at once."""
         assert txn is self._txn, "suffix hashes change only in a change the committer applies"
+        total = (add or 0) - (remove or 0)
+        count = (add is not None) - (remove is not None)
         partition = key[:5]
         changes = self._changes[partition] = self._changes.get(partition, 0) + 1
         changes += sum(earlier.get(partition, 0) for earlier in self._written_changes)  # (nested)
@@ -135,13 +137,15 @@ class SuffixLog:
             or key in self._pending
             or any(key in written for written in self._written)
         ):
-            total = (add or 0) - (remove or 0)
-            count = (add is not None) - (remove is not None)
             add_delta(self._deltas, key, total, count)
-            return
+        else:
+            self._add_to_stored(txn, key, total, count)
+
+    def _add_to_stored(self, txn: lmdb.Transaction, key: bytes, total: int, count: int) -> None:
+        """Change the stored sum under `key` by `total` and its record count by `count`."""
         stored = txn.get(key, db=self._suffixes_db)
         current = None if stored is None else suffixes.decode_value(_stored(stored))
-        updated = suffixes.combine(current, remove=remove, add=add)
+        updated = suffixes.apply_delta(current, total=total, count=count)
         if updated is not None:
             txn.put(key, suffixes.encode_value(*updated), db=self._suffixes_db)
         elif stored is not None:
@@ -172,17 +176,8 @@ class SuffixLog:
         for written in self._written:
             for key, (total, count) in written.items():
                 add_delta(deltas, key, total, count)
-        suffixes_db = self._suffixes_db
         for key in sorted(deltas):  # in key order: neighbours share pages
-            total, count = deltas[key]
-            stored = txn.get(key, db=suffixes_db)
-            updated = suffixes.apply_delta(
-                None if stored is None else suffixes.decode_value(_stored(stored)), total=total, count=count
-            )
-            if updated is not None:
-                txn.put(key, suffixes.encode_value(*updated), db=suffixes_db)
-            elif stored is not None:
-                txn.delete(key, db=suffixes_db)
+            self._add_to_stored(txn, key, *deltas[key])
         txn.drop(self._deltas_db, delete=False)
 
     def committed(self, *, folded: bool) -> None:

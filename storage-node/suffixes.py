@@ -107,13 +107,10 @@ def combine(
     current: tuple[int, int] | None, *, add: int | None = None, remove: int | None = None
 ) -> tuple[int, int] | None:
     """(sum, count) after adding and/or removing one entry hash; None once the suffix is empty."""
-    total, count = current or (0, 0)
     if remove is not None:
-        assert count > 0, "removing an entry from an empty suffix"
-        total, count = (total - remove) % MODULUS, count - 1
-    if add is not None:
-        total, count = (total + add) % MODULUS, count + 1
-    return (total, count) if count else None
+        assert current is not None and current[1] > 0, "removing an entry from an empty suffix"
+    total = (add or 0) - (remove or 0)
+    return apply_delta(current, total=total, count=(add is not None) - (remove is not None))
 
 
 def apply_delta(current: tuple[int, int] | None, *, total: int, count: int) -> tuple[int, int] | None:
