@@ -38,13 +38,13 @@ Stats are not hashed: they follow from the entries.
 
 from __future__ import annotations
 
-import json
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 import lmdb
+import orjson
 from dolmen.storage_node import keycodec, suffixes
 from dolmen.storage_node.device import DeviceStore, stored_bytes
 from dolmen.storage_node.entries import (
@@ -151,7 +151,7 @@ class Info:
 
 
 def encode_info(info: Info) -> bytes:
-    return json.dumps(
+    return orjson.dumps(
         {
             "a": info.account,
             "c": info.container,
@@ -165,14 +165,12 @@ def encode_info(info: Info) -> bytes:
             "policy": info.policy_index,
             "report_to": None if info.account_replica is None else info.account_replica.as_json(),
             "changes": info.changes,
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode("utf-8")
+        }
+    )
 
 
 def decode_info(value: bytes) -> Info:
-    data = json.loads(value)
+    data = orjson.loads(value)
     return Info(
         account=data["a"],
         container=data["c"],

@@ -23,10 +23,11 @@ Errors (DolmenError):
 
 from __future__ import annotations
 
-import json
 import re
 import struct
 from dataclasses import field
+
+import orjson
 
 from dolmen.errors import DolmenError
 from dolmen.limits import (
@@ -48,7 +49,6 @@ FRAMING_VERSION = "dolmen-frames-v1"
 ACTION_COMMIT = "commit"
 ACTION_ABORT = "abort"
 _XXH3_HEX = re.compile(r"[0-9a-f]{16}")
-_JSON_DECODER = json.JSONDecoder()
 _FOOTER_FIELDS = frozenset({"action", "etag", "body_bytes", "body_xxh3_64", "metadata"})
 
 
@@ -167,8 +167,8 @@ def decode_footer(raw: RawFooter, *, key: bytes, request_signature_hex: str) -> 
         key, request_signature_hex=request_signature_hex, footer_bytes=raw.footer_bytes, mac=raw.mac
     )
     try:
-        document = _json_value(raw.footer_bytes.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        document = orjson.loads(raw.footer_bytes)
+    except orjson.JSONDecodeError:  # (not UTF-8 included)
         raise FooterMalformed("footer is not UTF-8 JSON") from None
     if not isinstance(document, dict):
         raise FooterMalformed("footer is not a JSON object")
@@ -199,17 +199,6 @@ def decode_footer(raw: RawFooter, *, key: bytes, request_signature_hex: str) -> 
     return Footer(
         action=ACTION_COMMIT, etag=etag, body_bytes=body_bytes, body_xxh3_64=body_xxh3, metadata=metadata
     )
-
-
-def _json_value(text: str) -> object:
-    """json.loads(text), without its scans for whitespace around a text that has none."""
-    try:
-        value, end = _JSON_DECODER.raw_decode(text)
-        if end == len(text):
-            return value
-    except ValueError:
-        pass
-    return json.loads(text)  # whitespace around the value, or not JSON: as json.loads says
 
 
 def data_frame_header(payload_bytes: int) -> bytes:
@@ -281,7 +270,7 @@ def encode_footer(footer: Footer, *, key: bytes, request_signature_hex: str) -> 
             "body_xxh3_64": footer.body_xxh3_64,
             "metadata": footer.metadata,
         }
-    footer_bytes = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    footer_bytes = orjson.dumps(document)
     mac = footer_signature(key, request_signature_hex=request_signature_hex, footer_bytes=footer_bytes)
     payload_bytes = FOOTER_MAC_BYTES + len(footer_bytes)
     assert payload_bytes <= FOOTER_BYTES_MAX

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 
+import orjson
 from dolmen.storage_node.entries import ObjectEntry
 from dolmen.storage_node.errors import BadRequest, UploadChecksumMismatch
 from dolmen.storage_node.timestamps import Timestamp
@@ -42,7 +42,7 @@ def batch_request(updates: list[PendingUpdate]) -> tuple[str, str, dict[str, str
         }
         for update in updates
     ]
-    body = json.dumps(entries, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    body = orjson.dumps(entries)
     headers = {
         "X-Timestamp": max(update.timestamp for update in updates).internal,
         ROLE_HEADER: "container",
@@ -68,8 +68,8 @@ def parse_batch(body: bytes, body_sha256: str | None) -> list[ObjectEntry]:
     if len(body) > UPDATE_BATCH_BYTES_MAX:
         raise BadRequest(f"an UPDATE body is at most {UPDATE_BATCH_BYTES_MAX} bytes")
     try:
-        entries = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        entries = orjson.loads(body)
+    except orjson.JSONDecodeError:  # (not UTF-8 included)
         raise BadRequest("an UPDATE body is a JSON array of entries") from None
     if not isinstance(entries, list) or not 1 <= len(entries) <= UPDATE_BATCH_ENTRIES_MAX:
         raise BadRequest(f"an UPDATE body is a JSON array of 1..{UPDATE_BATCH_ENTRIES_MAX} entries")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import json
 import re
 import struct
 from collections.abc import Mapping
@@ -29,6 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
+import orjson
 from dolmen.storage_node.config import DEVICE_NAME
 from dolmen.storage_node.errors import BadRequest
 from dolmen.storage_node.records import ObjectRecord
@@ -193,9 +193,6 @@ def backoff_s(attempts: int, base_s: float, max_s: float) -> float:
     return min(base_s * 2 ** min(attempts - 1, 62), max_s)
 
 
-_PENDING_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
-
-
 def due_key(due_s: float, key: bytes) -> bytes:
     """The `pending_due` index key of a pending update due at `due_s` for object `key`: the due
     time in microseconds (8 bytes, big-endian, so that keys sort by it), then the object key."""
@@ -216,7 +213,7 @@ _DUE = struct.Struct(">Q")
 
 
 def encode_pending(update: PendingUpdate) -> bytes:
-    return _PENDING_ENCODER.encode(pending_fields(update)).encode("utf-8")
+    return orjson.dumps(pending_fields(update))
 
 
 def pending_fields(update: PendingUpdate) -> list[object]:
@@ -239,13 +236,13 @@ def pending_fields(update: PendingUpdate) -> list[object]:
 def pending_due_s(value: bytes) -> float:
     """The due time of an encoded pending update, without decoding the rest: where its index
     entry is."""
-    due_s = json.loads(value)[10]
+    due_s = orjson.loads(value)[10]
     assert isinstance(due_s, (int, float))
     return float(due_s)
 
 
 def decode_pending(value: bytes) -> PendingUpdate:
-    return _from_fields(json.loads(value))
+    return _from_fields(orjson.loads(value))
 
 
 def _from_fields(fields: list[Any]) -> PendingUpdate:
@@ -284,14 +281,14 @@ def encode_journal(updates: list[tuple[bytes, PendingUpdate]]) -> bytes:
     """One commit's updates for the request path's tries, with their object keys: one JSON
     array of `[object key in hex, *pending_fields]`, in the order of their positions."""
     rows = [[key.hex(), *pending_fields(update)] for key, update in updates]
-    return _PENDING_ENCODER.encode(rows).encode("utf-8")
+    return orjson.dumps(rows)
 
 
 def journal_size(value: bytes) -> int:
     """How many updates a journal record holds, without decoding them."""
-    return len(json.loads(value))
+    return len(orjson.loads(value))
 
 
 def decode_journal(value: bytes) -> list[tuple[bytes, PendingUpdate]]:
     """The (object key, update) pairs of a journal record, in the order of their positions."""
-    return [(bytes.fromhex(row[0]), _from_fields(row[1:])) for row in json.loads(value)]
+    return [(bytes.fromhex(row[0]), _from_fields(row[1:])) for row in orjson.loads(value)]
