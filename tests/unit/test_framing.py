@@ -165,11 +165,19 @@ def test_a_footer_is_read_as_any_json_parser_reads_it_whitespace_around_included
 
 
 @pytest.mark.parametrize(
-    "text", ['{"action": "abort"} x', '{"action": "abort"}{}', '{"action": "abort"', "", " "]
+    "text",
+    [
+        b'{"action": "abort"} x',
+        b'{"action": "abort"}{}',
+        b'{"action": "abort"',
+        b"",
+        b" ",
+        b'{"action": "abort", "etag": "\xff"}',  # not UTF-8
+    ],
 )
 def test_a_footer_that_is_not_one_json_value_is_refused(text):
     with pytest.raises(FooterMalformed):
-        decode_footer(signed_raw_footer(text.encode()), key=KEY, request_signature_hex=REQUEST_SIGNATURE)
+        decode_footer(signed_raw_footer(text), key=KEY, request_signature_hex=REQUEST_SIGNATURE)
 
 
 @given(

@@ -132,6 +132,9 @@ ENTRY = {
         json.dumps([{key: value for key, value in ENTRY.items() if key != "etag"}]).encode(),
         json.dumps([ENTRY | {"timestamp": "yesterday"}]).encode(),
         json.dumps([ENTRY | {"deleted": 0}]).encode(),
+        json.dumps([ENTRY | {"size": 2**64}]).encode(),  # past what a size can be
+        json.dumps([ENTRY]).encode().replace(b'"a"', b'"\xff"'),  # a name that is not UTF-8
+        json.dumps([ENTRY]).replace('"size": 1', '"size": NaN').encode(),
     ],
 )
 def test_anything_but_an_array_of_whole_entries_is_a_bad_request(document):
