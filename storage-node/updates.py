@@ -139,6 +139,8 @@ def listed_size_and_etag(record: ObjectRecord) -> tuple[int, str]:
     """What the container entry of `record` shows: its length and ETag, or the footer's overrides
     (a size that is not a decimal in range, or an empty or overlong ETag, is ignored)."""
     size, etag = record.content_length, record.etag
+    if not record.extra:  # (most records)
+        return size, etag
     size_text = record.extra.get(LISTING_SIZE_OVERRIDE, "")
     if size_text.isascii() and size_text.isdecimal() and int(size_text) < 2**63:
         size = int(size_text)

@@ -600,6 +600,25 @@ async def test_suffix_hashes_are_exact_while_their_deltas_wait_are_folded_and_ou
     await store.close()
 
 
+async def test_a_fold_that_empties_suffixes_removes_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(suffix_log, "LOG_PARTITION_CHANGES_MIN", 0)  # every change logged
+    monkeypatch.setattr(suffix_log, "FOLD_ROWS_MIN", 1)  # and folded by the commit that logs it
+    store = await open_store(tmp_path)
+    names = {f"o{index}" for index in range(6)}
+    for name in sorted(names):
+        await put(store, name, b"1", ts())
+    for name in sorted(names - {"o0"}):
+        await store.delete_object(7, "AUTH_a", "c", name, ts(1))
+    suffixes_db = store.db(b"suffixes")
+    assert await store.read(lambda txn: txn.stat(suffixes_db)["entries"]) == 6  # (no two alike)
+    reclaimed = await store.reclaim_tombstones(now_s=NOW_S + CONFIG.tombstone_reclaim_age_s + 2)
+    assert reclaimed == 5 and store.stats.suffix_folds >= 12
+    assert await delta_records(store) == 0
+    assert await store.suffix_hashes(7) == await stored_suffix_hashes(store, {"o0"})
+    assert await store.read(lambda txn: txn.stat(suffixes_db)["entries"]) == 1  # the others went
+    await store.close()
+
+
 async def test_an_idle_store_folds_every_pending_delta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(suffix_log, "FOLD_IDLE_S", 0.05)
     monkeypatch.setattr(suffix_log, "LOG_PARTITION_CHANGES_MIN", 0)
