@@ -260,16 +260,30 @@ HOLD_BATCH_CHANGES_MIN = 8
 def _hold_for(
     batch: list[_Change], *, loop_is_quiet: bool = False
 ) -> contextlib.AbstractContextManager[object]:
-    """The hold of the event loop under which `batch` is applied: none for a small batch, nor
-    while the loop is quiet (it has no Python to run that would keep the GIL from the committer,
-    and holding it would cost two wake-ups of its thread for nothing)."""
-    if loop_is_quiet or sum(change.weight for change in batch) < HOLD_BATCH_CHANGES_MIN:
+    """The hold of the event loop under which `batch` is applied: none for a small batch (see
+    HOLD_BATCH_CHANGES_MIN), else as `_hold`."""
+    if sum(change.weight for change in batch) < HOLD_BATCH_CHANGES_MIN:
         return contextlib.nullcontext()
-    return LoopHold(batch[0].loop)
+    return _hold(batch[0].loop, loop_is_quiet=loop_is_quiet)
+
+
+def _hold(
+    loop: asyncio.AbstractEventLoop | None, *, loop_is_quiet: bool
+) -> contextlib.AbstractContextManager[object]:
+    """The hold of `loop` under which the committer makes many LMDB calls: none while the loop is
+    quiet (it has no Python to run that would keep the GIL from the committer, and holding it
+    would cost two wake-ups of its thread for nothing), nor without a loop."""
+    if loop is None or loop_is_quiet:
+        return contextlib.nullcontext()
+    return LoopHold(loop)
 
 
 def _never() -> bool:
     return False
+
+
+def _write_stamp(path: Path, stamp: dict[str, object]) -> None:
+    atomic_write(path, json.dumps(stamp, sort_keys=True).encode() + b"\n")
 
 
 @dataclass(slots=True)
@@ -510,7 +524,7 @@ class DeviceStore:
         except FileNotFoundError:
             if (self.root / "db").exists():
                 raise StampMismatch(f"{self.root} holds data but no device stamp") from None
-            atomic_write(stamp_path, json.dumps(expected, sort_keys=True).encode() + b"\n")
+            _write_stamp(stamp_path, expected)
             return
         except (OSError, ValueError) as error:
             raise StampMismatch(f"{stamp_path}: unreadable device stamp: {error}") from None
@@ -522,11 +536,7 @@ class DeviceStore:
                 raise StampMismatch(f"{stamp_path}: {name} is {found!r}, expected {value!r}")
         if stamp["format_version"] != DEVICE_FORMAT_VERSION:
             # Upgraded in place (nothing to convert); older code then refuses the device.
-            atomic_write(
-                stamp_path,
-                json.dumps(expected | {"format_version": DEVICE_FORMAT_VERSION}, sort_keys=True).encode()
-                + b"\n",
-            )
+            _write_stamp(stamp_path, expected | {"format_version": DEVICE_FORMAT_VERSION})
 
     def _sweep_sync(self) -> None:
         """Remove temp files and body files that no record owns (left by crashes)."""
@@ -1268,10 +1278,9 @@ class DeviceStore:
         assert self._env is not None and suffix_changes is not None
         if not suffix_changes.pending_rows:
             return
-        loop = self._last_loop
         txn: lmdb.Transaction | None = None
         try:
-            with contextlib.nullcontext() if loop is None or self.loop_is_quiet() else LoopHold(loop):
+            with _hold(self._last_loop, loop_is_quiet=self.loop_is_quiet()):
                 txn = self._env.begin(write=True)
                 suffix_changes.fold(txn)
             txn.commit()

@@ -92,6 +92,13 @@ def add_delta(deltas: dict[bytes, list[int]], key: bytes, total: int, count: int
         delta[1] += count
 
 
+def add_deltas(deltas: dict[bytes, list[int]], more: list[dict[bytes, list[int]]]) -> None:
+    """Add every delta of `more` (collected deltas of several transactions) to `deltas`."""
+    for collected in more:
+        for key, (total, count) in collected.items():
+            add_delta(deltas, key, total, count)
+
+
 class SuffixLog:
     """The suffix changes of the transaction being applied, the delta records, their folding.
 
@@ -181,9 +188,7 @@ class SuffixLog:
         """Add every delta record there is, committed or written in `txn`, to the stored sums
         and delete them all. `committed` then learns whether `txn` committed."""
         deltas: dict[bytes, list[int]] = {key: list(delta) for key, delta in self._pending.items()}
-        for written in self._written:
-            for key, (total, count) in written.items():
-                add_delta(deltas, key, total, count)
+        add_deltas(deltas, self._written)
         keys = sorted(deltas)  # in key order: neighbours share pages
         with txn.cursor(db=self._suffixes_db) as cursor:
             # One call reads them all and one writes them, about 30% faster than a get and a put
@@ -201,10 +206,8 @@ class SuffixLog:
         if folded:
             self._pending, self.pending_rows = {}, 0
         else:
-            for written in self._written:
-                for key, (total, count) in written.items():
-                    add_delta(self._pending, key, total, count)
-                self.pending_rows += len(written)
+            add_deltas(self._pending, self._written)
+            self.pending_rows = self.rows_to_fold
         for changes in self._written_changes:
             for partition, count in changes.items():
                 self._recent[partition] = self._recent.get(partition, 0) + count
