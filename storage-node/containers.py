@@ -46,7 +46,7 @@ from typing import Any, cast
 import lmdb
 import orjson
 from dolmen.storage_node import keycodec, suffixes
-from dolmen.storage_node.device import DeviceStore, stored_bytes
+from dolmen.storage_node.device import DeviceStore
 from dolmen.storage_node.entries import (
     ObjectEntry,
     decode_entry,
@@ -64,6 +64,7 @@ from dolmen.storage_node.listings import (
     seek_high,
     seek_low,
 )
+from dolmen.storage_node.lmdb_values import stored_bytes
 from dolmen.storage_node.records import CONTENT_TYPE_BYTES_MAX, ObjectRecord, check_metadata
 from dolmen.storage_node.timestamps import ZERO, Timestamp
 from dolmen.storage_node.updates import (

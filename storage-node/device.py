@@ -82,6 +82,7 @@ from dolmen.storage_node.errors import (
     StorageNodeError,
     UploadChecksumMismatch,
 )
+from dolmen.storage_node.lmdb_values import stored_bytes
 from dolmen.storage_node.records import (
     CONTENT_TYPE_BYTES_MAX,
     ObjectRecord,
@@ -127,12 +128,6 @@ CONTAINER_DBS = (
     b"pending_batches",
 )
 _DBS = (b"objects", b"bodies", b"suffixes", b"suffix_deltas", b"registers", *CONTAINER_DBS)
-
-
-def stored_bytes(value: bytes | memoryview) -> bytes:
-    """A value read from LMDB: environments are opened with buffers off, so always bytes."""
-    assert isinstance(value, bytes)
-    return value
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -39,6 +39,7 @@ from typing import Any
 
 import lmdb
 from dolmen.storage_node import suffixes
+from dolmen.storage_node.lmdb_values import stored_bytes
 
 _RECORD_KEY = struct.Struct(">QI")
 _ROW = struct.Struct(">7s16sq")
@@ -54,15 +55,10 @@ FOLD_IDLE_S = 1.0  # a committer idle this long folds what is pending
 LOG_PARTITION_CHANGES_MIN = 8
 
 
-def _stored(value: bytes | memoryview) -> bytes:
-    assert isinstance(value, bytes)  # the device opens LMDB with buffers off (device.stored_bytes)
-    return value
-
-
 def _changed_value(stored: bytes | memoryview | None, total: int, count: int) -> bytes | None:
     """The stored value of a suffix after a change of its sum by `total` and of its record count
     by `count`; None once it holds no record."""
-    current = None if stored is None else suffixes.decode_value(_stored(stored))
+    current = None if stored is None else suffixes.decode_value(stored_bytes(stored))
     updated = suffixes.apply_delta(current, total=total, count=count)
     return None if updated is None else suffixes.encode_value(*updated)
 
@@ -125,7 +121,7 @@ class SuffixLog:
         self._pending, self.pending_rows = {}, 0
         with txn.cursor(db=self._deltas_db) as cursor:
             for _record_key, value in cursor:
-                for key, total, count in decode_deltas(_stored(value)):
+                for key, total, count in decode_deltas(stored_bytes(value)):
                     add_delta(self._pending, key, total, count)
                     self.pending_rows += 1
 
@@ -227,14 +223,14 @@ class SuffixLog:
         with txn.cursor(db=self._suffixes_db) as cursor:
             if cursor.set_range(prefix):
                 for stored_key, value in cursor:
-                    key = _stored(stored_key)
+                    key = stored_bytes(stored_key)
                     if not key.startswith(prefix):
                         break
-                    total, count = suffixes.decode_value(_stored(value))
+                    total, count = suffixes.decode_value(stored_bytes(value))
                     sums[key] = [total, count]
         with txn.cursor(db=self._deltas_db) as cursor:
             for _record_key, value in cursor:
-                for key, total, count in decode_deltas(_stored(value)):
+                for key, total, count in decode_deltas(stored_bytes(value)):
                     if key.startswith(prefix):
                         add_delta(sums, key, total, count)
         return {
