@@ -87,11 +87,12 @@ def required_timestamp(headers: Mapping[str, str]) -> Timestamp:
 def prefixed_metadata(headers: Mapping[str, str], prefix: str) -> dict[str, str]:
     """Headers `<prefix><name>` as {lower-case name: value} (limits are checked by the engine)."""
     prefix = prefix.lower()
-    return {
-        name[len(prefix) :].lower(): value
-        for name, value in headers.items()
-        if name.lower().startswith(prefix)
-    }
+    length = len(prefix)
+    found = {}
+    for name, value in headers.items():  # (every request's every header: only a match is lowered whole)
+        if len(name) >= length and name[:length].lower() == prefix:
+            found[name[length:].lower()] = value
+    return found
 
 
 def decimal_header(headers: Mapping[str, str], name: str, *, maximum: int, default: int | None = None) -> int:

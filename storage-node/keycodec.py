@@ -33,6 +33,7 @@ and a collision needs about 2**64 work.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import struct
 from dataclasses import dataclass
@@ -85,6 +86,13 @@ def encode_name(name: str, *, what: str, bytes_max: int, slash_allowed: bool) ->
     return encoded
 
 
+# Digests of the containers and accounts seen lately: a node writes many objects of few
+# containers, and every object key starts with one (1.3 µs to make, 0.2 µs from the cache).
+# An illegal name raises, and raising is never cached.
+DIGESTS_CACHED_MAX = 4096
+
+
+@functools.lru_cache(maxsize=DIGESTS_CACHED_MAX)
 def container_digest(account: str, container: str) -> bytes:
     """The 16-byte digest that stands for (account, container) in keys; InvalidName if illegal."""
     account_bytes = encode_name(
@@ -100,6 +108,7 @@ def container_digest(account: str, container: str) -> bytes:
     ).digest()
 
 
+@functools.lru_cache(maxsize=DIGESTS_CACHED_MAX)
 def account_digest(account: str) -> bytes:
     """The 16-byte digest that stands for an account in keys; InvalidName if illegal."""
     account_bytes = encode_name(

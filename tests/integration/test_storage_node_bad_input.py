@@ -242,6 +242,18 @@ async def test_non_utf8_metadata_and_content_type_over_limits_are_400(client, st
     await assert_nothing_at(client, path)
 
 
+async def test_metadata_headers_count_in_any_case_and_an_empty_name_is_400(client):
+    path = new_path()
+    mixed = {"x-OBJECT-meta-Colour": "red", "X-Object-Meta-Size": "L", "X-Objects-Meta-Not": "x"}
+    assert (await client.put(path, b"x", extra_headers=mixed)).status == 201
+    got = await client.head(path)
+    assert got.headers["X-Object-Meta-Colour"] == "red" and got.headers["X-Object-Meta-Size"] == "L"
+    assert not any("not" in name.lower() for name in got.headers)
+    empty = new_path()
+    assert (await client.put(empty, b"x", extra_headers={"X-Object-Meta-": "v"})).status == 400
+    await assert_nothing_at(client, empty)
+
+
 def test_no_request_in_this_module_got_a_500(storage_node):
     statuses = [
         json.loads(line).get("status") for line in storage_node.log_lines() if '"event": "request"' in line

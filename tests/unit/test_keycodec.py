@@ -92,8 +92,9 @@ def test_the_longest_names_fit_exactly():
     ],
 )
 def test_illegal_names_are_refused(account, container, name):
-    with pytest.raises(InvalidName):
-        object_key(0, account, container, name)
+    for _ in range(2):  # the second time too: digests are cached, refusals never are
+        with pytest.raises(InvalidName):
+            object_key(0, account, container, name)
 
 
 @pytest.mark.parametrize("partition", [-1, PARTITION_MAX + 1, True, "1"])
