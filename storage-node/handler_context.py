@@ -89,7 +89,7 @@ def prefixed_metadata(headers: Mapping[str, str], prefix: str) -> dict[str, str]
     prefix = prefix.lower()
     length = len(prefix)
     found = {}
-    for name, value in headers.items():  # (every request's every header: only a match is lowered whole)
+    for name, value in headers.items():  # every header of every request: lower only a match whole
         if len(name) >= length and name[:length].lower() == prefix:
             found[name[length:].lower()] = value
     return found
