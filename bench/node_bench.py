@@ -7,7 +7,9 @@ behaviour, PUTs without container updates, via
 /work/shared/peers/swift-saio/objsrv-up).
 
 Suite `containers`: listings of 1,000 entries (JSON, from a random marker) out of
-a 100,000-object container, at concurrency 1 and 8; and 4 KiB PUTs with their
+a 100,000-object container, at concurrency 1 and 8; 4 KiB PUTs without an update at
+concurrency 64 (`put_4k_no_update`: what an update adds is measured against it, in
+the same run: `container_update_costs_c64`); and 4 KiB PUTs with their
 container update at concurrency 1, 16, 64 and 128 (16 to 128 for the second node). Dolmen: one node process serving
 both roles; `put_4k_update` names a container replica on the node's own device
 (the entry is made in the object's commit), `put_4k_update_remote` one on a second
@@ -568,6 +570,7 @@ LISTING_PAGE = 1000
 CONTAINER_CASES = [
     ("list_1000", 1),
     ("list_1000", 8),
+    ("put_4k_no_update", 64),  # the same PUTs without an update: what an update adds, in this run
     ("put_4k_update", 1),
     ("put_4k_update", 16),
     ("put_4k_update", 64),
@@ -732,9 +735,36 @@ def container_cases(
         if case == "list_1000":
             cases.append(Case(name, listing_target, concurrency, 0, concurrency, listing))
         else:
-            headers = remote_update_headers if case == "put_4k_update_remote" else target.update_headers()
+            headers = {
+                "put_4k_no_update": {},
+                "put_4k_update": target.update_headers(),
+                "put_4k_update_remote": remote_update_headers,
+            }[case]
             cases.append(Case(name, target, concurrency, SMALL_BYTES, concurrency, put(name, headers)))
     return cases
+
+
+def update_costs(cases: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What a container update adds to a 4 KiB PUT at c64, on one server: its server CPU per PUT
+    with and without the update (µs added) and the share of the rate it keeps."""
+    base = cases.get("put_4k_no_update_c64")
+    if not base or not base.get("ops_per_s") or not base.get("server_cpu_us_per_op"):
+        return {}
+    costs: dict[str, Any] = {
+        "without_update": {key: base[key] for key in ("ops_per_s", "server_cpu_us_per_op")}
+    }
+    for where, case in (("same_device", "put_4k_update_c64"), ("second_node", "put_4k_update_remote_c64")):
+        result = cases.get(case)
+        if result and result.get("server_cpu_us_per_op"):
+            costs[where] = {
+                "ops_per_s": result["ops_per_s"],
+                "server_cpu_us_per_op": result["server_cpu_us_per_op"],
+                "cpu_us_added_per_put": round(
+                    result["server_cpu_us_per_op"] - base["server_cpu_us_per_op"], 1
+                ),
+                "rate_kept": round(result["ops_per_s"] / base["ops_per_s"], 3),
+            }
+    return costs
 
 
 def head_count(url: str, headers: dict[str, str]) -> int:
@@ -842,7 +872,9 @@ def run_containers_suite(
         )
         for server, cases in results.items():
             stored = sum(
-                int(result["ops"] - result["failures"]) for case, result in cases.items() if "update" in case
+                int(result["ops"] - result["failures"])
+                for case, result in cases.items()
+                if case.startswith("put_4k_update")
             )
             # Every acknowledged PUT must be in its container's listing (Swift may still hold some
             # in async_pending files if its update timed out; Dolmen in its pending queue).
@@ -929,6 +961,10 @@ def main() -> int:
             if ours.get("server_cpu_us_per_op") and results["swift"][name].get("server_cpu_us_per_op")
         }
         report["peak_rates"] = peak_rates(results)
+        # The issue's "cost a container update adds to a 4 KiB PUT", each side against itself.
+        costs = {server: update_costs(cases) for server, cases in results.items()}
+        if all(costs.values()):
+            report["container_update_costs_c64"] = costs
         goals = {
             "put_4k_c64_at_least_10x_swift": ("put_4k_c64", 10),
             "put_16m_at_least_swift": ("put_16m_c1", 1),
