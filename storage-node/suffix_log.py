@@ -137,8 +137,7 @@ class SuffixLog:
         logged if the suffix has deltas pending (its stored sum must then wait for the fold) or
         its partition is busy, else written to the stored sum at once."""
         assert txn is self._txn, "suffix hashes change only in a change the committer applies"
-        total = (add or 0) - (remove or 0)
-        count = (add is not None) - (remove is not None)
+        total, count = suffixes.entry_delta(add=add, remove=remove)
         partition = key[:5]
         changes = self._changes[partition] = self._changes.get(partition, 0) + 1
         if self._written_changes:  # (changes applied one by one, in nested transactions)

@@ -103,14 +103,20 @@ def decode_value(value: bytes) -> tuple[int, int]:
     return int.from_bytes(total, "big"), count
 
 
+def entry_delta(*, add: int | None, remove: int | None) -> tuple[int, int]:
+    """One record's change of a suffix as a delta (sum, count): entry hash `add` joins it,
+    `remove` leaves it (either None)."""
+    return (add or 0) - (remove or 0), (add is not None) - (remove is not None)
+
+
 def combine(
     current: tuple[int, int] | None, *, add: int | None = None, remove: int | None = None
 ) -> tuple[int, int] | None:
     """(sum, count) after adding and/or removing one entry hash; None once the suffix is empty."""
     if remove is not None:
         assert current is not None and current[1] > 0, "removing an entry from an empty suffix"
-    total = (add or 0) - (remove or 0)
-    return apply_delta(current, total=total, count=(add is not None) - (remove is not None))
+    total, count = entry_delta(add=add, remove=remove)
+    return apply_delta(current, total=total, count=count)
 
 
 def apply_delta(current: tuple[int, int] | None, *, total: int, count: int) -> tuple[int, int] | None:
