@@ -20,6 +20,9 @@ container server (one worker each) with the update named in X-Container-Host/
 servers start (Dolmen's LMDB through its engine, Swift's SQLite through its
 ContainerBroker), then read over HTTP.
 
+In both suites the object PUTs go to partitions 0..1,023 in turn (OBJECT_PARTITIONS), as a
+ring spreads the objects of one container over every partition of a device.
+
 Both sides are up at once and each case runs in `--rounds` alternating slices per
 server (who goes first alternates too), so that both sides of a ratio see the same
 machine: on this shared machine, speed drifts by 1.5x within minutes, and a ratio of
@@ -73,6 +76,9 @@ SECRET = os.urandom(32)
 KEY_ID = 0
 SMALL_BYTES = 4 * 2**10
 LARGE_BYTES = 16 * 2**20
+# Object PUTs go to partitions 0..OBJECT_PARTITIONS-1 in turn, as a ring spreads the objects of
+# one container over all of them (the containers' own partitions are fixed).
+OBJECT_PARTITIONS = 1024
 CASES = [
     ("put", SMALL_BYTES, 1),
     ("put", SMALL_BYTES, 16),
@@ -464,7 +470,7 @@ def object_cases(target: DolmenTarget | SwiftTarget) -> list[Case]:
             prefix = f"{name}-{round_index}-{time.time_ns()}"
 
             async def operation(connection: Connection, index: int) -> bool:
-                path = target.path(index % 1024, f"{prefix}-{index}")
+                path = target.path(index % OBJECT_PARTITIONS, f"{prefix}-{index}")
                 status = await target.put(connection, path, bodies[size], digests[size])
                 if status == 201:
                     written[size].append(path)
@@ -722,7 +728,7 @@ def container_cases(
             prefix = f"{name}-{round_index}-{time.time_ns()}"
 
             async def operation(connection: Connection, index: int) -> bool:
-                path = target.path(0, f"{prefix}-{index}")
+                path = target.path(index % OBJECT_PARTITIONS, f"{prefix}-{index}")
                 return await target.put(connection, path, body, digest, extra=update_headers) == 201
 
             return operation
