@@ -18,10 +18,11 @@ Cases, all 4 KiB PUTs at one concurrency, as in node_bench.py:
 
     .venv/bin/python bench/ab_bench.py --base main [--change WORKTREE|<revision>]
         [--case put_4k_update_remote] [--concurrency 64] [--pairs 24] [--slice-s 1]
-        [--partitions 1]
+        [--partitions 1024]
 
-The PUTs go to partition 0 unless `--partitions` spreads them over several in turn, as
-node_bench.py's objects suite does over 1,024 (partition 0 is what its containers suite uses).
+The PUTs go to partitions 0..1,023 in turn, as in both of node_bench.py's suites;
+`--partitions 1` keeps them all in partition 0, the default until 2026-12-07 (bench/README.md
+says where a figure spread them).
 
 Prints one JSON object: both revisions (as given and resolved), per-slice rates of each,
 and the change's rate over the base's: per pair, median and mean.
@@ -145,7 +146,7 @@ async def alternate(
     partitions: int,
 ) -> None:
     """`pairs` slices per build, the order within each pair alternating; PUTs spread over
-    `partitions` partitions in turn (node_bench.py's objects suite: 1,024)."""
+    `partitions` partitions in turn (node_bench.py's: OBJECT_PARTITIONS)."""
     body = os.urandom(nb.SMALL_BYTES)
     digest = xxhash.xxh3_128_hexdigest(body) + xxhash.xxh3_64_hexdigest(body)
     for index in range(pairs):
@@ -174,7 +175,10 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=24, help="slices per build")
     parser.add_argument("--slice-s", type=float, default=1.0, help="seconds per slice")
     parser.add_argument(
-        "--partitions", type=int, default=1, help="partitions the PUTs spread over (objects suite: 1024)"
+        "--partitions",
+        type=int,
+        default=nb.OBJECT_PARTITIONS,
+        help=f"partitions the PUTs spread over (default, as node_bench.py: {nb.OBJECT_PARTITIONS})",
     )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ab-bench-", dir="/var/tmp"))
