@@ -204,6 +204,7 @@ def main() -> int:
         "concurrency": args.concurrency,
         "pairs": args.pairs,
         "slice_s": args.slice_s,
+        "partitions": args.partitions,
         "base": {"revision": args.base, "commit": base.commit},
         "change": {"revision": args.change, "commit": change.commit},
         "ops_per_s": {
