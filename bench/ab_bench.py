@@ -24,8 +24,9 @@ The PUTs go to partitions 0..1,023 in turn, as in both of node_bench.py's suites
 `--partitions 1` keeps them all in partition 0, the default until 2026-12-07 (bench/README.md
 says where a figure spread them).
 
-Prints one JSON object: both revisions (as given and resolved), per-slice rates of each,
-and the change's rate over the base's: per pair, median and mean.
+Prints one JSON object: the settings (case, concurrency, pairs, slice, partitions), both
+revisions (as given and resolved), per-slice rates of each, and the change's rate over the
+base's: per pair, median and mean.
 """
 
 from __future__ import annotations
