@@ -108,9 +108,13 @@ W = TypeVar("W", bound="BatchWriter")
 # A change made in the same transaction as an object record, once the record is stored.
 AlsoChange = Callable[[lmdb.Transaction, ObjectRecord], None]
 
-DEVICE_FORMAT_VERSION = 2  # 2: suffix hashes with delta records (suffix_log.py)
-# Formats this code opens, upgrading the stamp: version 1 has no delta records, which reads alike.
-DEVICE_FORMAT_VERSIONS_READ = (1, 2)
+# 2: suffix hashes with delta records (suffix_log.py); 3: tombstone entries of containers in a
+# keyspace of their own (containers.py). Older code must not open a device of a later format:
+# it would not see those tombstones, and an older update could bring a deleted entry back.
+DEVICE_FORMAT_VERSION = 3
+# Formats this code opens, upgrading the stamp. Version 1 has no delta records, which reads alike;
+# versions 1 and 2 keep tombstone entries among the live ones, which containers.py still reads.
+DEVICE_FORMAT_VERSIONS_READ = (1, 2, 3)
 STAMP_FILE_NAME = "dolmen-device.json"
 FREE_SPACE_CHECK_INTERVAL_BYTES = 64 * 2**20  # re-check the reserve this often while a body streams in
 IOV_MAX = os.sysconf("SC_IOV_MAX")  # pieces one writev takes
@@ -120,6 +124,7 @@ RECLAIM_BATCH_RECORDS_MAX = 1000  # tombstones reclaimed per commit
 CONTAINER_DBS = (
     b"containers",
     b"container_objects",
+    b"container_tombstones",
     b"accounts",
     b"account_containers",
     b"reports",

@@ -24,9 +24,10 @@ bytes, so its size is whatever the container holds of those; it is read in one s
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias, TypeVar
+from typing import Generic, Protocol, TypeAlias, TypeVar
 from urllib.parse import parse_qsl
 
 from dolmen.storage_node.errors import BadRequest, ListingLimitTooLarge
@@ -81,6 +82,20 @@ class NameSource(Protocol[E_co]):
     def descending(self, stop: bytes | None) -> Iterator[tuple[bytes, E_co]]:
         """Every (name, entry) with name < stop (all names if None), descending."""
         ...
+
+
+class MergedNames(Generic[E]):
+    """One NameSource over several that never hold the same name (a container's live entries
+    and its tombstones, kept apart): their names in one order."""
+
+    def __init__(self, *sources: NameSource[E]) -> None:
+        self.sources = sources
+
+    def ascending(self, start: bytes) -> Iterator[tuple[bytes, E]]:
+        return heapq.merge(*(source.ascending(start) for source in self.sources), key=_first)
+
+    def descending(self, stop: bytes | None) -> Iterator[tuple[bytes, E]]:
+        return heapq.merge(*(source.descending(stop) for source in self.sources), key=_first, reverse=True)
 
 
 def parse_listing_query(query: str) -> ListingQuery:

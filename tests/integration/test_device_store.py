@@ -17,7 +17,13 @@ import xxhash
 from dolmen.storage_node import suffix_log
 from dolmen.storage_node.checksums import BLOCK_BYTES
 from dolmen.storage_node.containers import CONTAINER, Keyspaces
-from dolmen.storage_node.device import STAMP_FILE_NAME, DeviceConfig, DeviceStore, StoreMetrics
+from dolmen.storage_node.device import (
+    DEVICE_FORMAT_VERSION,
+    STAMP_FILE_NAME,
+    DeviceConfig,
+    DeviceStore,
+    StoreMetrics,
+)
 from dolmen.storage_node.entries import ObjectEntry
 from dolmen.storage_node.errors import (
     Conflict,
@@ -677,19 +683,21 @@ async def test_changes_of_quiet_partitions_are_written_at_once_and_a_busy_partit
     assert await store.suffix_hashes(7) == await stored_suffix_hashes(store, names)
 
 
-async def test_a_device_of_the_previous_format_opens_and_is_upgraded(tmp_path: Path):
+async def test_a_device_of_a_previous_format_opens_and_is_upgraded_and_a_later_one_is_refused(tmp_path: Path):
     store = await open_store(tmp_path)
     await put(store, "o", b"1", ts())
     expected = await store.suffix_hashes(7)
     await store.close()
     stamp_path = tmp_path / STAMP_FILE_NAME
     stamp = json.loads(stamp_path.read_text())
-    stamp_path.write_text(json.dumps(stamp | {"format_version": 1}))
-    store = await open_store(tmp_path)
-    assert await store.suffix_hashes(7) == expected
-    await store.close()
-    assert json.loads(stamp_path.read_text())["format_version"] == stamp["format_version"] == 2
-    stamp_path.write_text(json.dumps(stamp | {"format_version": 3}))
+    assert stamp["format_version"] == DEVICE_FORMAT_VERSION == 3
+    for previous in (1, 2):
+        stamp_path.write_text(json.dumps(stamp | {"format_version": previous}))
+        store = await open_store(tmp_path)
+        assert await store.suffix_hashes(7) == expected
+        await store.close()
+        assert json.loads(stamp_path.read_text())["format_version"] == DEVICE_FORMAT_VERSION
+    stamp_path.write_text(json.dumps(stamp | {"format_version": DEVICE_FORMAT_VERSION + 1}))
     with pytest.raises(StampMismatch):
         await open_store(tmp_path)
 

@@ -20,6 +20,7 @@ from dolmen.storage_node.entries import ObjectEntry, encode_entry, entry_full_na
 from dolmen.storage_node.errors import BadRequest, ListingLimitTooLarge
 from dolmen.storage_node.listings import (
     ListingQuery,
+    MergedNames,
     Row,
     Subdir,
     in_name_order,
@@ -118,8 +119,8 @@ def environment() -> Iterator[lmdb.Environment]:
 PREFIX = keycodec.container_prefix(7, "AUTH_test", "listing")
 
 
-def load(env: lmdb.Environment, entries: dict[bytes, bool]) -> object:
-    db = env.open_db(b"entries")
+def load(env: lmdb.Environment, entries: dict[bytes, bool], db_name: bytes = b"entries") -> object:
+    db = env.open_db(db_name)
     with env.begin(write=True) as txn:
         txn.drop(db, delete=False)
         # Neighbouring containers' keys, which a listing must never reach.
@@ -141,6 +142,27 @@ def test_listing_over_lmdb_keys_matches_the_oracle(
     with environment.begin(buffers=False) as txn, txn.cursor(db=db) as cursor:
         rows = list_names(_CursorNames(cursor, PREFIX, entry_full_name), query, listed=entry_is_live)
     assert flatten(rows) == oracle(entries, query)
+
+
+@given(entries=st.dictionaries(names.map(str.encode), st.booleans(), max_size=30), query=queries())
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_tombstones_kept_apart_list_alone_or_merged_in_order(
+    environment: lmdb.Environment, entries: dict[bytes, bool], query: ListingQuery
+) -> None:
+    """A container's live entries in one keyspace and its tombstones in another (containers.py):
+    a public listing reads the live ones alone, an internal one both, merged in name order."""
+    live_db = load(environment, {name: True for name, live in entries.items() if live})
+    deleted_db = load(environment, {name: False for name, live in entries.items() if not live}, b"tombstones")
+    with environment.begin(buffers=False) as txn:
+        with txn.cursor(db=live_db) as cursor:
+            rows = list_names(_CursorNames(cursor, PREFIX, entry_full_name), query, listed=entry_is_live)
+        assert flatten(rows) == oracle(entries, query)
+        with txn.cursor(db=live_db) as live, txn.cursor(db=deleted_db) as deleted:
+            merged = MergedNames(
+                _CursorNames(live, PREFIX, entry_full_name), _CursorNames(deleted, PREFIX, entry_full_name)
+            )
+            rows = list_names(merged, query)
+        assert flatten(rows) == oracle(dict.fromkeys(entries, True), query)
 
 
 def test_long_names_sharing_474_bytes_list_in_byte_order() -> None:
