@@ -7,7 +7,9 @@ behaviour, PUTs without container updates, via
 /work/shared/peers/swift-saio/objsrv-up).
 
 Suite `containers`: listings of 1,000 entries (JSON, from a random marker) out of
-a 100,000-object container, at concurrency 1 and 8; 4 KiB PUTs without an update at
+a 100,000-object container, at concurrency 1 and 8, and at concurrency 1 out of a container
+that saw deletes (`list_1000_among_tombstones`: 200,000 names, all but every 100th deleted,
+so each page of 1,000 objects lies among 99,000 tombstones); 4 KiB PUTs without an update at
 concurrency 64 (`put_4k_no_update`: what an update adds is measured against it, in
 the same run: `container_update_costs_c64`); and 4 KiB PUTs with their
 container update at concurrency 1, 16, 64 and 128 (16 to 128 for the second node). Dolmen: one node process serving
@@ -15,10 +17,10 @@ both roles; `put_4k_update` names a container replica on the node's own device
 (the entry is made in the object's commit), `put_4k_update_remote` one on a second
 node (over HTTP, as in a cluster). Swift: its object server (objsrv-up) and its
 container server (one worker each) with the update named in X-Container-Host/
--Device/-Partition, as Swift's proxy sends it (the same for both cases). Both
-100,000-entry containers are written straight into their native stores before the
-servers start (Dolmen's LMDB through its engine, Swift's SQLite through its
-ContainerBroker), then read over HTTP.
+-Device/-Partition, as Swift's proxy sends it (the same for both cases). The listed
+containers are written straight into each side's native store before the servers start
+(Dolmen's LMDB through its engine, Swift's SQLite through its ContainerBroker), then read
+over HTTP.
 
 In both suites the object PUTs go to partitions 0..1,023 in turn (OBJECT_PARTITIONS), as a
 ring spreads the objects of one container over every partition of a device.
@@ -573,9 +575,14 @@ def start_swift(data: Path) -> str:
 
 LISTING_OBJECTS = 100_000
 LISTING_PAGE = 1000
+# A container that saw deletes: CHURN_NAMES names, one in CHURN_LIVE_EVERY still there, the
+# rest tombstones (Dolmen's tombstone entries; Swift's rows marked deleted).
+CHURN_NAMES = 200_000
+CHURN_LIVE_EVERY = 100
 CONTAINER_CASES = [
     ("list_1000", 1),
     ("list_1000", 8),
+    ("list_1000_among_tombstones", 1),
     ("put_4k_no_update", 64),  # the same PUTs without an update: what an update adds, in this run
     ("put_4k_update", 1),
     ("put_4k_update", 16),
@@ -590,6 +597,7 @@ import os, sys
 from swift.common.utils import hash_path, set_swift_dir, storage_directory, Timestamp
 from swift.container.backend import ContainerBroker
 devices, account, container, count, swift_dir = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+live_every = int(sys.argv[6])  # one name in live_every is an object, the others deleted rows
 set_swift_dir(swift_dir)  # the server's swift.conf: its hash path prefix places the database
 digest = hash_path(account, container)
 path = os.path.join(devices, "sdb1", storage_directory("containers", 0, digest), digest + ".db")
@@ -600,6 +608,9 @@ for start in range(0, count, 10000):
     broker.merge_items([
         {"name": f"obj-{index:07d}", "created_at": stamp, "size": 4096, "content_type": "application/octet-stream",
          "etag": "d41d8cd98f00b204e9800998ecf8427e", "deleted": 0, "storage_policy_index": 0}
+        if index % live_every == 0 else
+        {"name": f"obj-{index:07d}", "created_at": stamp, "size": 0, "content_type": "",
+         "etag": "", "deleted": 1, "storage_policy_index": 0}
         for index in range(start, min(start + 10000, count))
     ])
 print(broker.get_info()["object_count"])
@@ -611,7 +622,8 @@ def object_names(count: int) -> list[str]:
 
 
 async def preload_dolmen(device_root: Path) -> None:
-    """A 100,000-entry container written through the engine into the device, before the node starts."""
+    """The listed containers written through the engine into the device, before the node starts:
+    "big" (100,000 entries) and "churn" (CHURN_NAMES, all but one in CHURN_LIVE_EVERY deleted)."""
     from dolmen.storage_node.containers import CONTAINER, Keyspaces
     from dolmen.storage_node.device import DeviceConfig, DeviceStore
     from dolmen.storage_node.entries import ObjectEntry
@@ -629,29 +641,29 @@ async def preload_dolmen(device_root: Path) -> None:
         keyspaces = Keyspaces(store)
         await keyspaces.put(CONTAINER, 0, "AUTH_bench", "big", Timestamp(1), metadata={})
         await keyspaces.put(CONTAINER, 0, "AUTH_bench", "c", Timestamp(1), metadata={})
-        entries = [
-            ObjectEntry(
-                name,
-                Timestamp(2),
-                False,
-                4096,
-                "d41d8cd98f00b204e9800998ecf8427e",
-                "application/octet-stream",
-            )
-            for name in object_names(LISTING_OBJECTS)
-        ]
-        for start in range(0, len(entries), 10_000):
-            await keyspaces.update_objects(0, "AUTH_bench", "big", entries[start : start + 10_000])
+        await keyspaces.put(CONTAINER, 0, "AUTH_bench", "churn", Timestamp(1), metadata={})
+        live = ObjectEntry(
+            "", Timestamp(2), False, 4096, "d41d8cd98f00b204e9800998ecf8427e", "application/octet-stream"
+        )
+        deleted = ObjectEntry("", Timestamp(2), True, 0, "", "")
+        for container, count, live_every in (
+            ("big", LISTING_OBJECTS, 1),
+            ("churn", CHURN_NAMES, CHURN_LIVE_EVERY),
+        ):
+            entries = [
+                (live if index % live_every == 0 else deleted)._replace(name=name)
+                for index, name in enumerate(object_names(count))
+            ]
+            for start in range(0, len(entries), 10_000):
+                await keyspaces.update_objects(0, "AUTH_bench", container, entries[start : start + 10_000])
     finally:
         await store.close()
 
 
 class DolmenContainers(DolmenTarget):
-    def listing_path(self) -> str:
-        return f"/{self.device}/0/AUTH_bench/big"
-
-    async def listing(self, connection: Connection, marker: str) -> tuple[int, int]:
-        path, query = self.listing_path(), f"format=json&limit={LISTING_PAGE}&marker={marker}"
+    async def listing(self, connection: Connection, container: str, marker: str) -> tuple[int, int]:
+        path = f"/{self.device}/0/AUTH_bench/{container}"
+        query = f"format=json&limit={LISTING_PAGE}&marker={marker}"
         headers = {"X-Backend-Role": "container"}
         headers.update(
             sign_request(
@@ -690,8 +702,8 @@ class SwiftContainers(SwiftTarget):
         super().__init__(url)
         self.container_url = container_url
 
-    async def listing(self, connection: Connection, marker: str) -> tuple[int, int]:
-        path = f"/sdb1/0/AUTH_bench/big?format=json&limit={LISTING_PAGE}&marker={marker}"
+    async def listing(self, connection: Connection, container: str, marker: str) -> tuple[int, int]:
+        path = f"/sdb1/0/AUTH_bench/{container}?format=json&limit={LISTING_PAGE}&marker={marker}"
         return await connection.exchange(request_head("GET", path, {}), [])
 
     def container_object_count(self) -> int:
@@ -711,17 +723,27 @@ def container_cases(
     """The containers suite against one server: listings (from `listing_target`), then 4 KiB
     PUTs with their container update, to a container replica the object server holds itself
     where it can (Dolmen: the same device) and then to one on another server."""
-    names = object_names(LISTING_OBJECTS)
     body = os.urandom(SMALL_BYTES)
     digest = xxhash.xxh3_128_hexdigest(body) + xxhash.xxh3_64_hexdigest(body)
 
-    def listing(round_index: int) -> Operation:
-        async def operation(connection: Connection, index: int) -> bool:
-            marker = names[(index * 7919 + round_index * 104_729) % (LISTING_OBJECTS - LISTING_PAGE)]
-            status, received = await listing_target.listing(connection, marker)
-            return bool(status == 200 and received > LISTING_PAGE * 100)
+    def listing(container: str, names: list[str]) -> Callable[[int], Operation]:
+        """Pages of LISTING_PAGE entries of `container`, from markers among its live `names`
+        (each page full)."""
 
-        return operation
+        def make(round_index: int) -> Operation:
+            async def operation(connection: Connection, index: int) -> bool:
+                marker = names[(index * 7919 + round_index * 104_729) % (len(names) - LISTING_PAGE)]
+                status, received = await listing_target.listing(connection, container, marker)
+                return bool(status == 200 and received > LISTING_PAGE * 100)
+
+            return operation
+
+        return make
+
+    listings = {
+        "list_1000": listing("big", object_names(LISTING_OBJECTS)),
+        "list_1000_among_tombstones": listing("churn", object_names(CHURN_NAMES)[::CHURN_LIVE_EVERY]),
+    }
 
     def put(name: str, update_headers: dict[str, str]) -> Callable[[int], Operation]:
         def make(round_index: int) -> Operation:
@@ -738,8 +760,8 @@ def container_cases(
     cases = []
     for case, concurrency in CONTAINER_CASES:
         name = f"{case}_c{concurrency}"
-        if case == "list_1000":
-            cases.append(Case(name, listing_target, concurrency, 0, concurrency, listing))
+        if case in listings:
+            cases.append(Case(name, listing_target, concurrency, 0, concurrency, listings[case]))
         else:
             headers = {
                 "put_4k_no_update": {},
@@ -798,22 +820,27 @@ def start_swift_container_server(data: Path) -> str:
         "[filter:healthcheck]\nuse = egg:swift#healthcheck\n\n[app:container-server]\nuse = egg:swift#container\n"
     )
     venv = Path(os.environ.get("SAIO_VENV", "/tmp/swift-saio-venv"))
-    count = subprocess.run(
-        [
-            str(venv / "bin" / "python"),
-            "-c",
-            SWIFT_PRELOAD,
-            str(devices),
-            "AUTH_bench",
-            "big",
-            str(LISTING_OBJECTS),
-            str(etc),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    assert count == str(LISTING_OBJECTS), count
+    for container, count, live_every in (
+        ("big", LISTING_OBJECTS, 1),
+        ("churn", CHURN_NAMES, CHURN_LIVE_EVERY),
+    ):
+        live = subprocess.run(
+            [
+                str(venv / "bin" / "python"),
+                "-c",
+                SWIFT_PRELOAD,
+                str(devices),
+                "AUTH_bench",
+                container,
+                str(count),
+                str(etc),
+                str(live_every),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        assert live == str(count // live_every), live
     log = open(data / "log" / "consrv.log", "ab")  # noqa: SIM115 - the child owns it
     process = subprocess.Popen(
         [str(venv / "bin" / "swift-container-server"), str(etc / "container-server.conf")],
