@@ -13,9 +13,11 @@ Keyspaces (sub-databases; partitions are those of the role's own ring):
                         that a listing never steps over them (a container that saw a million
                         deletes lists its live entries as fast as one that saw none); an
                         internal listing merges both. (Devices of format 1 and 2 may still hold
-                        tombstones in container_objects: public listings skip them there too.)
+                        tombstones among the live entries or rows: public listings skip them
+                        there too, and their next update moves them.)
     accounts            partition 4 | account digest 16         -> Info (JSON)
     account_containers  partition 4 | account digest 16 | container name UTF-8 -> ContainerRow
+    account_tombstones  the same keys -> ContainerRow of a deleted container: apart, likewise
     reports             containers key -> b"": containers whose stats their account has not seen
     pending             object key -> PendingUpdate (updates.py): unacknowledged container updates
     pending_due         due time 8 | object key -> b"": the same updates by when they are due
@@ -249,6 +251,23 @@ def row_fields(value: bytes) -> tuple[Timestamp, Timestamp, int, int]:
     return Timestamp.unpack(put), Timestamp.unpack(delete), count, used
 
 
+def _stored_in(txn: lmdb.Transaction, key: bytes, live_db: Any, deleted_db: Any) -> tuple[Any, Any]:
+    """(the keyspace, the value) of a child: live or deleted, it is in one of the two (a deleted
+    one of format 1 or 2 may be among the live ones); (None, None) if in neither."""
+    value = txn.get(key, db=live_db)
+    if value is not None:
+        return live_db, value
+    value = txn.get(key, db=deleted_db)
+    return (None, None) if value is None else (deleted_db, value)
+
+
+def _store_in(txn: lmdb.Transaction, key: bytes, value: bytes, db: Any, old_db: Any) -> None:
+    """Store a child's new value in `db`, leaving `old_db` (where it was, if anywhere) if that differs."""
+    if old_db is not None and old_db is not db:
+        txn.delete(key, db=old_db)
+    txn.put(key, value, db=db)
+
+
 def _row_name(part: bytes, value: bytes) -> bytes:
     return part  # container names (at most 256 bytes) always fit in the key
 
@@ -277,7 +296,13 @@ _ROLES = {
         suffixes.NAMESPACE_CONTAINERS,
         deleted_children_db=b"container_tombstones",
     ),
-    ACCOUNT: _Role(ACCOUNT, b"accounts", b"account_containers", suffixes.NAMESPACE_ACCOUNTS),
+    ACCOUNT: _Role(
+        ACCOUNT,
+        b"accounts",
+        b"account_containers",
+        suffixes.NAMESPACE_ACCOUNTS,
+        deleted_children_db=b"account_tombstones",
+    ),
 }
 
 
@@ -482,10 +507,7 @@ class Keyspaces:
             count, used = stored.object_count, stored.bytes_used
             applied = []
             for entry, key, value in prepared:
-                # An entry is in one of the two (a tombstone of format 1 or 2 may be in either).
-                old_db, old_value = live_db, txn.get(key, db=live_db)
-                if old_value is None:
-                    old_db, old_value = deleted_db, txn.get(key, db=deleted_db)
+                old_db, old_value = _stored_in(txn, key, live_db, deleted_db)
                 old = None
                 if old_value is not None:
                     old_bytes = stored_bytes(old_value)
@@ -494,10 +516,7 @@ class Keyspaces:
                     if old.timestamp >= entry.timestamp:
                         applied.append(False)
                         continue
-                new_db = deleted_db if entry.deleted else live_db
-                if old is not None and old_db is not new_db:
-                    txn.delete(key, db=old_db)
-                txn.put(key, value, db=new_db)
+                _store_in(txn, key, value, deleted_db if entry.deleted else live_db, old_db)
                 if old is not None and not old.deleted:
                     count, used = count - 1, used - old.size
                 if not entry.deleted:
@@ -527,11 +546,11 @@ class Keyspaces:
         )
         if not 0 <= row.object_count <= SIZE_MAX or not 0 <= row.bytes_used <= SIZE_MAX:
             raise BadRequest("container stats out of range")
-        db = self.store.db(b"account_containers")
+        live_db, deleted_db = self.store.db(b"account_containers"), self.store.db(b"account_tombstones")
 
         def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
             stored = self._info_for_child(txn, ACCOUNT, account_key, account, None, row.timestamp)
-            old_value = txn.get(key, db=db)
+            old_db, old_value = _stored_in(txn, key, live_db, deleted_db)
             old = None if old_value is None else decode_row(key[len(account_key) :], stored_bytes(old_value))
             new = row
             if old is not None:
@@ -540,7 +559,7 @@ class Keyspaces:
                     put_timestamp=max(old.put_timestamp, row.put_timestamp),
                     delete_timestamp=max(old.delete_timestamp, row.delete_timestamp),
                 )
-            txn.put(key, encode_row(new), db=db)
+            _store_in(txn, key, encode_row(new), live_db if new.live else deleted_db, old_db)
             containers, count, used = stored.container_count, stored.object_count, stored.bytes_used
             if old is not None and old.live:
                 containers, count, used = containers - 1, count - old.object_count, used - old.bytes_used

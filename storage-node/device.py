@@ -108,12 +108,13 @@ W = TypeVar("W", bound="BatchWriter")
 # A change made in the same transaction as an object record, once the record is stored.
 AlsoChange = Callable[[lmdb.Transaction, ObjectRecord], None]
 
-# 2: suffix hashes with delta records (suffix_log.py); 3: tombstone entries of containers in a
-# keyspace of their own (containers.py). Older code must not open a device of a later format:
-# it would not see those tombstones, and an older update could bring a deleted entry back.
+# 2: suffix hashes with delta records (suffix_log.py); 3: containers' tombstone entries and
+# accounts' rows of deleted containers in keyspaces of their own (containers.py). Older code
+# must not open a device of a later format: it would not see those, and an older update could
+# bring a deleted entry back.
 DEVICE_FORMAT_VERSION = 3
 # Formats this code opens, upgrading the stamp. Version 1 has no delta records, which reads alike;
-# versions 1 and 2 keep tombstone entries among the live ones, which containers.py still reads.
+# versions 1 and 2 keep those among the live entries and rows, which containers.py still reads.
 DEVICE_FORMAT_VERSIONS_READ = (1, 2, 3)
 STAMP_FILE_NAME = "dolmen-device.json"
 FREE_SPACE_CHECK_INTERVAL_BYTES = 64 * 2**20  # re-check the reserve this often while a body streams in
@@ -127,6 +128,7 @@ CONTAINER_DBS = (
     b"container_tombstones",
     b"accounts",
     b"account_containers",
+    b"account_tombstones",
     b"reports",
     b"pending",
     b"pending_due",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from dolmen.storage_node import keycodec
-from dolmen.storage_node.containers import CONTAINER, Keyspaces, info_key
+from dolmen.storage_node.containers import ACCOUNT, CONTAINER, ContainerRow, Keyspaces, info_key, row_is_live
 from dolmen.storage_node.device import DeviceConfig, DeviceStore
 from dolmen.storage_node.entries import ObjectEntry, encode_entry, entry_is_live
 from dolmen.storage_node.errors import Conflict
@@ -227,6 +227,18 @@ async def test_entries_batched_in_one_commit_keep_exact_stats_even_when_the_batc
         await store.close()
 
 
+async def children_stored(store: DeviceStore, prefix: bytes, *db_names: bytes) -> tuple[int, ...]:
+    """How many keys under `prefix` each of the store's keyspaces `db_names` holds."""
+
+    def count(txn, db_name: bytes) -> int:
+        with txn.cursor(db=store.db(db_name)) as cursor:
+            if not cursor.set_range(prefix):
+                return 0
+            return sum(1 for key in cursor.iternext(values=False) if key.startswith(prefix))
+
+    return await store.read(lambda txn: tuple(count(txn, db_name) for db_name in db_names))
+
+
 async def test_tombstones_are_kept_apart_so_that_listings_never_step_over_them(tmp_path: Path):
     """A deleted entry lives in a keyspace of its own: a public listing reads the live entries
     alone (as fast among 30,000 tombstones as among none), an internal one merges both in name
@@ -242,15 +254,7 @@ async def test_tombstones_are_kept_apart_so_that_listings_never_step_over_them(t
         return f"o-{index:05d}"
 
     async def stored_in() -> tuple[int, int]:
-        def count(txn, db_name: bytes) -> int:
-            with txn.cursor(db=store.db(db_name)) as cursor:
-                if not cursor.set_range(prefix):
-                    return 0
-                return sum(1 for key in cursor.iternext(values=False) if key.startswith(prefix))
-
-        return await store.read(
-            lambda txn: (count(txn, b"container_objects"), count(txn, b"container_tombstones"))
-        )
+        return await children_stored(store, prefix, b"container_objects", b"container_tombstones")
 
     async def listing(*, internal: bool, marker: bytes = b"") -> list[tuple[str, bool]]:
         _info, rows = await keyspaces.listing(
@@ -308,6 +312,42 @@ async def test_tombstones_are_kept_apart_so_that_listings_never_step_over_them(t
         assert ("legacy", True) in await listing(internal=False, marker=b"l")
         info = await keyspaces.head(CONTAINER, 0, "AUTH_a", "c")
         assert (info.object_count, info.bytes_used) == (501, 499 + 5 + 9)
+    finally:
+        await store.close()
+
+
+async def test_rows_of_deleted_containers_are_kept_apart_in_their_account(tmp_path: Path):
+    """An account lists its live containers without stepping over the rows of deleted ones; an
+    internal listing merges both; a row moves as its container is deleted or put again."""
+    store = await DeviceStore.open(
+        tmp_path, DeviceConfig(free_space_reserve_bytes=0), cluster_fingerprint=FINGERPRINT, device="d1"
+    )
+    keyspaces = Keyspaces(store)
+    prefix = info_key(0, "AUTH_a", None)
+
+    def row(index: int, put: int, delete: int) -> ContainerRow:
+        return ContainerRow(f"c{index:04d}", Timestamp(put), Timestamp(delete), 1, 10)
+
+    async def listing(*, internal: bool) -> list[tuple[str, bool]]:
+        _info, rows = await keyspaces.listing(ACCOUNT, 0, "AUTH_a", None, ListingQuery(), internal=internal)
+        return [(row[0].decode(), row_is_live(row[1])) for row in rows]
+
+    try:
+        await keyspaces.put(ACCOUNT, 0, "AUTH_a", None, Timestamp(1), metadata={})
+        rows = [row(i, 2, 1 if i % 20 == 0 else 3) for i in range(2_000)]  # 100 live
+        await asyncio.gather(*(keyspaces.update_container_row(0, "AUTH_a", each) for each in rows))
+        stored = await children_stored(store, prefix, b"account_containers", b"account_tombstones")
+        assert stored == (100, 1_900)
+        assert await listing(internal=False) == [(each.name, True) for each in rows if each.live]
+        assert await listing(internal=True) == [(each.name, each.live) for each in rows]
+
+        await keyspaces.update_container_row(0, "AUTH_a", row(1, 4, 3))  # put again after its delete
+        await keyspaces.update_container_row(0, "AUTH_a", row(0, 2, 5))  # deleted
+        stored = await children_stored(store, prefix, b"account_containers", b"account_tombstones")
+        assert stored == (100, 1_900)
+        assert (await listing(internal=False))[:2] == [("c0001", True), ("c0020", True)]
+        info = await keyspaces.head(ACCOUNT, 0, "AUTH_a", None)
+        assert (info.container_count, info.object_count, info.bytes_used) == (100, 100, 1_000)
     finally:
         await store.close()
 
