@@ -283,25 +283,17 @@ def row_is_live(value: bytes) -> bool:
 class _Role:
     name: str
     info_db: bytes
-    children_db: bytes
+    children_db: bytes  # live children: a container's objects, an account's containers
+    deleted_children_db: bytes  # deleted ones, kept apart
     namespace: bytes
-    deleted_children_db: bytes | None = None  # where deleted children are kept apart, if anywhere
 
 
 _ROLES = {
     CONTAINER: _Role(
-        CONTAINER,
-        b"containers",
-        b"container_objects",
-        suffixes.NAMESPACE_CONTAINERS,
-        deleted_children_db=b"container_tombstones",
+        CONTAINER, b"containers", b"container_objects", b"container_tombstones", suffixes.NAMESPACE_CONTAINERS
     ),
     ACCOUNT: _Role(
-        ACCOUNT,
-        b"accounts",
-        b"account_containers",
-        suffixes.NAMESPACE_ACCOUNTS,
-        deleted_children_db=b"account_tombstones",
+        ACCOUNT, b"accounts", b"account_containers", b"account_tombstones", suffixes.NAMESPACE_ACCOUNTS
     ),
 }
 
@@ -449,12 +441,9 @@ class Keyspaces:
         container or account is not live.
         """
         key = info_key(partition, account, container)
-        meta = _ROLES[role]
         live = entry_is_live if role == CONTAINER else row_is_live
         full_name = entry_full_name if role == CONTAINER else _row_name
-        dbs = [self.store.db(meta.children_db)]
-        if internal and meta.deleted_children_db is not None:
-            dbs.append(self.store.db(meta.deleted_children_db))
+        dbs = self._children_dbs(role)[: 2 if internal else 1]  # the deleted children: internal only
 
         def read(txn: lmdb.Transaction) -> tuple[Info, list[Row[bytes] | Subdir]]:
             info = self._live_info(txn, role, key)
@@ -498,7 +487,7 @@ class Keyspaces:
             )
             key = container_key + keycodec.name_part(name)
             prepared.append((entry, key, encode_entry(entry, hashed_key=keycodec.is_hashed(key))))
-        live_db, deleted_db = self.store.db(b"container_objects"), self.store.db(b"container_tombstones")
+        live_db, deleted_db = self._children_dbs(CONTAINER)
         skip = len(container_key)
 
         def apply(txn: lmdb.Transaction) -> list[bool]:
@@ -546,7 +535,7 @@ class Keyspaces:
         )
         if not 0 <= row.object_count <= SIZE_MAX or not 0 <= row.bytes_used <= SIZE_MAX:
             raise BadRequest("container stats out of range")
-        live_db, deleted_db = self.store.db(b"account_containers"), self.store.db(b"account_tombstones")
+        live_db, deleted_db = self._children_dbs(ACCOUNT)
 
         def apply(txn: lmdb.Transaction) -> tuple[None, list[str]]:
             stored = self._info_for_child(txn, ACCOUNT, account_key, account, None, row.timestamp)
@@ -805,6 +794,11 @@ class Keyspaces:
         await self.store.submit(apply)
 
     # ---------------------------------------------------------------- in the committer or a read
+
+    def _children_dbs(self, role: str) -> tuple[Any, Any]:
+        """The handles of `role`'s keyspaces of live children and of deleted ones."""
+        meta = _ROLES[role]
+        return self.store.db(meta.children_db), self.store.db(meta.deleted_children_db)
 
     def _get_info(self, txn: lmdb.Transaction, role: str, key: bytes) -> Info | None:
         kept = self._batch.kept(txn, key)
