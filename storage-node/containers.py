@@ -10,9 +10,9 @@ Keyspaces (sub-databases; partitions are those of the role's own ring):
     containers          partition 4 | container digest 16       -> Info (JSON)
     container_objects   partition 4 | container digest 16 | name part (keycodec) -> ObjectEntry
     container_tombstones  the same keys -> ObjectEntry of a deleted object: tombstones apart, so
-                        that a listing never steps over them (a container that saw a million
-                        deletes lists its live entries as fast as one that saw none); an
-                        internal listing merges both. (Devices of format 1 and 2 may still hold
+                        that a public listing never steps over them (a container that saw a
+                        million deletes lists its live entries as fast as one that saw none);
+                        an internal listing merges both. (Devices of format 1 and 2 may still hold
                         tombstones among the live entries or rows: public listings skip them
                         there too, and their next update moves them.)
     accounts            partition 4 | account digest 16         -> Info (JSON)
