@@ -579,6 +579,9 @@ LISTING_PAGE = 1000
 # rest tombstones (Dolmen's tombstone entries; Swift's rows marked deleted).
 CHURN_NAMES = 200_000
 CHURN_LIVE_EVERY = 100
+# The listed containers, written into both sides before they start: (name, names, one in how
+# many of them is an object; the others are deleted).
+LISTED_CONTAINERS = (("big", LISTING_OBJECTS, 1), ("churn", CHURN_NAMES, CHURN_LIVE_EVERY))
 CONTAINER_CASES = [
     ("list_1000", 1),
     ("list_1000", 8),
@@ -639,17 +642,13 @@ async def preload_dolmen(device_root: Path) -> None:
     )
     try:
         keyspaces = Keyspaces(store)
-        await keyspaces.put(CONTAINER, 0, "AUTH_bench", "big", Timestamp(1), metadata={})
-        await keyspaces.put(CONTAINER, 0, "AUTH_bench", "c", Timestamp(1), metadata={})
-        await keyspaces.put(CONTAINER, 0, "AUTH_bench", "churn", Timestamp(1), metadata={})
+        for container in ("c", *(listed for listed, _, _ in LISTED_CONTAINERS)):
+            await keyspaces.put(CONTAINER, 0, "AUTH_bench", container, Timestamp(1), metadata={})
         live = ObjectEntry(
             "", Timestamp(2), False, 4096, "d41d8cd98f00b204e9800998ecf8427e", "application/octet-stream"
         )
         deleted = ObjectEntry("", Timestamp(2), True, 0, "", "")
-        for container, count, live_every in (
-            ("big", LISTING_OBJECTS, 1),
-            ("churn", CHURN_NAMES, CHURN_LIVE_EVERY),
-        ):
+        for container, count, live_every in LISTED_CONTAINERS:
             entries = [
                 (live if index % live_every == 0 else deleted)._replace(name=name)
                 for index, name in enumerate(object_names(count))
@@ -740,9 +739,12 @@ def container_cases(
 
         return make
 
+    live_names = {
+        container: object_names(count)[::live_every] for container, count, live_every in LISTED_CONTAINERS
+    }
     listings = {
-        "list_1000": listing("big", object_names(LISTING_OBJECTS)),
-        "list_1000_among_tombstones": listing("churn", object_names(CHURN_NAMES)[::CHURN_LIVE_EVERY]),
+        "list_1000": listing("big", live_names["big"]),
+        "list_1000_among_tombstones": listing("churn", live_names["churn"]),
     }
 
     def put(name: str, update_headers: dict[str, str]) -> Callable[[int], Operation]:
@@ -820,10 +822,7 @@ def start_swift_container_server(data: Path) -> str:
         "[filter:healthcheck]\nuse = egg:swift#healthcheck\n\n[app:container-server]\nuse = egg:swift#container\n"
     )
     venv = Path(os.environ.get("SAIO_VENV", "/tmp/swift-saio-venv"))
-    for container, count, live_every in (
-        ("big", LISTING_OBJECTS, 1),
-        ("churn", CHURN_NAMES, CHURN_LIVE_EVERY),
-    ):
+    for container, count, live_every in LISTED_CONTAINERS:
         live = subprocess.run(
             [
                 str(venv / "bin" / "python"),
