@@ -94,6 +94,8 @@ RECORD_LIST_ENTRIES_MAX = 10_000  # Records.list returns at most this many recor
 STORAGE_POLICY_INDEX_MAX = 2**16 - 1  # object-N.ring: policy indexes are small numbers
 UPDATE_BATCH_ENTRIES_MAX = 256  # container updates one UPDATE request carries to a container replica
 UPDATE_BATCH_BYTES_MAX = 4 * 2**20  # and its body's bytes (256 entries of the longest names, JSON-escaped)
+LOOKUP_NAMES_MAX = 1_000  # names one LOOKUP asks a container or account replica for (a listing merge)
+LOOKUP_BYTES_MAX = 8 * 2**20  # and its body's bytes (1,000 of the longest names, JSON-escaped)
 CONTAINER_UPDATES_PER_PASS_MAX = 1024  # pending container updates one updater pass reads per device
 STATS_REPORTS_PER_PASS_MAX = 1024  # container stats reports one reporter pass reads per device
 METADATA_REMOVALS_KEPT_MAX = 90  # removed metadata items remembered (so an older set cannot revive them)
@@ -173,3 +175,4 @@ assert (
     REQUEST_LINE_BYTES_MAX
     > 3 * (ACCOUNT_NAME_BYTES_MAX + CONTAINER_NAME_BYTES_MAX + OBJECT_NAME_BYTES_MAX) + 200
 )
+assert LOOKUP_BYTES_MAX > LOOKUP_NAMES_MAX * (6 * OBJECT_NAME_BYTES_MAX + 3)  # "\u001f" is 6 bytes

@@ -1,6 +1,7 @@
 """Account role handlers (`X-Backend-Role: account`, PROTOCOL.md "Account server").
 
 PUT|POST|DELETE|HEAD|GET /<device>/<partition>/<account>     the account, its container listing
+LOOKUP /<device>/<partition>/<account>                       container rows, by name
 PUT /<device>/<partition>/<account>/<container>              a container row (a stats report)
 """
 
@@ -11,6 +12,7 @@ from dolmen.storage_node.container_server import (
     is_child,
     record_delete,
     record_head_or_get,
+    record_lookup,
     record_post,
     record_put,
     role_path,
@@ -19,6 +21,7 @@ from dolmen.storage_node.containers import ACCOUNT, SIZE_MAX, ContainerRow
 from dolmen.storage_node.errors import BadRequest, MethodNotAllowed
 from dolmen.storage_node.handler_context import context, decimal_header, disk, keyspaces_for
 from dolmen.storage_node.http_server import Answer, Request, Response
+from dolmen.storage_node.lookups import LOOKUP_VERB
 from dolmen.storage_node.timestamps import Timestamp
 
 
@@ -69,10 +72,15 @@ async def account_head_or_get(request: Request, path: str) -> Answer:
     return await record_head_or_get(request, role_path(path, ACCOUNT), ACCOUNT)
 
 
+async def account_lookup(request: Request, path: str) -> Answer:
+    return await record_lookup(request, role_path(path, ACCOUNT), ACCOUNT)
+
+
 HANDLERS: dict[str, Handler] = {
     "PUT": account_put,
     "POST": account_post,
     "DELETE": account_delete,
     "HEAD": account_head_or_get,
     "GET": account_head_or_get,
+    LOOKUP_VERB: account_lookup,
 }

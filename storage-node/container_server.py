@@ -1,6 +1,7 @@
 """Container role handlers (`X-Backend-Role: container`, PROTOCOL.md "Container server").
 
     PUT|POST|DELETE|HEAD|GET /<device>/<partition>/<account>/<container>   the container, its listing
+    UPDATE|LOOKUP /<device>/<partition>/<account>/<container>              object entries, by name
     PUT|DELETE /<device>/<partition>/<account>/<container>/<object>        object entry updates
 
 `record_*` handlers serve containers and accounts alike (account_server.py uses them too):
@@ -27,14 +28,18 @@ from dolmen.storage_node.handler_context import (
 from dolmen.storage_node.http_server import Answer, Request, Response
 from dolmen.storage_node.listing_formats import CONTENT_TYPES, render
 from dolmen.storage_node.listings import parse_listing_query
+from dolmen.storage_node.lookups import LOOKUP_VERB, parse_lookup
 from dolmen.storage_node.request_paths import NamePath, parse_name_path, split_target
-from dolmen.storage_node.update_batches import BODY_SHA256_HEADER, UPDATE_VERB, parse_batch
+from dolmen.storage_node.signed_bodies import BODY_SHA256_HEADER
+from dolmen.storage_node.update_batches import UPDATE_VERB, parse_batch
 from dolmen.storage_node.updates import parse_replica
 
-from dolmen.limits import STORAGE_POLICY_INDEX_MAX, UPDATE_BATCH_BYTES_MAX
+from dolmen.limits import LOOKUP_BYTES_MAX, STORAGE_POLICY_INDEX_MAX, UPDATE_BATCH_BYTES_MAX
 
 Handler = Callable[[Request, str], Awaitable[Answer]]
 LISTING_HEADER = "X-Backend-Listing"
+# X-Backend-Listing: the internal forms, JSON with each record's timestamp (PROTOCOL.md):
+LISTING_FORMS = {"internal": True, "live": False}  # form -> whether it lists tombstones too
 META_PREFIXES = {"container": "X-Container-Meta-", "account": "X-Account-Meta-"}
 
 
@@ -150,13 +155,14 @@ async def record_head_or_get(request: Request, where: NamePath, role: str) -> An
         return Response(status=204, headers=info_headers(info, role))
     query = parse_listing_query(split_target(request.raw_path)[1])
     listing_form = request.headers.get(LISTING_HEADER)
-    if listing_form not in (None, "internal"):
-        raise BadRequest(f"{LISTING_HEADER} must be 'internal'")
-    internal = listing_form == "internal"
+    if listing_form is not None and listing_form not in LISTING_FORMS:
+        raise BadRequest(f"{LISTING_HEADER} must be one of {', '.join(LISTING_FORMS)}")
+    internal = listing_form is not None
     if internal and query.delimiter:
-        raise BadRequest("the internal listing takes no delimiter: roll-ups come after the merge")
+        raise BadRequest("an internal listing takes no delimiter: roll-ups come after the merge")
+    tombstones = LISTING_FORMS.get(listing_form or "", False)
     info, entries = await disk(
-        ctx, keyspaces.listing(role, where.partition, where.account, name, query, internal=internal)
+        ctx, keyspaces.listing(role, where.partition, where.account, name, query, tombstones=tombstones)
     )
     listing_format = "json" if internal else query.format
     headers = info_headers(info, role)
@@ -164,6 +170,23 @@ async def record_head_or_get(request: Request, where: NamePath, role: str) -> An
         return Response(status=204, headers=headers)
     body = render(entries, listing_format, internal=internal, role=role, name=name or where.account)
     headers["Content-Type"] = CONTENT_TYPES[listing_format]
+    return Response(status=200, headers=headers, body=body)
+
+
+async def record_lookup(request: Request, where: NamePath, role: str) -> Answer:
+    """LOOKUP: the stored children of the names in the body, tombstones included, in the
+    internal form (PROTOCOL.md): what the cluster client asks where two replicas' listings differ."""
+    if is_child(where, role):
+        raise MethodNotAllowed(f"LOOKUP applies to the {role}, not to one of its children")
+    ctx = context(request)
+    body = await read_small_body(request, ctx, LOOKUP_BYTES_MAX)
+    names = parse_lookup(body, request.headers.get(BODY_SHA256_HEADER))
+    name = record_name(where, role)
+    keyspaces = keyspaces_for(ctx, where.device)
+    info, rows = await disk(ctx, keyspaces.children(role, where.partition, where.account, name, names))
+    body = render(rows, "json", internal=True, role=role, name=name or where.account)
+    headers = info_headers(info, role)
+    headers["Content-Type"] = CONTENT_TYPES["json"]
     return Response(status=200, headers=headers, body=body)
 
 
@@ -238,6 +261,10 @@ async def container_head_or_get(request: Request, path: str) -> Answer:
     return await record_head_or_get(request, where, CONTAINER)
 
 
+async def container_lookup(request: Request, path: str) -> Answer:
+    return await record_lookup(request, role_path(path, CONTAINER), CONTAINER)
+
+
 HANDLERS: dict[str, Handler] = {
     "PUT": container_put,
     "POST": container_post,
@@ -245,4 +272,5 @@ HANDLERS: dict[str, Handler] = {
     "HEAD": container_head_or_get,
     "GET": container_head_or_get,
     UPDATE_VERB: container_update,
+    LOOKUP_VERB: container_lookup,
 }

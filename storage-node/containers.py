@@ -268,6 +268,18 @@ def _store_in(txn: lmdb.Transaction, key: bytes, value: bytes, db: Any, old_db: 
     txn.put(key, value, db=db)
 
 
+def child_key(role: str, parent_key: bytes, name: str) -> bytes:
+    """The key of a container's object entry or an account's container row; InvalidName if illegal."""
+    if role == CONTAINER:
+        encoded = keycodec.encode_name(
+            name, what="object", bytes_max=OBJECT_NAME_BYTES_MAX, slash_allowed=True
+        )
+        return parent_key + keycodec.name_part(encoded)
+    return parent_key + keycodec.encode_name(
+        name, what="container", bytes_max=CONTAINER_NAME_BYTES_MAX, slash_allowed=False
+    )
+
+
 def _row_name(part: bytes, value: bytes) -> bytes:
     return part  # container names (at most 256 bytes) always fit in the key
 
@@ -432,18 +444,18 @@ class Keyspaces:
         container: str | None,
         query: ListingQuery,
         *,
-        internal: bool,
+        tombstones: bool,
     ) -> tuple[Info, list[Row[bytes] | Subdir]]:
         """The record and the rows `query` selects: (full name, stored value) or roll-ups.
 
         The values stay as stored (listing_formats.py renders them without building objects:
-        listings are the hot read path). `internal` lists tombstones too. NotFound if the
-        container or account is not live.
+        listings are the hot read path). `tombstones` lists deleted children too. NotFound if
+        the container or account is not live.
         """
         key = info_key(partition, account, container)
         live = entry_is_live if role == CONTAINER else row_is_live
         full_name = entry_full_name if role == CONTAINER else _row_name
-        dbs = self._children_dbs(role)[: 2 if internal else 1]  # the deleted children: internal only
+        dbs = self._children_dbs(role)[: 2 if tombstones else 1]
 
         def read(txn: lmdb.Transaction) -> tuple[Info, list[Row[bytes] | Subdir]]:
             info = self._live_info(txn, role, key)
@@ -452,7 +464,32 @@ class Keyspaces:
                     _CursorNames(cursors.enter_context(txn.cursor(db=db)), key, full_name) for db in dbs
                 ]
                 source = sources[0] if len(sources) == 1 else MergedNames(*sources)
-                return info, list_names(source, query, listed=None if internal else live)
+                return info, list_names(source, query, listed=None if tombstones else live)
+
+        return await self.store.scan(read)
+
+    async def children(
+        self, role: str, partition: int, account: str, container: str | None, names: list[str]
+    ) -> tuple[Info, list[Row[bytes]]]:
+        """The record and the stored children of `names`, live or deleted, in the order asked:
+        (full name, stored value); a name with neither is left out. Point reads, for the cluster
+        client's merge (PROTOCOL.md, LOOKUP). InvalidName for an illegal name; NotFound if the
+        container or account is not live.
+        """
+        key = info_key(partition, account, container)
+        wanted = [(name.encode("utf-8"), child_key(role, key, name)) for name in names]
+        full_name = entry_full_name if role == CONTAINER else _row_name
+        live_db, deleted_db = self._children_dbs(role)
+        skip = len(key)
+
+        def read(txn: lmdb.Transaction) -> tuple[Info, list[Row[bytes]]]:
+            info = self._live_info(txn, role, key)
+            rows = []
+            for name, child in wanted:
+                _db, value = _stored_in(txn, child, live_db, deleted_db)
+                if value is not None and full_name(child[skip:], value := stored_bytes(value)) == name:
+                    rows.append((name, value))  # (a long name's digest key may hold another name)
+            return info, rows
 
         return await self.store.scan(read)
 
@@ -482,10 +519,7 @@ class Keyspaces:
         prepared = []
         for entry in entries:
             check_entry(entry)
-            name = keycodec.encode_name(
-                entry.name, what="object", bytes_max=OBJECT_NAME_BYTES_MAX, slash_allowed=True
-            )
-            key = container_key + keycodec.name_part(name)
+            key = child_key(CONTAINER, container_key, entry.name)
             prepared.append((entry, key, encode_entry(entry, hashed_key=keycodec.is_hashed(key))))
         live_db, deleted_db = self._children_dbs(CONTAINER)
         skip = len(container_key)
@@ -530,9 +564,7 @@ class Keyspaces:
         NotFound if the account is not live (system accounts create it).
         """
         account_key = info_key(partition, account, None)
-        key = account_key + keycodec.encode_name(
-            row.name, what="container", bytes_max=CONTAINER_NAME_BYTES_MAX, slash_allowed=False
-        )
+        key = child_key(ACCOUNT, account_key, row.name)
         if not 0 <= row.object_count <= SIZE_MAX or not 0 <= row.bytes_used <= SIZE_MAX:
             raise BadRequest("container stats out of range")
         live_db, deleted_db = self._children_dbs(ACCOUNT)

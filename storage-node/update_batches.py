@@ -9,12 +9,10 @@ server"). The container applies the whole array in one commit, or nothing.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 import orjson
 from dolmen.storage_node.entries import ObjectEntry
-from dolmen.storage_node.errors import BadRequest, UploadChecksumMismatch
+from dolmen.storage_node.errors import BadRequest
+from dolmen.storage_node.signed_bodies import BODY_SHA256_HEADER, body_sha256, check_body_sha256
 from dolmen.storage_node.timestamps import Timestamp
 from dolmen.storage_node.updates import PendingUpdate
 from dolmen.storage_node.verbs import ROLE_HEADER, VERB_HEADER
@@ -22,7 +20,6 @@ from dolmen.storage_node.verbs import ROLE_HEADER, VERB_HEADER
 from dolmen.limits import UPDATE_BATCH_BYTES_MAX, UPDATE_BATCH_ENTRIES_MAX
 
 UPDATE_VERB = "UPDATE"
-BODY_SHA256_HEADER = "X-Backend-Body-Sha256"
 _FIELDS = {"name": str, "timestamp": str, "deleted": bool, "size": int, "etag": str, "content_type": str}
 
 
@@ -47,7 +44,7 @@ def batch_request(updates: list[PendingUpdate]) -> tuple[str, str, dict[str, str
         "X-Timestamp": max(update.timestamp for update in updates).internal,
         ROLE_HEADER: "container",
         VERB_HEADER: UPDATE_VERB,
-        BODY_SHA256_HEADER: hashlib.sha256(body).hexdigest(),
+        BODY_SHA256_HEADER: body_sha256(body),
     }
     return "POST", first.replica.path(first.account, first.container), headers, body
 
@@ -57,14 +54,11 @@ def destination(update: PendingUpdate) -> tuple[object, str, str]:
     return update.replica, update.account, update.container
 
 
-def parse_batch(body: bytes, body_sha256: str | None) -> list[ObjectEntry]:
+def parse_batch(body: bytes, signed_sha256: str | None) -> list[ObjectEntry]:
     """The entries of an UPDATE body. UploadChecksumMismatch unless the body has the signed
     SHA-256; BadRequest for anything but a JSON array of 1..UPDATE_BATCH_ENTRIES_MAX entries
     with exactly the fields batch_request writes (their bounds are the engine's to check)."""
-    if body_sha256 is None:
-        raise BadRequest(f"{BODY_SHA256_HEADER} is required")
-    if not hmac.compare_digest(hashlib.sha256(body).hexdigest(), body_sha256.strip().lower()):
-        raise UploadChecksumMismatch(f"the body does not match {BODY_SHA256_HEADER}")
+    check_body_sha256(body, signed_sha256)
     if len(body) > UPDATE_BATCH_BYTES_MAX:
         raise BadRequest(f"an UPDATE body is at most {UPDATE_BATCH_BYTES_MAX} bytes")
     try:

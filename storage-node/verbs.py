@@ -26,6 +26,7 @@ EXTENSION_VERBS: Mapping[str, str] = {
     "ACCEPT": "POST",
     "READ": "GET",
     "UPDATE": "POST",
+    "LOOKUP": "POST",
 }
 VERBS = (*STANDARD_VERBS, *EXTENSION_VERBS)
 assert set(REGISTER_VERBS) <= set(EXTENSION_VERBS)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
+import json
 import random
 import time
 from pathlib import Path
@@ -18,7 +20,15 @@ from dolmen.storage_node.listings import ListingQuery
 from dolmen.storage_node.timestamps import Timestamp
 from dolmen.storage_node.updates import Replica
 from helpers.committer import in_one_batch
-from helpers.storage_node import SECRET, NodeProcess, RoleClient, SignedClient, timestamp, wait_until
+from helpers.storage_node import (
+    SECRET,
+    Answer,
+    NodeProcess,
+    RoleClient,
+    SignedClient,
+    timestamp,
+    wait_until,
+)
 
 from dolmen.keys import key_fingerprint, placement_key
 
@@ -256,9 +266,9 @@ async def test_tombstones_are_kept_apart_so_that_listings_never_step_over_them(t
     async def stored_in() -> tuple[int, int]:
         return await children_stored(store, prefix, b"container_objects", b"container_tombstones")
 
-    async def listing(*, internal: bool, marker: bytes = b"") -> list[tuple[str, bool]]:
+    async def listing(*, tombstones: bool, marker: bytes = b"") -> list[tuple[str, bool]]:
         _info, rows = await keyspaces.listing(
-            CONTAINER, 0, "AUTH_a", "c", ListingQuery(marker=marker), internal=internal
+            CONTAINER, 0, "AUTH_a", "c", ListingQuery(marker=marker), tombstones=tombstones
         )
         return [(row[0].decode(), entry_is_live(row[1])) for row in rows]
 
@@ -275,31 +285,39 @@ async def test_tombstones_are_kept_apart_so_that_listings_never_step_over_them(t
             ]
             await keyspaces.update_objects(0, "AUTH_a", "c", entries)
         assert await stored_in() == (500, 30_000)
-        assert await listing(internal=False) == [(name(i), True) for i in lives]
+        assert await listing(tombstones=False) == [(name(i), True) for i in lives]
         spent_s = []
         for _ in range(5):  # the least of five: a stray fold of the committer's is not the listing's
             started_s = time.process_time()
-            await listing(internal=False)
+            await listing(tombstones=False)
             spent_s.append(time.process_time() - started_s)
         assert min(spent_s) < 0.015, f"{min(spent_s):.4f} CPU seconds to list 500 entries"
         everything = sorted([(name(i), True) for i in lives] + [(name(i), False) for i in deleted])
-        assert await listing(internal=True) == everything[:10_000]
-        assert await listing(internal=True, marker=everything[-10_001][0].encode()) == everything[-10_000:]
+        assert await listing(tombstones=True) == everything[:10_000]
+        assert await listing(tombstones=True, marker=everything[-10_001][0].encode()) == everything[-10_000:]
 
         await keyspaces.update_object(
             0, "AUTH_a", "c", ObjectEntry(name(1), Timestamp(4), False, 5, "e", "t")
         )
         await keyspaces.update_object(0, "AUTH_a", "c", ObjectEntry(name(0), Timestamp(4), True, 0, "", ""))
         assert await stored_in() == (500, 30_000)
-        assert (await listing(internal=False))[:2] == [(name(1), True), (name(61), True)]
+        assert (await listing(tombstones=False))[:2] == [(name(1), True), (name(61), True)]
 
         # As format 2 stored a tombstone: among the live entries.
         key = prefix + keycodec.name_part(b"legacy")
         tombstone = encode_entry(ObjectEntry("legacy", Timestamp(5), True, 0, "", ""), hashed_key=False)
         await store.submit(lambda txn: (txn.put(key, tombstone, db=store.db(b"container_objects")), []))
         assert await stored_in() == (501, 30_000)
-        assert "legacy" not in dict(await listing(internal=False))
-        assert ("legacy", False) in await listing(internal=True, marker=b"l")
+        assert "legacy" not in dict(await listing(tombstones=False))
+        assert ("legacy", False) in await listing(tombstones=True, marker=b"l")
+        asked = [name(61), "nothing", "legacy", name(2), name(0)]
+        _info, found = await keyspaces.children(CONTAINER, 0, "AUTH_a", "c", asked)
+        assert [(row[0].decode(), entry_is_live(row[1])) for row in found] == [
+            (name(61), True),
+            ("legacy", False),  # found among the live entries, as format 2 left it
+            (name(2), False),
+            (name(0), False),
+        ]
         assert not await keyspaces.update_object(
             0, "AUTH_a", "c", ObjectEntry("legacy", Timestamp(4), False, 1, "e", "t")
         )
@@ -309,7 +327,7 @@ async def test_tombstones_are_kept_apart_so_that_listings_never_step_over_them(t
             0, "AUTH_a", "c", ObjectEntry("legacy", Timestamp(7), False, 9, "e", "t")
         )
         assert await stored_in() == (501, 30_000)
-        assert ("legacy", True) in await listing(internal=False, marker=b"l")
+        assert ("legacy", True) in await listing(tombstones=False, marker=b"l")
         info = await keyspaces.head(CONTAINER, 0, "AUTH_a", "c")
         assert (info.object_count, info.bytes_used) == (501, 499 + 5 + 9)
     finally:
@@ -328,8 +346,10 @@ async def test_rows_of_deleted_containers_are_kept_apart_in_their_account(tmp_pa
     def row(index: int, put: int, delete: int) -> ContainerRow:
         return ContainerRow(f"c{index:04d}", Timestamp(put), Timestamp(delete), 1, 10)
 
-    async def listing(*, internal: bool) -> list[tuple[str, bool]]:
-        _info, rows = await keyspaces.listing(ACCOUNT, 0, "AUTH_a", None, ListingQuery(), internal=internal)
+    async def listing(*, tombstones: bool) -> list[tuple[str, bool]]:
+        _info, rows = await keyspaces.listing(
+            ACCOUNT, 0, "AUTH_a", None, ListingQuery(), tombstones=tombstones
+        )
         return [(row[0].decode(), row_is_live(row[1])) for row in rows]
 
     try:
@@ -338,18 +358,86 @@ async def test_rows_of_deleted_containers_are_kept_apart_in_their_account(tmp_pa
         await asyncio.gather(*(keyspaces.update_container_row(0, "AUTH_a", each) for each in rows))
         stored = await children_stored(store, prefix, b"account_containers", b"account_tombstones")
         assert stored == (100, 1_900)
-        assert await listing(internal=False) == [(each.name, True) for each in rows if each.live]
-        assert await listing(internal=True) == [(each.name, each.live) for each in rows]
+        assert await listing(tombstones=False) == [(each.name, True) for each in rows if each.live]
+        assert await listing(tombstones=True) == [(each.name, each.live) for each in rows]
 
         await keyspaces.update_container_row(0, "AUTH_a", row(1, 4, 3))  # put again after its delete
         await keyspaces.update_container_row(0, "AUTH_a", row(0, 2, 5))  # deleted
         stored = await children_stored(store, prefix, b"account_containers", b"account_tombstones")
         assert stored == (100, 1_900)
-        assert (await listing(internal=False))[:2] == [("c0001", True), ("c0020", True)]
+        assert (await listing(tombstones=False))[:2] == [("c0001", True), ("c0020", True)]
         info = await keyspaces.head(ACCOUNT, 0, "AUTH_a", None)
         assert (info.container_count, info.object_count, info.bytes_used) == (100, 100, 1_000)
     finally:
         await store.close()
+
+
+async def test_live_listings_and_lookups_give_the_cluster_client_what_it_merges(client):
+    """`X-Backend-Listing: live` lists live entries with their timestamps, no tombstones; LOOKUP
+    answers the records of the names asked, tombstones included, in the order asked (long names
+    too), for containers and accounts alike, and refuses what is not a signed list of names."""
+    containers = RoleClient(client, "container")
+    name = fresh("lookup")
+    assert (await containers.put("AUTH_a", name, timestamp_text=ts())).status == 201
+    long_name = "é" * 300 + "/x"  # 602 bytes: a digest key
+    x_put, y_put, long_put, z_put, y_deleted = ts(), ts(), ts(), ts(), ts()
+    for obj, stamp in (("x", x_put), ("y", y_put), (long_name, long_put), ("z", z_put)):
+        assert (await containers.put_entry("AUTH_a", name, obj, timestamp_text=stamp, size=3)).status == 201
+    assert (await containers.delete("AUTH_a", name, "y", timestamp_text=y_deleted)).status == 201
+    live = await containers.request(
+        "GET", "AUTH_a", name, headers={"X-Backend-Listing": "live"}, query="format=xml&limit=2"
+    )
+    assert live.status == 200 and live.headers["Content-Type"].startswith("application/json")
+    assert [(e["name"], e["timestamp"], e.get("deleted")) for e in json.loads(live.body)] == [
+        ("x", x_put, None),
+        ("z", z_put, None),
+    ]
+
+    async def lookup(
+        role_client: RoleClient, names: list[str], *path: str, body: bytes | None = None
+    ) -> Answer:
+        sent = json.dumps(names).encode() if body is None else body
+        headers = {
+            "X-Backend-Role": role_client.role,
+            "X-Backend-Body-Sha256": hashlib.sha256(sent).hexdigest(),
+        }
+        return await client.request("LOOKUP", role_client.path(*path), headers=headers, body=sent)
+
+    answer = await lookup(containers, ["y", "nothing", long_name, "x"], "AUTH_a", name)
+    assert answer.status == 200 and answer.headers["X-Container-Object-Count"] == "3"
+    listed = {entry["name"]: entry for entry in await containers.listing("AUTH_a", name)}
+    assert json.loads(answer.body) == [
+        {"name": "y", "timestamp": y_deleted, "deleted": True},
+        listed[long_name] | {"timestamp": long_put},
+        listed["x"] | {"timestamp": x_put},
+    ]
+    other_long = "é" * 300 + "/y"  # shares the long name's key prefix, not its digest
+    assert json.loads((await lookup(containers, [other_long], "AUTH_a", name)).body) == []
+
+    accounts = RoleClient(client, "account")
+    account = fresh("AUTH_lookup")
+    assert (await accounts.put(account, timestamp_text=ts())).status == 201
+    row_headers = {"X-Backend-Container-Object-Count": "2", "X-Backend-Container-Bytes-Used": "7"}
+    put, deleted = ts(), ts()
+    for container, delete in (("live", "0"), ("gone", deleted)):
+        headers = row_headers | {"X-Backend-Put-Timestamp": put, "X-Backend-Delete-Timestamp": delete}
+        assert (await accounts.request("PUT", account, container, headers=headers)).status == 201
+    rows = json.loads((await lookup(accounts, ["gone", "live", "none"], account)).body)
+    assert [(row["name"], row["timestamp"], row.get("deleted", False)) for row in rows] == [
+        ("gone", deleted, True),
+        ("live", put, False),
+    ]
+
+    for names in ([], [f"n{i}" for i in range(1_001)], ["a\0b"], [["x"]]):  # none, too many, NUL, not a name
+        assert (await lookup(containers, names, "AUTH_a", name)).status == 400, names[:2]
+    signed = json.dumps(["x"]).encode()
+    path = containers.path("AUTH_a", name)
+    tampered = {"X-Backend-Role": "container", "X-Backend-Body-Sha256": hashlib.sha256(signed).hexdigest()}
+    assert (await client.request("LOOKUP", path, headers=tampered, body=b'["y"]')).status == 422
+    unsigned = {"X-Backend-Role": "container"}
+    assert (await client.request("LOOKUP", path, headers=unsigned, body=signed)).status == 400
+    assert (await lookup(containers, ["x"], "AUTH_a", name, "x")).status == 405
+    assert (await lookup(containers, ["x"], "AUTH_a", fresh("missing"))).status == 404
 
 
 async def test_listings_of_more_than_a_page_follow_markers_to_the_end(client):
