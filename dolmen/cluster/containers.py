@@ -9,13 +9,15 @@ index and must refuse a missing container), and dropped on this client's own cha
 
 from __future__ import annotations
 
-import json
+import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
+
+import orjson
 
 from dolmen.cluster.config import ClusterClientConfig
 from dolmen.cluster.errors import BadName, Conflict, ContainerNotEmpty, NotFound, QuorumNotReached
@@ -31,10 +33,11 @@ from dolmen.cluster.names import node_path
 from dolmen.cluster.objects import Objects, is_live, nodes_of
 from dolmen.cluster.placement import Rings, node_of, quorum_size, replica_headers
 from dolmen.cluster.transport import NodeAnswer, NodeError, NodeFailed, Transport
-from dolmen.limits import LISTING_PAGE_ENTRIES_MAX
+from dolmen.limits import LISTING_PAGE_ENTRIES_MAX, LOOKUP_NAMES_MAX
 from dolmen.ring.devices import Device
 from dolmen.ring.ring import Ring
 from dolmen.storage_node.errors import InvalidTimestamp
+from dolmen.storage_node.lookups import lookup_request
 from dolmen.storage_node.timestamps import ZERO, Timestamp
 
 ROLE_HEADER = "X-Backend-Role"
@@ -259,6 +262,7 @@ class Containers:
         if all(page is None for _, page in first_pages):
             raise NotFound(f"no such {role}")
         unused = {index: page or [] for index, (_, page) in enumerate(first_pages)}
+        without = {index for index, (_, page) in enumerate(first_pages) if page is None}
 
         async def fetch(replica: int, marker: str) -> list[dict[str, Any]]:
             if replica in unused:
@@ -266,8 +270,23 @@ class Containers:
             page = await self._page(first_pages[replica][0], path_of, role, query, marker, page_entries)
             return page or []
 
+        async def lookup(disputes: dict[int, list[str]]) -> dict[int, list[dict[str, Any]]]:
+            asked = [replica for replica in disputes if replica not in without]  # (nothing to find there)
+            found = await asyncio.gather(
+                *(
+                    self._lookup(first_pages[replica][0], path_of, role, disputes[replica])
+                    for replica in asked
+                )
+            )
+            return dict(zip(asked, found, strict=True))
+
         items, truncated = await merged_listing(
-            fetch, len(first_pages), query, page_entries=page_entries, pages_max=self.config.listing_pages_max
+            fetch,
+            lookup,
+            len(first_pages),
+            query,
+            page_entries=page_entries,
+            pages_max=self.config.listing_pages_max,
         )
         return Listing(
             [Subdir(name) if entry is None else _entry(role, entry) for name, entry in items], truncated
@@ -282,7 +301,8 @@ class Containers:
         marker: str,
         page_entries: int,
     ) -> list[dict[str, Any]] | None:
-        """One replica's internal listing page after `marker`; None if it has no such container."""
+        """One replica's live listing page after `marker` (PROTOCOL.md: `X-Backend-Listing: live`,
+        each entry with its record's timestamp); None if it has no such container."""
         parameters: dict[str, str] = {"format": "json", "limit": str(page_entries)}
         if query.prefix:
             parameters["prefix"] = query.prefix
@@ -297,15 +317,35 @@ class Containers:
             "GET",
             path_of(device),
             query=urlencode(parameters, quote_via=quote),
-            headers={ROLE_HEADER: role, "X-Backend-Listing": "internal"},
+            headers={ROLE_HEADER: role, "X-Backend-Listing": "live"},
         )
         if answer.status == 404:
             return None
         if not 200 <= answer.status < 300:
             raise NodeFailed(f"{node_of(device)}: listing answered {answer.status}")
-        page = json.loads(answer.body) if answer.body else []
+        page = orjson.loads(answer.body) if answer.body else []
         assert isinstance(page, list)
         return page
+
+    async def _lookup(
+        self, device: Device, path_of: Callable[[Device], str], role: str, names: list[str]
+    ) -> list[dict[str, Any]]:
+        """One replica's records of `names`, tombstones included (PROTOCOL.md: LOOKUP), in
+        requests of at most LOOKUP_NAMES_MAX names; none if it has no such container."""
+        records: list[dict[str, Any]] = []
+        for start in range(0, len(names), LOOKUP_NAMES_MAX):
+            headers, body = lookup_request(names[start : start + LOOKUP_NAMES_MAX])
+            answer = await self.transport.request(
+                node_of(device), "POST", path_of(device), headers={ROLE_HEADER: role, **headers}, body=body
+            )
+            if answer.status == 404:
+                return []
+            if answer.status != 200:
+                raise NodeFailed(f"{node_of(device)}: lookup answered {answer.status}")
+            found = orjson.loads(answer.body)
+            assert isinstance(found, list)
+            records.extend(found)
+        return records
 
 
 def _entry(role: str, entry: dict[str, Any]) -> ObjectEntry | ContainerEntry:

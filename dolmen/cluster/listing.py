@@ -1,12 +1,15 @@
 """Listings merged from several container (or account) replicas, pure: no I/O here.
 
-Each replica answers its internal listing: entries in name order (byte order of UTF-8),
-each with its record timestamp, tombstones included (`"deleted": true`). The merge keeps,
-per name, the entry with the newest timestamp and drops tombstones, so a name deleted on
-one replica and stale on another is not resurrected. A page of a replica that came back
-full only covers names up to its last one: `safe_bound` says how far the merged result is
-complete, and the shell fetches further pages beyond it. Delimiter roll-ups are applied
-after the merge (`rollup`), never by the replicas.
+Each replica answers its live listing: live entries in name order (byte order of UTF-8),
+each with its record timestamp; it never reads its tombstones, however many there are. A
+page of a replica that came back full only covers names up to its last one: `safe_bound`
+says how far the merged result is complete, and the shell fetches further pages beyond it.
+Up to that bound, a name some replicas list and others do not is `disputed`: each replica
+that does not list it is asked for its record of it (a tombstone, or nothing), so that a name
+deleted on one replica and stale on another is not resurrected. When the replicas agree, as
+they do but for the updates in flight, nothing is asked. The merge keeps, per name, the
+record with the newest timestamp (a tombstone wins a tie) and drops tombstones. Delimiter
+roll-ups are applied after the merge (`rollup`), never by the replicas.
 """
 
 from __future__ import annotations
@@ -57,21 +60,33 @@ class Listing:
 
 
 def sort_key(name: str) -> bytes:
-    """Listing order: byte order of the UTF-8 name (as the replicas sort)."""
+    """Listing order: byte order of the UTF-8 name (as the replicas sort). It is the order of
+    the names' code points, so the merge compares names as they are (legal names hold no lone
+    surrogate, the one case where the two orders differ)."""
     return name.encode("utf-8")
 
 
+def _newer(entry: dict[str, Any], than: dict[str, Any]) -> bool:
+    """Whether `entry` supersedes `than`: a newer timestamp, or a tombstone at the same one.
+    Replicas write timestamps in their canonical internal text (timestamps.py: fixed width,
+    lower-case offset), whose order as text is their order in time."""
+    if entry["timestamp"] != than["timestamp"]:
+        return bool(entry["timestamp"] > than["timestamp"])
+    return bool(entry.get("deleted")) and not than.get("deleted")
+
+
 def merge_pages(pages: list[list[dict[str, Any]]], *, reverse: bool) -> list[dict[str, Any]]:
-    """One entry per name, the newest by timestamp (a tombstone wins a tie), in listing order."""
-    newest: dict[str, tuple[Timestamp, bool, dict[str, Any]]] = {}
+    """One entry per name, the newest by timestamp (a tombstone wins a tie), in listing order.
+    `pages[0]` is in listing order (a replica's page); the others may be in any order."""
+    newest: dict[str, dict[str, Any]] = {}
     for page in pages:
         for entry in page:
-            key = (Timestamp.parse(entry["timestamp"]), bool(entry.get("deleted")), entry)
             seen = newest.get(entry["name"])
-            if seen is None or key[:2] > seen[:2]:
-                newest[entry["name"]] = key
-    names = sorted(newest, key=sort_key, reverse=reverse)
-    return [newest[name][2] for name in names]
+            if seen is None or _newer(entry, seen):
+                newest[entry["name"]] = entry
+    if pages and len(newest) == len(pages[0]):
+        return list(newest.values())  # every name is in the first page, in its order
+    return [newest[name] for name in sorted(newest, reverse=reverse)]
 
 
 def safe_bound(pages: list[list[dict[str, Any]]], full: list[bool], *, reverse: bool) -> str | None:
@@ -83,13 +98,23 @@ def safe_bound(pages: list[list[dict[str, Any]]], full: list[bool], *, reverse: 
     lasts = [page[-1]["name"] for page, was_full in zip(pages, full, strict=True) if was_full and page]
     if not lasts:
         return None
-    return (max if reverse else min)(lasts, key=sort_key)
+    return max(lasts) if reverse else min(lasts)
 
 
-def within(name: str, bound: str | None, *, reverse: bool) -> bool:
-    if bound is None:
-        return True
-    return sort_key(name) >= sort_key(bound) if reverse else sort_key(name) <= sort_key(bound)
+def disputed(pages: list[list[dict[str, Any]]]) -> dict[int, list[str]]:
+    """For each replica that lacks some, the names other replicas' `pages` list and its own does not."""
+    listed = [{entry["name"] for entry in page} for page in pages]
+    every = set().union(*listed)
+    return {replica: sorted(every - names) for replica, names in enumerate(listed) if every - names}
+
+
+def split_at(page: list[dict[str, Any]], bound: str | None, *, reverse: bool) -> int:
+    """How many entries of `page` (in listing order) come up to `bound` (all of them if None)."""
+    cut = len(page)
+    if bound is not None:  # (from the end: few entries lie beyond the bound)
+        while cut and (page[cut - 1]["name"] < bound if reverse else page[cut - 1]["name"] > bound):
+            cut -= 1
+    return cut
 
 
 def rollup(names: list[str], *, prefix: str, delimiter: str) -> list[tuple[str, bool]]:
@@ -108,18 +133,26 @@ def rollup(names: list[str], *, prefix: str, delimiter: str) -> list[tuple[str, 
 
 
 PageFetch = Callable[[int, str], Awaitable[list[dict[str, Any]]]]
+RecordLookup = Callable[[dict[int, list[str]]], Awaitable[dict[int, list[dict[str, Any]]]]]
 
 
 async def merged_listing(
-    fetch: PageFetch, replicas: int, query: ListingQuery, *, page_entries: int, pages_max: int
+    fetch: PageFetch,
+    lookup: RecordLookup,
+    replicas: int,
+    query: ListingQuery,
+    *,
+    page_entries: int,
+    pages_max: int,
 ) -> tuple[list[tuple[str, dict[str, Any] | None]], bool]:
-    """Page through `replicas` internal listings at once and merge them: (items, truncated).
+    """Page through `replicas` live listings at once and merge them: (items, truncated).
 
-    `fetch(replica, marker)` returns that replica's next page after `marker` (at most
-    `page_entries` entries, in listing order). Items are (name, entry), or (subdir, None)
-    for a delimiter roll-up; at most query.limit of them. At most `pages_max` rounds of
-    fetches: a listing cut short by that bound says truncated (the caller continues from
-    the last name).
+    `fetch(replica, marker)` returns that replica's next page of live entries after `marker`
+    (at most `page_entries`, in listing order). `lookup({replica: names})` returns, for each
+    replica asked, its records of those names, tombstones included (none for a name it has
+    no record of). Items are (name, entry), or (subdir, None) for a delimiter roll-up; at most
+    query.limit of them. At most `pages_max` rounds of fetches: a listing cut short by that
+    bound says truncated (the caller continues from the last name).
     """
     markers = [query.marker] * replicas
     buffers: list[list[dict[str, Any]]] = []
@@ -133,15 +166,13 @@ async def merged_listing(
     items: list[tuple[str, dict[str, Any] | None]] = []
     for _ in range(pages_max):
         bound = safe_bound(buffers, full, reverse=query.reverse)
-        ready = [
-            entry
-            for entry in merge_pages(buffers, reverse=query.reverse)
-            if within(entry["name"], bound, reverse=query.reverse)
-        ]
-        buffers = [
-            [e for e in page if not within(e["name"], bound, reverse=query.reverse)] for page in buffers
-        ]
-        live = {entry["name"]: entry for entry in ready if not entry.get("deleted")}
+        cuts = [split_at(page, bound, reverse=query.reverse) for page in buffers]
+        ready = [page[:cut] for page, cut in zip(buffers, cuts, strict=True)]
+        buffers = [page[cut:] for page, cut in zip(buffers, cuts, strict=True)]
+        disputes = disputed(ready)
+        looked_up = list((await lookup(disputes)).values()) if disputes else []
+        merged = merge_pages(ready + looked_up, reverse=query.reverse)
+        live = {entry["name"]: entry for entry in merged if not entry.get("deleted")}
         for name, is_subdir in rollup(list(live), prefix=query.prefix, delimiter=query.delimiter):
             if is_subdir and items and items[-1] == (name, None):
                 continue  # the same roll-up continues from the previous round

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import time
 
 import pytest
+from dolmen.storage_node.timestamps import Timestamp
 from helpers.cluster import unique
 
 from dolmen.cluster import (
@@ -15,6 +18,7 @@ from dolmen.cluster import (
     ObjectEntry,
     Subdir,
 )
+from dolmen.cluster.placement import node_of
 
 NAMES = ["a", "b/1", "b/2", "b/3/x", "c", "d\u00e9", "e"]
 ACCOUNT_STATS_WAIT_S = 30.0  # container replicas report to the account within account_update_interval_s
@@ -115,3 +119,85 @@ async def test_an_account_lists_a_created_container_and_drops_a_deleted_one_at_o
     await cluster_client.delete_container(account, names[1])
     listed = await cluster_client.list_containers(account, ListingQuery())
     assert sorted(entry.name for entry in listed.entries) == sorted([names[0], names[2]])
+
+
+def entry(name: str, seconds: float, *, deleted: bool = False) -> dict:
+    stamp = Timestamp.from_seconds(seconds).internal
+    return {
+        "name": name,
+        "timestamp": stamp,
+        "deleted": deleted,
+        "size": 1,
+        "etag": "e",
+        "content_type": "t/t",
+    }
+
+
+async def update_replicas(
+    client, account: str, container: str, replicas: list[int], entries: list[dict]
+) -> None:
+    """Object entries written straight to some of a container's replicas (UPDATE, 256 at a time),
+    as object servers' container updates leave them."""
+    ring, partition, path_of = client.containers._container_place(account, container)
+    devices = ring.primaries(partition)
+    for start in range(0, len(entries), 256):
+        body = json.dumps(entries[start : start + 256]).encode()
+        headers = {
+            "X-Backend-Role": "container",
+            "X-Backend-Verb": "UPDATE",
+            "X-Timestamp": max(Timestamp.parse(e["timestamp"]) for e in entries).internal,
+            "X-Backend-Body-Sha256": hashlib.sha256(body).hexdigest(),
+        }
+        for index in replicas:
+            device = devices[index]
+            answer = await client.transport.request(
+                node_of(device), "POST", path_of(device), headers=headers, body=body
+            )
+            assert answer.status == 204, answer
+
+
+async def test_a_listing_never_reads_the_tombstones_its_replicas_agree_on(cluster_client):
+    """20 live objects among 20,000 deleted ones list in one full page: every replica lists its
+    live entries alone (before, a listing read each replica's tombstones, up to
+    listing_pages_max pages, and answered a short truncated page here)."""
+    account = unique("AUTH")
+    container = unique("churn")
+    assert await cluster_client.put_container(account, container)
+    now = time.time()
+    live = [f"o-{index:05d}" for index in range(0, 20_000, 1_000)]
+    entries = [entry(f"o-{index:05d}", now + 1, deleted=True) for index in range(20_000)]
+    entries += [entry(name, now + 2) for name in live]
+    await update_replicas(cluster_client, account, container, [0, 1, 2], entries)
+    listing = await cluster_client.list_objects(account, container, ListingQuery(limit=20))
+    assert names_of(listing) == live and not listing.truncated
+    backwards = await cluster_client.list_objects(account, container, ListingQuery(limit=5, reverse=True))
+    assert names_of(backwards) == live[::-1][:5] and backwards.truncated
+
+
+async def test_replicas_that_disagree_are_merged_by_their_newest_records(cluster_client):
+    """A name one replica lists and another does not is settled by the other's record of it: a
+    newer tombstone hides the name, an older one or none leaves it listed. Each pair of the three
+    replicas disagrees on some names here, and any pair merges to the same listing."""
+    account = unique("AUTH")
+    container = unique("split")
+    assert await cluster_client.put_container(account, container)
+    now = time.time()
+    views = {  # name -> its record on replicas 0, 1, 2: (seconds after now, deleted), or None
+        "stale": ((1, False), (2, True), (2, True)),  # deleted after replica 0's copy
+        "back": ((3, False), (2, True), (3, False)),  # put again after replica 1's delete
+        "new": ((1, False), None, (1, False)),  # its update has not reached replica 1 yet
+        "gone": ((2, True), (1, False), (2, True)),
+        "kept": ((1, False), (1, False), (1, False)),
+    }
+    for replica in range(3):
+        entries = [
+            entry(name, now + record[replica][0], deleted=record[replica][1])
+            for name, record in views.items()
+            if record[replica] is not None
+        ]
+        await update_replicas(cluster_client, account, container, [replica], entries)
+    for _ in range(6):  # (the two replicas asked follow the client's read order)
+        listing = await cluster_client.list_objects(account, container, ListingQuery())
+        assert names_of(listing) == ["back", "kept", "new"]
+    rolled = await cluster_client.list_objects(account, container, ListingQuery(prefix="s", limit=1))
+    assert names_of(rolled) == [] and not rolled.truncated

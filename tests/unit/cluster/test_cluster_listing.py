@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from dolmen.cluster.listing import ListingQuery, merge_pages, merged_listing, rollup, safe_bound, sort_key
 
-NAMES = st.text(alphabet="ab/é", min_size=1, max_size=4)
+NAMES = st.text(alphabet="ab/é\ue000\U0001f600", min_size=1, max_size=4)  # (orders as UTF-8 bytes)
 
 
 def entry(name: str, ticks: int, deleted: bool = False) -> dict:
@@ -49,7 +49,10 @@ def oracle(replicas: list[dict], query: ListingQuery) -> list[tuple[str, bool]]:
 
 
 def replica_pages(replica: dict, query: ListingQuery, page_entries: int):
-    ordered = sorted(replica, key=sort_key, reverse=query.reverse)
+    """A replica's live listing: its live entries alone, as X-Backend-Listing: live."""
+    ordered = sorted(
+        (name for name, (_, deleted) in replica.items() if not deleted), key=sort_key, reverse=query.reverse
+    )
 
     async def page(marker: str) -> list[dict]:
         after = [
@@ -85,8 +88,17 @@ def test_paged_merge_of_replicas_equals_the_merge_of_everything(
     async def fetch(index: int, after: str) -> list[dict]:
         return await fetchers[index](after)
 
+    asked: list[tuple[int, str]] = []
+
+    async def lookup(disputes: dict[int, list[str]]) -> dict[int, list[dict]]:
+        asked.extend((index, name) for index, names in disputes.items() for name in names)
+        return {
+            index: [entry(name, *replicas[index][name]) for name in names if name in replicas[index]]
+            for index, names in disputes.items()
+        }
+
     items, truncated = asyncio.run(
-        merged_listing(fetch, len(replicas), query, page_entries=page_entries, pages_max=10_000)
+        merged_listing(fetch, lookup, len(replicas), query, page_entries=page_entries, pages_max=10_000)
     )
     expected = oracle(replicas, query)
     assert [(name, entry_ is None) for name, entry_ in items] == expected
@@ -96,6 +108,49 @@ def test_paged_merge_of_replicas_equals_the_merge_of_everything(
     )
     if len(everything) > limit:
         assert truncated
+    # Only what some replica lists live and another does not is looked up, each name once per replica.
+    assert len(asked) == len(set(asked))
+    for index, name in asked:
+        assert not (name in replicas[index] and not replicas[index][name][1])
+        assert any(name in other and not other[name][1] for other in replicas)
+
+
+def test_replicas_that_agree_are_merged_without_a_lookup_whatever_their_tombstones():
+    live = {f"n{i:03}": (i % 5, False) for i in range(0, 300, 3)}
+    replica = {**{f"n{i:03}": (7, True) for i in range(300)}, **live}  # 200 tombstones among 100 live
+    query = ListingQuery(limit=50)
+    fetchers = [replica_pages(replica, query, 20) for _ in range(2)]
+    rounds = []
+
+    async def fetch(index: int, after: str) -> list[dict]:
+        rounds.append(index)
+        return await fetchers[index](after)
+
+    async def lookup(disputes: dict[int, list[str]]) -> dict[int, list[dict]]:
+        raise AssertionError(f"replicas that agree need no lookup: {disputes}")
+
+    items, truncated = asyncio.run(merged_listing(fetch, lookup, 2, query, page_entries=20, pages_max=8))
+    assert [name for name, _ in items] == sorted(live)[:50]
+    assert truncated
+    assert len(rounds) == 2 * 3  # three pages of 20 live entries each, none of them read for tombstones
+
+
+def test_a_name_listed_by_one_replica_is_hidden_by_the_other_replicas_newer_tombstone():
+    a = {"x": (1, False), "y": (3, False), "z": (1, False)}
+    b = {"x": (2, True), "y": (2, True)}  # x deleted after a's copy; y put again after b's delete; z unknown
+    query = ListingQuery()
+    fetchers = [replica_pages(r, query, 10) for r in (a, b)]
+
+    async def fetch(index: int, after: str) -> list[dict]:
+        return await fetchers[index](after)
+
+    async def lookup(disputes: dict[int, list[str]]) -> dict[int, list[dict]]:
+        assert disputes == {1: ["x", "y", "z"]}
+        return {1: [entry(name, *b[name]) for name in disputes[1] if name in b]}
+
+    items, truncated = asyncio.run(merged_listing(fetch, lookup, 2, query, page_entries=10, pages_max=8))
+    assert [name for name, _ in items] == ["y", "z"]
+    assert not truncated
 
 
 def test_the_newest_record_wins_and_a_tombstone_hides_an_older_live_copy():
