@@ -18,13 +18,19 @@ Dolmen/Swift ratio of ops_per_s, and the Swift/Dolmen ratio of cpu_ms_per_op (ho
 less CPU an operation costs here: steadier than throughput on a busy machine).
 
     .venv/bin/python bench/objbench.py [--api swift|s3] [--scale 0.1] [--only dolmen|swift] [--saio-daemons 0|1]
-        [--cases 4k,1m,64m,lo]
+        [--cases 4k,1m,64m,lo,list]
 
 The large-object case `lo` (Swift API only): a 1 GiB file uploaded by `swift upload
 --use-slo --segment-size 64MiB` (an SLO of 16 segments, the client's 10 segment
 threads) and downloaded by `swift download` (checked against its MD5), both with
 the cluster's token. `--scale` shrinks the file (segments stay 64 MiB unless the
 file is smaller). Its ratio is of MiB/s (`ratio_mib_per_s_lo`).
+
+The listing case `list` (Swift API only): a container of 10,000 empty objects (scaled), listed
+in pages of 1,000 (JSON, marker to marker) at concurrency 1 and 4 for 8 s each, then again
+after all but every 10th object are deleted (`list_1000_c1_after_deletes`: 1,000 live entries
+among 9,000 tombstones, one page a pass). Its ops are pages; every pass must list exactly the
+live objects (else `errors`).
 
 The load generator is this process, on the same 2-core machine as both clusters.
 """
@@ -64,6 +70,11 @@ STARTUP_TIMEOUT_S = 240.0
 
 S3_CHUNK_BYTES = 2**20  # boto3's aws-chunked chunk size
 S3_REGION = "us-east-1"
+LISTING_OBJECTS = 10_000  # in the listing case's container
+LISTING_PAGE = 1_000
+LISTING_LIVE_EVERY = 10  # objects that stay after the deletes
+LISTING_SECONDS = 8.0
+EMPTY_MD5 = hashlib.md5(b"").hexdigest()
 LARGE_OBJECT_BYTES = 2**30
 LARGE_OBJECT_SEGMENT_BYTES = 64 * 2**20
 SWIFT_CLI = shutil.which("swift", path=str(Path(sys.executable).parent)) or shutil.which("swift") or "swift"
@@ -94,13 +105,19 @@ class SwiftApi:
         self.session, self.endpoint = session, endpoint
 
     def request(
-        self, method: str, container: str, key: str = "", body: bytes | None = None, etag: str = ""
+        self,
+        method: str,
+        container: str,
+        key: str = "",
+        body: bytes | None = None,
+        etag: str = "",
+        query: dict[str, str] | None = None,
     ) -> Answer:
         headers = {"X-Auth-Token": self.endpoint.token}
         if body is not None:
             headers |= {"Content-Type": "application/octet-stream", "ETag": etag}
         url = f"{self.endpoint.storage_url}/{container}" + (f"/{key}" if key else "")
-        return self.session.request(method, url, headers=headers, data=body)
+        return self.session.request(method, url, headers=headers, data=body, params=query)
 
 
 class S3Api:
@@ -286,6 +303,86 @@ async def bench_case(
     return results
 
 
+async def bench_listing(
+    api: SwiftApi, scale: float, cpu_s: Callable[[], float]
+) -> dict[str, dict[str, object]]:
+    """Pages of LISTING_PAGE objects (JSON, marker to marker, round and round) from a container of
+    LISTING_OBJECTS, at concurrency 1 and 4 for LISTING_SECONDS each; then again once all but every
+    LISTING_LIVE_EVERY-th object are deleted (`_after_deletes`: live entries among tombstones)."""
+    count = max(2 * LISTING_PAGE, round(LISTING_OBJECTS * scale))
+    container = f"bench-list-{os.getpid()}"
+    async with api.request("PUT", container) as answer:
+        assert answer.status in api.container_statuses, answer.status
+
+    def name(index: int) -> str:
+        return f"photos/2026/{index:07d}.jpg"
+
+    async def change(method: str, indexes: list[int]) -> None:
+        async def one(position: int) -> None:
+            body = b"" if method == "PUT" else None
+            async with api.request(method, container, name(indexes[position]), body, EMPTY_MD5) as answer:
+                if answer.status not in (201, 204):
+                    raise RuntimeError(f"{method} answered {answer.status}")
+
+        _elapsed_s, _latencies, errors = await run_operation(len(indexes), 16, one)
+        assert errors == 0, f"{errors} {method}s failed while preparing the listing case"
+
+    results: dict[str, dict[str, object]] = {}
+    await change("PUT", list(range(count)))
+    for label, live in (("", count), ("_after_deletes", len(range(0, count, LISTING_LIVE_EVERY)))):
+        if label:
+            await change("DELETE", [index for index in range(count) if index % LISTING_LIVE_EVERY])
+        for concurrency in (1, 4):
+            case = f"list_{LISTING_PAGE}_c{concurrency}{label}"
+            results[case] = await list_pages(api, container, live, concurrency, cpu_s)
+            print(f"  {case}: {results[case]}", file=sys.stderr)
+    await change("DELETE", list(range(0, count, LISTING_LIVE_EVERY)))
+    async with api.request("DELETE", container):
+        pass
+    return results
+
+
+async def list_pages(
+    api: SwiftApi, container: str, live: int, concurrency: int, cpu_s: Callable[[], float]
+) -> dict[str, object]:
+    """Each worker pages through the whole listing again and again for LISTING_SECONDS; every
+    pass must list exactly `live` objects (else an error)."""
+    latencies: list[float] = []
+    entries = errors = 0
+    deadline = time.perf_counter() + LISTING_SECONDS
+
+    async def worker() -> None:
+        nonlocal entries, errors
+        marker, listed = "", 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            query = {"format": "json", "limit": str(LISTING_PAGE), "marker": marker}
+            async with api.request("GET", container, query=query) as answer:
+                page = await answer.json() if answer.status == 200 else []
+            latencies.append(time.perf_counter() - started)
+            entries += len(page)
+            listed += len(page)
+            if len(page) == LISTING_PAGE:
+                marker = page[-1]["name"]
+                continue
+            errors += listed != live  # a pass that missed or repeated objects
+            marker, listed = "", 0
+
+    cpu_before_s, started = cpu_s(), time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed_s, cpu_spent_s = time.perf_counter() - started, cpu_s() - cpu_before_s
+    return {
+        "live_objects": live,
+        "concurrency": concurrency,
+        "ops_per_s": round(len(latencies) / elapsed_s, 1),
+        "entries_per_page": round(entries / len(latencies), 1),
+        "latency_ms_p50": percentile_ms(latencies, 0.50),
+        "latency_ms_p99": percentile_ms(latencies, 0.99),
+        "errors": errors,
+        "cpu_ms_per_op": round(cpu_spent_s * 1000 / len(latencies), 2),
+    }
+
+
 def bench_large_object(endpoint: Endpoint, scale: float) -> dict[str, dict[str, object]]:
     """`swift upload --use-slo --segment-size` of one large file, then `swift download` of it."""
     size = max(2**20, round(LARGE_OBJECT_BYTES * scale))
@@ -351,6 +448,8 @@ async def bench_cluster(
                 else max(concurrency, round(full_count * scale))
             )
             results |= await bench_case(api, label, size, count, concurrency, lambda: cluster_cpu_s(data))
+        if "list" in cases and isinstance(api, SwiftApi):
+            results |= await bench_listing(api, scale, lambda: cluster_cpu_s(data))
     if "lo" in cases and isinstance(endpoint, Endpoint):
         results |= await asyncio.to_thread(bench_large_object, endpoint, scale)
     return results
@@ -446,7 +545,7 @@ def main() -> int:
     )
     parser.add_argument("--only", choices=("dolmen", "swift"))
     parser.add_argument("--saio-daemons", type=int, default=1, choices=(0, 1))
-    parser.add_argument("--cases", default="4k,1m,64m,lo", help="comma-separated: 4k, 1m, 64m, lo")
+    parser.add_argument("--cases", default="4k,1m,64m,lo,list", help="comma-separated: 4k, 1m, 64m, lo, list")
     args = parser.parse_args()
     cases = args.cases.split(",")
     report: dict[str, object] = {

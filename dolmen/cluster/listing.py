@@ -1,7 +1,9 @@
 """Listings merged from several container (or account) replicas, pure: no I/O here.
 
-Each replica answers its live listing: live entries in name order (byte order of UTF-8),
-each with its record timestamp; it never reads its tombstones, however many there are. A
+Each replica answers its live listing: live entries in name order, each with its record
+timestamp; it never reads its tombstones, however many there are. (Name order is the byte
+order of UTF-8, which is the order of the names' code points, so names compare here as the
+strings they are: legal names hold no lone surrogate, where the two orders would differ.) A
 page of a replica that came back full only covers names up to its last one: `safe_bound`
 says how far the merged result is complete, and the shell fetches further pages beyond it.
 Up to that bound, a name some replicas list and others do not is `disputed`: each replica
@@ -57,13 +59,6 @@ class Subdir:
 class Listing:
     entries: list[ObjectEntry | ContainerEntry | Subdir]
     truncated: bool
-
-
-def sort_key(name: str) -> bytes:
-    """Listing order: byte order of the UTF-8 name (as the replicas sort). It is the order of
-    the names' code points, so the merge compares names as they are (legal names hold no lone
-    surrogate, the one case where the two orders differ)."""
-    return name.encode("utf-8")
 
 
 def _newer(entry: dict[str, Any], than: dict[str, Any]) -> bool:
