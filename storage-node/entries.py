@@ -19,13 +19,11 @@ rendered when listed.
 
 from __future__ import annotations
 
-import functools
 import struct
-import time
 from json.encoder import encode_basestring
 from typing import NamedTuple
 
-from dolmen.storage_node.timestamps import TICKS_PER_S, Timestamp
+from dolmen.storage_node.timestamps import Timestamp, iso_8601
 
 _HEAD = struct.Struct(">16sBQHHH")
 _HEAD_FIELDS = struct.Struct(">QQBQHHH")  # the same, with the timestamp as ticks and offset
@@ -38,7 +36,6 @@ LISTED_AT = _HEAD.size  # where the listed members start; their length is the he
 DELETED = 1
 NAME = 2
 LISTED = 4
-MICROSECONDS_PER_TICK = 1_000_000 // TICKS_PER_S
 
 
 class ObjectEntry(NamedTuple):
@@ -50,17 +47,6 @@ class ObjectEntry(NamedTuple):
     size: int = 0
     etag: str = ""
     content_type: str = ""
-
-
-@functools.lru_cache(maxsize=4096)
-def _iso_second(seconds: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-
-
-def iso_8601(ticks: int) -> str:
-    """`2026-11-23T16:55:18.123450`: Swift's last_modified of a timestamp's ticks (10 µs each)."""
-    seconds, fraction = divmod(ticks, TICKS_PER_S)
-    return f"{_iso_second(seconds)}.{fraction * MICROSECONDS_PER_TICK:06d}"
 
 
 def listed_members(size: int, etag: str, content_type: str, ticks: int) -> bytes:

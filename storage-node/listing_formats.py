@@ -23,9 +23,9 @@ from json.encoder import encode_basestring
 from xml.sax.saxutils import escape, quoteattr
 
 from dolmen.storage_node.containers import CONTAINER, row_fields
-from dolmen.storage_node.entries import entry_is_live, entry_listed, entry_timestamp, iso_8601
+from dolmen.storage_node.entries import entry_is_live, entry_listed, entry_timestamp
 from dolmen.storage_node.listings import Row, Subdir
-from dolmen.storage_node.timestamps import internal_text
+from dolmen.storage_node.timestamps import internal_text, iso_8601
 
 CONTENT_TYPES = {
     "json": "application/json; charset=utf-8",
@@ -52,21 +52,31 @@ def object_json(name: bytes, value: bytes, *, internal: bool) -> bytes:
     return b'{"name":%b,%b}' % (json_name(name), entry_listed(value))
 
 
-def plain_objects_json(rows: Sequence[Row[bytes] | Subdir]) -> list[bytes] | None:
-    """object_json of every row of a public listing, in the one loop that serves most listings,
-    if no name needs a JSON escape (checked for all names at once; else None): a live entry then
-    costs a slice of its stored members and one formatting."""
+def plain_objects_json(rows: Sequence[Row[bytes] | Subdir], *, internal: bool) -> list[bytes] | None:
+    """object_json of every row, in the one loop that serves most listings, if no name needs a
+    JSON escape (checked for all names at once; else None): a live entry then costs a slice of
+    its stored members and one formatting (with its timestamp's text, if `internal`)."""
     names = b"".join(row.name if isinstance(row, Subdir) else row[0] for row in rows)
     if _JSON_ESCAPED.search(names) is not None:
         return None
+    live = _timestamped_live_json if internal else _live_json
     return [
         b'{"subdir":"%b"}' % row.name
         if isinstance(row, Subdir)
-        else b'{"name":"%b",%b}' % (row[0], entry_listed(row[1]))
+        else live(*row)
         if entry_is_live(row[1])
-        else object_json(*row, internal=False)
+        else object_json(*row, internal=internal)
         for row in rows
     ]
+
+
+def _live_json(name: bytes, value: bytes) -> bytes:
+    return b'{"name":"%b",%b}' % (name, entry_listed(value))
+
+
+def _timestamped_live_json(name: bytes, value: bytes) -> bytes:
+    timestamp = internal_text(*entry_timestamp(value)).encode()
+    return b'{"name":"%b",%b,"timestamp":"%b"}' % (name, entry_listed(value), timestamp)
 
 
 def row_json(name: bytes, value: bytes, *, internal: bool) -> bytes:
@@ -86,7 +96,7 @@ def render(
     """The body of a listing of `rows` of the container or account `name` in `listing_format`."""
     entry_json: Callable[..., bytes] = object_json if role == CONTAINER else row_json
     if internal or listing_format == "json":
-        parts = plain_objects_json(rows) if role == CONTAINER and not internal else None
+        parts = plain_objects_json(rows, internal=internal) if role == CONTAINER else None
         if parts is None:
             parts = [
                 b'{"subdir":%b}' % json_name(row.name)

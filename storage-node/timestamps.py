@@ -12,13 +12,16 @@ Order is (ticks, offset). The range is 0 .. 9999999999.99999; offsets 0 .. 2**64
 
 from __future__ import annotations
 
+import functools
 import re
 import struct
+import time
 from dataclasses import dataclass
 
 from dolmen.storage_node.errors import InvalidTimestamp
 
 TICKS_PER_S = 100_000
+MICROSECONDS_PER_TICK = 1_000_000 // TICKS_PER_S
 TICKS_MAX = 10**15 - 1  # 9999999999.99999
 OFFSET_MAX = 2**64 - 1
 PACKED_BYTES = 16
@@ -118,3 +121,15 @@ def internal_text(ticks: int, offset: int) -> str:
     if offset:
         return f"{whole:010d}.{fraction:05d}_{offset:016x}"
     return f"{whole:010d}.{fraction:05d}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(seconds: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
+def iso_8601(ticks: int) -> str:
+    """`2026-11-23T16:55:18.123450`: Swift's last_modified of a timestamp's ticks (ISO 8601 with
+    microseconds, UTC, no zone); the second's text is cached (a listing writes thousands)."""
+    seconds, fraction = divmod(ticks, TICKS_PER_S)
+    return f"{_iso_second(seconds)}.{fraction * MICROSECONDS_PER_TICK:06d}"

@@ -40,8 +40,9 @@ from dolmen.proxy.errors import AccessDenied, BadRequest, NotAuthenticated, Vers
 from dolmen.proxy.reserved import reserved_container
 from dolmen.proxy.swift.access import Gatekeeper
 from dolmen.proxy.swift.headers import sysmeta_item
-from dolmen.proxy.swift.listings import TRUE_VALUES, iso_last_modified
+from dolmen.proxy.swift.listings import TRUE_VALUES
 from dolmen.proxy.swift.paths import SwiftPath, check_container_name, decode_component
+from dolmen.storage_node.timestamps import iso_8601
 
 from dolmen.cluster import (
     ClusterClient,
@@ -194,7 +195,7 @@ def versions_rows(
                 "bytes": row.bytes,
                 "hash": row.etag,
                 "content_type": row.content_type,
-                "last_modified": iso_last_modified(row.timestamp.ticks / TICKS_PER_S),
+                "last_modified": iso_8601(row.timestamp.ticks),
                 "version_id": version_id(row.timestamp),
                 "is_latest": row.name != previous,
             }

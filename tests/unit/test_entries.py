@@ -14,9 +14,8 @@ from dolmen.storage_node.entries import (
     entry_is_live,
     entry_listed,
     entry_timestamp,
-    iso_8601,
 )
-from dolmen.storage_node.timestamps import Timestamp
+from dolmen.storage_node.timestamps import Timestamp, iso_8601
 from hypothesis import given
 from hypothesis import strategies as st
 

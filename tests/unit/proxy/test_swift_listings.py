@@ -1,3 +1,4 @@
+import datetime
 import json
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
@@ -9,18 +10,18 @@ from dolmen.proxy.swift.listings import (
     TEXT,
     XML,
     container_rows,
-    iso_last_modified,
     object_rows,
     parse_listing_request,
     render_listing,
 )
+from dolmen.storage_node.timestamps import iso_8601
 from hypothesis import given
 from hypothesis import strategies as st
 
 
 @dataclass(frozen=True)
 class Moment:
-    seconds: float
+    ticks: int  # of 10 µs, as a Timestamp's
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class Subdir:
     name: str
 
 
-T = Moment(1_700_000_000.12345)
+T = Moment(1_700_000_000_12345)
 
 
 def test_the_query_as_swift_reads_it():
@@ -77,9 +78,11 @@ def test_format_comes_from_the_query_then_accept(query, accept, expected):
     assert parse_listing_request(query, accept).content_type == expected
 
 
-def test_last_modified_is_iso_with_microseconds_and_no_zone():
-    assert iso_last_modified(1_700_000_000.12345) == "2023-11-14T22:13:20.123450"
-    assert iso_last_modified(0) == "1970-01-01T00:00:00.000000"
+@given(st.integers(0, 10**15 - 1))
+def test_last_modified_is_iso_with_microseconds_and_no_zone(ticks):
+    moment = datetime.datetime(1970, 1, 1) + datetime.timedelta(microseconds=10 * ticks)
+    assert iso_8601(ticks) == moment.isoformat(timespec="microseconds")
+    assert iso_8601(1_700_000_000_12345) == "2023-11-14T22:13:20.123450"
 
 
 def test_object_listing_in_each_format():
