@@ -2,7 +2,6 @@
 
 from dolmen.cluster.client import ClusterClient
 from dolmen.cluster.config import ClusterClientConfig, load_cluster_config
-from dolmen.cluster.containers import AccountInfo, ContainerInfo
 from dolmen.cluster.errors import (
     BadName,
     BodyCheckFailed,
@@ -23,6 +22,7 @@ from dolmen.cluster.errors import (
     SystemAccountRefused,
     VersionConflict,
 )
+from dolmen.cluster.infos import AccountInfo, ContainerInfo
 from dolmen.cluster.listing import ContainerEntry, Listing, ListingQuery, ObjectEntry, Subdir
 from dolmen.cluster.objects import ObjectInfo, ObjectReader, PutResult
 from dolmen.cluster.records import Record, Records

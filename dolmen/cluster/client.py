@@ -13,8 +13,9 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, M
 from types import MappingProxyType
 
 from dolmen.cluster.config import ClusterClientConfig
-from dolmen.cluster.containers import AccountInfo, ContainerInfo, Containers
+from dolmen.cluster.containers import Containers
 from dolmen.cluster.errors import NotFound
+from dolmen.cluster.infos import AccountInfo, ContainerInfo
 from dolmen.cluster.listing import Listing, ListingQuery
 from dolmen.cluster.names import SYSTEM_ACCOUNT_PREFIX, check_names
 from dolmen.cluster.objects import ObjectInfo, ObjectReader, Objects, PutResult

@@ -13,7 +13,6 @@ import asyncio
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -21,6 +20,7 @@ import orjson
 
 from dolmen.cluster.config import ClusterClientConfig
 from dolmen.cluster.errors import BadName, Conflict, ContainerNotEmpty, NotFound, QuorumNotReached
+from dolmen.cluster.infos import AccountInfo, ContainerInfo, account_info, container_info
 from dolmen.cluster.listing import (
     ContainerEntry,
     Listing,
@@ -30,58 +30,19 @@ from dolmen.cluster.listing import (
     merged_listing,
 )
 from dolmen.cluster.names import node_path
-from dolmen.cluster.objects import Objects, is_live, nodes_of
+from dolmen.cluster.objects import Objects, is_live, newest_first, nodes_of
 from dolmen.cluster.placement import Rings, node_of, quorum_size, replica_headers
 from dolmen.cluster.transport import NodeAnswer, NodeError, NodeFailed, Transport
 from dolmen.limits import LISTING_PAGE_ENTRIES_MAX, LOOKUP_NAMES_MAX
 from dolmen.ring.devices import Device
 from dolmen.ring.ring import Ring
-from dolmen.storage_node.errors import InvalidTimestamp
 from dolmen.storage_node.lookups import lookup_request
-from dolmen.storage_node.timestamps import ZERO, Timestamp
+from dolmen.storage_node.timestamps import Timestamp
 
 ROLE_HEADER = "X-Backend-Role"
 LISTING_REPLICAS = 2  # listings merge at least this many replicas (fewer only if the ring has fewer)
 CONTAINER_INFO_ENTRIES_MAX = 10_000
 Place = tuple[Ring, int, Callable[[Device], str]]  # a record's ring, partition and path on a device
-
-
-@dataclass(frozen=True, slots=True)
-class AccountInfo:
-    container_count: int
-    object_count: int
-    bytes_used: int
-    metadata: Mapping[str, str]
-    timestamp: Timestamp
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerInfo:
-    object_count: int
-    bytes_used: int
-    policy_index: int
-    metadata: Mapping[str, str]
-    timestamp: Timestamp
-
-
-def _int(headers: Mapping[str, str], name: str) -> int:
-    text = headers.get(name, "0")
-    return int(text) if text.isdigit() else 0
-
-
-def _metadata(headers: Mapping[str, str], prefix: str) -> dict[str, str]:
-    return {
-        name[len(prefix) :].lower(): value
-        for name, value in headers.items()
-        if name.lower().startswith(prefix)
-    }
-
-
-def _timestamp(headers: Mapping[str, str]) -> Timestamp:
-    try:
-        return Timestamp.parse(headers.get("X-Timestamp", ""))
-    except InvalidTimestamp:
-        return ZERO
 
 
 class Containers:
@@ -107,13 +68,8 @@ class Containers:
         return self._created(answers, place[0], f"account {account}")
 
     async def head_account(self, account: str) -> AccountInfo:
-        headers = await self._live_headers(self._account_place(account), "account", f"account {account}")
-        return AccountInfo(
-            container_count=_int(headers, "X-Account-Container-Count"),
-            object_count=_int(headers, "X-Account-Object-Count"),
-            bytes_used=_int(headers, "X-Account-Bytes-Used"),
-            metadata=_metadata(headers, "x-account-meta-"),
-            timestamp=_timestamp(headers),
+        return account_info(
+            await self._live_headers(self._account_place(account), "account", f"account {account}")
         )
 
     async def post_account(self, account: str, headers: dict[str, str]) -> None:
@@ -150,13 +106,8 @@ class Containers:
 
     async def head_container(self, account: str, container: str) -> ContainerInfo:
         place = self._container_place(account, container)
-        headers = await self._live_headers(place, "container", f"container {account}/{container}")
-        return ContainerInfo(
-            object_count=_int(headers, "X-Container-Object-Count"),
-            bytes_used=_int(headers, "X-Container-Bytes-Used"),
-            policy_index=_int(headers, "X-Backend-Storage-Policy-Index"),
-            metadata=_metadata(headers, "x-container-meta-"),
-            timestamp=_timestamp(headers),
+        return container_info(
+            await self._live_headers(place, "container", f"container {account}/{container}")
         )
 
     async def container_info(self, account: str, container: str) -> ContainerInfo:
@@ -241,33 +192,44 @@ class Containers:
     async def _list(
         self, ring: Ring, partition: int, path_of: Callable[[Device], str], role: str, query: ListingQuery
     ) -> Listing:
-        """Merge the internal listings of LISTING_REPLICAS replicas that answer (listing.merged_listing)."""
+        """Merge the live listings of LISTING_REPLICAS replicas that answer (listing.merged_listing),
+        with the info of the listed record from the newest of their answers (NotFound if that one
+        has no live record)."""
         if not 0 <= query.limit <= LISTING_PAGE_ENTRIES_MAX:
             raise BadName(f"listing limit must be 0..{LISTING_PAGE_ENTRIES_MAX}")
         page_entries = min(LISTING_PAGE_ENTRIES_MAX, query.limit + 64)
         candidates = self.objects.read_order(ring.primaries(partition))
         wanted = min(LISTING_REPLICAS, len(candidates))
-        first_pages: list[tuple[Device, list[dict[str, Any]] | None]] = []
-        for device in candidates:  # the first page picks the replicas that answer
-            if len(first_pages) == wanted:
-                break
-            try:
-                first_pages.append(
-                    (device, await self._page(device, path_of, role, query, query.marker, page_entries))
-                )
-            except NodeError:
-                continue
+        first_pages: list[tuple[Device, NodeAnswer, list[dict[str, Any]] | None]] = []
+        while len(first_pages) < wanted and candidates:  # the first page picks the replicas that answer
+            asked, candidates = (
+                candidates[: wanted - len(first_pages)],
+                candidates[wanted - len(first_pages) :],
+            )
+            pages = await asyncio.gather(
+                *(self._page(device, path_of, role, query, query.marker, page_entries) for device in asked),
+                return_exceptions=True,
+            )
+            for device, page in zip(asked, pages, strict=True):
+                if isinstance(page, BaseException) and not isinstance(page, NodeError):
+                    raise page
+                if not isinstance(page, BaseException):
+                    first_pages.append((device, *page))
         if len(first_pages) < wanted:
             raise QuorumNotReached(f"{len(first_pages)} replicas answered a listing, {wanted} needed")
-        if all(page is None for _, page in first_pages):
+        newest = newest_first([(device, answer) for device, answer, _ in first_pages])[0][1]
+        if not is_live(newest):  # none has it, or the newest answer is of its deletion
             raise NotFound(f"no such {role}")
-        unused = {index: page or [] for index, (_, page) in enumerate(first_pages)}
-        without = {index for index, (_, page) in enumerate(first_pages) if page is None}
+        info = account_info(newest.headers) if role == "account" else container_info(newest.headers)
+        unused = {index: page or [] for index, (_, _, page) in enumerate(first_pages)}
+        without = {index for index, (_, _, page) in enumerate(first_pages) if page is None}
 
         async def fetch(replica: int, marker: str) -> list[dict[str, Any]]:
             if replica in unused:
                 return unused.pop(replica)
-            page = await self._page(first_pages[replica][0], path_of, role, query, marker, page_entries)
+            _answer, page = await self._page(
+                first_pages[replica][0], path_of, role, query, marker, page_entries
+            )
             return page or []
 
         async def lookup(disputes: dict[int, list[str]]) -> dict[int, list[dict[str, Any]]]:
@@ -289,7 +251,7 @@ class Containers:
             pages_max=self.config.listing_pages_max,
         )
         return Listing(
-            [Subdir(name) if entry is None else _entry(role, entry) for name, entry in items], truncated
+            [Subdir(name) if entry is None else _entry(role, entry) for name, entry in items], truncated, info
         )
 
     async def _page(
@@ -300,9 +262,9 @@ class Containers:
         query: ListingQuery,
         marker: str,
         page_entries: int,
-    ) -> list[dict[str, Any]] | None:
-        """One replica's live listing page after `marker` (PROTOCOL.md: `X-Backend-Listing: live`,
-        each entry with its record's timestamp); None if it has no such container."""
+    ) -> tuple[NodeAnswer, list[dict[str, Any]] | None]:
+        """One replica's answer and live listing page after `marker` (PROTOCOL.md: `X-Backend-Listing:
+        live`, each entry with its record's timestamp); the page is None if it has no such container."""
         parameters: dict[str, str] = {"format": "json", "limit": str(page_entries)}
         if query.prefix:
             parameters["prefix"] = query.prefix
@@ -320,12 +282,12 @@ class Containers:
             headers={ROLE_HEADER: role, "X-Backend-Listing": "live"},
         )
         if answer.status == 404:
-            return None
+            return answer, None
         if not 200 <= answer.status < 300:
             raise NodeFailed(f"{node_of(device)}: listing answered {answer.status}")
         page = orjson.loads(answer.body) if answer.body else []
         assert isinstance(page, list)
-        return page
+        return answer, page
 
     async def _lookup(
         self, device: Device, path_of: Callable[[Device], str], role: str, names: list[str]

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from dolmen.cluster.infos import AccountInfo, ContainerInfo
 from dolmen.storage_node.timestamps import Timestamp
 
 
@@ -59,6 +60,7 @@ class Subdir:
 class Listing:
     entries: list[ObjectEntry | ContainerEntry | Subdir]
     truncated: bool
+    info: ContainerInfo | AccountInfo | None = None  # of what is listed, as its replicas answered
 
 
 def _newer(entry: dict[str, Any], than: dict[str, Any]) -> bool:

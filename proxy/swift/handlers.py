@@ -345,15 +345,15 @@ async def get_container(
 ) -> web.StreamResponse:
     assert path.container is not None
     listing_request = parse_listing_request(query, request.headers.get("Accept"))
-    info = await _container_or_404(request, path, fresh=True)
     if "versions" in query:
+        info = await _container_or_404(request, path, fresh=True)
         versions = _versioning(request, path, info)
         rows = await versions.list_versions(_listing_query(listing_request), query.get("version_marker", ""))
-    else:
+    else:  # the listing's answers tell the container's info too: no HEAD first
         listing = await request.app[CLIENT].list_objects(
             path.account, path.container, _listing_query(listing_request)
         )
-        rows = object_rows(listing.entries)
+        info, rows = listing.info, object_rows(listing.entries)
     return _listing_response(
         rows, listing_request, container_headers(info, access), root="container", name=path.container
     )

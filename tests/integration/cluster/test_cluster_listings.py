@@ -78,6 +78,7 @@ async def test_containers_count_refuse_deletes_while_full_and_accounts_list_them
     container = await filled_container(cluster_client, account)
     info = await cluster_client.head_container(account, container)
     assert info.object_count == len(NAMES) and info.metadata == {"color": "red"} and info.policy_index == 0
+    assert (await cluster_client.list_objects(account, container, ListingQuery(limit=1))).info == info
     await cluster_client.post_container(account, container, {"Color": "", "Size": "xl"})
     assert (await cluster_client.head_container(account, container)).metadata == {"size": "xl"}
     with pytest.raises(ContainerNotEmpty):
@@ -94,6 +95,8 @@ async def test_containers_count_refuse_deletes_while_full_and_accounts_list_them
     await cluster_client.delete_container(account, container)
     with pytest.raises(NotFound):
         await cluster_client.head_container(account, container)
+    with pytest.raises(NotFound):
+        await cluster_client.list_objects(account, container, ListingQuery())
     with pytest.raises(NotFound):
         await cluster_client.put_object(account, container, "late", one_chunk(b"x"), content_type="a/b")
     await cluster_client.post_account(account, {"Quota": "10"})
