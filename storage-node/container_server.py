@@ -160,7 +160,7 @@ async def record_head_or_get(request: Request, where: NamePath, role: str) -> An
     internal = listing_form is not None
     if internal and query.delimiter:
         raise BadRequest("an internal listing takes no delimiter: roll-ups come after the merge")
-    tombstones = LISTING_FORMS.get(listing_form or "", False)
+    tombstones = LISTING_FORMS[listing_form] if listing_form is not None else False
     info, entries = await disk(
         ctx, keyspaces.listing(role, where.partition, where.account, name, query, tombstones=tombstones)
     )

@@ -477,7 +477,8 @@ class Keyspaces:
         container or account is not live.
         """
         key = info_key(partition, account, container)
-        wanted = [(name.encode("utf-8"), child_key(role, key, name)) for name in names]
+        keys = [child_key(role, key, name) for name in names]  # (InvalidName before anything else)
+        wanted = [(name.encode("utf-8"), child) for name, child in zip(names, keys, strict=True)]
         full_name = entry_full_name if role == CONTAINER else _row_name
         live_db, deleted_db = self._children_dbs(role)
         skip = len(key)

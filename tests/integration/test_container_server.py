@@ -428,7 +428,8 @@ async def test_live_listings_and_lookups_give_the_cluster_client_what_it_merges(
         ("live", put, False),
     ]
 
-    for names in ([], [f"n{i}" for i in range(1_001)], ["a\0b"], [["x"]]):  # none, too many, NUL, not a name
+    refused = ([], [f"n{i}" for i in range(1_001)], ["a\0b"], ["\ud800"], [["x"]])  # none, too many,
+    for names in refused:  # a NUL, a lone surrogate, not a name
         assert (await lookup(containers, names, "AUTH_a", name)).status == 400, names[:2]
     signed = json.dumps(["x"]).encode()
     path = containers.path("AUTH_a", name)
