@@ -52,9 +52,9 @@ def reserved_container(purpose: str, owner_container: str) -> str:
 
 
 async def list_public_containers(client: ClusterClient, account: str, query: ListingQuery) -> Listing:
-    """The account's containers (and subdirs) that a public API may show, up to `query.limit`.
-
-    Raises what `client.list_containers` raises (NotFound for a missing account).
+    """The account's containers (and subdirs) that a public API may show, up to `query.limit`,
+    with the account's info. Raises what `client.list_containers` raises (NotFound for a
+    missing account).
     """
     entries: list = []
     marker = query.marker
@@ -65,7 +65,7 @@ async def list_public_containers(client: ClusterClient, account: str, query: Lis
         visible = [entry for entry in page.entries if not is_reserved(entry.name)]
         entries += visible
         if not page.truncated or len(visible) == len(page.entries) or len(entries) >= query.limit:
-            return Listing(entries, page.truncated)
+            return Listing(entries, page.truncated, page.info)
         last = page.entries[-1].name
         marker = last if not is_reserved(last) else _BEFORE_RESERVED if query.reverse else _AFTER_RESERVED
-    return Listing(entries, truncated=True)
+    return Listing(entries, truncated=True, info=page.info)

@@ -186,12 +186,12 @@ class Authoriser:
             self._forget_account(account)
 
     async def fresh_account_info(self, account: str) -> AccountInfo | None:
-        """The account's info read now (what a HEAD or a listing shows), cached again."""
+        """The account's info read now (what a HEAD shows), cached again."""
         self._forget_account(account)
         return await self.account_info(account)
 
     async def fresh_container_info(self, account: str, container: str) -> ContainerInfo | None:
-        """The container's info read now (what a HEAD or a listing shows), cached again."""
+        """The container's info read now (what a HEAD or a versions listing shows), cached again."""
         self._forget_container(account, container)
         return await self.container_info(account, container)
 

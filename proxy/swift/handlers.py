@@ -264,13 +264,14 @@ async def get_account(
     request: web.Request, path: SwiftPath, query: dict[str, str], access: Access
 ) -> web.StreamResponse:
     listing_request = parse_listing_request(query, request.headers.get("Accept"))
-    info = await request.app[GATEKEEPER].fresh_account_info(path.account)
-    rows: list[dict[str, object]] = []
-    if info is not None:
+    try:  # the listing's answers tell the account's info too: no HEAD first
         listing = await list_public_containers(
             request.app[CLIENT], path.account, _listing_query(listing_request)
         )
-        rows = container_rows(listing.entries)
+    except NotFound:  # an account not created yet lists nothing
+        info, rows = None, []
+    else:
+        info, rows = listing.info, container_rows(listing.entries)
     return _listing_response(
         rows, listing_request, account_headers(info, access), root="account", name=path.account
     )
