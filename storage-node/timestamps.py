@@ -124,12 +124,13 @@ def internal_text(ticks: int, offset: int) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _iso_second(seconds: int) -> str:
+def iso_second(seconds: int) -> str:
+    """`2026-11-23T16:55:18`: a UTC second in ISO 8601, cached (a listing writes thousands)."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
 
 
 def iso_8601(ticks: int) -> str:
     """`2026-11-23T16:55:18.123450`: Swift's last_modified of a timestamp's ticks (ISO 8601 with
-    microseconds, UTC, no zone); the second's text is cached (a listing writes thousands)."""
+    microseconds, UTC, no zone)."""
     seconds, fraction = divmod(ticks, TICKS_PER_S)
-    return f"{_iso_second(seconds)}.{fraction * MICROSECONDS_PER_TICK:06d}"
+    return f"{iso_second(seconds)}.{fraction * MICROSECONDS_PER_TICK:06d}"

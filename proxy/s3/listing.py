@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from dolmen.proxy.s3.errors import InvalidArgument
-from dolmen.proxy.s3.render import Owner, document, element, iso8601, quoted_etag
+from dolmen.proxy.s3.render import Owner, document, element, escape, iso8601, quoted_etag
 
 from dolmen.limits import OBJECT_NAME_BYTES_MAX, S3_LIST_BUCKETS_MAX, S3_LIST_KEYS_MAX
 
@@ -191,16 +191,12 @@ def list_objects_xml(
         parts.append(element("EncodingType", "url"))
     parts.append(element("IsTruncated", "true" if result.truncated else "false"))
     owner_xml = owner.xml() if params.fetch_owner else ""
-    for row in result.contents:
+    for row in result.contents:  # (one formatting a row: a page holds up to 1,000)
         parts.append(
-            "<Contents>"
-            + element("Key", text(row.key))
-            + element("LastModified", iso8601(math.ceil(row.last_modified_s)))
-            + element("ETag", quoted_etag(row.etag))
-            + element("Size", str(row.size_bytes))
-            + owner_xml
-            + element("StorageClass", "STANDARD")
-            + "</Contents>"
+            f"<Contents><Key>{escape(text(row.key))}</Key>"
+            f"<LastModified>{iso8601(math.ceil(row.last_modified_s))}</LastModified>"
+            f"<ETag>{escape(quoted_etag(row.etag))}</ETag><Size>{row.size_bytes}</Size>"
+            f"{owner_xml}<StorageClass>STANDARD</StorageClass></Contents>"
         )
     for prefix in result.common_prefixes:
         parts.append(f"<CommonPrefixes>{element('Prefix', text(prefix))}</CommonPrefixes>")

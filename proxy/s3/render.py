@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from dolmen.proxy.s3.errors import S3Error
+from dolmen.storage_node.timestamps import iso_second
 
 XMLNS = "http://s3.amazonaws.com/doc/2006-03-01/"
 XML_DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -24,6 +25,8 @@ _NOT_XML_10 = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]
 
 
 def escape(text: str) -> str:
+    if _NEEDS_ESCAPE.search(text) is None:
+        return text  # (most keys and values: no new string)
     return _NEEDS_ESCAPE.sub(lambda match: _ESCAPES.get(match[0]) or f"&#x{ord(match[0]):x};", text)
 
 
@@ -40,7 +43,7 @@ def iso8601(time_s: float) -> str:
     """S3's timestamps in XML: 2006-02-03T16:45:09.000Z (UTC, milliseconds)."""
     milliseconds = int(round(time_s * 1000))
     seconds, millis = divmod(milliseconds, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    return f"{iso_second(seconds)}.{millis:03d}Z"
 
 
 def http_date(time_s: float) -> str:
