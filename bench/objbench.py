@@ -26,11 +26,11 @@ threads) and downloaded by `swift download` (checked against its MD5), both with
 the cluster's token. `--scale` shrinks the file (segments stay 64 MiB unless the
 file is smaller). Its ratio is of MiB/s (`ratio_mib_per_s_lo`).
 
-The listing case `list` (Swift API only): a container of 10,000 empty objects (scaled), listed
-in pages of 1,000 (JSON, marker to marker) at concurrency 1 and 4 for 8 s each, then again
-after all but every 10th object are deleted (`list_1000_c1_after_deletes`: 1,000 live entries
-among 9,000 tombstones, one page a pass). Its ops are pages; every pass must list exactly the
-live objects (else `errors`).
+The listing case `list`: a container of 10,000 empty objects (scaled), listed in pages of 1,000
+(Swift: JSON, marker to marker; S3: ListObjectsV2, token to token) at concurrency 1 and 4 for
+8 s each, then again after all but every 10th object are deleted
+(`list_1000_c1_after_deletes`: 1,000 live entries among 9,000 tombstones, one page a pass).
+Its ops are pages; every pass must list exactly the live objects (else `errors`).
 
 The load generator is this process, on the same 2-core machine as both clusters.
 """
@@ -54,10 +54,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
+from xml.etree import ElementTree
 
 import aiohttp
 from dolmen.proxy.s3.sigv4 import authorization_header
+from yarl import URL
 
 from dolmen.devcluster import free_port_run
 
@@ -70,6 +72,7 @@ STARTUP_TIMEOUT_S = 240.0
 
 S3_CHUNK_BYTES = 2**20  # boto3's aws-chunked chunk size
 S3_REGION = "us-east-1"
+S3_NAMESPACE = "http://s3.amazonaws.com/doc/2006-03-01/"
 LISTING_OBJECTS = 10_000  # in the listing case's container
 LISTING_PAGE = 1_000
 LISTING_LIVE_EVERY = 10  # objects that stay after the deletes
@@ -119,6 +122,15 @@ class SwiftApi:
         url = f"{self.endpoint.storage_url}/{container}" + (f"/{key}" if key else "")
         return self.session.request(method, url, headers=headers, data=body, params=query)
 
+    async def list_page(self, container: str, after: str, limit: int) -> tuple[list[str], str]:
+        """A page of names after the marker `after`, and the next marker ("" after the last page)."""
+        query = {"format": "json", "limit": str(limit), "marker": after}
+        async with self.request("GET", container, query=query) as answer:
+            if answer.status != 200:
+                raise RuntimeError(f"listing answered {answer.status}")
+            names = [row["name"] for row in await answer.json()]
+        return names, names[-1] if len(names) == limit else ""
+
 
 class S3Api:
     """Objects through S3, signed with SigV4; PUT bodies aws-chunked with a trailing CRC32, as boto3 sends."""
@@ -130,10 +142,17 @@ class S3Api:
         self.host = urlsplit(endpoint.url).netloc
 
     def request(
-        self, method: str, container: str, key: str = "", body: bytes | None = None, etag: str = ""
+        self,
+        method: str,
+        container: str,
+        key: str = "",
+        body: bytes | None = None,
+        etag: str = "",
+        query: dict[str, str] | None = None,
     ) -> Answer:
         """`etag` is unused: boto3 sends a CRC32 trailer, not Content-MD5."""
         path = f"/{container}" + (f"/{quote(key)}" if key else "")
+        raw_query = urlencode(sorted((query or {}).items()), quote_via=quote, safe="-_.~")
         amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         headers = {"host": self.host, "x-amz-date": amz_date}
         data: bytes | AsyncIterator[bytes] | None = None
@@ -151,12 +170,25 @@ class S3Api:
         headers["x-amz-content-sha256"] = payload_hash
         headers["authorization"] = authorization_header(
             access_key=self.endpoint.access_key, secret_key=self.endpoint.secret_key, method=method,
-            raw_path=path, raw_query="", headers=headers, payload_hash=payload_hash, amz_date=amz_date,
+            raw_path=path, raw_query=raw_query, headers=headers, payload_hash=payload_hash, amz_date=amz_date,
             region=S3_REGION,
         )  # fmt: skip
         if body is not None:
             headers["content-length"] = str(aws_chunked_length(len(body)))
-        return self.session.request(method, f"{self.endpoint.url}{path}", headers=headers, data=data)
+        url = URL(f"{self.endpoint.url}{path}" + (f"?{raw_query}" if raw_query else ""), encoded=True)
+        return self.session.request(method, url, headers=headers, data=data)
+
+    async def list_page(self, bucket: str, after: str, limit: int) -> tuple[list[str], str]:
+        """A ListObjectsV2 page of keys after the continuation token `after`, and the next token
+        ("" after the last page)."""
+        query = {"list-type": "2", "max-keys": str(limit)} | ({"continuation-token": after} if after else {})
+        async with self.request("GET", bucket, query=query) as answer:
+            if answer.status != 200:
+                raise RuntimeError(f"ListObjectsV2 answered {answer.status}")
+            root = ElementTree.fromstring(await answer.read())
+        names = [key.text or "" for key in root.iter(f"{{{S3_NAMESPACE}}}Key")]
+        truncated = root.findtext(f"{{{S3_NAMESPACE}}}IsTruncated") == "true"
+        return names, (root.findtext(f"{{{S3_NAMESPACE}}}NextContinuationToken") or "") if truncated else ""
 
 
 def aws_chunked_length(size: int) -> int:
@@ -304,9 +336,9 @@ async def bench_case(
 
 
 async def bench_listing(
-    api: SwiftApi, scale: float, cpu_s: Callable[[], float]
+    api: SwiftApi | S3Api, scale: float, cpu_s: Callable[[], float]
 ) -> dict[str, dict[str, object]]:
-    """Pages of LISTING_PAGE objects (JSON, marker to marker, round and round) from a container of
+    """Pages of LISTING_PAGE objects (`list_page`, page to page, round and round) from a container of
     LISTING_OBJECTS, at concurrency 1 and 4 for LISTING_SECONDS each; then again once all but every
     LISTING_LIVE_EVERY-th object are deleted (`_after_deletes`: live entries among tombstones)."""
     count = max(2 * LISTING_PAGE, round(LISTING_OBJECTS * scale))
@@ -321,7 +353,7 @@ async def bench_listing(
         async def one(position: int) -> None:
             body = b"" if method == "PUT" else None
             async with api.request(method, container, name(indexes[position]), body, EMPTY_MD5) as answer:
-                if answer.status not in (201, 204):
+                if answer.status not in (200, 201, 204):
                     raise RuntimeError(f"{method} answered {answer.status}")
 
         _elapsed_s, _latencies, errors = await run_operation(len(indexes), 16, one)
@@ -343,7 +375,7 @@ async def bench_listing(
 
 
 async def list_pages(
-    api: SwiftApi, container: str, live: int, concurrency: int, cpu_s: Callable[[], float]
+    api: SwiftApi | S3Api, container: str, live: int, concurrency: int, cpu_s: Callable[[], float]
 ) -> dict[str, object]:
     """Each worker pages through the whole listing again and again for LISTING_SECONDS; every
     pass must list exactly `live` objects (else an error)."""
@@ -353,20 +385,20 @@ async def list_pages(
 
     async def worker() -> None:
         nonlocal entries, errors
-        marker, listed = "", 0
+        after, listed = "", 0
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            query = {"format": "json", "limit": str(LISTING_PAGE), "marker": marker}
-            async with api.request("GET", container, query=query) as answer:
-                page = await answer.json() if answer.status == 200 else []
+            try:
+                names, after = await api.list_page(container, after, LISTING_PAGE)
+            except (RuntimeError, aiohttp.ClientError, ElementTree.ParseError):
+                names, after, listed = [], "", -1  # (an error, and the pass starts again)
             latencies.append(time.perf_counter() - started)
-            entries += len(page)
-            listed += len(page)
-            if len(page) == LISTING_PAGE:
-                marker = page[-1]["name"]
+            entries += len(names)
+            listed += len(names)
+            if after:
                 continue
-            errors += listed != live  # a pass that missed or repeated objects
-            marker, listed = "", 0
+            errors += listed != live  # a pass that failed, missed or repeated objects
+            listed = 0
 
     cpu_before_s, started = cpu_s(), time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -448,7 +480,7 @@ async def bench_cluster(
                 else max(concurrency, round(full_count * scale))
             )
             results |= await bench_case(api, label, size, count, concurrency, lambda: cluster_cpu_s(data))
-        if "list" in cases and isinstance(api, SwiftApi):
+        if "list" in cases:
             results |= await bench_listing(api, scale, lambda: cluster_cpu_s(data))
     if "lo" in cases and isinstance(endpoint, Endpoint):
         results |= await asyncio.to_thread(bench_large_object, endpoint, scale)
