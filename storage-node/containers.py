@@ -298,14 +298,28 @@ class _Role:
     children_db: bytes  # live children: a container's objects, an account's containers
     deleted_children_db: bytes  # deleted ones, kept apart
     namespace: bytes
+    child_name: Callable[[bytes, bytes], bytes]  # a child's full name from its key part and value
+    child_is_live: Callable[[bytes], bool]  # whether a stored child value is live
 
 
 _ROLES = {
     CONTAINER: _Role(
-        CONTAINER, b"containers", b"container_objects", b"container_tombstones", suffixes.NAMESPACE_CONTAINERS
+        CONTAINER,
+        b"containers",
+        b"container_objects",
+        b"container_tombstones",
+        suffixes.NAMESPACE_CONTAINERS,
+        entry_full_name,
+        entry_is_live,
     ),
     ACCOUNT: _Role(
-        ACCOUNT, b"accounts", b"account_containers", b"account_tombstones", suffixes.NAMESPACE_ACCOUNTS
+        ACCOUNT,
+        b"accounts",
+        b"account_containers",
+        b"account_tombstones",
+        suffixes.NAMESPACE_ACCOUNTS,
+        _row_name,
+        row_is_live,
     ),
 }
 
@@ -453,8 +467,7 @@ class Keyspaces:
         the container or account is not live.
         """
         key = info_key(partition, account, container)
-        live = entry_is_live if role == CONTAINER else row_is_live
-        full_name = entry_full_name if role == CONTAINER else _row_name
+        live, full_name = _ROLES[role].child_is_live, _ROLES[role].child_name
         dbs = self._children_dbs(role)[: 2 if tombstones else 1]
 
         def read(txn: lmdb.Transaction) -> tuple[Info, list[Row[bytes] | Subdir]]:
@@ -479,7 +492,7 @@ class Keyspaces:
         key = info_key(partition, account, container)
         keys = [child_key(role, key, name) for name in names]  # (InvalidName before anything else)
         wanted = [(name.encode("utf-8"), child) for name, child in zip(names, keys, strict=True)]
-        full_name = entry_full_name if role == CONTAINER else _row_name
+        full_name = _ROLES[role].child_name
         live_db, deleted_db = self._children_dbs(role)
         skip = len(key)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import orjson
 from dolmen.storage_node.errors import BadRequest
-from dolmen.storage_node.signed_bodies import BODY_SHA256_HEADER, body_sha256, check_body_sha256
+from dolmen.storage_node.signed_bodies import BODY_SHA256_HEADER, body_sha256, signed_json
 from dolmen.storage_node.verbs import VERB_HEADER
 
 from dolmen.limits import LOOKUP_BYTES_MAX, LOOKUP_NAMES_MAX
@@ -31,13 +31,9 @@ def parse_lookup(body: bytes, signed_sha256: str | None) -> list[str]:
     """The names of a LOOKUP body. UploadChecksumMismatch unless the body has the signed SHA-256;
     BadRequest for anything but a JSON array of 1..LOOKUP_NAMES_MAX strings (their legality is
     the engine's to check)."""
-    check_body_sha256(body, signed_sha256)
-    if len(body) > LOOKUP_BYTES_MAX:
-        raise BadRequest(f"a LOOKUP body is at most {LOOKUP_BYTES_MAX} bytes")
-    try:
-        names = orjson.loads(body)
-    except orjson.JSONDecodeError:  # (not UTF-8 included)
-        raise BadRequest("a LOOKUP body is a JSON array of names") from None
+    names = signed_json(
+        body, signed_sha256, bytes_max=LOOKUP_BYTES_MAX, what="a LOOKUP body", shape="a JSON array of names"
+    )
     if (
         not isinstance(names, list)
         or not 1 <= len(names) <= LOOKUP_NAMES_MAX

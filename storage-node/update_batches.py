@@ -12,7 +12,7 @@ from __future__ import annotations
 import orjson
 from dolmen.storage_node.entries import ObjectEntry
 from dolmen.storage_node.errors import BadRequest
-from dolmen.storage_node.signed_bodies import BODY_SHA256_HEADER, body_sha256, check_body_sha256
+from dolmen.storage_node.signed_bodies import BODY_SHA256_HEADER, body_sha256, signed_json
 from dolmen.storage_node.timestamps import Timestamp
 from dolmen.storage_node.updates import PendingUpdate
 from dolmen.storage_node.verbs import ROLE_HEADER, VERB_HEADER
@@ -58,13 +58,13 @@ def parse_batch(body: bytes, signed_sha256: str | None) -> list[ObjectEntry]:
     """The entries of an UPDATE body. UploadChecksumMismatch unless the body has the signed
     SHA-256; BadRequest for anything but a JSON array of 1..UPDATE_BATCH_ENTRIES_MAX entries
     with exactly the fields batch_request writes (their bounds are the engine's to check)."""
-    check_body_sha256(body, signed_sha256)
-    if len(body) > UPDATE_BATCH_BYTES_MAX:
-        raise BadRequest(f"an UPDATE body is at most {UPDATE_BATCH_BYTES_MAX} bytes")
-    try:
-        entries = orjson.loads(body)
-    except orjson.JSONDecodeError:  # (not UTF-8 included)
-        raise BadRequest("an UPDATE body is a JSON array of entries") from None
+    entries = signed_json(
+        body,
+        signed_sha256,
+        bytes_max=UPDATE_BATCH_BYTES_MAX,
+        what="an UPDATE body",
+        shape="a JSON array of entries",
+    )
     if not isinstance(entries, list) or not 1 <= len(entries) <= UPDATE_BATCH_ENTRIES_MAX:
         raise BadRequest(f"an UPDATE body is a JSON array of 1..{UPDATE_BATCH_ENTRIES_MAX} entries")
     return [_entry(item) for item in entries]
