@@ -79,8 +79,8 @@ class ClusterClient:
         return await self.proposer.cas(key, change)
 
     async def read_register(self, key: str) -> bytes | None:
-        """The register's value, linearizable (a CAS round with no change)."""
-        return await self.proposer.cas(key, lambda current: current)
+        """The register's value, linearizable (see proposer.Proposer.read)."""
+        return await self.proposer.read(key)
 
     # --- accounts and containers -------------------------------------------------
 

@@ -8,6 +8,11 @@ beaten by another proposer backs off (random, doubling) and retries, at most
 register_rounds_max rounds (then RegisterContention). Fewer live acceptors than a
 quorum: QuorumNotReached at once. See registers.py for why values carry operation ids.
 
+A read first asks every acceptor's state (READ, which writes nothing): a value a quorum
+accepted at one ballot is returned as it is (registers.agreed), so reads neither sync a
+promise on the acceptors nor beat each other's ballots. Only when no quorum agrees (a write
+in flight, or an acceptor behind while another is down) does it run a round with no change.
+
 A cancel leaves the register either unchanged or changed by this call, never half
 changed; the change may still become visible later (its ACCEPT reached some acceptors).
 """
@@ -19,7 +24,7 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from dolmen.cluster.config import ClusterClientConfig
 from dolmen.cluster.errors import BadName, QuorumNotReached, RegisterContention
@@ -28,6 +33,7 @@ from dolmen.cluster.placement import Rings, node_of, quorum_size
 from dolmen.cluster.registers import (
     Ballot,
     Promise,
+    agreed,
     already_chosen,
     backoff_s,
     decode_envelope,
@@ -103,9 +109,33 @@ class Proposer:
             else:
                 self._turns[key_bytes] = (lock, users - 1)
 
-    async def _cas(self, key: str, key_bytes: bytes, change: Change) -> bytes | None:
+    async def read(self, key: str) -> bytes | None:
+        """The register's value, linearizable; see the module docstring.
+
+        Raises QuorumNotReached, RegisterContention, BadName.
+        """
+        nodes = self.acceptors(register_key_bytes(key))
+        quorum = quorum_size(len(nodes))
+        answers = await self._ask(
+            nodes,
+            "GET",
+            {VERB_HEADER: "READ"},
+            None,
+            quorum,
+            enough=lambda answers: agreed(accepted_states(answers), quorum) is not None,
+        )
+        state = agreed(accepted_states(answers), quorum)
+        if state is None:
+            return await self.cas(key, unchanged)
+        return decode_envelope(state.value).value
+
+    def acceptors(self, key_bytes: bytes) -> list[tuple[str, str]]:
+        """(node, path) of each acceptor of the register `key_bytes`."""
         partition, acceptors = self.rings.register_partition(key_bytes)
-        nodes = [(node_of(device), node_path(device.device, partition, key_bytes)) for device in acceptors]
+        return [(node_of(device), node_path(device.device, partition, key_bytes)) for device in acceptors]
+
+    async def _cas(self, key: str, key_bytes: bytes, change: Change) -> bytes | None:
+        nodes = self.acceptors(key_bytes)
         operation = secrets.token_bytes(REGISTER_OPERATION_ID_BYTES)
         for round_number in range(1, self.config.register_rounds_max + 1):
             try:
@@ -125,15 +155,8 @@ class Proposer:
         self._counter += 1
         ballot = Ballot(self._counter, self.proposer_id)
         headers = {VERB_HEADER: "PREPARE", BALLOT_HEADER: format_ballot(ballot)}
-        answers = await self._ask_quorum(nodes, "POST", headers, None, quorum)
-        promises = [
-            Promise(
-                parse_ballot(answer.headers.get("X-Backend-Register-Accepted-Ballot")),
-                answer.body if answer.headers.get("X-Backend-Register-Has-Value") == "true" else None,
-            )
-            for answer in answers
-            if answer.status == 200
-        ]
+        answers = await self._ask(nodes, "POST", headers, None, quorum, enough=quorum_said_yes(quorum))
+        promises = accepted_states(answers)
         if len(promises) < quorum:
             raise _RoundLost()
         newest = newest_accepted(promises)
@@ -150,20 +173,24 @@ class Proposer:
         else:
             proposed = current.changed(new_value, operation)
         headers = {VERB_HEADER: "ACCEPT", BALLOT_HEADER: format_ballot(ballot)}
-        answers = await self._ask_quorum(nodes, "POST", headers, proposed.encode(), quorum)
+        answers = await self._ask(
+            nodes, "POST", headers, proposed.encode(), quorum, enough=quorum_said_yes(quorum)
+        )
         if sum(answer.status == 200 for answer in answers) < quorum:
             raise _RoundLost()
         return proposed.value
 
-    async def _ask_quorum(
+    async def _ask(
         self,
         nodes: list[tuple[str, str]],
         method: str,
         headers: dict[str, str],
         body: bytes | None,
         quorum: int,
+        *,
+        enough: Callable[[list[NodeAnswer]], bool],
     ) -> list[NodeAnswer]:
-        """Send to every acceptor; return once `quorum` said yes (200), or every answer is in.
+        """Send to every acceptor; return once the answers so far are `enough`, or every answer is in.
 
         Learns higher ballots from the answers. Raises QuorumNotReached when fewer than
         `quorum` acceptors answered at all (down, not merely beaten).
@@ -185,7 +212,10 @@ class Proposer:
                             f"register: {failed} of {len(nodes)} acceptors unreachable"
                         ) from None
                     continue
-                highest = parse_ballot(answer.headers.get("X-Backend-Register-Highest-Ballot"))
+                highest = parse_ballot(  # PREPARE and ACCEPT say the highest; READ, its promise
+                    answer.headers.get("X-Backend-Register-Highest-Ballot")
+                    or answer.headers.get("X-Backend-Register-Promised-Ballot")
+                )
                 self._counter = max(self._counter, highest.counter)
                 if answer.status not in (200, 409):
                     failed += 1
@@ -193,10 +223,32 @@ class Proposer:
                         raise QuorumNotReached(f"register: acceptor answered {answer.status}")
                     continue
                 answers.append(answer)
-                if sum(answer.status == 200 for answer in answers) >= quorum:
+                if enough(answers):
                     break
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         return answers
+
+
+def unchanged(current: bytes | None) -> bytes | None:
+    """The change of a read: none."""
+    return current
+
+
+def quorum_said_yes(quorum: int) -> Callable[[list[NodeAnswer]], bool]:
+    """Whether `quorum` of the answers so far are yes (200): enough for PREPARE and ACCEPT."""
+    return lambda answers: sum(answer.status == 200 for answer in answers) >= quorum
+
+
+def accepted_states(answers: Sequence[NodeAnswer]) -> list[Promise]:
+    """What each acceptor that answered 200 (a promise, or a READ) had accepted."""
+    return [
+        Promise(
+            parse_ballot(answer.headers.get("X-Backend-Register-Accepted-Ballot")),
+            answer.body if answer.headers.get("X-Backend-Register-Has-Value") == "true" else None,
+        )
+        for answer in answers
+        if answer.status == 200
+    ]

@@ -112,10 +112,27 @@ def decode_envelope(data: bytes | None) -> Envelope:
 
 @dataclass(frozen=True, slots=True)
 class Promise:
-    """One acceptor's promise: what it had accepted (ballot and raw value, None if nothing)."""
+    """What one acceptor had accepted (ballot and raw value, None if nothing), as its promise or
+    its READ answer says."""
 
     accepted: Ballot
     value: bytes | None
+
+
+def agreed(promises: list[Promise], quorum: int) -> Promise | None:
+    """The state that `quorum` of these acceptors share (the same accepted ballot), or None.
+
+    A read may return that value without a promise or an ACCEPT: it is chosen, and nothing was
+    chosen at a higher ballot before the acceptors answered (that would have been accepted by
+    one of them, and accepted ballots only grow). Writes still in flight, accepted by a
+    minority, are ordered after the read.
+    """
+    counts: dict[Ballot, int] = {}
+    for promise in promises:
+        counts[promise.accepted] = counts.get(promise.accepted, 0) + 1
+        if counts[promise.accepted] >= quorum:
+            return promise
+    return None
 
 
 def newest_accepted(promises: list[Promise]) -> Promise:

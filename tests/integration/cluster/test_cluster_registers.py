@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 
 import pytest
 from helpers.cluster import nodes_down, unique
@@ -17,6 +18,8 @@ from dolmen.cluster import (
     RecordTooLarge,
     VersionConflict,
 )
+from dolmen.cluster.registers import Ballot, Envelope, format_ballot
+from dolmen.limits import REGISTER_OPERATION_ID_BYTES
 
 CLIENTS = 4  # separate clients: separate proposers, as several proxy processes would be
 TASKS_PER_CLIENT = 4
@@ -39,6 +42,64 @@ async def test_a_register_reads_what_the_last_cas_wrote(cluster_client):
     assert await cluster_client.read_register(key) == b"one+two"
     assert await cluster_client.cas(key, lambda current: None) is None
     assert await cluster_client.read_register(key) is None
+
+
+async def acceptor_states(client: ClusterClient, key: str, count: int = 3) -> list[tuple[str, str]]:
+    """The first `count` acceptors' (promised, accepted) ballots, asked by READ."""
+    states = []
+    for node, path in client.proposer.acceptors(key.encode())[:count]:
+        answer = await client.proposer.transport.request(
+            node, "GET", path, headers={"X-Backend-Verb": "READ"}
+        )
+        assert answer.status == 200
+        states.append(
+            (
+                answer.headers["X-Backend-Register-Promised-Ballot"],
+                answer.headers["X-Backend-Register-Accepted-Ballot"],
+            )
+        )
+    return states
+
+
+async def accept_on_one(client: ClusterClient, key: str, acceptor: int, ballot: Ballot, value: bytes) -> None:
+    """What a proposer that died after one ACCEPT leaves behind: `value` accepted by one acceptor."""
+    node, path = client.proposer.acceptors(key.encode())[acceptor]
+    envelope = Envelope(value, (secrets.token_bytes(REGISTER_OPERATION_ID_BYTES),)).encode()
+    headers = {"X-Backend-Verb": "ACCEPT", "X-Backend-Register-Ballot": format_ballot(ballot)}
+    answer = await client.proposer.transport.request(node, "POST", path, headers=headers, body=envelope)
+    assert answer.status == 200
+
+
+def node_index(dev_cluster, client: ClusterClient, key: str, acceptor: int) -> int:
+    node, _ = client.proposer.acceptors(key.encode())[acceptor]
+    return dev_cluster.ports.index(int(node.rsplit(":", 1)[1]))
+
+
+async def test_reads_change_no_acceptor_state(cluster_client):
+    """A read neither promises nor accepts: nothing to sync, no ballot for other readers to beat."""
+    never_written = unique("reg")
+    before = await acceptor_states(cluster_client, never_written)
+    assert await cluster_client.read_register(never_written) is None
+    assert await acceptor_states(cluster_client, never_written) == before == [("0", "0")] * 3
+    key = unique("reg")
+    await cluster_client.cas(key, lambda current: b"chosen")
+    before = await acceptor_states(cluster_client, key)
+    assert await asyncio.gather(*(cluster_client.read_register(key) for _ in range(5))) == [b"chosen"] * 5
+    assert await acceptor_states(cluster_client, key) == before
+
+
+async def test_a_read_finishes_a_write_that_reached_one_acceptor(dev_cluster, cluster_client):
+    """The acceptors that answer disagree: the read runs a round, which adopts the newest value."""
+    key = unique("reg")
+    await cluster_client.cas(key, lambda current: b"old")
+    async with nodes_down(dev_cluster, node_index(dev_cluster, cluster_client, key, 2)):
+        await accept_on_one(cluster_client, key, 0, Ballot(2**40, "dead-proposer"), b"new")
+        assert await cluster_client.read_register(key) == b"new"
+        settled = await acceptor_states(cluster_client, key, 2)
+        assert settled[0][1] == settled[1][1] != "0"  # chosen: both accepted it at one ballot
+        assert await cluster_client.read_register(key) == b"new"
+        assert await acceptor_states(cluster_client, key, 2) == settled  # that read was a READ
+    assert await cluster_client.read_register(key) == b"new"  # the third is behind; a quorum agrees
 
 
 async def race_creates(dev_cluster, collection: str, key: str) -> list[str]:
@@ -108,6 +169,8 @@ async def test_with_two_nodes_down_a_cas_fails_cleanly_and_changes_nothing(dev_c
     async with nodes_down(dev_cluster, 0, 2):
         with pytest.raises(QuorumNotReached):
             await cluster_client.cas(key, lambda current: b"after")
+        with pytest.raises(QuorumNotReached):
+            await cluster_client.read_register(key)
     # The PREPARE found no quorum, so nothing was proposed: the old value stands.
     assert await cluster_client.read_register(key) == b"before"
 

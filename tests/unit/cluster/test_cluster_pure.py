@@ -20,6 +20,7 @@ from dolmen.cluster.registers import (
     Ballot,
     Envelope,
     Promise,
+    agreed,
     already_chosen,
     backoff_s,
     decode_envelope,
@@ -124,6 +125,17 @@ def test_a_value_accepted_by_a_quorum_at_one_ballot_is_already_chosen():
     assert already_chosen([Promise(a, b"x"), Promise(a, b"x")], 2)
     assert not already_chosen([Promise(a, b"x"), Promise(b, b"y")], 2)
     assert newest_accepted([Promise(a, b"x"), Promise(b, b"y")]).value == b"y"
+
+
+def test_a_read_returns_the_state_a_quorum_shares_even_under_a_newer_minority():
+    old, new, newer = Ballot(3, "p"), Ballot(4, "q"), Ballot(5, "r")
+    assert agreed([Promise(new, b"y"), Promise(old, b"x"), Promise(old, b"x")], 2) == Promise(old, b"x")
+    assert agreed([Promise(new, b"y"), Promise(new, b"y")], 2) == Promise(new, b"y")
+    assert agreed([Promise(old, b"x"), Promise(new, b"y"), Promise(newer, b"z")], 2) is None
+    assert agreed([Promise(old, b"x")], 2) is None
+    assert agreed([], 1) is None
+    never_written = Promise(Ballot(0, ""), None)
+    assert agreed([never_written, never_written], 2) == never_written
 
 
 @given(st.integers(1, 40), st.floats(0, 0.999))
