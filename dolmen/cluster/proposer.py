@@ -152,10 +152,11 @@ class Proposer:
 
     async def _round(self, nodes: list[tuple[str, str]], change: Change, operation: bytes) -> bytes | None:
         quorum = quorum_size(len(nodes))
+        said_yes = quorum_said_yes(quorum)
         self._counter += 1
         ballot = Ballot(self._counter, self.proposer_id)
         headers = {VERB_HEADER: "PREPARE", BALLOT_HEADER: format_ballot(ballot)}
-        answers = await self._ask(nodes, "POST", headers, None, quorum, enough=quorum_said_yes(quorum))
+        answers = await self._ask(nodes, "POST", headers, None, quorum, enough=said_yes)
         promises = accepted_states(answers)
         if len(promises) < quorum:
             raise _RoundLost()
@@ -173,10 +174,8 @@ class Proposer:
         else:
             proposed = current.changed(new_value, operation)
         headers = {VERB_HEADER: "ACCEPT", BALLOT_HEADER: format_ballot(ballot)}
-        answers = await self._ask(
-            nodes, "POST", headers, proposed.encode(), quorum, enough=quorum_said_yes(quorum)
-        )
-        if sum(answer.status == 200 for answer in answers) < quorum:
+        answers = await self._ask(nodes, "POST", headers, proposed.encode(), quorum, enough=said_yes)
+        if not said_yes(answers):
             raise _RoundLost()
         return proposed.value
 
